@@ -1,0 +1,51 @@
+# oathdesk: two commands do all the set-up on a fresh machine.
+#   make run   - create .venv, install, run the main job on the embedded SQLite vault
+#   make test  - create .venv, install dev tools and system packages, run ruff, mypy and all tests
+#   make bench - run the side-by-side benchmarks and write docs/benchmarks.md
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit bench lock system-deps clean
+
+$(STAMP): pyproject.toml requirements.lock scripts/check-python.sh scripts/system-deps.sh
+	@scripts/check-python.sh $(PYTHON)
+	@scripts/system-deps.sh build
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+system-deps:
+	@scripts/system-deps.sh test
+
+run: $(STAMP)
+	@$(BIN)/oathdesk demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP) system-deps
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP) system-deps
+	$(BIN)/python -m benchmarks.run
+
+# Regenerate the lock file from the ranges in pyproject.toml.
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/pip install -q -e '.[dev]'
+	.lockenv/bin/pip freeze --exclude-editable | grep -v '^oathdesk' > requirements.lock
+	rm -rf .lockenv
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

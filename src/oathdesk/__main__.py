@@ -1,0 +1,3 @@
+from oathdesk.cli.entry import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``oathdesk`` command line: thin click commands that parse, call a service, render."""

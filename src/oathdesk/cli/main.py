@@ -1,0 +1,90 @@
+"""The root ``oathdesk`` command group.
+
+Sub-commands are loaded lazily from ``COMMANDS`` so that ``oathdesk code`` never imports the vault,
+the web stack or anything else it does not use. To add a command, add one line to ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+from oathdesk import __version__
+from oathdesk.errors import OathdeskError
+
+# name -> (module, attribute); the attribute is a click.Command or click.Group.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "code": ("oathdesk.cli.codes", "code_command"),
+    "codes": ("oathdesk.cli.codes", "codes_command"),
+    "check": ("oathdesk.cli.codes", "check_command"),
+    "seed": ("oathdesk.cli.seed", "seed_group"),
+    "demo": ("oathdesk.cli.demo", "demo_command"),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported only when they are invoked or listed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="oathdesk")
+def cli() -> None:
+    """Provision and look after OATH TOTP hardware tokens for Microsoft Entra ID.
+
+    Secrets are never taken from the command line where a process list would show them: pass
+    '-' to read from standard input, or set OATHDESK_SECRET.
+    """
+
+
+def _fail(message: str, exit_code: int) -> int:
+    click.echo(f"error: {message}", err=True)
+    return exit_code
+
+
+def run(args: Sequence[str] | None = None) -> int:
+    """Run the CLI and turn every failure into one line on stderr and a non-zero exit code."""
+    argv = list(sys.argv[1:] if args is None else args)
+    try:
+        result = cli.main(argv, prog_name="oathdesk", standalone_mode=False)
+    except OathdeskError as exc:
+        return _fail(exc.message, exc.exit_code)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "oathdesk"
+        return _fail(f"{exc.format_message()} (see '{where} --help')", exc.exit_code)
+    except click.ClickException as exc:
+        return _fail(exc.format_message(), exc.exit_code)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        return _fail("aborted", 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        # The reader went away (e.g. `oathdesk codes ... | head`); nothing left to say.
+        return 0
+    except Exception as exc:
+        if os.environ.get("OATHDESK_DEBUG"):
+            raise
+        # The message of an unexpected exception might quote input, so only its type is shown.
+        return _fail(
+            f"unexpected internal error ({type(exc).__name__}); "
+            "run again with OATHDESK_DEBUG=1 for details and report it",
+            70,
+        )
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,59 @@
+"""Errors meant for an operator.
+
+Every error that can reach a person is an ``OathdeskError`` whose message is one line saying what
+went wrong and what to do about it. Messages never contain secrets: callers describe the input
+("the secret", "line 4, column 'secret key'"), never echo it.
+"""
+
+
+class OathdeskError(Exception):
+    """An error with a one-line, operator-facing message.
+
+    ``exit_code`` is what the CLI exits with; ``code`` is a stable identifier for the REST API.
+    """
+
+    exit_code: int = 2
+    code: str = "error"
+
+    def __init__(self, message: str) -> None:
+        if "\n" in message:
+            raise ValueError("OathdeskError messages must be one line")
+        super().__init__(message)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidInput(OathdeskError):
+    """The operator gave something we cannot use; the message says how to fix it."""
+
+    code = "invalid_input"
+
+
+class SeedError(InvalidInput):
+    """A secret (seed) could not be parsed or is unsafe to use."""
+
+    code = "invalid_seed"
+
+
+class NotFound(OathdeskError):
+    code = "not_found"
+
+
+class Conflict(OathdeskError):
+    """The request clashes with the current state (illegal lifecycle move, duplicate, ...)."""
+
+    code = "conflict"
+
+
+class PermissionDenied(OathdeskError):
+    code = "permission_denied"
+    exit_code = 3
+
+
+class PolicyRefused(OathdeskError):
+    """A policy (rate limit, four-eyes rule, state rule) refused the action."""
+
+    code = "policy_refused"
+    exit_code = 4

@@ -1,0 +1,62 @@
+"""Shared test helpers: run the real ``oathdesk`` console script in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# The console script installed into the same virtual environment as the test runner.
+OATHDESK = Path(sys.executable).parent / "oathdesk"
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+RunCli = Callable[..., CliResult]
+
+
+def run_cli(
+    *args: str,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
+) -> CliResult:
+    """Run ``oathdesk ARGS`` as a user would, with a clean environment plus ``env``."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OATHDESK_")}
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [str(OATHDESK), *args],
+        input=input if input is not None else "",
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd,
+        check=False,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli() -> RunCli:
+    return run_cli
+
+
+def assert_one_line_error(result: CliResult) -> None:
+    """The house rule for failures: non-zero exit, one line on stderr, no traceback."""
+    assert result.returncode != 0, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
