@@ -1,0 +1,89 @@
+"""QR codes out (segno) and in (zxing-cpp): an adapter, since it reads and writes images.
+
+A helpdesk on a screen share takes a screenshot of the Entra QR code; ``decode_image`` finds the
+code anywhere in that screenshot. Files written here hold secrets, so they are created 0600.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from oathdesk.errors import InvalidInput
+
+QR_SUFFIXES = (".svg", ".png")
+
+
+def decode_image(path: Path) -> str:
+    """The text of the one QR code in a PNG/JPEG image (a screenshot is fine)."""
+    import zxingcpp
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            rgb = image.convert("RGB")
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such file; check the path of the screenshot") from None
+    except (UnidentifiedImageError, OSError):
+        raise InvalidInput(
+            f"{path}: not a readable image; save the screenshot as PNG or JPEG"
+        ) from None
+    found = [
+        result
+        for result in zxingcpp.read_barcodes(rgb)
+        if result.valid and result.text and result.format == zxingcpp.BarcodeFormat.QRCode
+    ]
+    texts = list(dict.fromkeys(result.text for result in found))
+    if not texts:
+        raise InvalidInput(
+            f"{path}: no QR code found; take the screenshot again with the whole code visible"
+        )
+    if len(texts) > 1:
+        raise InvalidInput(
+            f"{path}: {len(texts)} different QR codes found; "
+            "crop the screenshot to the one you mean"
+        )
+    return texts[0]
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file readable only by its owner (it holds a secret)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(data)
+
+
+def write_qr(text: str, path: Path, *, scale: int = 6) -> None:
+    """Write ``text`` as an SVG or PNG QR code, by the file's suffix, with mode 0600."""
+    import segno
+
+    suffix = path.suffix.lower()
+    if suffix not in QR_SUFFIXES:
+        raise InvalidInput(f"{path}: write the QR code to a .svg or .png file")
+    buffer = io.BytesIO()
+    segno.make(text, error="m").save(buffer, kind=suffix[1:], scale=scale, border=4)
+    try:
+        _write_private(path, buffer.getvalue())
+    except OSError as exc:
+        raise InvalidInput(
+            f"{path}: cannot write the file ({exc.strerror}); choose another path"
+        ) from None
+
+
+def terminal_qr(text: str) -> str:
+    """The QR code drawn with block characters, for a terminal."""
+    import segno
+
+    buffer = io.StringIO()
+    segno.make(text, error="m").terminal(out=buffer, compact=True, border=2)
+    return buffer.getvalue()
+
+
+def svg_qr(text: str, *, scale: int = 4) -> str:
+    """An inline SVG QR code (for HTML sheets and pages)."""
+    import segno
+
+    return str(segno.make(text, error="m").svg_inline(scale=scale, border=2))
