@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml requirements.lock scripts/check-python.sh scripts/syste
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@$(BIN)/python -m compileall -q src  # byte-code up front, even where PYTHONDONTWRITEBYTECODE is set
 	@touch $@
 
 system-deps:
@@ -38,6 +39,7 @@ unit: $(STAMP) system-deps
 test: lint typecheck unit
 
 bench: $(STAMP) system-deps
+	@$(BIN)/python -m compileall -q src benchmarks
 	$(BIN)/python -m benchmarks.run
 
 # Regenerate the lock file from the ranges in pyproject.toml.

@@ -12,15 +12,18 @@ because Entra's tolerance is not one number: every "accepted until" oathdesk sho
 from __future__ import annotations
 
 import hashlib
-import hmac
 import struct
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from oathdesk.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+
+# Value types are NamedTuples, not dataclasses: importing dataclasses (and with it inspect) would
+# double the start-up time of `oathdesk code`.
 
 MIN_DIGITS = 6
 MAX_DIGITS = 10
@@ -52,6 +55,7 @@ _BLOCK_SIZES = {Algorithm.SHA1: 64, Algorithm.SHA256: 64, Algorithm.SHA512: 128}
 _IPAD = bytes(b ^ 0x36 for b in range(256))
 _OPAD = bytes(b ^ 0x5C for b in range(256))
 _PACK_COUNTER = struct.Struct(">Q").pack
+_UNPACK_U32 = struct.Struct(">I").unpack_from
 _MASK_31 = 0x7FFFFFFF
 
 
@@ -81,6 +85,28 @@ def _code_formatter(digits: int) -> Callable[[int], str]:
     return f"{{:0{digits}d}}".format
 
 
+def _truncated_values(
+    key: bytes, first_counter: int, count: int, algorithm: Algorithm, digits: int
+) -> list[int]:
+    """The RFC 4226 dynamically truncated values, reduced to ``digits``, for a counter range."""
+    check_digits(digits)
+    inner, outer = _hmac_states(key, algorithm)
+    copy_inner, copy_outer = inner.copy, outer.copy
+    modulus = 10**digits
+    pack = _PACK_COUNTER
+    unpack = _UNPACK_U32
+    values: list[int] = []
+    append = values.append
+    for counter in range(first_counter, first_counter + count):
+        h = copy_inner()
+        h.update(pack(counter))
+        o = copy_outer()
+        o.update(h.digest())
+        mac = o.digest()
+        append((unpack(mac, mac[-1] & 0x0F)[0] & _MASK_31) % modulus)
+    return values
+
+
 def hotp_codes(
     key: bytes,
     first_counter: int,
@@ -90,23 +116,8 @@ def hotp_codes(
     digits: int = 6,
 ) -> list[str]:
     """HOTP codes for ``count`` consecutive counters starting at ``first_counter``."""
-    check_digits(digits)
-    inner, outer = _hmac_states(key, algorithm)
-    copy_inner, copy_outer = inner.copy, outer.copy
-    modulus = 10**digits
-    fmt = _code_formatter(digits)
-    pack = _PACK_COUNTER
-    codes: list[str] = []
-    append = codes.append
-    for counter in range(first_counter, first_counter + count):
-        h = copy_inner()
-        h.update(pack(counter))
-        o = copy_outer()
-        o.update(h.digest())
-        mac = o.digest()
-        offset = mac[-1] & 0x0F
-        append(fmt((int.from_bytes(mac[offset : offset + 4]) & _MASK_31) % modulus))
-    return codes
+    values = _truncated_values(key, first_counter, count, algorithm, digits)
+    return list(map(_code_formatter(digits), values))
 
 
 def hotp(
@@ -157,20 +168,23 @@ def totp_codes(
     return hotp_codes(key, now - behind, behind + ahead + 1, algorithm=algorithm, digits=digits)
 
 
-def _normalise_code(code: str) -> str:
+def _code_value(code: str, digits: int) -> int | None:
+    """The integer a code stands for, or None if it cannot be a code of this length."""
     # Users read codes out as "123 456"; tokens never show anything but digits.
-    return code.replace(" ", "").replace("-", "").strip()
+    cleaned = code.replace(" ", "").replace("-", "").strip()
+    if len(cleaned) != digits or not cleaned.isascii() or not cleaned.isdigit():
+        return None
+    return int(cleaned)
 
 
-def _matching_offsets(candidates: Sequence[str], code: str, first_offset: int) -> list[int]:
-    """Offsets of every candidate equal to ``code``, comparing each in constant time."""
-    encoded = code.encode()
-    matches = []
-    for index, candidate in enumerate(candidates):
-        # No early exit: the time taken does not depend on where (or whether) the code matched.
-        if hmac.compare_digest(candidate.encode(), encoded):
-            matches.append(first_offset + index)
-    return matches
+def _matching_offsets(values: Sequence[int], wanted: int, first_offset: int) -> list[int]:
+    """Offsets of every candidate equal to ``wanted``, without stopping at the first.
+
+    The values are below 2**31, so each comparison is between single machine-word integers and
+    takes the same time whatever they hold; the scan never exits early, so the time taken does
+    not reveal where (or whether) the code matched.
+    """
+    return [first_offset + index for index, value in enumerate(values) if value == wanted]
 
 
 def verify_totp(
@@ -190,25 +204,18 @@ def verify_totp(
     When a code occurs more than once in the window (a collision, about 1 in 10**digits per
     step), the offset nearest to now wins.
     """
-    code = _normalise_code(code)
-    if len(code) != digits or not code.isdigit():
+    wanted = _code_value(code, digits)
+    if wanted is None:
         return None
-    candidates = totp_codes(
-        key,
-        at,
-        behind=behind,
-        ahead=ahead,
-        algorithm=algorithm,
-        digits=digits,
-        period=period,
-        t0=t0,
-    )
-    matches = _matching_offsets(candidates, code, -behind)
+    if behind < 0 or ahead < 0:
+        raise InvalidInput("window sizes must not be negative")
+    now = step_at(at, period=period, t0=t0)
+    values = _truncated_values(key, now - behind, behind + ahead + 1, algorithm, digits)
+    matches = _matching_offsets(values, wanted, -behind)
     return min(matches, key=abs) if matches else None
 
 
-@dataclass(frozen=True, slots=True)
-class DriftMeasurement:
+class DriftMeasurement(NamedTuple):
     """Where a token's clock is, measured from a code (and ideally the next one) it showed.
 
     ``drift_seconds`` is positive when the token runs ahead of the reference clock. It is a
@@ -240,27 +247,19 @@ def measure_drift(
     """
     if max_steps is None:
         max_steps = SECONDS_PER_DAY // check_period(period)
-    code = _normalise_code(code)
-    if len(code) != digits or not code.isdigit():
+    wanted = _code_value(code, digits)
+    if wanted is None:
         return None
-    candidates = totp_codes(
-        key,
-        at,
-        behind=max_steps,
-        ahead=max_steps + 1,
-        algorithm=algorithm,
-        digits=digits,
-        period=period,
-        t0=t0,
-    )
-    matches = _matching_offsets(candidates[:-1], code, -max_steps)
+    now = step_at(at, period=period, t0=t0)
+    values = _truncated_values(key, now - max_steps, 2 * max_steps + 2, algorithm, digits)
+    matches = _matching_offsets(values[:-1], wanted, -max_steps)
     confirmed = False
     if next_code is not None:
-        wanted_next = _normalise_code(next_code).encode()
+        wanted_next = _code_value(next_code, digits)
         matches = [
             offset
             for offset in matches
-            if hmac.compare_digest(candidates[offset + max_steps + 1].encode(), wanted_next)
+            if wanted_next is not None and values[offset + max_steps + 1] == wanted_next
         ]
         confirmed = True
     if not matches:
@@ -269,8 +268,7 @@ def measure_drift(
     return DriftMeasurement(offset, offset * period, confirmed)
 
 
-@dataclass(frozen=True, slots=True)
-class AcceptanceProfile:
+class AcceptanceProfile(NamedTuple):
     """How many steps behind and ahead of its own clock a server accepts a code."""
 
     name: str
@@ -318,11 +316,12 @@ def acceptance_profile(
 
 
 def _utc(seconds: float) -> datetime:
+    from datetime import UTC, datetime
+
     return datetime.fromtimestamp(seconds, UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class TimedCode:
+class TimedCode(NamedTuple):
     """A code with when the token shows it and until when the server accepts it."""
 
     step_offset: int

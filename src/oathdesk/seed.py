@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
-import secrets
-from dataclasses import dataclass, field
 from enum import StrEnum
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from typing import NamedTuple
 
 from oathdesk.errors import SeedError
+
+# No dataclasses, re, secrets or urllib at import time: `oathdesk code` must start fast.
 
 MIN_SECRET_BYTES = 10  # 80 bits; RFC 4226 requires at least 128 and recommends 160
 DEFAULT_SECRET_BYTES = {"sha1": 20, "sha256": 32, "sha512": 64}
@@ -34,7 +33,7 @@ _BASE32_HINTS = {
     "8": "8 is not base32; did you mean B?",
     "9": "9 is not base32; did you mean g?",
 }
-_HEX_RE = re.compile(r"[0-9a-fA-F]+")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _HEX_ONLY_DIGITS = set("0189")
 _SEPARATORS = str.maketrans("", "", " \t\r\n-")
 
@@ -45,11 +44,14 @@ class SeedForm(StrEnum):
     OTPAUTH_URI = "otpauth-uri"
 
 
-@dataclass(frozen=True)
-class ParsedSeed:
+def _is_hex(text: str) -> bool:
+    return bool(text) and all(char in _HEX_DIGITS for char in text)
+
+
+class ParsedSeed(NamedTuple):
     """A parsed secret and what came with it. The secret never appears in repr or str."""
 
-    secret: bytes = field(repr=False)
+    secret: bytes
     form: SeedForm
     algorithm: str | None = None
     digits: int | None = None
@@ -60,6 +62,13 @@ class ParsedSeed:
     @property
     def size_bits(self) -> int:
         return len(self.secret) * 8
+
+    def __repr__(self) -> str:
+        return (
+            f"ParsedSeed(secret=<{len(self.secret)} bytes hidden>, form={self.form.value!r}, "
+            f"algorithm={self.algorithm!r}, digits={self.digits!r}, period={self.period!r}, "
+            f"issuer={self.issuer!r}, account={self.account!r})"
+        )
 
 
 def encode_base32(secret: bytes) -> str:
@@ -108,7 +117,7 @@ def normalize_base32(text: str) -> str:
 
 def _decode_hex(text: str) -> bytes:
     cleaned = _strip_separators(text).removeprefix("0x").removeprefix("0X")
-    if not cleaned or not _HEX_RE.fullmatch(cleaned):
+    if not _is_hex(cleaned):
         raise SeedError("the secret is not valid hex (0-9, a-f); copy it again from the source")
     if len(cleaned) % 2:
         raise SeedError(
@@ -134,6 +143,8 @@ def generate_secret(algorithm: str = "sha1", size: int | None = None) -> bytes:
         size = DEFAULT_SECRET_BYTES[algorithm]
     if not MIN_SECRET_BYTES <= size <= 128:
         raise SeedError(f"a secret must be {MIN_SECRET_BYTES} to 128 bytes, not {size}")
+    import secrets
+
     return secrets.token_bytes(size)
 
 
@@ -147,6 +158,8 @@ def build_otpauth_uri(
     period: int = 30,
 ) -> str:
     """An ``otpauth://totp/`` URI (Google Authenticator key-URI format)."""
+    from urllib.parse import quote
+
     label = quote(f"{issuer}:{account}" if issuer else account, safe="@:")
     params = [f"secret={encode_base32(secret)}"]
     if issuer:
@@ -169,6 +182,8 @@ _WRONG_SCHEMES = {
 
 
 def _parse_otpauth(text: str) -> ParsedSeed:
+    from urllib.parse import parse_qs, unquote, urlsplit
+
     parts = urlsplit(text)
     kind = parts.netloc.lower()
     if kind == "hotp":
@@ -235,7 +250,7 @@ def _checked_length(secret: bytes) -> bytes:
 def _looks_like_hex(text: str) -> bool:
     if text[:2] in ("0x", "0X"):
         return True
-    return _HEX_RE.fullmatch(text) is not None and any(char in _HEX_ONLY_DIGITS for char in text)
+    return _is_hex(text) and any(char in _HEX_ONLY_DIGITS for char in text)
 
 
 def parse_seed(text: str) -> ParsedSeed:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from oathdesk.errors import InvalidInput
 
 
@@ -17,6 +15,8 @@ def parse_instant(text: str) -> float:
         return float(cleaned)
     except ValueError:
         pass
+    from datetime import datetime
+
     try:
         parsed = datetime.fromisoformat(cleaned)
     except ValueError:

@@ -4,20 +4,22 @@ fast path (cli/fastcode.py) and the click commands share this, so they behave id
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from oathdesk.otp import Algorithm, check_digits, check_period
 from oathdesk.seed import parse_seed
 from oathdesk.timeparse import parse_instant
 
 
-@dataclass(frozen=True)
-class CodeRequest:
-    key: bytes = field(repr=False)
+class CodeRequest(NamedTuple):
+    key: bytes
     at: float
     algorithm: Algorithm
     digits: int
     period: int
+
+    def __repr__(self) -> str:
+        return f"CodeRequest(key=<hidden>, at={self.at}, algorithm={self.algorithm.value})"
 
 
 def resolve_code_request(

@@ -144,9 +144,16 @@ def codes_command(
     """Past, current and future codes with when each is shown and until when it is accepted."""
     request = _request(secret, at, algorithm, digits, period)
     profile = acceptance_profile(window, period=request.period, behind=behind, ahead=ahead)
-    params = {"algorithm": request.algorithm, "digits": request.digits, "period": request.period}
+    algorithm, digits, period = request.algorithm, request.digits, request.period
     if longest:
-        best = longest_valid_code(request.key, request.at, profile=profile, **params)
+        best = longest_valid_code(
+            request.key,
+            request.at,
+            profile=profile,
+            algorithm=algorithm,
+            digits=digits,
+            period=period,
+        )
         if as_json:
             click.echo(json.dumps({"profile": profile.name, **_code_json(best)}, indent=2))
             return
@@ -159,7 +166,14 @@ def codes_command(
         )
         return
     items = timed_codes(
-        request.key, request.at, past=past, future=future, profile=profile, **params
+        request.key,
+        request.at,
+        past=past,
+        future=future,
+        profile=profile,
+        algorithm=algorithm,
+        digits=digits,
+        period=period,
     )
     if as_json:
         payload = {"profile": profile.name, "codes": [_code_json(item) for item in items]}

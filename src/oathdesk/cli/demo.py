@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 
 import click
 
@@ -32,7 +33,8 @@ TOUR: tuple[tuple[str, list[str]], ...] = (
 def demo_command() -> None:
     """Walk through the code-generator commands on a throw-away seed."""
     from oathdesk.cli.main import run
-    from oathdesk.seed import encode_base32, generate_secret
+    from oathdesk.otp import totp
+    from oathdesk.seed import encode_base32, generate_secret, parse_seed
 
     secret = encode_base32(generate_secret("sha1"))
     click.secho("oathdesk demo: a throw-away seed, as if pasted from aka.ms/mfasetup", bold=True)
@@ -47,12 +49,16 @@ def demo_command() -> None:
             if status != 0:
                 raise click.ClickException(f"the demo step 'oathdesk {args[0]}' failed")
             click.echo()
+        # A token whose clock runs 90 s slow shows the code of three steps ago.
+        secret_bytes = parse_seed(secret).secret
+        shown = totp(secret_bytes, time.time() - 90)
+        following = totp(secret_bytes, time.time() - 60)
         click.secho(
-            "# Check a code a user reads from their token, and measure its drift", fg="cyan"
+            "# A user reads two consecutive codes off a token whose clock runs 90 s slow",
+            fg="cyan",
         )
-        click.secho(
-            "$ oathdesk check - 123456   # secret on stdin, then the code read out", bold=True
-        )
+        click.secho(f"$ oathdesk check {shown} {following}", bold=True)
+        run(["check", shown, following])
         click.echo("\nNext: `oathdesk --help` lists every command; docs/ explains the workflow.")
     finally:
         if previous is None:

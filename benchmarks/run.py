@@ -1,0 +1,79 @@
+"""Run every benchmark section side by side and write docs/benchmarks.md.
+
+Each module in SECTIONS_MODULES exposes ``SECTIONS``: functions returning a ``Section``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import subprocess
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.harness import Section
+
+SECTIONS_MODULES = ["benchmarks.otp_bench"]
+OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+        cpu = model
+    except (OSError, StopIteration):
+        pass
+    oathtool = subprocess.run(
+        ["oathtool", "--version"], capture_output=True, text=True, check=False
+    )
+    version = oathtool.stdout.splitlines()[0] if oathtool.returncode == 0 else "not installed"
+    return f"{cpu}; Python {platform.python_version()}; {version}"
+
+
+def render(sections: list[Section]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m benchmarks.run`). Peers run side by side in the same",
+        "run on the same machine, so the ratios mean more than the absolute numbers.",
+        "",
+        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {_machine()}",
+        "",
+    ]
+    for section in sections:
+        lines += [f"## {section.title}", "", section.explanation, ""]
+        lines += ["| subject | result | unit | note |", "|---|---:|---|---|"]
+        for row in section.rows:
+            lines.append(f"| {row.subject} | {row.value:,.1f} | {row.unit} | {row.note} |")
+        lines.append("")
+        lines += [f"- {line}" for line in section.verdicts]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    sections: list[Section] = []
+    for module_name in SECTIONS_MODULES:
+        module = importlib.import_module(module_name)
+        functions: list[Callable[[], Section]] = module.SECTIONS
+        for function in functions:
+            section = function()
+            print(f"{section.title}")
+            for row in section.rows:
+                print(f"  {row.subject:<40} {row.value:>14,.1f} {row.unit}")
+            for line in section.verdicts:
+                print(f"  {line}")
+            sections.append(section)
+    OUTPUT.write_text(render(sections))
+    print(f"wrote {OUTPUT}")
+
+
+if __name__ == "__main__":
+    main()
