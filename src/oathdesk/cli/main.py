@@ -23,6 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("oathdesk.cli.codes", "check_command"),
     "seed": ("oathdesk.cli.seed", "seed_group"),
     "demo": ("oathdesk.cli.demo", "demo_command"),
+    "init": ("oathdesk.cli.vault_admin", "init_command"),
+    "audit": ("oathdesk.cli.vault_admin", "audit_group"),
+    "purge": ("oathdesk.cli.vault_admin", "purge_command"),
+    "user": ("oathdesk.cli.users", "user_group"),
+    "token": ("oathdesk.cli.tokens", "token_group"),
 }
 
 

@@ -1,0 +1,138 @@
+"""`oathdesk init`, `audit verify|export` and `purge --due`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+
+from oathdesk.cli.vault_context import (
+    json_option,
+    local_actor,
+    location,
+    open_vault,
+    print_json,
+    print_table,
+    vault_option,
+)
+from oathdesk.errors import OathdeskError
+from oathdesk.timeparse import parse_instant
+from oathdesk.vault.keys import MASTER_KEY_ENV, MasterKey, write_key_file
+from oathdesk.vault.vault import Vault
+
+
+@click.command("init")
+@vault_option
+def init_command(vault_path: str | None) -> None:
+    """Create a new vault and its master key file (mode 0600)."""
+    import os
+
+    where = location(vault_path)
+    if os.environ.get(MASTER_KEY_ENV):
+        key = MasterKey.from_text(os.environ[MASTER_KEY_ENV], source=MASTER_KEY_ENV)
+        key_note = f"master key from ${MASTER_KEY_ENV}"
+    else:
+        key = MasterKey.generate()
+        write_key_file(where.key_file, key)
+        key_note = f"master key written to {where.key_file} (mode 0600): back it up offline"
+    Vault.create(where, key, local_actor()).close()
+    click.echo(f"created the vault at {where.display}")
+    click.echo(key_note)
+
+
+class AuditBroken(OathdeskError):
+    code = "audit_broken"
+    exit_code = 1
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Verify and export the tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+@vault_option
+def audit_verify_command(vault_path: str | None) -> None:
+    """Check every record of the audit chain; name each break. Exit 1 if any."""
+    vault = open_vault(vault_path)
+    problems = vault.verify_audit()
+    count = len(vault.export_audit())
+    if problems:
+        for problem in problems:
+            click.echo(f"BROKEN: {problem}")
+        raise AuditBroken(
+            f"the audit log has {len(problems)} break(s); treat the vault as tampered"
+        )
+    click.echo(f"audit log intact: {count} records, chain and head verified")
+
+
+@audit_group.command("export")
+@vault_option
+@click.option("--jsonl", is_flag=True, default=True, help="One JSON object per line (default).")
+@click.option("--operator", help="Only records by this operator (e.g. local:root).")
+@click.option("--user", "upn", help="Only records about this UPN.")
+@click.option("--token", "serial", help="Only records about this serial.")
+@click.option("--action", help="Only this action (e.g. token.secret_purged).")
+@click.option("--since", metavar="TIME", help="ISO 8601 or Unix seconds.")
+@click.option("--until", metavar="TIME", help="ISO 8601 or Unix seconds.")
+def audit_export_command(
+    vault_path: str | None,
+    jsonl: bool,
+    operator: str | None,
+    upn: str | None,
+    serial: str | None,
+    action: str | None,
+    since: str | None,
+    until: str | None,
+) -> None:
+    """Export audit records as JSON lines, for a SIEM."""
+    from datetime import UTC
+
+    def moment(text: str | None) -> datetime | None:
+        return None if text is None else datetime.fromtimestamp(parse_instant(text), UTC)
+
+    records = open_vault(vault_path).export_audit(
+        actor=operator,
+        upn=upn,
+        serial=serial,
+        action=action,
+        since=moment(since),
+        until=moment(until),
+    )
+    del jsonl
+    for record in records:
+        click.echo(json.dumps(record, sort_keys=True))
+
+
+@click.command("purge")
+@vault_option
+@click.option("--due", is_flag=True, required=True, help="Purge secrets whose retention is over.")
+@click.option("--dry-run", is_flag=True, help="List what would be purged; change nothing.")
+@json_option
+def purge_command(vault_path: str | None, due: bool, dry_run: bool, as_json: bool) -> None:
+    """Erase the secrets of tokens delivered more than the retention period ago."""
+    del due
+    vault = open_vault(vault_path)
+    purged = vault.purge_due(local_actor(), dry_run=dry_run)
+    late = vault.undelivered()
+    if as_json:
+        print_json(
+            {
+                "dry_run": dry_run,
+                "purged": [t.serial for t in purged],
+                "undelivered_warning": [t.serial for t in late],
+            }
+        )
+        return
+    verb = "would purge" if dry_run else "purged"
+    click.echo(
+        f"{verb} {len(purged)} secret(s)"
+        + (": " + ", ".join(t.serial for t in purged) if purged else "")
+    )
+    if late:
+        print_table(
+            f"not delivered after {vault.settings().undelivered_warning_days} days",
+            ["serial", "user", "state", "since"],
+            [[t.serial, t.upn, t.state.value, f"{t.created_at:%Y-%m-%d}"] for t in late],
+        )

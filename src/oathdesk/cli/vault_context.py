@@ -1,0 +1,58 @@
+"""Shared plumbing for commands that use the vault: where it is, who acts, how to print."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from oathdesk.vault.config import VaultLocation, load_master_key, locate
+from oathdesk.vault.vault import Actor, Vault
+
+VAULT_HELP = (
+    "The SQLite vault file (default: $OATHDESK_VAULT, $OATHDESK_DATABASE_URL, or "
+    "~/.local/share/oathdesk/vault.sqlite3)."
+)
+
+
+def vault_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--vault", "vault_path", metavar="PATH", help=VAULT_HELP)(command)
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(command)
+
+
+def location(vault_path: str | None) -> VaultLocation:
+    return locate(vault_path)
+
+
+def open_vault(vault_path: str | None) -> Vault:
+    where = locate(vault_path)
+    return Vault.open(where, load_master_key(where))
+
+
+def local_actor() -> Actor:
+    """On the server host, whoever holds the key file acts as a local admin, audited as such."""
+    return Actor(f"local:{getpass.getuser()}", "admin")
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def print_table(title: str, headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for heading in headings:
+        table.add_column(heading, no_wrap=True)
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    Console(width=None if sys.stdout.isatty() else 160).print(table)

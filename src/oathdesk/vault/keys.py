@@ -1,0 +1,146 @@
+"""Master key sources and envelope encryption (AES-256-GCM, from ``cryptography``).
+
+The master key never encrypts a secret directly: it wraps random data keys (and the audit key),
+which are stored wrapped in the vault. Rotating the master key re-wraps those few keys only.
+Every ciphertext carries associated data naming what it belongs to, so a ciphertext copied into
+another row (another token, another key slot) fails to decrypt instead of yielding a wrong seed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import stat
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from oathdesk.errors import OathdeskError
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+MASTER_KEY_ENV = "OATHDESK_MASTER_KEY"
+
+
+class MasterKeyError(OathdeskError):
+    """The master key is missing, unsafe or wrong."""
+
+    code = "key_error"
+    exit_code = 5
+
+
+class MasterKey:
+    """A 32-byte master key. It is never printed: repr shows only its public identifier."""
+
+    __slots__ = ("_key", "key_id")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise MasterKeyError(f"a master key must be {KEY_BYTES} bytes; this one is {len(key)}")
+        self._key = key
+        # A public fingerprint to tell which master key wrapped what; reveals nothing of the key.
+        self.key_id = hmac.new(key, b"oathdesk master key id", hashlib.sha256).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"MasterKey(key_id={self.key_id!r})"
+
+    @classmethod
+    def generate(cls) -> MasterKey:
+        return cls(os.urandom(KEY_BYTES))
+
+    @classmethod
+    def from_text(cls, text: str, *, source: str) -> MasterKey:
+        try:
+            raw = base64.b64decode(text.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise MasterKeyError(
+                f"{source} is not a base64 master key; check it was copied whole"
+            ) from None
+        return cls(raw)
+
+    def to_text(self) -> str:
+        return base64.b64encode(self._key).decode("ascii")
+
+    def wrap(self, key: bytes, *, slot: str) -> tuple[bytes, bytes]:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce, AESGCM(self._key).encrypt(nonce, key, _slot_aad(slot))
+
+    def unwrap(self, nonce: bytes, wrapped: bytes, *, slot: str) -> bytes:
+        try:
+            return AESGCM(self._key).decrypt(nonce, wrapped, _slot_aad(slot))
+        except InvalidTag:
+            raise MasterKeyError(
+                "the master key does not open this vault; use the key file or passphrase it was "
+                "created with"
+            ) from None
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A separate key for ``purpose`` (e.g. backups), by HKDF-SHA256."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose).derive(
+            self._key
+        )
+
+
+def _slot_aad(slot: str) -> bytes:
+    return f"oathdesk wrapped key|{slot}".encode()
+
+
+def secret_aad(token_id: str, serial: str) -> bytes:
+    return f"oathdesk token secret|{token_id}|{serial}".encode()
+
+
+class DataKey:
+    """An unwrapped data key; encrypts and decrypts token secrets bound to their record."""
+
+    __slots__ = ("_aead", "key_id")
+
+    def __init__(self, key_id: str, key: bytes) -> None:
+        self.key_id = key_id
+        self._aead = AESGCM(key)
+
+    def __repr__(self) -> str:
+        return f"DataKey(key_id={self.key_id!r})"
+
+    def encrypt(self, secret: bytes, *, token_id: str, serial: str) -> tuple[bytes, bytes]:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce, self._aead.encrypt(nonce, secret, secret_aad(token_id, serial))
+
+    def decrypt(self, nonce: bytes, ciphertext: bytes, *, token_id: str, serial: str) -> bytes:
+        try:
+            return self._aead.decrypt(nonce, ciphertext, secret_aad(token_id, serial))
+        except InvalidTag:
+            raise MasterKeyError(
+                f"the stored secret of token {serial} does not belong to it (tampered or copied "
+                "from another record); re-enrol the token"
+            ) from None
+
+
+def write_key_file(path: Path, key: MasterKey) -> None:
+    """Create ``path`` with mode 0600 holding ``key``; never overwrite an existing key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise MasterKeyError(f"{path} already exists; refusing to overwrite a master key") from None
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(key.to_text() + "\n")
+
+
+def read_key_file(path: Path) -> MasterKey:
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise MasterKeyError(
+            f"no key file at {path}; run `oathdesk init` or set OATHDESK_KEY_FILE"
+        ) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise MasterKeyError(f"{path} is readable by others; run `chmod 600 {path}` and try again")
+    return MasterKey.from_text(path.read_text(), source=str(path))
