@@ -1,4 +1,4 @@
-"""Tampering with the audit log directly in the database: `oathdesk audit verify` names each break."""
+"""Tampering with the audit log in the database: `oathdesk audit verify` names each break."""
 
 from __future__ import annotations
 

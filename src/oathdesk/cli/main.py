@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "purge": ("oathdesk.cli.vault_admin", "purge_command"),
     "user": ("oathdesk.cli.users", "user_group"),
     "token": ("oathdesk.cli.tokens", "token_group"),
+    "key": ("oathdesk.cli.vault_keys", "key_group"),
+    "backup": ("oathdesk.cli.vault_keys", "backup_command"),
+    "restore": ("oathdesk.cli.vault_keys", "restore_command"),
+    "operator": ("oathdesk.cli.operators", "operator_group"),
 }
 
 

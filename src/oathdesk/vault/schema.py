@@ -122,3 +122,19 @@ settings = sa.Table(
     sa.Column("reveal_limit_per_operator", sa.Integer, nullable=False),
     sa.Column("four_eyes", sa.Boolean, nullable=False),
 )
+
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),  # admin | helpdesk | auditor
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("totp_nonce", sa.LargeBinary, nullable=False),
+    sa.Column("totp_ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("totp_last_step", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("failed_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -190,6 +190,10 @@ class Vault:
         with engine.connect() as conn:
             rows = conn.execute(sa.select(wrapped_keys).order_by(wrapped_keys.c.created_at)).all()
         keys = {}
+        if len({row.master_key_id for row in rows}) > 1:
+            raise MasterKeyError(
+                "a master key rotation was interrupted; run `oathdesk key rotate` again to finish"
+            )
         for row in rows:
             if row.master_key_id != master_key.key_id:
                 raise MasterKeyError(
@@ -206,6 +210,13 @@ class Vault:
         """One unit of work for services composing several steps; commits only if all succeed."""
         with self.engine.begin() as conn:
             yield conn
+
+    def encrypt_for(self, secret: bytes, record: str, label: str) -> tuple[bytes, bytes]:
+        """Encrypt a non-token secret (an operator's TOTP, a Graph credential) bound to a record."""
+        return self._data_key.encrypt(secret, token_id=record, serial=label)
+
+    def decrypt_for(self, nonce: bytes, ciphertext: bytes, record: str, label: str) -> bytes:
+        return self._data_key.decrypt(nonce, ciphertext, token_id=record, serial=label)
 
     def audit(self, conn: sa.Connection, actor: Actor, action: str, **fields: Any) -> None:
         """Append an audit record inside ``conn``'s transaction (services use this)."""

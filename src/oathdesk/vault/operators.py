@@ -1,0 +1,211 @@
+"""Operators: who may sign in to the console, with a password (argon2id) and their own TOTP.
+
+Each operator's TOTP secret is encrypted like a token's seed, bound to the operator record. A
+code can be used once (the last accepted step is kept), and repeated failures lock the account.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from oathdesk.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from oathdesk.otp import step_at, verify_totp
+from oathdesk.seed import build_otpauth_uri, generate_secret
+from oathdesk.vault.roles import Permission, Role, require
+from oathdesk.vault.schema import operators
+from oathdesk.vault.vault import Actor, Vault
+
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+MIN_PASSWORD = 12
+_HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+class SignInRefused(PermissionDenied):
+    code = "sign_in_refused"
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    role: Role
+    disabled: bool
+    locked_until: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What a new operator scans once; shown at creation or TOTP reset, never stored in clear."""
+
+    operator: str
+    otpauth_uri: str
+
+    def __repr__(self) -> str:
+        return f"Enrolment(operator={self.operator!r}, otpauth_uri=<hidden>)"
+
+
+def _aad_parts(operator_id: str, name: str) -> tuple[str, str]:
+    return f"operator:{operator_id}", name
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class OperatorDirectory:
+    """Operator management and sign-in on top of an open vault."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    def add(self, actor: Actor, name: str, role: str, password: str) -> Enrolment:
+        require(actor.name, actor.role, Permission.MANAGE_OPERATORS)
+        parsed_role = Role.parse(role)
+        name = name.strip()
+        if not name or len(name) > 128 or any(c.isspace() for c in name):
+            raise InvalidInput("an operator name is one word, e.g. alice or alice@contoso.com")
+        if len(password) < MIN_PASSWORD:
+            raise InvalidInput(f"the password must have at least {MIN_PASSWORD} characters")
+        operator_id = str(uuid.uuid4())
+        secret = generate_secret("sha1")
+        nonce, ciphertext = self.vault.encrypt_for(secret, *_aad_parts(operator_id, name))
+        with self.vault.transaction() as conn:
+            if conn.execute(sa.select(operators.c.id).where(operators.c.name == name)).first():
+                raise Conflict(f"operator {name} already exists")
+            conn.execute(
+                operators.insert().values(
+                    id=operator_id,
+                    name=name,
+                    role=parsed_role.value,
+                    password_hash=_HASHER.hash(password),
+                    totp_nonce=nonce,
+                    totp_ciphertext=ciphertext,
+                    created_at=_now(),
+                )
+            )
+            self.vault.audit(
+                conn, actor, "operator.added", details={"operator": name, "role": parsed_role.value}
+            )
+        return Enrolment(name, build_otpauth_uri(secret, account=name, issuer="oathdesk"))
+
+    def list(self) -> list[Operator]:
+        with self.vault.transaction() as conn:
+            rows = conn.execute(sa.select(operators).order_by(operators.c.name)).all()
+        return [
+            Operator(
+                r.name,
+                Role(r.role),
+                bool(r.disabled),
+                _aware(r.locked_until),
+                _aware(r.created_at) or _now(),
+            )
+            for r in rows
+        ]
+
+    def disable(self, actor: Actor, name: str) -> None:
+        require(actor.name, actor.role, Permission.MANAGE_OPERATORS)
+        with self.vault.transaction() as conn:
+            self._row(conn, name)
+            conn.execute(operators.update().where(operators.c.name == name).values(disabled=True))
+            self.vault.audit(conn, actor, "operator.disabled", details={"operator": name})
+
+    def reset_totp(self, actor: Actor, name: str) -> Enrolment:
+        require(actor.name, actor.role, Permission.MANAGE_OPERATORS)
+        secret = generate_secret("sha1")
+        with self.vault.transaction() as conn:
+            row = self._row(conn, name)
+            nonce, ciphertext = self.vault.encrypt_for(secret, *_aad_parts(row.id, name))
+            conn.execute(
+                operators.update()
+                .where(operators.c.id == row.id)
+                .values(
+                    totp_nonce=nonce,
+                    totp_ciphertext=ciphertext,
+                    totp_last_step=0,
+                    failed_attempts=0,
+                    locked_until=None,
+                )
+            )
+            self.vault.audit(conn, actor, "operator.totp_reset", details={"operator": name})
+        return Enrolment(name, build_otpauth_uri(secret, account=name, issuer="oathdesk"))
+
+    def authenticate(
+        self, name: str, password: str, code: str, *, at: float | None = None
+    ) -> Actor:
+        """Password and TOTP; both checked every time, one generic refusal for any failure."""
+        moment = _now() if at is None else datetime.fromtimestamp(at, UTC)
+        refusal = SignInRefused("sign-in refused: wrong name, password or code, or account locked")
+        with self.vault.transaction() as conn:
+            row = conn.execute(
+                sa.select(operators).where(operators.c.name == name.strip()).with_for_update()
+            ).first()
+            if row is None:
+                _HASHER.hash(password)  # spend the same time as a real check
+                raise refusal
+            locked = _aware(row.locked_until)
+            password_ok = _password_matches(row.password_hash, password)
+            secret = self.vault.decrypt_for(
+                row.totp_nonce, row.totp_ciphertext, *_aad_parts(row.id, row.name)
+            )
+            offset = verify_totp(secret, code, moment.timestamp(), behind=1, ahead=1)
+            step = step_at(moment.timestamp()) + (offset or 0)
+            fresh_code = offset is not None and step > row.totp_last_step
+            actor = Actor(row.name, row.role)
+            if row.disabled or (locked is not None and locked > moment):
+                self.vault.audit(
+                    conn,
+                    actor,
+                    "operator.signin_refused",
+                    details={"reason": "disabled" if row.disabled else "locked"},
+                )
+            elif password_ok and fresh_code:
+                conn.execute(
+                    operators.update()
+                    .where(operators.c.id == row.id)
+                    .values(failed_attempts=0, locked_until=None, totp_last_step=step)
+                )
+                self.vault.audit(conn, actor, "operator.signed_in")
+                return actor
+            else:
+                failures = row.failed_attempts + 1
+                lock = moment + LOCKOUT if failures >= MAX_FAILURES else None
+                conn.execute(
+                    operators.update()
+                    .where(operators.c.id == row.id)
+                    .values(failed_attempts=0 if lock else failures, locked_until=lock)
+                )
+                self.vault.audit(
+                    conn,
+                    actor,
+                    "operator.signin_failed",
+                    details={
+                        "locked": lock is not None,
+                        "reused_code": offset is not None and not fresh_code,
+                    },
+                )
+        # Reached only on refusal, after the failure (count, lock, audit record) has committed.
+        raise refusal
+
+    def _row(self, conn: sa.Connection, name: str) -> sa.Row[tuple[object, ...]]:
+        row = conn.execute(sa.select(operators).where(operators.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"no operator {name}; list them with `oathdesk operator list`")
+        return row
+
+
+def _password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_HASHER.verify(password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
