@@ -170,3 +170,53 @@ def test_key_file_permissions_are_enforced(env: dict[str, str], cli: RunCli) -> 
     result = cli("user", "list", env=env)
     assert_one_line_error(result)
     assert f"chmod 600 {key_file}" in result.stderr
+
+
+def test_passphrase_sealed_vault(location: VaultLocation, cli: RunCli) -> None:
+    env = cli_env(location)
+    sealed = {**env, "OATHDESK_PASSPHRASE": "a long vault passphrase"}
+    created = cli("init", "--passphrase", env=sealed)
+    assert created.returncode == 0, created.stderr
+    assert not location.key_file.exists()
+    assert cli("user", "add", UPN, env=sealed).returncode == 0
+    wrong = cli("user", "list", env={**env, "OATHDESK_PASSPHRASE": "not the passphrase!"})
+    assert_one_line_error(wrong)
+    assert "does not open this vault" in wrong.stderr
+    missing = cli("user", "list", env=env)
+    assert_one_line_error(missing)
+    assert "OATHDESK_PASSPHRASE" in missing.stderr
+    assert UPN in cli("user", "list", env=sealed).stdout
+
+
+def test_interrupted_rotation_resumes(
+    location: VaultLocation, env: dict[str, str], cli: RunCli
+) -> None:
+    """Half the keys re-wrapped when the process died: the vault says so; rotate again finishes."""
+    import sqlalchemy as sa
+
+    from oathdesk.vault import db
+    from oathdesk.vault.keys import MasterKey, read_key_file, write_key_file
+    from oathdesk.vault.schema import wrapped_keys
+
+    old = read_key_file(location.key_file)
+    new = MasterKey.generate()
+    write_key_file(Path(str(location.key_file) + ".new"), new)
+    engine = db.create_engine(location.database_url)
+    with engine.begin() as conn:  # re-wrap just the first key, as an interrupted run would
+        row = conn.execute(sa.select(wrapped_keys).limit(1)).one()
+        nonce, wrapped = new.wrap(old.unwrap(row.nonce, row.wrapped, slot=row.id), slot=row.id)
+        conn.execute(
+            wrapped_keys.update()
+            .where(wrapped_keys.c.id == row.id)
+            .values(nonce=nonce, wrapped=wrapped, master_key_id=new.key_id)
+        )
+    engine.dispose()
+    stuck = cli("user", "list", env=env)
+    assert_one_line_error(stuck)
+    assert "rotation was interrupted" in stuck.stderr
+    resumed = cli("key", "rotate", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming an interrupted rotation" in resumed.stdout
+    assert "re-wrapped 1 key(s)" in resumed.stdout
+    assert read_key_file(location.key_file).key_id == new.key_id
+    assert cli("audit", "verify", env=env).returncode == 0

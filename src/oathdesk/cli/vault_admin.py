@@ -24,21 +24,46 @@ from oathdesk.vault.vault import Vault
 
 @click.command("init")
 @vault_option
-def init_command(vault_path: str | None) -> None:
+@click.option(
+    "--passphrase",
+    is_flag=True,
+    help="Seal with a passphrase (argon2id) instead of a key file; "
+    "read from $OATHDESK_PASSPHRASE or a prompt.",
+)
+def init_command(vault_path: str | None, passphrase: bool) -> None:
     """Create a new vault and its master key file (mode 0600)."""
     import os
 
     where = location(vault_path)
-    if os.environ.get(MASTER_KEY_ENV):
+    kdf = None
+    if passphrase:
+        from oathdesk.vault.passphrase import PASSPHRASE_ENV, KdfParams, derive_master_key
+
+        text = os.environ.get(PASSPHRASE_ENV) or _prompt_passphrase()
+        kdf = KdfParams.new()
+        key = derive_master_key(text, kdf)
+        key_note = "sealed with a passphrase: it is needed to open the vault; keep it safe"
+    elif os.environ.get(MASTER_KEY_ENV):
         key = MasterKey.from_text(os.environ[MASTER_KEY_ENV], source=MASTER_KEY_ENV)
         key_note = f"master key from ${MASTER_KEY_ENV}"
     else:
         key = MasterKey.generate()
         write_key_file(where.key_file, key)
         key_note = f"master key written to {where.key_file} (mode 0600): back it up offline"
-    Vault.create(where, key, local_actor()).close()
+    Vault.create(where, key, local_actor(), kdf=kdf).close()
     click.echo(f"created the vault at {where.display}")
     click.echo(key_note)
+
+
+def _prompt_passphrase() -> str:
+    import getpass
+
+    from oathdesk.errors import InvalidInput
+
+    first = getpass.getpass("New vault passphrase (input hidden): ")
+    if first != getpass.getpass("Repeat it: "):
+        raise InvalidInput("the passphrases differ; try again")
+    return first
 
 
 class AuditBroken(OathdeskError):

@@ -60,8 +60,31 @@ def locate(vault_path: str | None = None, env: Mapping[str, str] | None = None) 
 
 
 def load_master_key(location: VaultLocation, env: Mapping[str, str] | None = None) -> MasterKey:
+    """The master key from $OATHDESK_MASTER_KEY, the key file, or the vault's passphrase."""
     env = os.environ if env is None else env
     from_env = env.get(MASTER_KEY_ENV)
     if from_env:
         return MasterKey.from_text(from_env, source=MASTER_KEY_ENV)
-    return read_key_file(location.key_file)
+    if location.key_file.exists() or (
+        location.sqlite_path is not None and not location.sqlite_path.exists()
+    ):
+        return read_key_file(location.key_file)
+    from oathdesk.vault.db import create_engine
+    from oathdesk.vault.passphrase import PASSPHRASE_ENV, derive_master_key, read_params
+
+    engine = create_engine(location.database_url)
+    params = read_params(engine)
+    engine.dispose()
+    if params is None:
+        return read_key_file(location.key_file)  # raises: no key file, says what to do
+    passphrase = env.get(PASSPHRASE_ENV)
+    if not passphrase:
+        import getpass
+        import sys
+
+        if not sys.stdin.isatty():
+            from oathdesk.vault.keys import MasterKeyError
+
+            raise MasterKeyError(f"this vault is sealed with a passphrase; set {PASSPHRASE_ENV}")
+        passphrase = getpass.getpass("Vault passphrase (input hidden): ")
+    return derive_master_key(passphrase, params)

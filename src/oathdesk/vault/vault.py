@@ -30,6 +30,7 @@ from oathdesk.vault.lifecycle import (
     TokenState,
     check_transition,
 )
+from oathdesk.vault.passphrase import KdfParams, store_params
 from oathdesk.vault.schema import (
     audit_log,
     drift_measurements,
@@ -150,8 +151,15 @@ class Vault:
     # -- opening -------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, location: VaultLocation, master_key: MasterKey, actor: Actor) -> Vault:
-        """Create the schema and the wrapped keys of a new vault."""
+    def create(
+        cls,
+        location: VaultLocation,
+        master_key: MasterKey,
+        actor: Actor,
+        *,
+        kdf: KdfParams | None = None,
+    ) -> Vault:
+        """Create the schema and the wrapped keys of a new vault (``kdf``: passphrase-sealed)."""
         if location.sqlite_path is not None:
             location.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         engine = db.create_engine(location.database_url)
@@ -159,6 +167,8 @@ class Vault:
         with engine.begin() as conn:
             if conn.execute(sa.select(sa.func.count()).select_from(wrapped_keys)).scalar_one():
                 raise Conflict(f"{location.display} is already an oathdesk vault")
+            if kdf is not None:
+                store_params(conn, kdf)
             data_key = _store_new_key(conn, master_key, "data")
             audit_key = _store_new_key(conn, master_key, "audit")
             conn.execute(settings.insert().values(id=1, **VaultSettings().__dict__))
