@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.vault_fixtures"]
+
 # The console script installed into the same virtual environment as the test runner.
 OATHDESK = Path(sys.executable).parent / "oathdesk"
 

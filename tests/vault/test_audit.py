@@ -9,7 +9,7 @@ from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.schema import audit_head, audit_log
 from oathdesk.vault.vault import Vault
 from tests.conftest import RunCli
-from tests.vault.conftest import ADMIN, cli_env
+from tests.vault_fixtures import ADMIN, cli_env
 
 
 def populate(vault: Vault, users: int = 9) -> int:

@@ -13,7 +13,7 @@ import pytest
 from oathdesk.seed import encode_base32
 from oathdesk.vault.config import VaultLocation
 from tests.conftest import RunCli, assert_one_line_error
-from tests.vault.conftest import cli_env
+from tests.vault_fixtures import cli_env
 
 SECRET = bytes.fromhex("3132333435363738393031323334353637383930aabbccdd")
 UPN = "helga@contoso.com"

@@ -12,7 +12,7 @@ from oathdesk.vault.operators import MAX_FAILURES, OperatorDirectory, SignInRefu
 from oathdesk.vault.roles import Permission, allowed
 from oathdesk.vault.vault import Actor, Vault
 from tests.conftest import RunCli
-from tests.vault.conftest import ADMIN, cli_env
+from tests.vault_fixtures import ADMIN, cli_env
 
 PASSWORD = "correct horse battery staple"
 AT = 1_800_000_000.0

@@ -14,7 +14,7 @@ from oathdesk.vault.keys import MasterKey, MasterKeyError
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.schema import audit_log, token_secrets, tokens
 from oathdesk.vault.vault import NewToken, Vault
-from tests.vault.conftest import ADMIN
+from tests.vault_fixtures import ADMIN
 
 SECRET = bytes(range(20))
 UPN = "helga@contoso.com"
@@ -229,3 +229,9 @@ def test_algorithm_and_period_are_kept(vault: Vault) -> None:
         60,
         TokenState.IN_STOCK,
     )
+
+
+def test_schema_head_constant_matches_the_migrations() -> None:
+    from oathdesk.vault import db
+
+    assert db.migration_head() == db.SCHEMA_HEAD

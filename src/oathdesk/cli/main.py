@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("oathdesk.cli.vault_keys", "backup_command"),
     "restore": ("oathdesk.cli.vault_keys", "restore_command"),
     "operator": ("oathdesk.cli.operators", "operator_group"),
+    "reveal": ("oathdesk.cli.helpdesk", "reveal_command"),
+    "verify": ("oathdesk.cli.helpdesk", "verify_command"),
+    "drift": ("oathdesk.cli.helpdesk", "drift_command"),
+    "settings": ("oathdesk.cli.helpdesk", "settings_group"),
 }
 
 
@@ -62,7 +66,8 @@ def cli() -> None:
 
 
 def _fail(message: str, exit_code: int) -> int:
-    click.echo(f"error: {message}", err=True)
+    # click lists choices over several lines; an error is always one line here.
+    click.echo(f"error: {' '.join(message.split())}", err=True)
     return exit_code
 
 

@@ -197,15 +197,16 @@ def token_ship_command(serial: str, carrier: str, tracking: str, vault_path: str
 
 @token_group.command("deliver")
 @click.argument("serial")
-@click.option(
-    "--override-reason",
-    required=True,
-    help="Why delivery is confirmed without a code check (the check comes with `verify`).",
-)
+@click.option("--override-reason", help="Why delivery is confirmed without a code check today.")
 @vault_option
-def token_deliver_command(serial: str, override_reason: str, vault_path: str | None) -> None:
-    """Confirm the user has the token and it works; the retention clock starts."""
-    _move(serial, vault_path, TokenState.DELIVERED, details={"override_reason": override_reason})
+def token_deliver_command(serial: str, override_reason: str | None, vault_path: str | None) -> None:
+    """Confirm the user has the token and it works (after `oathdesk verify`)."""
+    from oathdesk.services.token_checks import confirm_delivery
+
+    token = confirm_delivery(
+        open_vault(vault_path), local_actor(), serial, override_reason=override_reason
+    )
+    click.echo(f"token {token.serial} is now {token.state.value}")
 
 
 def _reasoned_move(name: str, target: TokenState, help_text: str) -> None:

@@ -534,9 +534,13 @@ class Vault:
         return [t for t in self.list_tokens() if t.state in waiting and t.created_at <= cutoff]
 
     def read_secret(
-        self, conn: sa.Connection, actor: Actor, token: Token, *, purpose: str
+        self, conn: sa.Connection, actor: Actor, token: Token, *, purpose: str, audit: bool = True
     ) -> bytes:
-        """Decrypt a token's secret inside a service's transaction; the access is audited there."""
+        """Decrypt a token's secret inside a service's transaction.
+
+        The access is audited there, unless the caller writes its own, more specific record in
+        the same transaction (``audit=False``: a reveal is one record, not two).
+        """
         if token.state not in SECRET_STATES:
             raise Conflict(f"token {token.serial} is {token.state.value}; its secret is gone")
         row = conn.execute(
@@ -547,6 +551,8 @@ class Vault:
         secret = self._data_key.decrypt(
             row.nonce, row.ciphertext, token_id=token.id, serial=token.serial
         )
+        if not audit:
+            return secret
         self._chain.append(
             conn,
             actor=actor.name,
@@ -557,8 +563,15 @@ class Vault:
         )
         return secret
 
-    def record_drift(self, conn: sa.Connection, token: Token, drift_seconds: int) -> None:
-        now = _now()
+    def record_drift(
+        self,
+        conn: sa.Connection,
+        token: Token,
+        drift_seconds: int,
+        *,
+        measured_at: datetime | None = None,
+    ) -> None:
+        now = measured_at or _now()
         conn.execute(
             drift_measurements.insert().values(
                 token_id=token.id, measured_at=now, drift_seconds=drift_seconds
@@ -569,6 +582,23 @@ class Vault:
             .where(tokens.c.id == token.id)
             .values(drift_seconds=drift_seconds, drift_measured_at=now)
         )
+
+    def drift_history(self) -> dict[str, list[tuple[datetime, int]]]:
+        """Every token's drift measurements, oldest first, by serial."""
+        query = (
+            sa.select(
+                tokens.c.serial,
+                drift_measurements.c.measured_at,
+                drift_measurements.c.drift_seconds,
+            )
+            .join(tokens, tokens.c.id == drift_measurements.c.token_id)
+            .order_by(drift_measurements.c.measured_at, drift_measurements.c.id)
+        )
+        history: dict[str, list[tuple[datetime, int]]] = {}
+        with self.engine.connect() as conn:
+            for serial, measured_at, drift in conn.execute(query):
+                history.setdefault(serial, []).append((_aware(measured_at) or _now(), drift))
+        return history
 
     def _erase_secret(self, conn: sa.Connection, token_id: str) -> None:
         # Overwrite first, then delete: with secure_delete the freed bytes are zeroed too.

@@ -1,4 +1,4 @@
-"""Vault fixtures: every storage test runs on a real SQLite file and a real PostgreSQL server."""
+"""Vault fixtures (a pytest plugin): storage tests run on real SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

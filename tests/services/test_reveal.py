@@ -1,0 +1,254 @@
+"""Emergency codes through the real CLI: identity check first, codes equal oathtool's, limits,
+four-eyes, state rules, one audit record per reveal, and no code when the audit write fails."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from oathdesk.otp import totp
+from oathdesk.seed import encode_base32, parse_seed
+from oathdesk.vault.config import VaultLocation
+from tests.conftest import CliResult, RunCli, assert_one_line_error
+from tests.vault_fixtures import cli_env
+
+SECRET = bytes(range(50, 70))
+B32 = encode_base32(SECRET)
+UPN = "helga@contoso.com"
+SERIAL = "86596120001"
+CHECK = ["--method", "callback", "--ticket", "INC-4711"]
+
+
+def oathtool_at(at: float, steps_ahead: int = 0) -> str:
+    stamp = datetime.fromtimestamp(at + steps_ahead * 30, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return subprocess.run(
+        ["oathtool", "--totp", "-b", f"--now={stamp}", "-"],
+        input=B32,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+@pytest.fixture
+def env(location: VaultLocation, cli: RunCli, tmp_path: Path) -> dict[str, str]:
+    environment = {**cli_env(location), "OATHDESK_ALERTS": str(tmp_path / "alerts.jsonl")}
+    for args, stdin in (
+        (["init"], None),
+        (["user", "add", UPN, "--phone", "+41790000000"], None),
+        (["user", "add", "olaf@contoso.com"], None),
+        (["token", "add", "--serial", SERIAL, "--user", UPN], B32),
+        (
+            ["token", "add", "--serial", "86596120002", "--user", "olaf@contoso.com"],
+            encode_base32(bytes(20)),
+        ),
+        (["token", "registered", SERIAL], None),
+        (["token", "ship", SERIAL, "--carrier", "DHL", "--tracking", "JD1"], None),
+        (["token", "registered", "86596120002"], None),
+    ):
+        result = cli(*args, input=stdin, env=environment)
+        assert result.returncode == 0, result.stderr
+    return environment
+
+
+def reveal(
+    cli: RunCli, env: dict[str, str], *extra: str, channel: str = "phone", stdin: str | None = None
+) -> CliResult:
+    return cli("reveal", UPN, *CHECK, "--channel", channel, "--json", *extra, env=env, input=stdin)
+
+
+def test_no_verification_record_no_code(env: dict[str, str], cli: RunCli) -> None:
+    missing = cli("reveal", UPN, "--channel", "phone", env=env)
+    assert_one_line_error(missing)
+    assert "--method" in missing.stderr
+    no_ticket = cli(
+        "reveal", UPN, "--method", "callback", "--ticket", " ", "--channel", "phone", env=env
+    )
+    assert_one_line_error(no_ticket)
+    assert "ticket reference" in no_ticket.stderr
+    vague = cli("reveal", UPN, "--method", "other", "--ticket", "T", "--channel", "chat", env=env)
+    assert_one_line_error(vague)
+    assert "--note" in vague.stderr
+    audit = cli("audit", "export", "--action", "code.revealed", env=env)
+    assert audit.stdout == ""
+
+
+@pytest.mark.parametrize(("profile", "steps"), [("entra", 2), ("legacy", 15)])
+def test_codes_equal_oathtool_and_accepted_until_follows_the_profile(
+    env: dict[str, str], cli: RunCli, profile: str, steps: int
+) -> None:
+    assert cli("settings", "set", "acceptance_profile", profile, env=env).returncode == 0
+    result = reveal(cli, env, channel="email")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    at = payload["at"]
+    assert payload["serial"] == SERIAL
+    assert payload["current"]["code"] == oathtool_at(at)
+    assert payload["longest"]["code"] == oathtool_at(at, steps)
+    assert payload["longest"]["step_offset"] == steps
+    assert payload["recommended"] == "longest"
+    step_start = int(at) - int(at) % 30
+    assert (
+        payload["current"]["accepted_until"]
+        == datetime.fromtimestamp(step_start + (steps + 1) * 30, UTC).isoformat()
+    )
+    assert (
+        payload["longest"]["accepted_until"]
+        == datetime.fromtimestamp(step_start + (2 * steps + 1) * 30, UTC).isoformat()
+    )
+    text = cli("reveal", UPN, *CHECK, "--channel", "phone", env=env)
+    assert f"{payload['current']['code'][:3]} " in text.stdout or "read out now" in text.stdout
+    assert B32 not in text.stdout + text.stderr
+
+
+def test_each_reveal_is_one_audit_record(env: dict[str, str], cli: RunCli) -> None:
+    before = len(cli("audit", "export", env=env).stdout.splitlines())
+    assert reveal(cli, env, "--note", "called back on file number").returncode == 0
+    records = [json.loads(line) for line in cli("audit", "export", env=env).stdout.splitlines()]
+    assert len(records) == before + 1
+    last = records[-1]
+    assert last["action"] == "code.revealed"
+    assert (last["upn"], last["serial"]) == (UPN, SERIAL)
+    details = last["details"]
+    assert details["verification"] == "callback"
+    assert details["ticket"] == "INC-4711"
+    assert details["channel"] == "phone"
+    assert details["step_offsets"] == [0, 2]
+    line = json.dumps(last)
+    for code in (oathtool_at(datetime.now(UTC).timestamp() + d * 30) for d in range(-2, 4)):
+        assert code not in line  # codes are never written to the audit log
+    assert cli("audit", "verify", env=env).returncode == 0
+
+
+def test_limits_refuse_and_alert(env: dict[str, str], cli: RunCli, tmp_path: Path) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+
+    received: list[str] = []
+
+    class Collect(Message):
+        def handle_message(self, message: object) -> None:
+            received.append(str(message))
+
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Collect(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        mail_env = {
+            **env,
+            "OATHDESK_SMTP_HOST": "127.0.0.1",
+            "OATHDESK_SMTP_PORT": str(port),
+            "OATHDESK_ALERT_TO": "security@contoso.com",
+        }
+        for _ in range(3):
+            assert reveal(cli, mail_env).returncode == 0
+        refused = reveal(cli, mail_env)
+    finally:
+        controller.stop()
+    assert_one_line_error(refused)
+    assert "3 codes in 24 hours" in refused.stderr
+    alerts = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [a["event"] for a in alerts] == ["reveal.limit_reached"]
+    assert alerts[0]["upn"] == UPN
+    assert alerts[0]["operator"].startswith("local:")
+    assert len(received) == 1
+    assert "reveal.limit_reached" in received[0]
+    assert (
+        "limit_reached"
+        in cli("audit", "export", "--action", "reveal.limit_reached", env=env).stdout
+    )
+    # The per-operator limit: one more user, and the operator's own ceiling.
+    assert cli("settings", "set", "reveal_limit_per_operator", "3", env=env).returncode == 0
+    other = cli("reveal", "olaf@contoso.com", *CHECK, "--channel", "chat", env=env)
+    assert_one_line_error(other)
+    assert "you have revealed 3 codes" in other.stderr
+
+
+def test_four_eyes(env: dict[str, str], cli: RunCli) -> None:
+    password = "a good long password"
+    added = cli(
+        "operator", "add", "anna", "--role", "helpdesk", "--password-stdin", input=password, env=env
+    )
+    secret = parse_seed(added.stdout.strip().splitlines()[-1]).secret
+    assert cli("settings", "set", "four_eyes", "true", env=env).returncode == 0
+    alone = reveal(cli, env)
+    assert_one_line_error(alone)
+    assert "four-eyes" in alone.stderr
+    code = totp(secret, datetime.now(UTC).timestamp())
+    approved = reveal(cli, env, "--approver", "anna", stdin=f"{password}\n{code}\n")
+    assert approved.returncode == 0, approved.stderr
+    record = json.loads(
+        cli("audit", "export", "--action", "code.revealed", env=env).stdout.splitlines()[-1]
+    )
+    assert record["details"]["approver"] == "anna"
+    wrong = reveal(cli, env, "--approver", "anna", stdin=f"{password}\n000000\n")
+    assert_one_line_error(wrong)
+    assert "sign-in refused" in wrong.stderr
+
+
+def test_state_rules(env: dict[str, str], cli: RunCli) -> None:
+    code = oathtool_at(datetime.now(UTC).timestamp())
+    assert cli("verify", UPN, code, env=env).returncode == 0
+    assert cli("token", "deliver", SERIAL, env=env).returncode == 0
+    delivered = reveal(cli, env)
+    assert_one_line_error(delivered)
+    assert "--override-reason" in delivered.stderr
+    assert reveal(cli, env, "--override-reason", "token broke today").returncode == 0
+    assert cli("token", "purge", SERIAL, "--yes", env=env).returncode == 0
+    purged = reveal(cli, env)
+    assert_one_line_error(purged)
+    assert "Temporary Access Pass" in purged.stderr
+    assert cli("token", "lost", "86596120002", "--reason", "post", env=env).returncode == 0
+    lost = cli("reveal", "olaf@contoso.com", *CHECK, "--channel", "phone", env=env)
+    assert_one_line_error(lost)
+    assert "lost or revoked" in lost.stderr
+
+
+def test_helpdesk_role_only(vault: object, location: VaultLocation) -> None:
+    from oathdesk.errors import PermissionDenied
+    from oathdesk.services.alerts import AlertSettings, AlertSink
+    from oathdesk.services.reveal import (
+        Channel,
+        IdentityCheck,
+        RevealRequest,
+        VerificationMethod,
+        reveal_code,
+    )
+    from oathdesk.vault.vault import Actor, Vault
+
+    assert isinstance(vault, Vault)
+    request = RevealRequest(UPN, IdentityCheck(VerificationMethod.CALLBACK, "T1"), Channel.PHONE)
+    with pytest.raises(PermissionDenied, match="may not reveal"):
+        reveal_code(vault, Actor("audrey", "auditor"), request, AlertSink(AlertSettings()))
+
+
+def test_no_code_when_the_audit_write_fails(
+    location: VaultLocation, env: dict[str, str], cli: RunCli
+) -> None:
+    engine = sa.create_engine(location.database_url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER audit_full BEFORE INSERT ON audit_log "
+                "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        else:
+            database = engine.url.database
+            conn.exec_driver_sql(
+                f'ALTER DATABASE "{database}" SET default_transaction_read_only = on'
+            )
+    engine.dispose()
+    result = reveal(cli, env)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert oathtool_at(datetime.now(UTC).timestamp()) not in result.stderr
+    assert "Traceback" not in result.stderr
