@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("oathdesk.cli.helpdesk", "verify_command"),
     "drift": ("oathdesk.cli.helpdesk", "drift_command"),
     "settings": ("oathdesk.cli.helpdesk", "settings_group"),
+    "entra-csv": ("oathdesk.cli.entra_csv", "entra_csv_group"),
 }
 
 

@@ -8,7 +8,6 @@ through ``read_secret``, which audits why.
 from __future__ import annotations
 
 import contextlib
-import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, InvalidInput, NotFound
 from oathdesk.otp import Algorithm
+from oathdesk.upn import validate_upn
 from oathdesk.vault import db
 from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
 from oathdesk.vault.config import VaultLocation
@@ -40,8 +40,6 @@ from oathdesk.vault.schema import (
     users,
     wrapped_keys,
 )
-
-UPN_RE = re.compile(r"^[A-Za-z0-9._%+'\-]{1,113}@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
 
 
 @dataclass(frozen=True)
@@ -117,13 +115,6 @@ class NewToken:
     digits: int = 6
     period: int = 30
     upn: str | None = None
-
-
-def validate_upn(upn: str) -> str:
-    cleaned = upn.strip()
-    if not UPN_RE.match(cleaned):
-        raise InvalidInput(f"{upn!r} is not a valid UPN; it looks like name@contoso.com")
-    return cleaned.lower()
 
 
 def _now() -> datetime:
