@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "drift": ("oathdesk.cli.helpdesk", "drift_command"),
     "settings": ("oathdesk.cli.helpdesk", "settings_group"),
     "entra-csv": ("oathdesk.cli.entra_csv", "entra_csv_group"),
+    "import": ("oathdesk.cli.importing", "import_command"),
 }
 
 

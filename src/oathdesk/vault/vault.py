@@ -282,7 +282,14 @@ class Vault:
 
     # -- tokens --------------------------------------------------------------------------------
 
-    def add_tokens(self, actor: Actor, new_tokens: Iterable[NewToken], *, source: str = "") -> int:
+    def add_tokens(
+        self,
+        actor: Actor,
+        new_tokens: Iterable[NewToken],
+        *,
+        source: str = "",
+        create_missing_users: bool = False,
+    ) -> int:
         """Add many tokens in one transaction (a failed row leaves the vault untouched)."""
         now = _now()
         token_rows: list[dict[str, Any]] = []
@@ -299,6 +306,16 @@ class Vault:
                     upn = validate_upn(item.upn)
                     if upn not in user_ids:
                         found = _user_id(conn, upn)
+                        if found is None and create_missing_users:
+                            found = str(uuid.uuid4())
+                            conn.execute(users.insert().values(id=found, upn=upn, created_at=now))
+                            self._chain.append(
+                                conn,
+                                actor=actor.name,
+                                action="user.added",
+                                upn=upn,
+                                details={"source": source},
+                            )
                         if found is None:
                             raise NotFound(
                                 f"no user {upn}; add them with `oathdesk user add {upn}`"

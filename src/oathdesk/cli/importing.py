@@ -1,0 +1,70 @@
+"""`oathdesk import FILE`: seeds into the vault, all or nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from oathdesk.cli.vault_context import local_actor, open_vault, vault_option
+from oathdesk.errors import OathdeskError
+from oathdesk.services.importer import FORMATS, import_seeds
+from oathdesk.vault.lifecycle import TokenKind
+
+
+class ImportRefused(OathdeskError):
+    code = "import_refused"
+    exit_code = 1
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(FORMATS),
+    help="Detected from the content when not given.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in TokenKind]),
+    help="Token kind (default: classic for Entra CSVs, programmable otherwise).",
+)
+@click.option("--dry-run", is_flag=True, help="Check everything, change nothing.")
+@vault_option
+def import_command(
+    file: Path, file_format: str | None, kind: str | None, dry_run: bool, vault_path: str | None
+) -> None:
+    """Import an Entra CSV, a helpdesk spreadsheet (CSV/XLSX) or a list of otpauth URIs."""
+    result = import_seeds(
+        open_vault(vault_path),
+        local_actor(),
+        file.read_bytes(),
+        file_format=file_format,
+        kind=TokenKind(kind) if kind else None,
+        dry_run=dry_run,
+        source=f"import:{file.name}",
+    )
+    for problem in result.problems:
+        click.echo(problem.render(file.name))
+    if result.problems:
+        raise ImportRefused(
+            f"{len(result.problems)} problem(s) in {file.name} ({result.format}); "
+            "nothing was imported: fix them and run again"
+        )
+    if dry_run:
+        click.echo(f"{file.name} ({result.format}): no problems; run without --dry-run to import")
+        return
+    click.echo(
+        f"imported {result.imported} token(s) from {file.name} ({result.format}), "
+        "secrets encrypted in the vault"
+    )
+    if result.placeholder_serials:
+        click.echo(
+            f"{result.placeholder_serials} token(s) had no serial and got a placeholder "
+            "(unknown-...); `oathdesk token list` shows them"
+        )
+    click.echo(
+        f"now destroy {file} and every copy of it (e-mail, shared drives, backups): "
+        f"e.g. `shred -u {file}`"
+    )

@@ -1,0 +1,135 @@
+"""`oathdesk import` with real files: Entra CSV, spreadsheets (CSV and XLSX), otpauth lists;
+all or nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from oathdesk.seed import build_otpauth_uri, encode_base32
+from oathdesk.vault.config import VaultLocation
+from tests.conftest import RunCli, assert_one_line_error
+from tests.vault_fixtures import cli_env
+
+S1, S2, S3 = bytes([1]) * 20, bytes([2]) * 20, bytes(range(200, 220))
+
+
+@pytest.fixture
+def env(location: VaultLocation, cli: RunCli) -> dict[str, str]:
+    environment = cli_env(location)
+    assert cli("init", env=environment).returncode == 0
+    return environment
+
+
+def vault_contents(cli: RunCli, env: dict[str, str]) -> tuple[str, str, str]:
+    return (
+        cli("token", "list", "--json", env=env).stdout,
+        cli("user", "list", "--json", env=env).stdout,
+        cli("audit", "export", env=env).stdout,
+    )
+
+
+def test_entra_csv_import(env: dict[str, str], cli: RunCli, tmp_path: Path) -> None:
+    data = (
+        "upn,serial number,secret key,timeinterval,manufacturer,model\r\n"
+        f"helga@contoso.com,60234567,{encode_base32(S1)},30,Token2,C202\r\n"
+        f"olaf@contoso.com,60234568,{encode_base32(S2)},60,Token2,C203\r\n"
+    )
+    source = tmp_path / "token2-order.csv"
+    source.write_bytes(b"\xef\xbb\xbf" + data.encode())
+    dry = cli("import", str(source), "--dry-run", env=env)
+    assert "no problems" in dry.stdout
+    assert json.loads(cli("token", "list", "--json", env=env).stdout) == []
+    done = cli("import", str(source), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "imported 2 token(s)" in done.stdout
+    assert "shred -u" in done.stdout
+    tokens = json.loads(cli("token", "list", "--json", env=env).stdout)
+    assert [(t["serial"], t["kind"], t["state"], t["upn"], t["period"]) for t in tokens] == [
+        ("60234567", "classic", "assigned", "helga@contoso.com", 30),
+        ("60234568", "classic", "assigned", "olaf@contoso.com", 60),
+    ]
+    assert cli("audit", "verify", env=env).returncode == 0
+
+
+def test_failed_import_leaves_the_vault_as_it_was(
+    env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    cli("user", "add", "helga@contoso.com", env=env)
+    cli(
+        "token",
+        "add",
+        "--serial",
+        "60234567",
+        "--user",
+        "helga@contoso.com",
+        env=env,
+        input=encode_base32(S3),
+    )
+    before = vault_contents(cli, env)
+    broken = tmp_path / "broken.csv"
+    broken.write_text(
+        "upn,serial number,secret key,time interval,manufacturer,model\n"
+        f"anna@contoso.com,60234569,{encode_base32(S1)},30,Token2,C202\n"
+        f"bad-upn,60234570,{S2.hex()},45,Token2,C202\n"
+    )
+    refused = cli("import", str(broken), env=env)
+    assert_one_line_error(refused)
+    assert "nothing was imported" in refused.stderr
+    assert "broken.csv:3: column 'secret key'" in refused.stdout
+    assert "broken.csv:3: column 'time interval'" in refused.stdout
+    assert "broken.csv:3: column 'upn'" in refused.stdout
+    clash = tmp_path / "clash.csv"
+    clash.write_text(
+        "upn,serial number,secret key,time interval,manufacturer,model\n"
+        f"anna@contoso.com,60234571,{encode_base32(S1)},30,Token2,C202\n"
+        f"anna@contoso.com,60234567,{encode_base32(S2)},30,Token2,C202\n"
+    )
+    conflict = cli("import", str(clash), env=env)
+    assert_one_line_error(conflict)
+    assert "60234567 is already in the vault" in conflict.stderr
+    assert vault_contents(cli, env) == before
+
+
+def test_spreadsheets_csv_and_xlsx(env: dict[str, str], cli: RunCli, tmp_path: Path) -> None:
+    sheet = tmp_path / "mfa-secrets.csv"
+    grouped = " ".join(encode_base32(S1)[i : i + 4] for i in range(0, 32, 4))
+    sheet.write_text(f"User;Secret key\nhelga@contoso.com;{grouped}\n")
+    assert cli("import", str(sheet), env=env).returncode == 0
+    book = Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["UPN", "Serial", "Seed"])
+    ws.append(["olaf@contoso.com", "86596120001", encode_base32(S2).lower()])
+    ws.append(["anna@contoso.com", None, S3.hex()])
+    xlsx = tmp_path / "tokens.xlsx"
+    book.save(xlsx)
+    done = cli("import", str(xlsx), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "1 token(s) had no serial" in done.stdout
+    tokens = {t["upn"]: t for t in json.loads(cli("token", "list", "--json", env=env).stdout)}
+    assert tokens["olaf@contoso.com"]["serial"] == "86596120001"
+    assert tokens["anna@contoso.com"]["serial"].startswith("unknown-")
+    assert tokens["helga@contoso.com"]["kind"] == "programmable"
+
+
+def test_otpauth_list(env: dict[str, str], cli: RunCli, tmp_path: Path) -> None:
+    listing = tmp_path / "uris.txt"
+    listing.write_text(
+        "# exported from the old tool\n"
+        + build_otpauth_uri(S1, account="helga@contoso.com", issuer="Microsoft")
+        + "\n\n"
+        + build_otpauth_uri(S2, account="not a upn", issuer="Microsoft")
+        + "\n"
+    )
+    refused = cli("import", str(listing), env=env)
+    assert "uris.txt:4: the URI's account is not a UPN" in refused.stdout
+    listing.write_text(
+        build_otpauth_uri(S1, account="helga@contoso.com", issuer="Microsoft", period=60) + "\n"
+    )
+    assert cli("import", str(listing), env=env).returncode == 0
+    token = json.loads(cli("token", "list", "--json", env=env).stdout)[0]
+    assert token["period"] == 60
