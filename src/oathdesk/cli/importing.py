@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from oathdesk.cli.vault_context import local_actor, open_vault, vault_option
-from oathdesk.errors import OathdeskError
+from oathdesk.errors import InvalidInput, OathdeskError
 from oathdesk.services.importer import FORMATS, import_seeds
 from oathdesk.vault.lifecycle import TokenKind
 
@@ -31,11 +31,33 @@ class ImportRefused(OathdeskError):
     help="Token kind (default: classic for Entra CSVs, programmable otherwise).",
 )
 @click.option("--dry-run", is_flag=True, help="Check everything, change nothing.")
+@click.option("--password-stdin", is_flag=True, help="PSKC: read the file's password from stdin.")
+@click.option(
+    "--psk-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PSKC: a file holding the pre-shared key in hex.",
+)
 @vault_option
 def import_command(
-    file: Path, file_format: str | None, kind: str | None, dry_run: bool, vault_path: str | None
+    file: Path,
+    file_format: str | None,
+    kind: str | None,
+    dry_run: bool,
+    password_stdin: bool,
+    psk_file: Path | None,
+    vault_path: str | None,
 ) -> None:
-    """Import an Entra CSV, a helpdesk spreadsheet (CSV/XLSX) or a list of otpauth URIs."""
+    """Import an Entra CSV, a vendor PSKC file, a helpdesk spreadsheet (CSV/XLSX) or a list
+    of otpauth URIs."""
+    import sys
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    psk = None
+    if psk_file is not None:
+        try:
+            psk = bytes.fromhex(psk_file.read_text().strip())
+        except ValueError:
+            raise InvalidInput(f"{psk_file} must hold the pre-shared key in hex") from None
     result = import_seeds(
         open_vault(vault_path),
         local_actor(),
@@ -44,6 +66,8 @@ def import_command(
         kind=TokenKind(kind) if kind else None,
         dry_run=dry_run,
         source=f"import:{file.name}",
+        password=password,
+        psk=psk,
     )
     for problem in result.problems:
         click.echo(problem.render(file.name))

@@ -11,6 +11,7 @@ from oathdesk.errors import InvalidInput
 from oathdesk.formats.entra_csv import looks_like_entra_csv, parse_entra_csv
 from oathdesk.formats.otpauth_list import looks_like_otpauth_list, parse_otpauth_list
 from oathdesk.formats.problems import Problem
+from oathdesk.formats.pskc import looks_like_pskc, parse_pskc
 from oathdesk.formats.records import ParsedFile, SeedRecord
 from oathdesk.formats.spreadsheet import XLSX_MAGIC, parse_spreadsheet
 from oathdesk.formats.text import decode
@@ -19,7 +20,7 @@ from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Actor, NewToken, Vault
 
-FORMATS = ("entra-csv", "spreadsheet", "otpauth")
+FORMATS = ("entra-csv", "spreadsheet", "otpauth", "pskc")
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,8 @@ class ImportResult:
 def detect_format(data: bytes) -> str:
     if data.startswith(XLSX_MAGIC):
         return "spreadsheet"
-    if data.lstrip().startswith(b"<"):
-        raise InvalidInput(
-            "this looks like a PSKC (XML) seed file, which is not supported yet; "
-            "ask the vendor for the Entra CSV"
-        )
+    if looks_like_pskc(data):
+        return "pskc"
     text, _, _ = decode(data)
     if looks_like_entra_csv(text):
         return "entra-csv"
@@ -47,8 +45,17 @@ def detect_format(data: bytes) -> str:
     return "spreadsheet"
 
 
-def parse_file(data: bytes, file_format: str | None, *, max_per_user: int) -> ParsedFile:
+def parse_file(
+    data: bytes,
+    file_format: str | None,
+    *,
+    max_per_user: int,
+    password: str | None = None,
+    psk: bytes | None = None,
+) -> ParsedFile:
     chosen = file_format or detect_format(data)
+    if chosen == "pskc":
+        return parse_pskc(data, password=password, psk=psk)
     if chosen == "entra-csv":
         entra = parse_entra_csv(data, max_per_user=max_per_user)
         records = [
@@ -74,13 +81,21 @@ def import_seeds(
     kind: TokenKind | None = None,
     dry_run: bool = False,
     source: str = "",
+    password: str | None = None,
+    psk: bytes | None = None,
 ) -> ImportResult:
     require(actor.name, actor.role, Permission.MANAGE_TOKENS)
-    parsed = parse_file(data, file_format, max_per_user=vault.settings().max_tokens_per_user)
+    parsed = parse_file(
+        data,
+        file_format,
+        max_per_user=vault.settings().max_tokens_per_user,
+        password=password,
+        psk=psk,
+    )
     if parsed.problems or dry_run:
         return ImportResult(parsed.format, parsed.problems, 0, 0, dry_run)
     default_kind = kind or (
-        TokenKind.CLASSIC if parsed.format == "entra-csv" else TokenKind.PROGRAMMABLE
+        TokenKind.CLASSIC if parsed.format in ("entra-csv", "pskc") else TokenKind.PROGRAMMABLE
     )
     placeholders = 0
     tokens = []
