@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "settings": ("oathdesk.cli.helpdesk", "settings_group"),
     "entra-csv": ("oathdesk.cli.entra_csv", "entra_csv_group"),
     "import": ("oathdesk.cli.importing", "import_command"),
+    "export": ("oathdesk.cli.exporting", "export_command"),
+    "seeds": ("oathdesk.cli.exporting", "seeds_group"),
 }
 
 
