@@ -50,8 +50,14 @@ def window_section() -> Section:
     if shutil.which("oathtool"):
         argv = ["oathtool", "--totp", "--now=2027-01-15 08:00:00 UTC", f"-w{WINDOW - 1}", "-"]
         seconds = median_process_seconds(argv, runs=10, stdin=KEY.hex())
-        rows.append(Row("oathtool -w 999 (one process)", WINDOW / seconds, "codes/s",
-                        "includes process start-up"))  # fmt: skip
+        rows.append(
+            Row(
+                "oathtool -w 999 (one process)",
+                WINDOW / seconds,
+                "codes/s",
+                "includes process start-up",
+            )
+        )
     return Section(
         f"Codes for a {WINDOW:,}-step window (SHA-1, 6 digits)",
         "Best of 7 runs in one process; oathtool is a separate C program, timed as a whole.",
@@ -75,13 +81,25 @@ def drift_section() -> Section:
         Row("pyotp verify(valid_window=2880)", pyotp_time * 1000, "ms", "answers only yes/no"),
     ]
     if shutil.which("oathtool"):
-        argv = ["oathtool", "--totp", "--now=2027-01-15 08:00:00 UTC", f"-w{DRIFT_STEPS}",
-                KEY.hex(), "000000"]  # fmt: skip
+        argv = [
+            "oathtool",
+            "--totp",
+            "--now=2027-01-15 08:00:00 UTC",
+            f"-w{DRIFT_STEPS}",
+            KEY.hex(),
+            "000000",
+        ]
         # oathtool exits 1 when the code is not found; time the whole search anyway.
         start_ok = subprocess.run(argv, capture_output=True, check=False)
         del start_ok
-        rows.append(Row("oathtool -w 2880 (one process)", _oathtool_seconds(argv) * 1000, "ms",
-                        "forward window only; includes start-up"))  # fmt: skip
+        rows.append(
+            Row(
+                "oathtool -w 2880 (one process)",
+                _oathtool_seconds(argv) * 1000,
+                "ms",
+                "forward window only; includes start-up",
+            )
+        )
     return Section(
         f"Drift search over +-{DRIFT_STEPS:,} steps (one day at 30 s)",
         "Time to find a code's step offset in a 5,761-step window.",
@@ -112,8 +130,13 @@ def cold_start_section() -> Section:
         Row("oathdesk code", ours * 1000, "ms"),
     ]
     if shutil.which("oathtool"):
-        rows.append(Row("oathtool --totp", median_process_seconds(
-            ["oathtool", "--totp", KEY.hex()]) * 1000, "ms"))  # fmt: skip
+        rows.append(
+            Row(
+                "oathtool --totp",
+                median_process_seconds(["oathtool", "--totp", KEY.hex()]) * 1000,
+                "ms",
+            )
+        )
     return Section(
         "Cold start of one code",
         "Median of 30 process starts (the console script of the project's virtual environment).",

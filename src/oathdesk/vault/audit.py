@@ -14,14 +14,32 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import sqlalchemy as sa
 
+from oathdesk.vault.bulk import insert_rows
 from oathdesk.vault.schema import audit_head, audit_log
 
 GENESIS = b"oathdesk audit chain genesis"
 HEAD_ID = 1
+
+
+def details_json(details: Mapping[str, Any]) -> str:
+    return json.dumps(details, sort_keys=True, separators=(",", ":"))
+
+
+def canonical_bytes(
+    seq: int, at: str, actor: str, action: str, upn: str, serial: str, details: str
+) -> bytes:
+    """The bytes a record's MAC covers: the JSON array [seq, at, actor, action, upn, serial,
+    details], built by hand (each string through the json module's C escaper) because a bulk
+    import MACs one record per token."""
+    quote = encode_basestring_ascii
+    return (
+        f"[{seq},{quote(at)},{quote(actor)},{quote(action)},{quote(upn)},{quote(serial)},{details}]"
+    ).encode()
 
 
 @dataclass(frozen=True)
@@ -46,8 +64,15 @@ class AuditRecord:
     details: dict[str, Any]
 
     def canonical(self) -> bytes:
-        fields = [self.seq, self.at, self.actor, self.action, self.upn, self.serial, self.details]
-        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+        return canonical_bytes(
+            self.seq,
+            self.at,
+            self.actor,
+            self.action,
+            self.upn,
+            self.serial,
+            details_json(self.details),
+        )
 
 
 class AuditChain:
@@ -102,12 +127,20 @@ class AuditChain:
         seq, mac = head.seq, head.last_mac
         records: list[AuditRecord] = []
         rows: list[dict[str, Any]] = []
+        details_cache: dict[int, str] = {}
         for entry in entries:
             seq += 1
             record = AuditRecord(
                 seq, at, entry.actor, entry.action, entry.upn, entry.serial, entry.details
             )
-            mac = self._mac(record, mac)
+            # Bulk entries share one details dict: serialise it once.
+            details = details_cache.get(id(entry.details))
+            if details is None:
+                details = details_cache[id(entry.details)] = details_json(entry.details)
+            canonical = canonical_bytes(
+                seq, at, entry.actor, entry.action, entry.upn, entry.serial, details
+            )
+            mac = hmac.new(self._key, canonical + mac, hashlib.sha256).digest()
             records.append(record)
             rows.append(
                 {
@@ -117,12 +150,12 @@ class AuditChain:
                     "action": entry.action,
                     "upn": entry.upn,
                     "serial": entry.serial,
-                    "details": json.dumps(entry.details, sort_keys=True),
+                    "details": details,
                     "mac": mac,
                 }
             )
         if rows:
-            conn.execute(audit_log.insert(), rows)
+            insert_rows(conn, audit_log, rows)
             conn.execute(
                 audit_head.update()
                 .where(audit_head.c.id == HEAD_ID)
