@@ -90,7 +90,9 @@ def test_failed_import_leaves_the_vault_as_it_was(
     )
     conflict = cli("import", str(clash), env=env)
     assert_one_line_error(conflict)
-    assert "60234567 is already in the vault" in conflict.stderr
+    assert "clash.csv:3: column 'serial number': a token with serial 60234567 is already" in (
+        conflict.stdout
+    )
     assert vault_contents(cli, env) == before
 
 
@@ -133,3 +135,31 @@ def test_otpauth_list(env: dict[str, str], cli: RunCli, tmp_path: Path) -> None:
     assert cli("import", str(listing), env=env).returncode == 0
     token = json.loads(cli("token", "list", "--json", env=env).stdout)[0]
     assert token["period"] == 60
+
+
+def test_progress_is_reported_for_big_files(tmp_path: Path) -> None:
+    import base64
+    import os
+
+    from oathdesk.services.importer import import_seeds
+    from oathdesk.vault.keys import MasterKey
+    from oathdesk.vault.vault import Vault
+    from tests.vault_fixtures import ADMIN
+
+    path = tmp_path / "v.sqlite3"
+    vault = Vault.create(
+        VaultLocation(f"sqlite:///{path}", tmp_path / "k", path), MasterKey.generate(), ADMIN
+    )
+    rows = "".join(
+        f"u{i % 1000}@contoso.com,{80000000 + i},{base64.b32encode(os.urandom(20)).decode()},"
+        "30,Token2,C202\n"
+        for i in range(6000)
+    )
+    data = ("upn,serial number,secret key,time interval,manufacturer,model\n" + rows).encode()
+    calls: list[tuple[int, int]] = []
+    result = import_seeds(
+        vault, ADMIN, data, progress=lambda done, total: calls.append((done, total))
+    )
+    assert result.imported == 6000
+    assert calls[0] == (1000, 6000)
+    assert calls[-1] == (6000, 6000)

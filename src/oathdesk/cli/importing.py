@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -58,17 +59,37 @@ def import_command(
             psk = bytes.fromhex(psk_file.read_text().strip())
         except ValueError:
             raise InvalidInput(f"{psk_file} must hold the pre-shared key in hex") from None
-    result = import_seeds(
-        open_vault(vault_path),
-        local_actor(),
-        file.read_bytes(),
-        file_format=file_format,
-        kind=TokenKind(kind) if kind else None,
-        dry_run=dry_run,
-        source=f"import:{file.name}",
-        password=password,
-        psk=psk,
-    )
+    from contextlib import ExitStack
+
+    stack = ExitStack()
+    bar: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        # A bar only for big files: small ones finish before anyone could read it.
+        if total < 5000:
+            return
+        if not bar:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            console = Console(stderr=True)
+            bar["progress"] = stack.enter_context(Progress(console=console, transient=True))
+            bar["task"] = bar["progress"].add_task("encrypting and storing", total=total)
+        bar["progress"].update(bar["task"], completed=done)
+
+    with stack:
+        result = import_seeds(
+            open_vault(vault_path),
+            local_actor(),
+            file.read_bytes(),
+            file_format=file_format,
+            kind=TokenKind(kind) if kind else None,
+            dry_run=dry_run,
+            source=f"import:{file.name}",
+            password=password,
+            psk=psk,
+            progress=progress,
+        )
     for problem in result.problems:
         click.echo(problem.render(file.name))
     if result.problems:

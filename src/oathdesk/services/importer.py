@@ -5,6 +5,7 @@ every problem in the file is reported at once, with its line."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from oathdesk.errors import InvalidInput
@@ -72,6 +73,35 @@ def parse_file(
     raise InvalidInput(f"unknown format {chosen!r}; use one of {', '.join(FORMATS)}")
 
 
+def _vault_conflicts(vault: Vault, records: list[SeedRecord]) -> list[Problem]:
+    """Clashes with what the vault already holds, all of them, each with its line."""
+    problems = []
+    present = vault.existing_serials(r.serial for r in records if r.serial)
+    for record in records:
+        if record.serial in present:
+            problems.append(
+                Problem(
+                    record.line,
+                    "serial number",
+                    f"a token with serial {record.serial} is already in the vault; remove the row",
+                )
+            )
+    limit = vault.settings().max_tokens_per_user
+    counts = vault.token_counts(r.upn for r in records if r.upn)
+    for record in records:
+        if record.upn:
+            counts[record.upn] += 1
+            if counts[record.upn] == limit + 1:
+                problems.append(
+                    Problem(
+                        record.line,
+                        "upn",
+                        f"{record.upn} would have more than {limit} tokens (Entra's limit)",
+                    )
+                )
+    return sorted(problems, key=lambda p: (p.line, p.column))
+
+
 def import_seeds(
     vault: Vault,
     actor: Actor,
@@ -83,6 +113,7 @@ def import_seeds(
     source: str = "",
     password: str | None = None,
     psk: bytes | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     require(actor.name, actor.role, Permission.MANAGE_TOKENS)
     parsed = parse_file(
@@ -92,8 +123,12 @@ def import_seeds(
         password=password,
         psk=psk,
     )
-    if parsed.problems or dry_run:
-        return ImportResult(parsed.format, parsed.problems, 0, 0, dry_run)
+    seen = {(p.line, p.column) for p in parsed.problems}
+    problems = parsed.problems + [
+        p for p in _vault_conflicts(vault, parsed.records) if (p.line, p.column) not in seen
+    ]
+    if problems or dry_run:
+        return ImportResult(parsed.format, problems, 0, 0, dry_run)
     default_kind = kind or (
         TokenKind.CLASSIC if parsed.format in ("entra-csv", "pskc") else TokenKind.PROGRAMMABLE
     )
