@@ -151,7 +151,7 @@ def test_progress_is_reported_for_big_files(tmp_path: Path) -> None:
         VaultLocation(f"sqlite:///{path}", tmp_path / "k", path), MasterKey.generate(), ADMIN
     )
     rows = "".join(
-        f"u{i % 1000}@contoso.com,{80000000 + i},{base64.b32encode(os.urandom(20)).decode()},"
+        f"u{i % 2000}@contoso.com,{80000000 + i},{base64.b32encode(os.urandom(20)).decode()},"
         "30,Token2,C202\n"
         for i in range(6000)
     )
