@@ -155,6 +155,10 @@ def import_seeds(
             )
         )
     count = vault.add_tokens(
-        actor, tokens, source=source or f"import:{parsed.format}", create_missing_users=True
+        actor,
+        tokens,
+        source=source or f"import:{parsed.format}",
+        create_missing_users=True,
+        progress=progress,
     )
     return ImportResult(parsed.format, [], count, placeholders, False)
