@@ -32,6 +32,10 @@ def location(vault_path: str | None) -> VaultLocation:
 
 def open_vault(vault_path: str | None) -> Vault:
     where = locate(vault_path)
+    if where.sqlite_path is not None and not where.sqlite_path.exists():
+        from oathdesk.errors import NotFound
+
+        raise NotFound(f"no vault at {where.display}; run `oathdesk init` first (or pass --vault)")
     return Vault.open(where, load_master_key(where))
 
 
