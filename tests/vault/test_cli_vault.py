@@ -220,3 +220,9 @@ def test_interrupted_rotation_resumes(
     assert "re-wrapped 1 key(s)" in resumed.stdout
     assert read_key_file(location.key_file).key_id == new.key_id
     assert cli("audit", "verify", env=env).returncode == 0
+
+
+def test_missing_vault_says_to_init(cli: RunCli, tmp_path: Path) -> None:
+    result = cli("token", "list", env={"OATHDESK_VAULT": str(tmp_path / "none.sqlite3")})
+    assert_one_line_error(result)
+    assert "run `oathdesk init` first" in result.stderr
