@@ -111,13 +111,15 @@ class AuditChain:
         upn: str = "",
         serial: str = "",
         details: Mapping[str, Any] | None = None,
-    ) -> AuditRecord:
-        """Append one record inside the caller's transaction (which fails if this does)."""
+    ) -> int:
+        """Append one record inside the caller's transaction (which fails if this does);
+        returns its sequence number."""
         entry = AuditEntry(actor, action, upn, serial, dict(details or {}))
-        return self.append_many(conn, [entry])[-1]
+        return self.append_many(conn, [entry])
 
-    def append_many(self, conn: sa.Connection, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
-        """Append several records with one head update (bulk imports write one per token)."""
+    def append_many(self, conn: sa.Connection, entries: Sequence[AuditEntry]) -> int:
+        """Append several records with one head update (bulk imports write one per token);
+        returns the last sequence number."""
         head = conn.execute(
             sa.select(audit_head.c.seq, audit_head.c.last_mac)
             .where(audit_head.c.id == HEAD_ID)
@@ -125,14 +127,11 @@ class AuditChain:
         ).one()
         at = datetime.now(UTC).isoformat(timespec="microseconds")
         seq, mac = head.seq, head.last_mac
-        records: list[AuditRecord] = []
         rows: list[dict[str, Any]] = []
         details_cache: dict[int, str] = {}
+        keyed = hmac.new(self._key, digestmod=hashlib.sha256)  # key set-up once, copied per record
         for entry in entries:
             seq += 1
-            record = AuditRecord(
-                seq, at, entry.actor, entry.action, entry.upn, entry.serial, entry.details
-            )
             # Bulk entries share one details dict: serialise it once.
             details = details_cache.get(id(entry.details))
             if details is None:
@@ -140,8 +139,9 @@ class AuditChain:
             canonical = canonical_bytes(
                 seq, at, entry.actor, entry.action, entry.upn, entry.serial, details
             )
-            mac = hmac.new(self._key, canonical + mac, hashlib.sha256).digest()
-            records.append(record)
+            state = keyed.copy()
+            state.update(canonical + mac)
+            mac = state.digest()
             rows.append(
                 {
                     "seq": seq,
@@ -161,7 +161,7 @@ class AuditChain:
                 .where(audit_head.c.id == HEAD_ID)
                 .values(seq=seq, last_mac=mac, head_mac=self._head_mac(seq, mac))
             )
-        return records
+        return int(seq)
 
     def verify(self, conn: sa.Connection) -> list[str]:
         """Every break in the chain, in plain words; an empty list means the log is intact."""

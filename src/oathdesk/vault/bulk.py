@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ def _sqlite_value(value: Any) -> Any:
 
 
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys); on SQLite their values may be converted."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
@@ -36,11 +38,17 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
     sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
     converted = [c for c in columns if isinstance(rows[0][c], datetime | bool)]
     if converted:
-        # Rows of one import share their timestamps: convert each distinct value once.
+        # Rows of one import share their timestamps: convert each distinct value once, in place
+        # (callers hand over rows they no longer need as they were).
         memo: dict[Any, Any] = {}
-        rows = [
-            {**row, **{c: memo.setdefault(row[c], _sqlite_value(row[c])) for c in converted}}
-            for row in rows
-        ]
-    params = [tuple(row[c] for c in columns) for row in rows]
+        for row in rows:
+            for column in converted:
+                value = row[column]
+                if value not in memo:
+                    memo[value] = _sqlite_value(value)
+                row[column] = memo[value]
+    if len(columns) == 1:
+        params = [(row[columns[0]],) for row in rows]
+    else:
+        params = list(map(itemgetter(*columns), rows))  # tuples built in C
     conn.exec_driver_sql(sql, params)
