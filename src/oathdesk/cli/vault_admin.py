@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -16,8 +17,9 @@ from oathdesk.cli.vault_context import (
     print_table,
     vault_option,
 )
-from oathdesk.errors import OathdeskError
+from oathdesk.errors import Conflict, OathdeskError
 from oathdesk.timeparse import parse_instant
+from oathdesk.vault import db
 from oathdesk.vault.keys import MASTER_KEY_ENV, MasterKey, write_key_file
 from oathdesk.vault.vault import Vault
 
@@ -31,11 +33,21 @@ from oathdesk.vault.vault import Vault
     "read from $OATHDESK_PASSPHRASE or a prompt.",
 )
 def init_command(vault_path: str | None, passphrase: bool) -> None:
-    """Create a new vault and its master key file (mode 0600)."""
+    """Create a new vault and its master key file (mode 0600), or upgrade an older vault."""
     import os
 
     where = location(vault_path)
+    revision, created = Vault.inspect(where)
+    if created and revision == db.SCHEMA_HEAD:
+        raise Conflict(f"{where.display} is already an oathdesk vault; nothing to do")
+    if created:
+        Vault.upgrade_schema(where)
+        click.echo(
+            f"upgraded the vault at {where.display} from schema {revision} to {db.SCHEMA_HEAD}"
+        )
+        return
     kdf = None
+    written: Path | None = None
     if passphrase:
         from oathdesk.vault.passphrase import PASSPHRASE_ENV, KdfParams, derive_master_key
 
@@ -49,8 +61,14 @@ def init_command(vault_path: str | None, passphrase: bool) -> None:
     else:
         key = MasterKey.generate()
         write_key_file(where.key_file, key)
+        written = where.key_file
         key_note = f"master key written to {where.key_file} (mode 0600): back it up offline"
-    Vault.create(where, key, local_actor(), kdf=kdf).close()
+    try:
+        Vault.create(where, key, local_actor(), kdf=kdf).close()
+    except BaseException:
+        if written is not None:
+            written.unlink(missing_ok=True)  # a key for a vault that was not made is no use
+        raise
     click.echo(f"created the vault at {where.display}")
     click.echo(key_note)
 
@@ -82,7 +100,7 @@ def audit_verify_command(vault_path: str | None) -> None:
     """Check every record of the audit chain; name each break. Exit 1 if any."""
     vault = open_vault(vault_path)
     problems = vault.verify_audit()
-    count = len(vault.export_audit())
+    count = vault.audit_count()
     if problems:
         for problem in problems:
             click.echo(f"BROKEN: {problem}")

@@ -10,11 +10,12 @@ from typing import Any
 import click
 
 from oathdesk.vault.config import VaultLocation, load_master_key, locate
+from oathdesk.vault.keys import MasterKey
 from oathdesk.vault.vault import Actor, Vault
 
 VAULT_HELP = (
-    "The SQLite vault file (default: $OATHDESK_VAULT, $OATHDESK_DATABASE_URL, or "
-    "~/.local/share/oathdesk/vault.sqlite3)."
+    "The SQLite vault file (default: $OATHDESK_VAULT, else $OATHDESK_DATABASE_URL, else "
+    "vault.sqlite3 in $XDG_DATA_HOME/oathdesk or ~/.local/share/oathdesk)."
 )
 
 
@@ -31,12 +32,18 @@ def location(vault_path: str | None) -> VaultLocation:
 
 
 def open_vault(vault_path: str | None) -> Vault:
+    return open_vault_and_key(vault_path)[0]
+
+
+def open_vault_and_key(vault_path: str | None) -> tuple[Vault, MasterKey]:
+    """The open vault and its master key (backups are encrypted under a key derived from it)."""
     where = locate(vault_path)
     if where.sqlite_path is not None and not where.sqlite_path.exists():
         from oathdesk.errors import NotFound
 
         raise NotFound(f"no vault at {where.display}; run `oathdesk init` first (or pass --vault)")
-    return Vault.open(where, load_master_key(where))
+    master_key = load_master_key(where)
+    return Vault.open(where, master_key), master_key
 
 
 def local_actor() -> Actor:

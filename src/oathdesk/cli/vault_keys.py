@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 
-from oathdesk.cli.vault_context import local_actor, location, open_vault, vault_option
+from oathdesk.cli.vault_context import local_actor, location, open_vault_and_key, vault_option
 from oathdesk.errors import Conflict, InvalidInput
 from oathdesk.vault import db
-from oathdesk.vault.backup import restore_backup, write_backup
-from oathdesk.vault.config import load_master_key
+from oathdesk.vault.backup import backup_passphrase_params, restore_backup, write_backup
+from oathdesk.vault.config import VaultLocation, load_master_key, read_passphrase
 from oathdesk.vault.keys import MASTER_KEY_ENV, MasterKey, read_key_file, write_key_file
+from oathdesk.vault.passphrase import derive_master_key, read_params
 from oathdesk.vault.rotation import remaining, rotate_master_key
 from oathdesk.vault.vault import Vault
+
+NEW_PASSPHRASE_ENV = "OATHDESK_NEW_PASSPHRASE"  # noqa: S105 (a variable name)
 
 
 @click.group("key")
@@ -25,12 +30,46 @@ def key_group() -> None:
 @key_group.command("rotate")
 @vault_option
 def key_rotate_command(vault_path: str | None) -> None:
-    """Re-wrap every data key under a new master key file (resumable if interrupted)."""
+    """Re-wrap every data key under a new master key (resumable if interrupted).
+
+    A key-file vault gets a new key file; a passphrase-sealed vault a new passphrase (from
+    $OATHDESK_NEW_PASSPHRASE or a prompt). Run it again after an interruption to finish.
+    """
     where = location(vault_path)
     if os.environ.get(MASTER_KEY_ENV):
         raise InvalidInput(
             f"rotation replaces the key file; unset {MASTER_KEY_ENV} and use the key file"
         )
+    engine = db.create_engine(where.database_url)
+    try:
+        if read_params(engine) is not None:
+            old, new, finish = _passphrase_rotation(engine, where)
+        else:
+            old, new, finish = _key_file_rotation(where)
+        moved = rotate_master_key(engine, old, new)
+        if remaining(engine, new):
+            raise Conflict(
+                "some keys are wrapped by a third master key (a different new key or passphrase "
+                "than the interrupted run's); run again with that one, or restore a backup"
+            )
+        finish()
+    finally:
+        engine.dispose()
+    vault = Vault.open(where, new)
+    with vault.unit_of_work(local_actor()) as work:
+        work.audit(
+            "key.rotated",
+            details={
+                "old_master_key_id": old.key_id,
+                "new_master_key_id": new.key_id,
+                "rewrapped": moved,
+            },
+        )
+    vault.close()
+    click.echo(f"re-wrapped {moved} key(s) under the new master key")
+
+
+def _key_file_rotation(where: VaultLocation) -> tuple[MasterKey, MasterKey, Callable[[], None]]:
     old = read_key_file(where.key_file)
     pending = where.key_file.with_name(where.key_file.name + ".new")
     if pending.exists():
@@ -39,25 +78,49 @@ def key_rotate_command(vault_path: str | None) -> None:
     else:
         new = MasterKey.generate()
         write_key_file(pending, new)
-    engine = db.create_engine(where.database_url)
-    moved = rotate_master_key(engine, old, new)
-    if remaining(engine, new):
-        raise Conflict("some keys are wrapped by a third master key; restore from a backup")
-    os.replace(pending, where.key_file)
-    vault = Vault.open(where, new)
-    with vault.transaction() as conn:
-        vault.audit(
-            conn,
-            local_actor(),
-            "key.rotated",
-            details={
-                "old_master_key_id": old.key_id,
-                "new_master_key_id": new.key_id,
-                "rewrapped": moved,
-            },
-        )
-    click.echo(f"re-wrapped {moved} key(s); {where.key_file} now holds the new master key")
-    click.echo("destroy every copy of the old key file, and back up the new one offline")
+
+    def finish() -> None:
+        os.replace(pending, where.key_file)
+        click.echo(f"{where.key_file} now holds the new master key")
+        click.echo("destroy every copy of the old key file, and back up the new one offline")
+
+    return old, new, finish
+
+
+def _passphrase_rotation(
+    engine: sa.Engine, where: VaultLocation
+) -> tuple[MasterKey, MasterKey, Callable[[], None]]:
+    from oathdesk.vault.passphrase import (
+        adopt_pending_params,
+        derive_master_key,
+        pending_params,
+    )
+
+    current = read_params(engine)
+    assert current is not None
+    old = load_master_key(where)  # the current passphrase ($OATHDESK_PASSPHRASE or a prompt)
+    new_passphrase = os.environ.get(NEW_PASSPHRASE_ENV) or _prompt_new_passphrase()
+    new = derive_master_key(new_passphrase, pending_params(engine))
+    if new.key_id == old.key_id:
+        raise InvalidInput("the new passphrase must differ from the current one")
+
+    def finish() -> None:
+        adopt_pending_params(engine)
+        click.echo("the vault now opens with the new passphrase only")
+
+    return old, new, finish
+
+
+def _prompt_new_passphrase() -> str:
+    import getpass
+    import sys
+
+    if not sys.stdin.isatty():
+        raise InvalidInput(f"set {NEW_PASSPHRASE_ENV} to the new passphrase")
+    first = getpass.getpass("New vault passphrase (input hidden): ")
+    if first != getpass.getpass("Repeat it: "):
+        raise InvalidInput("the passphrases differ; try again")
+    return first
 
 
 @click.command("backup")
@@ -65,13 +128,10 @@ def key_rotate_command(vault_path: str | None) -> None:
 @vault_option
 def backup_command(target: Path, vault_path: str | None) -> None:
     """Write an encrypted, consistent copy of the vault (safe while it is in use)."""
-    vault = open_vault(vault_path)
-    where = location(vault_path)
-    rows = write_backup(vault.engine, load_master_key(where), target)
-    with vault.transaction() as conn:
-        vault.audit(
-            conn, local_actor(), "vault.backup", details={"file": str(target), "rows": rows}
-        )
+    vault, master_key = open_vault_and_key(vault_path)
+    rows = write_backup(vault.engine, master_key, target)
+    with vault.unit_of_work(local_actor()) as work:
+        work.audit("vault.backup", details={"file": str(target), "rows": rows})
     click.echo(
         f"wrote {target} ({rows} rows, encrypted, mode 0600); it opens only with the master key"
     )
@@ -85,7 +145,12 @@ def restore_command(source: Path, vault_path: str | None) -> None:
     where = location(vault_path)
     if where.sqlite_path is not None and where.sqlite_path.exists():
         raise Conflict(f"{where.display} exists; restore into a new path with --vault")
-    master_key = load_master_key(where)
+    kdf = backup_passphrase_params(source)
+    if kdf is not None and not os.environ.get(MASTER_KEY_ENV):
+        # A passphrase-sealed vault: its parameters travel in the backup's header.
+        master_key = derive_master_key(read_passphrase(), kdf)
+    else:
+        master_key = load_master_key(where)
     if where.sqlite_path is not None:
         where.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     engine = db.create_engine(where.database_url)
@@ -103,10 +168,8 @@ def restore_command(source: Path, vault_path: str | None) -> None:
         raise
     vault = Vault.open(where, master_key)
     problems = vault.verify_audit()
-    with vault.transaction() as conn:
-        vault.audit(
-            conn, local_actor(), "vault.restored", details={"file": str(source), "rows": rows}
-        )
+    with vault.unit_of_work(local_actor()) as work:
+        work.audit("vault.restored", details={"file": str(source), "rows": rows})
     click.echo(
         f"restored {rows} rows into {where.display}; audit chain "
         + ("intact" if not problems else f"BROKEN ({len(problems)} problems)")

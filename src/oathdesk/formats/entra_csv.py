@@ -1,37 +1,63 @@
-"""The Entra "OATH tokens" CSV: read it as Excel really saves it, lint it, and write it.
+"""The Entra "OATH tokens" CSV: read it as Excel really saves it, lint it, and write it. Pure.
 
 ``upn,serial number,secret key,time interval,manufacturer,model`` (``timeinterval`` in older
-docs and Token2's tools; an old portal template had a 7th ``Enabled`` column). Secrets are base32
-only, at most 128 characters; intervals are 30 or 60; CSV tokens are SHA-1.
+docs and Token2's tools; an old portal template had a 7th ``Enabled`` column). Secrets are
+base32 only, at most 128 characters; intervals are 30 or 60; CSV tokens are SHA-1, 6 digits.
+
+Three kinds of findings:
+
+- ``problems``: the row (or file) is wrong; neither oathdesk nor the portal can use it.
+- ``form_problems``: how the file was saved (separator, UTF-16, empty lines, blanks, spaces in
+  secrets); oathdesk reads past them, the portal may not. ``lint --fix`` repairs them.
+- ``warnings``: valid but worth a look (a byte-order mark, the old Enabled column, a secret
+  that is probably hex).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from oathdesk.formats.cells import safe_cell
-from oathdesk.formats.problems import Problem, sort_problems
-from oathdesk.formats.text import decode, rows, sniff_delimiter
+from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems
+from oathdesk.formats.entra_header import COLUMNS, Header, HeaderKind, read_header
+from oathdesk.formats.entra_rules import (
+    ENABLED_VALUES,
+    check_enabled,
+    check_filled,
+    check_interval,
+    check_secret,
+    check_upn,
+)
+from oathdesk.formats.problems import Code, Problem, sort_problems
+from oathdesk.formats.text import DELIMITER_NAMES, Row, decode, read_rows, sniff_delimiter
 from oathdesk.seed import encode_base32
-from oathdesk.upn import is_valid_upn
 
-COLUMNS = ("upn", "serial number", "secret key", "time interval", "manufacturer", "model")
-HEADER_ALIASES = {"timeinterval": "time interval"}
-MAX_SECRET_CHARS = 128
-MIN_SECRET_CHARS = 16  # 80 bits
-BASE32 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-HEX = frozenset("0123456789abcdefABCDEF")
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_MAX_PER_USER",
+    "HEADER_SPELLINGS",
+    "EntraCsv",
+    "EntraToken",
+    "looks_like_entra_csv",
+    "parse_entra_csv",
+    "write_entra_csv",
+]
+
 DEFAULT_MAX_PER_USER = 5
+HEADER_SPELLINGS = ("time interval", "timeinterval")
+_HEAD_CHARS = 16 * 1024  # the header and a few rows, for telling the format
+ENTRA_COLUMNS = Columns(serial="serial number", seed="secret key", user="upn")
 
 
 @dataclass(frozen=True)
 class EntraToken:
+    """One valid row. The secret is the decoded seed and never appears in repr."""
+
     line: int
-    upn: str
+    upn: str  # lower case
     serial: str
     secret: bytes = field(repr=False)
     period: int
@@ -42,256 +68,298 @@ class EntraToken:
 
 @dataclass(frozen=True)
 class EntraCsv:
-    tokens: list[EntraToken]
+    tokens: list[EntraToken]  # the rows without problems
     problems: list[Problem]
-    encoding: str
+    encoding: str  # utf-8, utf-8-sig, utf-16 or cp1252
     delimiter: str
     header_spelling: str  # "time interval" or "timeinterval"
+    form_problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """Nothing stops an import (form problems and warnings do not)."""
         return not self.problems
+
+    @property
+    def ready_to_upload(self) -> bool:
+        """The portal should accept the file as it is."""
+        return not self.problems and not self.form_problems
+
+    @property
+    def lint_problems(self) -> list[Problem]:
+        return sort_problems([*self.problems, *self.form_problems])
 
 
 def looks_like_entra_csv(text: str) -> bool:
-    first = next((line for line in text.splitlines() if line.strip()), "").lower()
-    return "upn" in first and "serial" in first and "secret" in first
-
-
-def _header(cells: list[str]) -> tuple[list[str], str] | None:
-    names = [HEADER_ALIASES.get(c.lower().strip(), c.lower().strip()) for c in cells]
-    if names[:6] != list(COLUMNS):
-        return None
-    spelling = "timeinterval" if cells[3].lower().strip() == "timeinterval" else "time interval"
-    extra = names[6:]
-    if extra and extra != ["enabled"]:
-        return None
-    return names, spelling
-
-
-def _secret_problem(secret: str) -> str | None:
-    if not secret:
-        return "the secret key is empty; fill it in from the vendor's seed file"
-    if len(secret) > MAX_SECRET_CHARS:
-        return (
-            f"the secret key has {len(secret)} characters; Entra accepts at most {MAX_SECRET_CHARS}"
-        )
-    if any(c not in BASE32 for c in secret.upper()):
-        if all(c in HEX for c in secret):
-            return (
-                "the secret key looks like hex, which Entra rejects; convert it to base32 "
-                "(`oathdesk entra-csv lint --fix-hex FILE` writes a converted copy)"
-            )
-        if any(c in "0189" for c in secret):
-            return "the secret key has 0, 1, 8 or 9, which base32 does not use; check the source"
-        return "the secret key has characters that are not base32 (A-Z, 2-7); check the source"
-    if len(secret) < MIN_SECRET_CHARS:
-        return f"the secret key has only {len(secret)} characters (under 80 bits); part is missing"
-    return None
-
-
-def _decode_base32(secret: str) -> bytes:
-    import base64
-
-    body = secret.upper().rstrip("=")
-    return base64.b32decode(body + "=" * (-len(body) % 8))
+    """The first row is the Entra header (perhaps damaged), or a token where it should be."""
+    head = text[:_HEAD_CHARS]
+    rows, _ = read_rows(head, sniff_delimiter(head))
+    return read_header(rows).kind in (HeaderKind.OK, HeaderKind.DAMAGED, HeaderKind.MISSING)
 
 
 def parse_entra_csv(data: bytes, *, max_per_user: int = DEFAULT_MAX_PER_USER) -> EntraCsv:
-    """Every token that is valid, and every problem, with its line and column."""
+    """Every valid token, and every problem with its line and column; never raises."""
     text, encoding, problems = decode(data)
     delimiter = sniff_delimiter(text)
-    table = rows(text, delimiter)
-    if not table:
-        return EntraCsv(
-            [],
-            [Problem(0, "", "the file is empty; it needs the header row and one row per token")],
-            encoding,
-            delimiter,
-            "time interval",
-        )
-    header_line, header_cells = table[0]
-    parsed_header = _header(header_cells)
-    if parsed_header is None:
-        problems.append(
+    rows, syntax_problems = read_rows(text, delimiter)
+    problems += syntax_problems
+    form = _file_form_problems(encoding, delimiter)
+    warnings = _file_warnings(encoding)
+    header = read_header(rows)
+    problems += header.problems
+    warnings += header.warnings
+    if header.kind in (HeaderKind.NONE, HeaderKind.UNKNOWN):
+        return EntraCsv([], sort_problems(problems), encoding, delimiter, header.spelling)
+    reader = _RowReader(header, delimiter)
+    for row in rows[header.first_data_index :]:
+        reader.read(row)
+    problems += reader.problems or _no_tokens(reader.rows_read)
+    form += reader.form_problems
+    warnings += reader.warnings
+    problems += cross_row_problems(reader.facts, ENTRA_COLUMNS, max_per_user=max_per_user)
+    form += [p for row in rows[: header.first_data_index] for p in _empty_line(row)]
+    bad_lines = {p.line for p in problems}
+    return EntraCsv(
+        [t for t in reader.tokens if t.line not in bad_lines],
+        sort_problems(problems),
+        encoding,
+        delimiter,
+        header.spelling,
+        sort_problems(form),
+        sort_problems(warnings),
+    )
+
+
+def _file_form_problems(encoding: str, delimiter: str) -> list[Problem]:
+    found = []
+    if delimiter != ",":
+        found.append(
             Problem(
-                header_line,
+                0,
                 "",
-                "the first row must be the header: " + ",".join(COLUMNS) + " (optionally ,Enabled)",
+                f"the values are separated by {DELIMITER_NAMES[delimiter]}s; the portal expects "
+                "commas",
+                fix="save as 'CSV UTF-8 (comma delimited)', or "
+                "`oathdesk entra-csv lint FILE --fix NEW.csv` writes a corrected copy",
+                code=Code.SEPARATOR,
             )
         )
-        return EntraCsv([], problems, encoding, delimiter, "time interval")
-    names, spelling = parsed_header
-    tokens: list[EntraToken] = []
-    facts: list[_RowFacts] = []
-    for line, cells in table[1:]:
-        row_problems = _check_row(line, cells, names)
-        problems += row_problems
-        values = dict(zip(names, cells, strict=False))
-        if len(cells) >= len(COLUMNS):
-            facts.append(
-                _RowFacts(
-                    line,
-                    values["upn"].lower(),
-                    values["serial number"],
-                    values["secret key"].replace(" ", "").upper().rstrip("="),
-                )
+    if encoding == "utf-16":
+        found.append(
+            Problem(
+                0,
+                "",
+                "the file is UTF-16 (Excel's 'Unicode text'); the portal expects UTF-8",
+                fix="save as 'CSV UTF-8 (comma delimited)', or "
+                "`oathdesk entra-csv lint FILE --fix NEW.csv` writes a corrected copy",
+                code=Code.ENCODING,
             )
-        if row_problems:
-            continue
-        enabled = values.get("enabled", "true").lower() not in ("false", "0", "no")
-        tokens.append(
+        )
+    return found
+
+
+def _file_warnings(encoding: str) -> list[Problem]:
+    if encoding != "utf-8-sig":
+        return []
+    return [
+        Problem(
+            0,
+            "",
+            "the file starts with a byte-order mark (Excel's 'CSV UTF-8'); the portal is believed "
+            "to accept it",
+            fix="if the portal says the header is wrong, `lint --fix` writes a copy without it",
+            code=Code.BYTE_ORDER_MARK,
+        )
+    ]
+
+
+def _no_tokens(rows_read: int) -> list[Problem]:
+    if rows_read:
+        return []
+    return [
+        Problem(
+            0,
+            "",
+            "the file has the header row but no tokens",
+            fix="add one row per token under the header",
+            code=Code.EMPTY_FILE,
+        )
+    ]
+
+
+def _empty_line(row: Row) -> list[Problem]:
+    if not row.is_empty:
+        return []
+    return [
+        Problem(
+            row.line,
+            "",
+            "the line is empty (or only separators); the portal may read it as a token without "
+            "a user",
+            fix="delete the line",
+            code=Code.EMPTY_LINE,
+        )
+    ]
+
+
+class _RowReader:
+    """Checks the data rows one by one and gathers what the checks across rows need."""
+
+    def __init__(self, header: Header, delimiter: str) -> None:
+        self.names = header.names
+        self.delimiter = delimiter
+        self.tokens: list[EntraToken] = []
+        self.facts: list[RowFacts] = []
+        self.problems: list[Problem] = []
+        self.form_problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.rows_read = 0
+
+    def read(self, row: Row) -> None:
+        if row.is_empty:
+            self.form_problems += _empty_line(row)
+            return
+        self.rows_read += 1
+        # Empty cells count up to the header's width (an empty model is an empty model); the
+        # ones beyond it are Excel's.
+        full = row.cells + ("",) * row.trailing_empty
+        cells = full[: len(self.names)] if len(row.cells) <= len(self.names) else row.cells
+        self.form_problems += self._shape_form_problems(row, len(full))
+        shape = self._shape_problem(row, cells, len(full))
+        if shape is not None:
+            self.problems.append(shape)
+            return
+        values = dict(zip(self.names, cells, strict=False))
+        line = row.line
+        secret = check_secret(line, "secret key", values["secret key"])
+        found = [
+            *check_upn(line, "upn", values["upn"]),
+            *check_filled(line, "serial number", values["serial number"], "serial number"),
+            *secret.problems,
+            *check_interval(line, "time interval", values["time interval"]),
+            *check_filled(line, "manufacturer", values["manufacturer"], "manufacturer"),
+            *check_filled(line, "model", values["model"], "model"),
+            *check_enabled(line, "enabled", values.get("enabled", "")),
+        ]
+        self.problems += found
+        self.form_problems += secret.form_problems
+        self.warnings += secret.warnings
+        self.facts.append(
+            RowFacts(
+                line,
+                values["serial number"] or None,
+                secret.fingerprint,
+                values["upn"].lower() or None,
+                (values["manufacturer"].lower(), values["model"].lower()),
+            )
+        )
+        if found or secret.secret is None:
+            return
+        self.tokens.append(
             EntraToken(
                 line,
                 values["upn"].lower(),
                 values["serial number"],
-                _decode_base32(values["secret key"]),
+                secret.secret,
                 int(values["time interval"]),
                 values["manufacturer"],
                 values["model"],
-                enabled,
+                ENABLED_VALUES.get(values.get("enabled", "").lower(), True),
             )
         )
-    problems += _cross_row_problems(facts, max_per_user)
-    bad_lines = {p.line for p in problems}
-    valid = [t for t in tokens if t.line not in bad_lines]
-    return EntraCsv(valid, sort_problems(problems), encoding, delimiter, spelling)
 
-
-def _check_row(line: int, cells: list[str], names: list[str]) -> list[Problem]:
-    required = 6
-    if len(cells) == 1 and len(names) > 1:
-        return [
-            Problem(
-                line,
+    def _shape_problem(self, row: Row, cells: tuple[str, ...], raw_count: int) -> Problem | None:
+        if row.multiline_columns:
+            return Problem(
+                row.line,
                 "",
-                "the whole row is in one column (Excel saved it with another "
-                "separator or quotes?); the portal answers 'user not found'",
+                'a value spans several lines: a quote (") is probably never closed',
+                fix='close the quote, or remove the stray " character',
+                code=Code.MULTILINE_VALUE,
             )
-        ]
-    if not required <= len(cells) <= len(names):
-        return [Problem(line, "", f"the row has {len(cells)} columns; the header has {len(names)}")]
-    values = dict(zip(names, cells, strict=False))
-    found: list[Problem] = []
-    if not is_valid_upn(values["upn"]):
-        found.append(Problem(line, "upn", "not a valid UPN; it looks like name@contoso.com"))
-    if not values["serial number"]:
-        found.append(Problem(line, "serial number", "the serial number is empty"))
-    secret_problem = _secret_problem(values["secret key"].replace(" ", ""))
-    if secret_problem:
-        found.append(Problem(line, "secret key", secret_problem))
-    if values["time interval"] not in ("30", "60"):
-        found.append(Problem(line, "time interval", "must be 30 or 60 (seconds)"))
-    for column in ("manufacturer", "model"):
-        if not values[column]:
-            found.append(Problem(line, column, f"the {column} is empty"))
-    if values.get("enabled", "true").lower() not in ("true", "false", "1", "0", "yes", "no"):
-        found.append(Problem(line, "enabled", "must be true or false"))
-    return found
+        if raw_count == 1 and len(self.names) > 1:
+            other = next((d for d in DELIMITER_NAMES if d in cells[0] and d != self.delimiter), "")
+            how = (
+                f"its values are separated by {DELIMITER_NAMES[other]}s"
+                if other
+                else "it is in quotes, or saved with another separator"
+            )
+            return Problem(
+                row.line,
+                "",
+                f"the whole row is in one column ({how}); the portal answers 'user not found'",
+                fix="remove the quotes around the row and separate the values with commas, or "
+                "`oathdesk entra-csv lint FILE --fix NEW.csv` writes a corrected copy",
+                code=Code.ONE_COLUMN_ROW,
+            )
+        if not len(COLUMNS) <= len(cells) <= len(self.names):
+            return Problem(
+                row.line,
+                "",
+                f"the row has {len(cells)} columns; the header has {len(self.names)}",
+                fix="a value is missing, or a value holds a comma: put such values in quotes",
+                code=Code.COLUMN_COUNT,
+            )
+        return None
 
-
-@dataclass(frozen=True)
-class _RowFacts:
-    """What the checks across rows need from every row, valid or not."""
-
-    line: int
-    upn: str
-    serial: str
-    secret: str = field(repr=False)
-
-
-def _cross_row_problems(tokens: list[_RowFacts], max_per_user: int) -> list[Problem]:
-    found: list[Problem] = []
-    first_by_serial: dict[str, int] = {}
-    first_by_secret: dict[str, int] = {}
-    per_user: dict[str, list[int]] = defaultdict(list)
-    for token in tokens:
-        if token.serial in first_by_serial:
+    def _shape_form_problems(self, row: Row, raw_count: int) -> list[Problem]:
+        found = []
+        if row.padded_columns:
+            names = ", ".join(
+                f"'{self.names[i]}'" if i < len(self.names) else f"column {i + 1}"
+                for i in row.padded_columns
+            )
             found.append(
                 Problem(
-                    token.line,
-                    "serial number",
-                    f"duplicate of line {first_by_serial[token.serial]}; each token appears once",
+                    row.line,
+                    "",
+                    f"blanks around the value of {names}; the portal may keep them",
+                    fix="remove them, or `lint --fix` writes a corrected copy",
+                    code=Code.BLANKS,
                 )
             )
-        first_by_serial.setdefault(token.serial, token.line)
-        if token.secret and token.secret in first_by_secret:
+        if raw_count > len(self.names) and len(row.cells) <= len(self.names):
             found.append(
                 Problem(
-                    token.line,
-                    "secret key",
-                    f"the same secret as line "
-                    f"{first_by_secret[token.secret]}; every token has its own seed",
+                    row.line,
+                    "",
+                    f"{raw_count - len(self.names)} empty column(s) after the last one (Excel "
+                    f"adds them); the portal may count {raw_count} columns",
+                    fix="delete the empty columns, or `lint --fix` writes a corrected copy",
+                    code=Code.TRAILING_COLUMNS,
                 )
             )
-        first_by_secret.setdefault(token.secret, token.line)
-        per_user[token.upn].append(token.line)
-    for upn, lines in per_user.items():
-        for line in lines[max_per_user:]:
-            found.append(
-                Problem(
-                    line, "upn", f"{upn} would have more than {max_per_user} tokens (Entra's limit)"
-                )
-            )
-    found += _lost_leading_zeros(tokens)
-    return found
+        return found
 
 
-def _lost_leading_zeros(tokens: list[_RowFacts]) -> list[Problem]:
-    """All-digit serials shorter than their siblings: Excel turned them into numbers."""
-    digit_serials = [t for t in tokens if t.serial.isdigit()]
-    if len(digit_serials) < 2:
-        return []
-    usual_length, _ = Counter(len(t.serial) for t in digit_serials).most_common(1)[0]
-    return [
-        Problem(
-            t.line,
-            "serial number",
-            f"{len(t.serial)} digits where the others have "
-            f"{usual_length}: Excel probably dropped leading zeros; format the column as text",
-        )
-        for t in digit_serials
-        if len(t.serial) < usual_length
-    ]
+def write_entra_csv(
+    tokens: Iterable[EntraToken],
+    *,
+    header_spelling: str = "time interval",
+    enabled_column: bool = False,
+) -> str:
+    """The CSV to upload: UTF-8 text (encode it without a byte-order mark), commas, CRLF.
 
-
-def write_entra_csv(tokens: Iterable[EntraToken], *, header_spelling: str = "time interval") -> str:
-    """The CSV to upload, with formula-injection protection on every field."""
+    Every field goes through ``safe_cell`` so that a hostile value cannot become a spreadsheet
+    formula; legitimate values never start with the characters it guards against.
+    """
+    if header_spelling not in HEADER_SPELLINGS:
+        raise ValueError(f"header spelling must be one of {HEADER_SPELLINGS}")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    header = list(COLUMNS)
-    header[3] = header_spelling
-    writer.writerow(header)
+    header = [*COLUMNS[:3], header_spelling, *COLUMNS[4:]]
+    writer.writerow([*header, "Enabled"] if enabled_column else header)
     for token in tokens:
-        writer.writerow(
-            [
-                safe_cell(value)
-                for value in (
-                    token.upn,
-                    token.serial,
-                    encode_base32(token.secret),
-                    str(token.period),
-                    token.manufacturer,
-                    token.model,
-                )
-            ]
-        )
+        row = [
+            token.upn,
+            token.serial,
+            encode_base32(token.secret),
+            str(token.period),
+            token.manufacturer,
+            token.model,
+        ]
+        if enabled_column:
+            row.append("true" if token.enabled else "false")
+        writer.writerow([safe_cell(value) for value in row])
     return buffer.getvalue()
-
-
-def convert_hex_secrets(data: bytes) -> tuple[str, int]:
-    """A copy of the CSV with hex secret keys converted to base32, and how many were converted."""
-    text, _, _ = decode(data)
-    delimiter = sniff_delimiter(text)
-    table = rows(text, delimiter)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=",", lineterminator="\r\n")
-    converted = 0
-    for index, (_, cells) in enumerate(table):
-        secret = cells[2].replace(" ", "") if len(cells) > 2 else ""
-        is_hex = secret and all(c in HEX for c in secret) and len(secret) % 2 == 0
-        if index and is_hex and any(c not in BASE32 for c in secret.upper()):
-            cells = [*cells[:2], encode_base32(bytes.fromhex(secret)), *cells[3:]]
-            converted += 1
-        writer.writerow([safe_cell(cell) if index else cell for cell in cells])
-    return buffer.getvalue(), converted

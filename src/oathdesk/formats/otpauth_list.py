@@ -1,42 +1,81 @@
-"""A text file of otpauth:// URIs, one per line (blank lines and # comments skipped). Pure."""
+"""A text file of ``otpauth://totp/...`` URIs, one per line; blank lines and # comments skipped.
+
+The account in each URI's label must be the user's UPN (``otpauth://totp/Microsoft:name@contoso.com
+?secret=...``). Pure.
+"""
 
 from __future__ import annotations
 
-from oathdesk.errors import SeedError
-from oathdesk.formats.problems import Problem
+from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems
+from oathdesk.formats.problems import Code, Problem, sort_problems
 from oathdesk.formats.records import ParsedFile, SeedRecord
+from oathdesk.formats.seed_cell import read_seed
 from oathdesk.formats.text import decode
-from oathdesk.seed import parse_seed
 from oathdesk.upn import is_valid_upn
+
+FORMAT = "otpauth"
+_NO_COLUMNS = Columns(serial="", seed="", user="")
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    """(line number, stripped text) of the lines that are neither blank nor comments."""
+    # Split on line ends only: str.splitlines() also splits on form feeds and the like, which
+    # would make line numbers disagree with the operator's editor.
+    numbered = enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1)
+    return [
+        (number, line.strip())
+        for number, line in numbered
+        if line.strip() and not line.strip().startswith("#")
+    ]
 
 
 def looks_like_otpauth_list(text: str) -> bool:
-    lines = [
-        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    ]
-    return bool(lines) and all(line.lower().startswith("otpauth") for line in lines)
+    lines = _lines(text)
+    return bool(lines) and all(line.lower().startswith("otpauth") for _, line in lines)
 
 
 def parse_otpauth_list(data: bytes) -> ParsedFile:
-    text, _, problems = decode(data)
+    """Records and every problem; never raises."""
+    # URIs are ASCII; a guessed code page only touches comments, so it is worth a warning.
+    text, _, warnings = decode(data)
+    problems: list[Problem] = []
     records = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+    facts = []
+    for number, line in _lines(text):
+        if not line.lower().startswith("otpauth://"):
+            problems.append(
+                Problem(
+                    number,
+                    "",
+                    "the line is not an otpauth:// URI",
+                    fix="put one otpauth://totp/... URI per line, or start the line with # to "
+                    "skip it",
+                    code=Code.URI_INVALID,
+                )
+            )
             continue
-        try:
-            seed = parse_seed(line)
-        except SeedError as error:
-            problems.append(Problem(number, "", error.message))
+        seed = read_seed(line)
+        if isinstance(seed, str):
+            problems.append(
+                Problem(
+                    number,
+                    "",
+                    seed,
+                    fix="copy the URI again from its QR code",
+                    code=Code.URI_INVALID,
+                )
+            )
             continue
         account = seed.account if seed.account and is_valid_upn(seed.account) else None
+        facts.append(RowFacts(number, None, seed.secret, account))
         if account is None:
             problems.append(
                 Problem(
                     number,
                     "",
-                    "the URI's account is not a UPN; label it "
-                    "otpauth://totp/Issuer:name@contoso.com?...",
+                    "the URI's account is not a UPN",
+                    fix="label it otpauth://totp/Issuer:name@contoso.com?...",
+                    code=Code.UPN_INVALID,
                 )
             )
             continue
@@ -50,4 +89,18 @@ def parse_otpauth_list(data: bytes) -> ParsedFile:
                 period=seed.period or 30,
             )
         )
-    return ParsedFile("otpauth", records, problems)
+    problems += cross_row_problems(facts, _NO_COLUMNS)
+    if not problems and not records:
+        problems.append(
+            Problem(
+                0,
+                "",
+                "the file holds no otpauth:// URIs",
+                fix="put one otpauth://totp/... URI per line",
+                code=Code.EMPTY_FILE,
+            )
+        )
+    bad_lines = {p.line for p in problems}
+    return ParsedFile(
+        FORMAT, [r for r in records if r.line not in bad_lines], sort_problems(problems), warnings
+    )

@@ -9,19 +9,31 @@ from oathdesk.formats.problems import Problem
 
 @dataclass(frozen=True)
 class SeedRecord:
+    """One seed from a file. ``line`` is where it was (the XML line of the key for PSKC).
+
+    The secret is the decoded seed and never appears in repr.
+    """
+
     line: int
     secret: bytes = field(repr=False)
-    upn: str | None = None
+    upn: str | None = None  # lower case, valid when given
     serial: str | None = None
     manufacturer: str | None = None
     model: str | None = None
-    algorithm: str = "sha1"
+    algorithm: str = "sha1"  # sha1, sha256 or sha512
     digits: int = 6
     period: int = 30
 
 
 @dataclass(frozen=True)
 class ParsedFile:
+    """The records without problems, every problem, and warnings that do not stop an import."""
+
     format: str
     records: list[SeedRecord]
     problems: list[Problem]
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems

@@ -1,94 +1,216 @@
 """The helpdesk's spreadsheet of "username, secret" (CSV or XLSX), the thing oathdesk replaces.
 
-Header names are recognised loosely ("User", "UPN", "E-mail", "Secret key", "Seed", "Serial").
+Header names are recognised loosely ("User", "Username", "UPN", "E-mail", "Secret", "Secret key",
+"Seed", "Key", "Serial", "Serial number", ...), in any order, in one of the first rows (title
+rows above the table are skipped). Secrets may be base32 (grouped or not), hex or otpauth URIs;
+a serial column is optional. Pure: the workbook is read from bytes.
 """
 
 from __future__ import annotations
 
-import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from oathdesk.errors import SeedError
-from oathdesk.formats.problems import Problem
+from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems
+from oathdesk.formats.problems import Code, Problem, sort_problems
 from oathdesk.formats.records import ParsedFile, SeedRecord
-from oathdesk.formats.text import decode, rows, sniff_delimiter
-from oathdesk.seed import parse_seed
+from oathdesk.formats.seed_cell import read_seed
+from oathdesk.formats.text import decode, read_rows, sniff_delimiter
+from oathdesk.formats.xlsx import XLSX_MAGIC, read_xlsx_rows
 from oathdesk.upn import is_valid_upn
 
-USER_NAMES = {"user", "username", "user name", "upn", "email", "e-mail", "mail", "account", "login"}
-SECRET_NAMES = {"secret", "secret key", "secretkey", "seed", "key", "totp secret", "shared secret"}
-SERIAL_NAMES = {"serial", "serial number", "serialnumber", "token", "token serial", "sn"}
-XLSX_MAGIC = b"PK\x03\x04"
+__all__ = ["XLSX_MAGIC", "find_header", "parse_spreadsheet"]
+
+FORMAT = "spreadsheet"
+# Header names with everything but letters and digits removed, lower case.
+USER_NAMES = frozenset(
+    {"user", "username", "upn", "userprincipalname", "email", "emailaddress", "mail", "login"}
+    | {"account", "userid", "benutzer", "utilisateur"}
+)
+SECRET_NAMES = frozenset(
+    {"secret", "secretkey", "seed", "key", "totpsecret", "sharedsecret", "otpsecret", "totpkey"}
+    | {"base32", "base32secret", "secretbase32", "geheimnis"}
+)
+SERIAL_NAMES = frozenset(
+    {"serial", "serialnumber", "serialno", "sn", "token", "tokenserial", "tokenserialnumber"}
+    | {"seriennummer"}
+)
+PERIOD_NAMES = frozenset({"period", "interval", "timeinterval", "timestep"})
+HEADER_SEARCH_ROWS = 10
 
 
-def _column(header: list[str], names: set[str]) -> int | None:
-    for index, cell in enumerate(header):
-        if cell.strip().lower().replace("_", " ") in names:
-            return index
+def _key(name: str) -> str:
+    return "".join(char for char in name.lower() if char.isalnum())
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the columns are, and what the file calls them."""
+
+    header_line: int
+    user: int
+    secret: int
+    serial: int | None
+    period: int | None
+    names: tuple[str, ...]
+
+    def name(self, index: int) -> str:
+        return self.names[index]
+
+
+def _layout(line: int, cells: Sequence[str]) -> _Layout | None:
+    keys = [_key(cell) for cell in cells]
+
+    def find(names: frozenset[str]) -> int | None:
+        return next((i for i, key in enumerate(keys) if key in names), None)
+
+    user, secret = find(USER_NAMES), find(SECRET_NAMES)
+    if user is None or secret is None:
+        return None
+    return _Layout(line, user, secret, find(SERIAL_NAMES), find(PERIOD_NAMES), tuple(cells))
+
+
+def find_header(table: Sequence[tuple[int, Sequence[str]]]) -> tuple[int, _Layout] | None:
+    """(index in ``table``, layout) of the header row, searched in the first rows."""
+    for index, (line, cells) in enumerate(table[:HEADER_SEARCH_ROWS]):
+        layout = _layout(line, cells)
+        if layout is not None:
+            return index, layout
     return None
 
 
-def _table_from_xlsx(data: bytes) -> list[tuple[int, list[str]]]:
-    from openpyxl import load_workbook
-
-    workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    sheet = workbook.worksheets[0]
-    table = []
-    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-        cells = ["" if v is None else str(v).strip() for v in values]
-        while cells and not cells[-1]:
-            cells.pop()
-        if cells:
-            table.append((number, cells))
-    workbook.close()
-    return table
-
-
 def parse_spreadsheet(data: bytes) -> ParsedFile:
-    problems: list[Problem] = []
+    """Records and every problem; never raises."""
+    warnings: list[Problem] = []
     if data.startswith(XLSX_MAGIC):
-        table = _table_from_xlsx(data)
-        kind = "xlsx"
+        table, problems = read_xlsx_rows(data)
     else:
-        text, _, problems = decode(data)
-        table = rows(text, sniff_delimiter(text))
-        kind = "spreadsheet-csv"
+        text, _, encoding_problems = decode(data)
+        # Only the user and secret columns count, and they are ASCII: a guessed code page
+        # (accented names in other columns) is worth a warning, not a refusal.
+        warnings += encoding_problems
+        rows, problems = read_rows(text, sniff_delimiter(text))
+        table = [(row.line, row.cells) for row in rows if not row.is_empty]
+    if problems:
+        return ParsedFile(FORMAT, [], problems, warnings)
     if not table:
-        return ParsedFile(kind, [], [Problem(0, "", "the spreadsheet is empty")])
-    header_line, header = table[0]
-    user_col, secret_col = _column(header, USER_NAMES), _column(header, SECRET_NAMES)
-    serial_col = _column(header, SERIAL_NAMES)
-    if user_col is None or secret_col is None:
+        return ParsedFile(FORMAT, [], [_empty()], warnings)
+    found = find_header(table)
+    if found is None:
+        return ParsedFile(FORMAT, [], [_no_header(table[0][0])], warnings)
+    index, layout = found
+    if index + 1 == len(table):
+        return ParsedFile(FORMAT, [], [_empty(layout.header_line)], warnings)
+    records: list[SeedRecord] = []
+    facts: list[RowFacts] = []
+    for line, cells in table[index + 1 :]:
+        record, row_problems, fact = _read_row(line, cells, layout)
+        problems += row_problems
+        if fact is not None:
+            facts.append(fact)
+        if record is not None and not row_problems:
+            records.append(record)
+    columns = Columns(
+        serial=layout.name(layout.serial) if layout.serial is not None else "serial",
+        seed=layout.name(layout.secret),
+        user=layout.name(layout.user),
+    )
+    problems += cross_row_problems(facts, columns)
+    bad_lines = {p.line for p in problems}
+    return ParsedFile(
+        FORMAT,
+        [r for r in records if r.line not in bad_lines],
+        sort_problems(problems),
+        warnings,
+    )
+
+
+def _cell(cells: Sequence[str], index: int | None) -> str:
+    return cells[index] if index is not None and index < len(cells) else ""
+
+
+def _read_row(
+    line: int, cells: Sequence[str], layout: _Layout
+) -> tuple[SeedRecord | None, list[Problem], RowFacts | None]:
+    user_column, secret_column = layout.name(layout.user), layout.name(layout.secret)
+    user, secret_text = _cell(cells, layout.user), _cell(cells, layout.secret)
+    serial = _cell(cells, layout.serial) or None
+    problems = []
+    if not is_valid_upn(user):
         problems.append(
             Problem(
-                header_line,
-                "",
-                "the first row needs a user column (User, UPN, "
-                "E-mail) and a secret column (Secret, Secret key, Seed)",
-            )
-        )
-        return ParsedFile(kind, [], problems)
-    records = []
-    for line, cells in table[1:]:
-        user = cells[user_col] if user_col < len(cells) else ""
-        secret_text = cells[secret_col] if secret_col < len(cells) else ""
-        if not is_valid_upn(user):
-            problems.append(Problem(line, header[user_col], "not a valid UPN (name@contoso.com)"))
-            continue
-        try:
-            seed = parse_seed(secret_text)
-        except SeedError as error:
-            problems.append(Problem(line, header[secret_col], error.message))
-            continue
-        serial = cells[serial_col] if serial_col is not None and serial_col < len(cells) else None
-        records.append(
-            SeedRecord(
                 line,
-                seed.secret,
-                upn=user.lower(),
-                serial=serial or None,
-                algorithm=seed.algorithm or "sha1",
-                digits=seed.digits or 6,
-                period=seed.period or 30,
+                user_column,
+                "the user is empty"
+                if not user
+                else "not a valid UPN; a UPN looks like name@contoso.com",
+                fix="write the user's UPN as Entra shows it under Users",
+                code=Code.UPN_INVALID,
             )
         )
-    return ParsedFile(kind, records, problems)
+    parsed = read_seed(secret_text)
+    seed = None if isinstance(parsed, str) else parsed
+    if isinstance(parsed, str):
+        problems.append(
+            Problem(
+                line,
+                secret_column,
+                parsed,
+                fix="copy the secret again from where it was first recorded",
+                code=Code.SECRET_INVALID,
+            )
+        )
+    period = _period(line, _cell(cells, layout.period), layout, problems)
+    fact = RowFacts(line, serial, seed.secret if seed else None, user.lower() or None)
+    if seed is None or problems:
+        return None, problems, fact
+    record = SeedRecord(
+        line,
+        seed.secret,
+        upn=user.strip().lower(),
+        serial=serial,
+        algorithm=seed.algorithm or "sha1",
+        digits=seed.digits or 6,
+        period=seed.period or period or 30,
+    )
+    return record, problems, fact
+
+
+def _period(line: int, text: str, layout: _Layout, problems: list[Problem]) -> int | None:
+    if not text or layout.period is None:
+        return None
+    if text.isascii() and text.isdigit() and 0 < int(text) <= 300:
+        return int(text)
+    problems.append(
+        Problem(
+            line,
+            layout.name(layout.period),
+            "the interval must be a number of seconds (30 or 60)",
+            fix="write 30 or 60, or leave it empty (30)",
+            code=Code.INTERVAL_INVALID,
+        )
+    )
+    return None
+
+
+def _empty(header_line: int = 0) -> Problem:
+    return Problem(
+        header_line,
+        "",
+        "the spreadsheet has a header row but no tokens"
+        if header_line
+        else "the spreadsheet is empty",
+        fix="it needs a header row (User, Secret) and one row per token",
+        code=Code.EMPTY_FILE,
+    )
+
+
+def _no_header(line: int) -> Problem:
+    return Problem(
+        line,
+        "",
+        f"none of the first {HEADER_SEARCH_ROWS} rows is a header with a user column (User, "
+        "UPN, E-mail) and a secret column (Secret, Secret key, Seed)",
+        fix="add such a header row above the table, or give --format",
+        code=Code.HEADER_MISSING,
+    )

@@ -1,56 +1,170 @@
-"""Decoding the text files spreadsheets save: UTF-8 (with or without BOM), UTF-16 from Excel's
-"Unicode text", and the legacy Windows code page, saying which one was found."""
+"""The text files spreadsheets save: decoding them and splitting them into rows.
+
+Excel saves "CSV UTF-8" (with a byte-order mark), "CSV" in the Windows code page of its locale
+(with ``;`` as the separator where the decimal mark is a comma), and "Unicode text" (UTF-16 LE
+with a byte-order mark, tab-separated). All of them are read; what was found is reported so that
+a linter can say how the file should have been saved.
+"""
 
 from __future__ import annotations
 
 import codecs
 import csv
 import io
+from dataclasses import dataclass
 
-from oathdesk.formats.problems import Problem
+from oathdesk.formats.problems import Code, Problem
+
+DELIMITERS = (",", ";", "\t")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 def decode(data: bytes) -> tuple[str, str, list[Problem]]:
-    """(text, encoding name, problems)."""
+    """(text, encoding name, problems); never raises.
+
+    The encoding name is ``utf-8``, ``utf-8-sig`` (UTF-8 with a byte-order mark), ``utf-16`` or
+    ``cp1252`` (the guess for anything else; a problem says so).
+    """
     if data.startswith(codecs.BOM_UTF8):
-        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig", []
+        return _strict(data[3:], "utf-8", "utf-8-sig")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", errors="replace"), "utf-16", []
+        return _strict(data, "utf-16", "utf-16")
     try:
-        return data.decode("utf-8"), "utf-8", []
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        text = data.decode("cp1252", errors="replace")
         return (
-            text,
+            data.decode("cp1252", errors="replace"),
             "cp1252",
             [
                 Problem(
-                    line,
+                    0,
                     "",
-                    "the file is not UTF-8 (saved by Excel as "
-                    "'CSV' in a Windows code page?); re-save it as 'CSV UTF-8'",
+                    f"the file is not UTF-8 (from line {line} on; Excel's 'CSV' in a Windows code "
+                    "page?), so accented letters may be read wrongly",
+                    fix="re-save it as 'CSV UTF-8 (comma delimited)'",
+                    code=Code.ENCODING,
                 )
             ],
         )
+    return text, "utf-8", _nul_problems(text)
 
 
-def sniff_delimiter(text: str) -> str:
-    """',' normally; ';' where a European Excel saved the file; tab for 'Unicode text'."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    counts = {delimiter: first.count(delimiter) for delimiter in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
+def _strict(data: bytes, codec: str, name: str) -> tuple[str, str, list[Problem]]:
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError:
+        label = "UTF-16" if codec == "utf-16" else "UTF-8"
+        return (
+            data.decode(codec, errors="replace"),
+            name,
+            [
+                Problem(
+                    0,
+                    "",
+                    f"the file starts with a {label} byte-order mark but is not valid {label}; "
+                    "it is damaged or was cut short",
+                    fix="export it again from the source",
+                    code=Code.ENCODING,
+                )
+            ],
+        )
+    return text, name, _nul_problems(text)
 
 
-def rows(text: str, delimiter: str) -> list[tuple[int, list[str]]]:
-    """(line number, cells) for every non-blank row; cells stripped of surrounding blanks."""
+def _nul_problems(text: str) -> list[Problem]:
+    if "\x00" not in text:
+        return []
+    line = text[: text.index("\x00")].count("\n") + 1
+    return [
+        Problem(
+            line,
+            "",
+            "the file contains NUL bytes, so it is not a text file (UTF-16 without a byte-order "
+            "mark, or a binary file?)",
+            fix="re-save it as 'CSV UTF-8 (comma delimited)'",
+            code=Code.ENCODING,
+        )
+    ]
+
+
+def sniff_delimiter(text: str, sample_lines: int = 10) -> str:
+    """',' normally; ';' where a European Excel saved the file; tab for 'Unicode text'.
+
+    The separator found on the most of the first lines wins (then the most frequent one): a
+    title row above a table has none, and a value may hold a comma.
+    """
+    sample = [line for line in text.splitlines()[: sample_lines * 3] if line.strip()]
+    sample = sample[:sample_lines]
+    scores = {
+        delimiter: (
+            sum(delimiter in line for line in sample),
+            sum(line.count(delimiter) for line in sample),
+        )
+        for delimiter in DELIMITERS
+    }
+    best = max(DELIMITERS, key=lambda d: scores[d])
+    return best if scores[best][0] else ","
+
+
+@dataclass(frozen=True)
+class Row:
+    """One record of a delimited file.
+
+    ``cells`` are stripped of surrounding blanks and of the empty cells Excel adds at the end
+    of a row; what was removed is kept so that a linter can report it. An empty ``cells`` is
+    an empty line (or one made only of separators).
+    """
+
+    line: int  # where the record starts
+    cells: tuple[str, ...]
+    padded_columns: tuple[int, ...] = ()  # indexes of cells that had blanks around them
+    trailing_empty: int = 0  # empty cells removed from the end
+    multiline_columns: tuple[int, ...] = ()  # indexes of cells holding a line break
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.cells
+
+
+def read_rows(text: str, delimiter: str) -> tuple[list[Row], list[Problem]]:
+    """Every record of ``text``, empty ones included, and the problems of the CSV syntax."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    result = []
-    for cells in reader:
-        cleaned = [cell.strip() for cell in cells]
-        while cleaned and cleaned[-1] == "":
-            cleaned.pop()  # trailing empty columns are Excel's, not data
-        if cleaned:
-            result.append((reader.line_num, cleaned))
-    return result
+    result: list[Row] = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return result, []
+        except csv.Error:
+            # Only a value of over 128 KiB gets here (an unclosed quote swallowing the file).
+            return result, [
+                Problem(
+                    start,
+                    "",
+                    'a value is far too long; a quote (") opened here is probably never closed',
+                    fix='close the quote, or remove the stray " character',
+                    code=Code.MULTILINE_VALUE,
+                )
+            ]
+        result.append(_row(start, raw))
+
+
+def _row(line: int, raw: list[str]) -> Row:
+    cells = [cell.strip() for cell in raw]
+    padded = tuple(i for i, (cell, kept) in enumerate(zip(raw, cells, strict=True)) if cell != kept)
+    trailing = 0
+    while cells and cells[-1] == "":
+        cells.pop()
+        trailing += 1
+    if not cells:
+        trailing = 0  # an empty line is reported as such, not as empty columns
+    multiline = tuple(i for i, cell in enumerate(cells) if "\n" in cell or "\r" in cell)
+    return Row(
+        line,
+        tuple(cells),
+        tuple(i for i in padded if i < len(cells)),
+        trailing,
+        multiline,
+    )

@@ -1,9 +1,10 @@
 """The audit chain: append-only records, each MACed together with the previous record's MAC.
 
-mac[n] = HMAC-SHA256(audit_key, canonical(record n) || mac[n-1]), mac[0] a fixed genesis value.
-Sequence numbers start at 1 and have no gaps, and a MACed head row records the last one, so
-whoever can write to the database but lacks the key cannot edit, insert, reorder or delete
-records (first and last included) without ``verify`` naming the place.
+mac[n] = HMAC-SHA256(audit_key, canonical(record n) || mac[n-1]), mac[0] a keyed genesis value;
+the canonical form includes n itself. Sequence numbers start at 1 and have no gaps, and a MACed
+head row records the last one, so whoever can write to the database but lacks the key cannot
+edit, insert, reorder or delete records (first and last included) without ``verify`` (in
+``audit_verify``) naming the place. Records never hold secrets or codes.
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ def canonical_bytes(
     seq: int, at: str, actor: str, action: str, upn: str, serial: str, details: str
 ) -> bytes:
     """The bytes a record's MAC covers: the JSON array [seq, at, actor, action, upn, serial,
-    details], built by hand (each string through the json module's C escaper) because a bulk
-    import MACs one record per token."""
+    details], each string escaped by the json module, details already canonical JSON."""
     quote = encode_basestring_ascii
     return (
         f"[{seq},{quote(at)},{quote(actor)},{quote(action)},{quote(upn)},{quote(serial)},{details}]"
@@ -63,9 +63,10 @@ class AuditRecord:
     serial: str
     details: dict[str, Any]
 
-    def canonical(self) -> bytes:
+    def canonical(self, seq: int | None = None) -> bytes:
+        """The MACed bytes; ``seq`` overrides the position (to test where a record came from)."""
         return canonical_bytes(
-            self.seq,
+            self.seq if seq is None else seq,
             self.at,
             self.actor,
             self.action,
@@ -84,10 +85,12 @@ class AuditChain:
     def __repr__(self) -> str:
         return "AuditChain(<key hidden>)"
 
-    def _mac(self, record: AuditRecord, previous: bytes) -> bytes:
-        return hmac.new(self._key, record.canonical() + previous, hashlib.sha256).digest()
+    def record_mac(self, record: AuditRecord, previous: bytes, *, seq: int | None = None) -> bytes:
+        """The MAC ``record`` carries after ``previous`` at position ``seq`` (default: its own;
+        another position tells where a moved record came from)."""
+        return hmac.new(self._key, record.canonical(seq) + previous, hashlib.sha256).digest()
 
-    def _head_mac(self, seq: int, last_mac: bytes) -> bytes:
+    def head_mac(self, seq: int, last_mac: bytes) -> bytes:
         return hmac.new(self._key, b"head|%d|" % seq + last_mac, hashlib.sha256).digest()
 
     def genesis(self) -> bytes:
@@ -98,7 +101,7 @@ class AuditChain:
         start = self.genesis()
         conn.execute(
             audit_head.insert().values(
-                id=HEAD_ID, seq=0, last_mac=start, head_mac=self._head_mac(0, start)
+                id=HEAD_ID, seq=0, last_mac=start, head_mac=self.head_mac(0, start)
             )
         )
 
@@ -118,30 +121,26 @@ class AuditChain:
         return self.append_many(conn, [entry])
 
     def append_many(self, conn: sa.Connection, entries: Sequence[AuditEntry]) -> int:
-        """Append several records with one head update (bulk imports write one per token);
-        returns the last sequence number."""
+        """Append several records with one head update; returns the last sequence number.
+
+        The head row is locked first (PostgreSQL: SELECT ... FOR UPDATE; SQLite: the caller's
+        BEGIN IMMEDIATE already holds the write lock), so concurrent appends queue here and the
+        sequence stays gap-free. Whatever fails here fails the caller's whole transaction.
+        """
         head = conn.execute(
             sa.select(audit_head.c.seq, audit_head.c.last_mac)
             .where(audit_head.c.id == HEAD_ID)
-            .with_for_update()  # PostgreSQL: appends queue here; SQLite holds the write lock
+            .with_for_update()
         ).one()
         at = datetime.now(UTC).isoformat(timespec="microseconds")
-        seq, mac = head.seq, head.last_mac
+        seq, mac = int(head.seq), bytes(head.last_mac)
         rows: list[dict[str, Any]] = []
-        details_cache: dict[int, str] = {}
-        keyed = hmac.new(self._key, digestmod=hashlib.sha256)  # key set-up once, copied per record
         for entry in entries:
             seq += 1
-            # Bulk entries share one details dict: serialise it once.
-            details = details_cache.get(id(entry.details))
-            if details is None:
-                details = details_cache[id(entry.details)] = details_json(entry.details)
-            canonical = canonical_bytes(
-                seq, at, entry.actor, entry.action, entry.upn, entry.serial, details
+            record = AuditRecord(
+                seq, at, entry.actor, entry.action, entry.upn, entry.serial, entry.details
             )
-            state = keyed.copy()
-            state.update(canonical + mac)
-            mac = state.digest()
+            previous, mac = mac, self.record_mac(record, mac)
             rows.append(
                 {
                     "seq": seq,
@@ -150,8 +149,9 @@ class AuditChain:
                     "action": entry.action,
                     "upn": entry.upn,
                     "serial": entry.serial,
-                    "details": details,
+                    "details": details_json(entry.details),
                     "mac": mac,
+                    "prev_mac": previous,
                 }
             )
         if rows:
@@ -159,59 +159,19 @@ class AuditChain:
             conn.execute(
                 audit_head.update()
                 .where(audit_head.c.id == HEAD_ID)
-                .values(seq=seq, last_mac=mac, head_mac=self._head_mac(seq, mac))
+                .values(seq=seq, last_mac=mac, head_mac=self.head_mac(seq, mac))
             )
-        return int(seq)
+        return seq
 
     def verify(self, conn: sa.Connection) -> list[str]:
         """Every break in the chain, in plain words; an empty list means the log is intact."""
-        problems: list[str] = []
-        previous_mac: bytes | None = self.genesis()
-        expected_seq = 1
-        for row in conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)):
-            if row.seq > expected_seq:
-                gap = (
-                    f"record {expected_seq}"
-                    if row.seq == expected_seq + 1
-                    else f"records {expected_seq}-{row.seq - 1}"
-                )
-                problems.append(f"{gap} missing (deleted)")
-                # The deleted predecessor's MAC is unknown, so this record's own link can't be
-                # checked; its MAC still anchors the check of the record after it.
-                previous_mac = None
-            record = _record_from_row(row)
-            if record is None:
-                problems.append(f"record {row.seq}: unreadable details (edited)")
-            elif previous_mac is not None and not hmac.compare_digest(
-                self._mac(record, previous_mac), row.mac
-            ):
-                problems.append(f"record {row.seq}: MAC mismatch (edited, inserted or reordered)")
-            previous_mac = row.mac
-            expected_seq = row.seq + 1
-        problems += self._check_head(conn, expected_seq - 1, previous_mac)
-        return problems
+        from oathdesk.vault.audit_verify import verify_chain
 
-    def _check_head(self, conn: sa.Connection, last_seq: int, last_mac: bytes | None) -> list[str]:
-        head = conn.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID)).one_or_none()
-        if head is None:
-            return ["the audit head is missing (deleted); the end of the log cannot be checked"]
-        if not hmac.compare_digest(self._head_mac(head.seq, head.last_mac), head.head_mac):
-            return ["the audit head is forged or edited"]
-        if head.seq > last_seq:
-            missing = (
-                f"record {head.seq}"
-                if head.seq == last_seq + 1
-                else f"records {last_seq + 1}-{head.seq}"
-            )
-            return [f"{missing} missing at the end (deleted): the head says {head.seq} records"]
-        if head.seq < last_seq:
-            return [f"records {head.seq + 1}-{last_seq} are not covered by the head (inserted)"]
-        if last_mac is not None and not hmac.compare_digest(head.last_mac, last_mac):
-            return [f"record {last_seq}: does not match the head (edited or replaced)"]
-        return []
+        return verify_chain(self, conn)
 
 
-def _record_from_row(row: sa.Row[Any]) -> AuditRecord | None:
+def record_from_row(row: sa.Row[Any]) -> AuditRecord | None:
+    """The record a row holds, or None when its details are not a JSON object (edited)."""
     try:
         details = json.loads(row.details)
     except (TypeError, ValueError):

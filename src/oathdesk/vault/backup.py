@@ -1,9 +1,13 @@
 """Encrypted, consistent backups of a vault that may be in use, and restoring them.
 
-All tables are read in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: REPEATABLE READ),
-so the copy is a single point in time while operators keep working. The copy is serialised and
-encrypted with AES-256-GCM under a key derived (HKDF) from the master key; the seeds inside were
-already encrypted. Files are written 0600.
+All tables are read in one transaction (SQLite: a WAL read snapshot; PostgreSQL: REPEATABLE
+READ), so the copy is a single point in time while operators keep working and writing. The copy is
+serialised and encrypted with AES-256-GCM under a key derived (HKDF) from the master key; the seeds
+inside were already encrypted. Files are written 0600.
+
+Layout: magic line, 4-byte header length, header (JSON, in clear but authenticated: the argon2id
+parameters of a passphrase-sealed vault, which are not secret and are needed to derive the key
+before anything can be decrypted), 12-byte nonce, ciphertext.
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from oathdesk.errors import Conflict, InvalidInput
+from oathdesk.vault import db
 from oathdesk.vault.keys import MasterKey
+from oathdesk.vault.passphrase import META_NAME as KDF_META
+from oathdesk.vault.passphrase import KdfParams
 from oathdesk.vault.schema import metadata
 
-MAGIC = b"OATHDESK-BACKUP-1\n"
+MAGIC_V1 = b"OATHDESK-BACKUP-1\n"  # no header; read for backups made before the header existed
+MAGIC = b"OATHDESK-BACKUP-2\n"
 PURPOSE = b"oathdesk backup v1"
+NONCE_BYTES = 12
 
 
 def _encode(value: Any) -> Any:
@@ -46,35 +55,65 @@ def _decode(value: Any) -> Any:
 def write_backup(engine: sa.Engine, master_key: MasterKey, target: Path) -> int:
     """Write an encrypted snapshot of every table to ``target``; returns the number of rows."""
     snapshot: dict[str, list[dict[str, Any]]] = {}
-    with engine.connect() as conn:
+    with db.reading(engine) as conn:
         if engine.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             for table in metadata.sorted_tables:
                 rows = conn.execute(sa.select(table)).mappings().all()
                 snapshot[table.name] = [{k: _encode(v) for k, v in row.items()} for row in rows]
-    plain = json.dumps({"format": 1, "tables": snapshot}).encode()
-    nonce = os.urandom(12)
-    sealed = AESGCM(master_key.derive(PURPOSE)).encrypt(nonce, plain, MAGIC)
+    kdf = next((r["value"] for r in snapshot["vault_meta"] if r["name"] == KDF_META), None)
+    header = json.dumps({"kdf": kdf}).encode()
+    plain = json.dumps({"format": 2, "schema": db.SCHEMA_HEAD, "tables": snapshot}).encode()
+    nonce = os.urandom(NONCE_BYTES)
+    aad = MAGIC + header
+    sealed = AESGCM(master_key.derive(PURPOSE)).encrypt(nonce, plain, aad)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         os.fchmod(handle.fileno(), 0o600)
-        handle.write(MAGIC + nonce + sealed)
+        handle.write(MAGIC + len(header).to_bytes(4, "big") + header + nonce + sealed)
     return sum(len(rows) for rows in snapshot.values())
 
 
-def read_backup(master_key: MasterKey, source: Path) -> dict[str, list[dict[str, Any]]]:
+def _split(source: Path) -> tuple[bytes, bytes, bytes, bytes]:
+    """(associated data, header, nonce, ciphertext) of a backup file."""
     data = source.read_bytes()
-    if not data.startswith(MAGIC):
+    if data.startswith(MAGIC_V1):
+        rest = data[len(MAGIC_V1) :]
+        return MAGIC_V1, b"{}", rest[:NONCE_BYTES], rest[NONCE_BYTES:]
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
         raise InvalidInput(f"{source} is not an oathdesk backup")
-    nonce, sealed = data[len(MAGIC) : len(MAGIC) + 12], data[len(MAGIC) + 12 :]
+    size = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 4], "big")
+    start = len(MAGIC) + 4
+    header = data[start : start + size]
+    rest = data[start + size :]
+    return MAGIC + header, header, rest[:NONCE_BYTES], rest[NONCE_BYTES:]
+
+
+def backup_passphrase_params(source: Path) -> KdfParams | None:
+    """The argon2id parameters of a backup of a passphrase-sealed vault (None: key file)."""
+    _, header, _, _ = _split(source)
     try:
-        plain = AESGCM(master_key.derive(PURPOSE)).decrypt(nonce, sealed, MAGIC)
+        kdf = json.loads(header).get("kdf")
+    except (ValueError, AttributeError):
+        raise InvalidInput(f"{source} is damaged (its header is unreadable)") from None
+    return None if kdf is None else KdfParams.from_json(kdf)
+
+
+def read_backup(master_key: MasterKey, source: Path) -> dict[str, list[dict[str, Any]]]:
+    aad, _, nonce, sealed = _split(source)
+    try:
+        plain = AESGCM(master_key.derive(PURPOSE)).decrypt(nonce, sealed, aad)
     except InvalidTag:
         raise InvalidInput(
             f"{source} cannot be opened with this master key, or it is damaged"
         ) from None
-    tables: dict[str, list[dict[str, Any]]] = json.loads(plain)["tables"]
+    content = json.loads(plain)
+    if content.get("schema", "0002") > db.SCHEMA_HEAD:
+        raise InvalidInput(
+            f"{source} comes from a newer oathdesk (schema {content['schema']}); upgrade first"
+        )
+    tables: dict[str, list[dict[str, Any]]] = content["tables"]
     return tables
 
 
@@ -85,7 +124,8 @@ def restore_backup(engine: sa.Engine, master_key: MasterKey, source: Path) -> in
         for table in metadata.sorted_tables:
             if conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one():
                 raise Conflict(
-                    "restore needs an empty vault; create one with `oathdesk init --empty`"
+                    "restore needs an empty vault; give a new file with --vault, or an empty "
+                    "database with OATHDESK_DATABASE_URL"
                 )
         total = 0
         for table in metadata.sorted_tables:

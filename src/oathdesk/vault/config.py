@@ -70,21 +70,29 @@ def load_master_key(location: VaultLocation, env: Mapping[str, str] | None = Non
     ):
         return read_key_file(location.key_file)
     from oathdesk.vault.db import create_engine
-    from oathdesk.vault.passphrase import PASSPHRASE_ENV, derive_master_key, read_params
+    from oathdesk.vault.passphrase import derive_master_key, read_params
 
     engine = create_engine(location.database_url)
     params = read_params(engine)
     engine.dispose()
     if params is None:
         return read_key_file(location.key_file)  # raises: no key file, says what to do
+    return derive_master_key(read_passphrase(env), params)
+
+
+def read_passphrase(env: Mapping[str, str] | None = None) -> str:
+    """The vault's passphrase from $OATHDESK_PASSPHRASE, or a prompt without echo."""
+    from oathdesk.vault.passphrase import PASSPHRASE_ENV
+
+    env = os.environ if env is None else env
     passphrase = env.get(PASSPHRASE_ENV)
-    if not passphrase:
-        import getpass
-        import sys
+    if passphrase:
+        return passphrase
+    import getpass
+    import sys
 
-        if not sys.stdin.isatty():
-            from oathdesk.vault.keys import MasterKeyError
+    if not sys.stdin.isatty():
+        from oathdesk.vault.keys import MasterKeyError
 
-            raise MasterKeyError(f"this vault is sealed with a passphrase; set {PASSPHRASE_ENV}")
-        passphrase = getpass.getpass("Vault passphrase (input hidden): ")
-    return derive_master_key(passphrase, params)
+        raise MasterKeyError(f"this vault is sealed with a passphrase; set {PASSPHRASE_ENV}")
+    return getpass.getpass("Vault passphrase (input hidden): ")

@@ -1,12 +1,16 @@
 """Engines, connection settings and migrations.
 
 SQLite runs in WAL mode with ``secure_delete`` (a purged secret's bytes are zeroed in the file),
-foreign keys on, and every transaction started with BEGIN IMMEDIATE so writers queue instead of
-failing half-way. PostgreSQL needs nothing special beyond row locks taken where needed.
+foreign keys on, and every writing transaction started with BEGIN IMMEDIATE so writers queue
+instead of failing half-way; reading transactions (``reading``) start deferred and see a snapshot
+without blocking writers. PostgreSQL needs nothing special beyond row locks taken where needed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +22,26 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class StorageError(OathdeskError):
+    """The database could not do what was asked (busy, read-only, full, unreachable)."""
+
     code = "storage_error"
     exit_code = 6
+
+
+class ConstraintRefused(StorageError):
+    """The database refused a row (a duplicate, a broken link, a trigger); nothing changed."""
+
+    code = "constraint_refused"
+
+
+def storage_error(error: sa.exc.DBAPIError) -> StorageError:
+    """A one-line error for a database failure: the driver's first line, never the values."""
+    reason = str(error.orig).strip().splitlines()[0][:120] if error.orig else type(error).__name__
+    kind = ConstraintRefused if isinstance(error, sa.exc.IntegrityError) else StorageError
+    return kind(
+        f"the vault could not complete the change ({reason}); nothing was changed. "
+        "Check the database (busy, read-only, disk full?) and try again"
+    )
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -36,8 +58,6 @@ def _create_private_file(path: str | None) -> None:
     """The vault file holds only ciphertext, but it is nobody else's business: mode 0600."""
     if not path or path == ":memory:":
         return
-    import os
-
     if not os.path.exists(path) and os.path.isdir(os.path.dirname(path) or "."):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
@@ -54,11 +74,31 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         "busy_timeout=30000",
     ):
         cursor.execute(f"PRAGMA {pragma}")
+    database = cursor.execute("PRAGMA database_list").fetchone()[2]
     cursor.close()
+    if database:
+        # SQLite creates the WAL and shared-memory files with the umask's mode; they hold the
+        # same ciphertext as the vault file, so they get its mode.
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError, PermissionError):
+                os.chmod(database + suffix, 0o600)
+
+
+READ_ONLY = "oathdesk_read_only"
 
 
 def _sqlite_begin(connection: sa.Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")  # deferred: a snapshot at the first read
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextlib.contextmanager
+def reading(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection for reads only: one consistent snapshot that never waits for writers."""
+    with engine.connect() as conn:
+        yield conn.execution_options(**{READ_ONLY: True})
 
 
 def checkpoint(engine: sa.Engine) -> None:
@@ -88,24 +128,61 @@ def _alembic_config(connection: sa.Connection) -> Any:
     return config
 
 
-def upgrade(engine: sa.Engine) -> None:
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     from alembic import command
 
-    with engine.begin() as connection:
-        command.upgrade(_alembic_config(connection), "head")
+    _migrate(engine, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    from alembic import command
+
+    _migrate(engine, lambda config: command.downgrade(config, revision))
+
+
+def _migrate(engine: sa.Engine, run: Callable[[Any], None]) -> None:
+    """Run migrations in one transaction. On SQLite, some changes rebuild a table (copy, drop,
+    rename); foreign keys are not enforced meanwhile and checked as a whole at the end."""
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A PRAGMA inside a transaction is ignored: set it on the driver, outside one.
+            _driver(connection).execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                run(_alembic_config(connection))
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise StorageError(
+                        "the schema change would break links between records; restore a backup "
+                        "and report it"
+                    )
+        finally:
+            if sqlite:
+                _driver(connection).execute("PRAGMA foreign_keys=ON")
+
+
+def _driver(connection: sa.Connection) -> Any:
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    return driver
 
 
 # The newest migration; a test checks it against migrations/versions. Comparing with a constant
 # spares every CLI call the import of Alembic (a fifth of a second).
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
+
+
+def schema_revision(engine: sa.Engine) -> str | None:
+    """The schema revision of the database, or None when it holds no oathdesk schema."""
+    with reading(engine) as connection:
+        if not sa.inspect(connection).has_table("alembic_version"):
+            return None
+        found = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        return None if found is None else str(found)
 
 
 def schema_is_current(engine: sa.Engine) -> bool:
-    with engine.connect() as connection:
-        if not sa.inspect(connection).has_table("alembic_version"):
-            return False
-        current = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
-        return set(current) == {SCHEMA_HEAD}
+    return schema_revision(engine) == SCHEMA_HEAD
 
 
 def migration_head() -> str:

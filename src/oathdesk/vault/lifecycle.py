@@ -47,6 +47,24 @@ TRANSITIONS: dict[TokenState, tuple[TokenState, ...]] = {
 
 # States in which the vault may still hold the seed; reveal and burn need one of these.
 SECRET_STATES = frozenset(_ACTIVE)
+# Entering one of these ends the token's working life; its seed is erased on the way.
+CLOSING = frozenset((S.LOST, S.REVOKED, S.RETIRED))
+# The user is waiting for these tokens (the undelivered warning chases them).
+WAITING = (S.ASSIGNED, S.BURNED, S.REGISTERED, S.SHIPPED)
+# Tokens a user holds or is about to hold: they count against the per-user limit (Entra's 5).
+HELD = (S.ASSIGNED, S.BURNED, S.REGISTERED, S.SHIPPED, S.DELIVERED, S.SECRET_PURGED)
+# The token column stamped with the time a state is entered.
+STAMP_COLUMN: dict[TokenState, str] = {
+    S.ASSIGNED: "assigned_at",
+    S.BURNED: "burned_at",
+    S.REGISTERED: "registered_at",
+    S.SHIPPED: "shipped_at",
+    S.DELIVERED: "delivered_at",
+    S.SECRET_PURGED: "purged_at",
+    S.LOST: "closed_at",
+    S.REVOKED: "closed_at",
+    S.RETIRED: "closed_at",
+}
 # States from which a programmable token may be given to another user with a new seed.
 REASSIGNABLE = frozenset(
     (S.ASSIGNED, S.BURNED, S.REGISTERED, S.SHIPPED, S.DELIVERED, S.SECRET_PURGED)

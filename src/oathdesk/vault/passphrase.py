@@ -64,16 +64,45 @@ def derive_master_key(passphrase: str, params: KdfParams) -> MasterKey:
     return MasterKey(raw)
 
 
-def store_params(conn: sa.Connection, params: KdfParams) -> None:
-    conn.execute(vault_meta.insert().values(name=META_NAME, value=params.to_json()))
+def store_params(conn: sa.Connection, params: KdfParams, *, name: str = META_NAME) -> None:
+    conn.execute(vault_meta.delete().where(vault_meta.c.name == name))
+    conn.execute(vault_meta.insert().values(name=name, value=params.to_json()))
 
 
-def read_params(engine: sa.Engine) -> KdfParams | None:
+def read_params(engine: sa.Engine, *, name: str = META_NAME) -> KdfParams | None:
     try:
         with engine.connect() as conn:
             text = conn.execute(
-                sa.select(vault_meta.c.value).where(vault_meta.c.name == META_NAME)
+                sa.select(vault_meta.c.value).where(vault_meta.c.name == name)
             ).scalar()
     except sa.exc.DBAPIError:
         return None
     return None if text is None else KdfParams.from_json(text)
+
+
+# During a passphrase change, the parameters of the new passphrase wait here, so that a rotation
+# interrupted half-way can derive the same new key when it is run again.
+PENDING_NAME = "master_key_kdf_pending"
+
+
+def pending_params(engine: sa.Engine) -> KdfParams:
+    """The new passphrase's parameters: those of an interrupted change, else new ones (stored)."""
+    found = read_params(engine, name=PENDING_NAME)
+    if found is not None:
+        return found
+    fresh = KdfParams.new()
+    with engine.begin() as conn:
+        store_params(conn, fresh, name=PENDING_NAME)
+    return fresh
+
+
+def adopt_pending_params(engine: sa.Engine) -> None:
+    """After every key is re-wrapped: the new passphrase's parameters become the vault's."""
+    with engine.begin() as conn:
+        pending = conn.execute(
+            sa.select(vault_meta.c.value).where(vault_meta.c.name == PENDING_NAME)
+        ).scalar_one()
+        conn.execute(
+            vault_meta.update().where(vault_meta.c.name == META_NAME).values(value=pending)
+        )
+        conn.execute(vault_meta.delete().where(vault_meta.c.name == PENDING_NAME))

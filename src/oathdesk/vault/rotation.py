@@ -8,21 +8,35 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from oathdesk.vault.keys import MasterKey
+from oathdesk.errors import Conflict
+from oathdesk.vault.keys import MasterKey, MasterKeyError
 from oathdesk.vault.schema import wrapped_keys
 
 
 def rotate_master_key(engine: sa.Engine, old: MasterKey, new: MasterKey) -> int:
-    """Re-wrap what ``old`` still wraps under ``new``; returns how many keys moved."""
+    """Re-wrap what ``old`` still wraps under ``new``; returns how many keys moved.
+
+    Refused before anything moves if some key is wrapped by neither: that happens when an
+    interrupted rotation is resumed with another new key than it started with, and going on
+    would spread the keys over three master keys.
+    """
     moved = 0
     with engine.connect() as conn:
-        pending = (
-            conn.execute(
-                sa.select(wrapped_keys.c.id).where(wrapped_keys.c.master_key_id == old.key_id)
-            )
-            .scalars()
-            .all()
+        wrapped_by = dict(
+            conn.execute(sa.select(wrapped_keys.c.id, wrapped_keys.c.master_key_id)).all()
         )
+    wrappers, ours = set(wrapped_by.values()), {old.key_id, new.key_id}
+    if wrappers and not wrappers & ours:
+        raise MasterKeyError(
+            "the current master key does not open this vault; use the key file or passphrase "
+            "it was created with"
+        )
+    if wrappers - ours:
+        raise Conflict(
+            "some keys are wrapped by a third master key (a different new key or passphrase "
+            "than the interrupted run's); run again with that one, or restore a backup"
+        )
+    pending = [key_id for key_id, wrapper in wrapped_by.items() if wrapper == old.key_id]
     for key_id in pending:
         with engine.begin() as conn:
             row = conn.execute(

@@ -51,7 +51,7 @@ tokens = sa.Table(
     sa.Column("digits", sa.Integer, nullable=False),
     sa.Column("period", sa.Integer, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id"), nullable=True, index=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id"), nullable=True),
     sa.Column("carrier", sa.String(64), nullable=False, server_default=""),
     sa.Column("tracking", sa.String(128), nullable=False, server_default=""),
     sa.Column("drift_seconds", sa.Integer, nullable=True),
@@ -60,7 +60,23 @@ tokens = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True),
+    # Optimistic locking: every update names the version it read and bumps it.
     sa.Column("version", sa.Integer, nullable=False),
+    # When each state was reached (delivered_at and purged_at above predate these).
+    sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("burned_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("shipped_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+    # The audit record that added the token: a bulk import is one record for all its tokens.
+    sa.Column("added_seq", sa.BigInteger, nullable=True),
+    # Partial: tokens in stock have no user, and a bulk import of stock skips this index.
+    sa.Index(
+        "ix_tokens_user_id",
+        "user_id",
+        sqlite_where=sa.text("user_id IS NOT NULL"),
+        postgresql_where=sa.text("user_id IS NOT NULL"),
+    ),
 )
 
 token_secrets = sa.Table(
@@ -92,11 +108,19 @@ audit_log = sa.Table(
     ),
     sa.Column("at", sa.String(40), nullable=False),
     sa.Column("actor", sa.String(128), nullable=False),
-    sa.Column("action", sa.String(64), nullable=False, index=True),
+    sa.Column("action", sa.String(64), nullable=False),
     sa.Column("upn", sa.String(320), nullable=False, server_default=""),
     sa.Column("serial", sa.String(64), nullable=False, server_default=""),
     sa.Column("details", sa.Text, nullable=False),
     sa.Column("mac", sa.LargeBinary, nullable=False),
+    # The MAC this record was chained to (its predecessor's, or the genesis value). Redundant
+    # for the chain itself, it lets `audit verify` tell an edited record from a moved one.
+    # NULL in records written before it existed (migration 0003).
+    sa.Column("prev_mac", sa.LargeBinary, nullable=True),
+    # Rate limits count recent events of one action; exports filter by user and token.
+    sa.Index("ix_audit_log_action_at", "action", "at"),
+    sa.Index("ix_audit_log_upn", "upn"),
+    sa.Index("ix_audit_log_serial", "serial"),
 )
 
 # One row: the last sequence number and MAC, itself MACed, so that deleting the newest records

@@ -1,0 +1,103 @@
+"""Rows of an Excel workbook (XLSX), read from bytes with openpyxl (read-only, cached values).
+
+The archive is looked at before openpyxl opens it: a zip that is not a workbook (the vendor's
+password-protected zip), an encrypted entry, or one that would unpack to hundreds of megabytes (a
+zip bomb) is refused with a problem. openpyxl parses the XML inside with defusedxml when it is
+installed, as it is here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import zipfile
+from typing import Any
+
+from oathdesk.formats.problems import Code, Problem
+
+XLSX_MAGIC = b"PK\x03\x04"
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_RATIO = 200  # real workbooks compress about 5-20 times; checked for big ones only
+_BIG = 16 * 1024 * 1024
+
+Table = list[tuple[int, tuple[str, ...]]]
+
+
+def read_xlsx_rows(data: bytes) -> tuple[Table, list[Problem]]:
+    """(line, cells) of every non-empty row of the first sheet that has any, and problems."""
+    refused = _archive_problem(data)
+    if refused is not None:
+        return [], [refused]
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # openpyxl raises many kinds on a damaged file; all mean the same here
+        return [], [_problem("the workbook cannot be read (damaged?)", "save it again in Excel")]
+    try:
+        for sheet in workbook.worksheets:
+            table = _sheet_rows(sheet)
+            if table:
+                return table, []
+        return [], []
+    except Exception:
+        return [], [_problem("the workbook cannot be read (damaged?)", "save it again in Excel")]
+    finally:
+        workbook.close()
+
+
+def _sheet_rows(sheet: Any) -> Table:
+    table: Table = []
+    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        cells = [cell_text(value) for value in values]
+        while cells and not cells[-1]:
+            cells.pop()
+        if cells:
+            table.append((number, tuple(cells)))
+    return table
+
+
+def cell_text(value: object) -> str:
+    """What a person sees in the cell: whole numbers without '.0', dates as ISO dates."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _archive_problem(data: bytes) -> Problem | None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError):
+        return _problem("the file starts like a zip archive but is damaged", "download it again")
+    names = {entry.filename for entry in entries}
+    if any(entry.flag_bits & 0x1 for entry in entries):
+        return _problem(
+            "the file is a password-protected zip archive (a vendor's seed delivery?)",
+            "unpack it with the password the vendor sent separately (e.g. `7z x FILE`), then "
+            "import the file inside",
+        )
+    if "xl/workbook.xml" not in names:
+        return _problem(
+            "the file is a zip archive but not an Excel workbook",
+            "unpack it and import the file inside",
+        )
+    unpacked = sum(entry.file_size for entry in entries)
+    packed = sum(entry.compress_size for entry in entries) or 1
+    if unpacked > MAX_UNPACKED_BYTES or (unpacked > _BIG and unpacked / packed > MAX_RATIO):
+        return _problem(
+            f"the workbook would unpack to {unpacked // (1024 * 1024)} MiB (a zip bomb?); "
+            "it was not opened",
+            "save the table as 'CSV UTF-8' and import that",
+        )
+    return None
+
+
+def _problem(message: str, fix: str) -> Problem:
+    return Problem(0, "", message, fix=fix, code=Code.NOT_SPREADSHEET)

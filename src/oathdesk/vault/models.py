@@ -1,0 +1,137 @@
+"""The vault's value types: who acts, its settings, users and tokens (never with a secret shown).
+
+Plain frozen dataclasses, so services and interfaces can pass them around without a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from oathdesk.errors import InvalidInput
+from oathdesk.otp import Algorithm
+from oathdesk.vault.lifecycle import TokenKind, TokenState
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: an operator name (``local:<os user>`` for the CLI on the host) and role."""
+
+    name: str
+    role: str = "admin"
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    """The vault's policy, one typed row in the ``settings`` table."""
+
+    acceptance_profile: str = "entra"
+    retention_days: int = 14
+    undelivered_warning_days: int = 30
+    max_tokens_per_user: int = 5
+    reveal_limit_per_user: int = 3
+    reveal_limit_per_operator: int = 30
+    four_eyes: bool = False
+
+    def changed(self, changes: dict[str, Any]) -> VaultSettings:
+        """A copy with ``changes`` applied, each checked for type and range."""
+        known = {f.name: f for f in fields(self)}
+        values = {name: getattr(self, name) for name in known}
+        for name, value in changes.items():
+            if name not in known:
+                raise InvalidInput(f"unknown setting {name!r}; known: {', '.join(sorted(known))}")
+            values[name] = _checked_setting(name, getattr(self, name), value)
+        return VaultSettings(**values)
+
+
+# Whole-number settings that make no sense at 0 (0 retention days means "purge at delivery").
+_AT_LEAST_ONE = frozenset({"max_tokens_per_user", "undelivered_warning_days"})
+
+
+def _checked_setting(name: str, current: object, value: object) -> object:
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise InvalidInput(f"setting {name} is yes or no (true/false)")
+        return value
+    if isinstance(current, int):
+        least = 1 if name in _AT_LEAST_ONE else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise InvalidInput(f"setting {name} is a whole number of at least {least}")
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"setting {name} needs a name, e.g. {current}")
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class User:
+    upn: str
+    display_name: str
+    phone: str
+    notes: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token as stored, without its secret. ``*_at`` record when each state was reached."""
+
+    id: str
+    serial: str
+    manufacturer: str
+    model: str
+    kind: TokenKind
+    algorithm: Algorithm
+    digits: int
+    period: int
+    state: TokenState
+    upn: str | None
+    carrier: str
+    tracking: str
+    drift_seconds: int | None
+    drift_measured_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    assigned_at: datetime | None
+    burned_at: datetime | None
+    registered_at: datetime | None
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    purged_at: datetime | None
+    closed_at: datetime | None  # lost, revoked or retired
+    has_secret: bool
+    version: int
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in data.items()
+        }
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """One token to add (a bulk import is a list of these). The secret never shows in a repr."""
+
+    serial: str
+    manufacturer: str
+    model: str
+    kind: TokenKind
+    secret: bytes | None = field(repr=False, default=None)
+    algorithm: Algorithm = Algorithm.SHA1
+    digits: int = 6
+    period: int = 30
+    upn: str | None = None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; everything oathdesk stores is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

@@ -1,0 +1,236 @@
+"""Reading and writing single rows inside a caller's transaction (the facade's building blocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from oathdesk.errors import Conflict, NotFound
+from oathdesk.otp import Algorithm
+from oathdesk.vault.keys import DataKey
+from oathdesk.vault.lifecycle import HELD, TokenKind, TokenState
+from oathdesk.vault.models import Token, User, VaultSettings, aware, utc_now
+from oathdesk.vault.schema import (
+    audit_log,
+    drift_measurements,
+    settings,
+    token_secrets,
+    tokens,
+    users,
+)
+
+# SQLite allows 32,766 bound parameters per statement; PostgreSQL 65,535. Stay well below.
+IN_CHUNK = 500
+
+
+def user_id(conn: sa.Connection, upn: str) -> str | None:
+    found: str | None = conn.execute(sa.select(users.c.id).where(users.c.upn == upn)).scalar()
+    return found
+
+
+def require_user_id(conn: sa.Connection, upn: str) -> str:
+    found = user_id(conn, upn)
+    if found is None:
+        raise NotFound(f"no user {upn}; add them with `oathdesk user add {upn}`")
+    return found
+
+
+def user_from_row(row: sa.Row[Any]) -> User:
+    return User(row.upn, row.display_name, row.phone, row.notes, aware(row.created_at) or utc_now())
+
+
+def user_ids(conn: sa.Connection, upns: Sequence[str]) -> dict[str, str]:
+    """The id of each of ``upns`` that exists."""
+    found: dict[str, str] = {}
+    for start in range(0, len(upns), IN_CHUNK):
+        chunk = upns[start : start + IN_CHUNK]
+        query = sa.select(users.c.upn, users.c.id).where(users.c.upn.in_(chunk))
+        found.update((upn, found_id) for upn, found_id in conn.execute(query))
+    return found
+
+
+def held_token_counts(conn: sa.Connection, owner_ids: Sequence[str]) -> dict[str, int]:
+    """How many tokens each owner holds or is about to hold (absent: none)."""
+    counts: dict[str, int] = {}
+    held = [s.value for s in HELD]
+    for start in range(0, len(owner_ids), IN_CHUNK):
+        chunk = owner_ids[start : start + IN_CHUNK]
+        query = (
+            sa.select(tokens.c.user_id, sa.func.count())
+            .where(tokens.c.user_id.in_(chunk), tokens.c.state.in_(held))
+            .group_by(tokens.c.user_id)
+        )
+        counts.update((owner, int(count)) for owner, count in conn.execute(query))
+    return counts
+
+
+def held_token_count(conn: sa.Connection, owner_id: str) -> int:
+    """Tokens a user holds or is about to hold (they count against the per-user limit)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(tokens)
+        .where(tokens.c.user_id == owner_id, tokens.c.state.in_([s.value for s in HELD]))
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def existing_serials(conn: sa.Connection, serials: Iterable[str]) -> set[str]:
+    wanted = list(serials)
+    found: set[str] = set()
+    for start in range(0, len(wanted), IN_CHUNK):
+        chunk = wanted[start : start + IN_CHUNK]
+        found.update(
+            conn.execute(sa.select(tokens.c.serial).where(tokens.c.serial.in_(chunk))).scalars()
+        )
+    return found
+
+
+def token_query() -> sa.Select[Any]:
+    has_secret = sa.exists().where(token_secrets.c.token_id == tokens.c.id)
+    return sa.select(tokens, users.c.upn, has_secret.label("has_secret")).outerjoin(
+        users, users.c.id == tokens.c.user_id
+    )
+
+
+def find_token(conn: sa.Connection, serial: str) -> Token:
+    row = conn.execute(token_query().where(tokens.c.serial == serial.strip())).first()
+    if row is None:
+        raise NotFound(f"no token with serial {serial}; list them with `oathdesk token list`")
+    return token_from_row(row)
+
+
+def token_from_row(row: sa.Row[Any]) -> Token:
+    return Token(
+        id=row.id,
+        serial=row.serial,
+        manufacturer=row.manufacturer,
+        model=row.model,
+        kind=TokenKind(row.kind),
+        algorithm=Algorithm(row.algorithm),
+        digits=row.digits,
+        period=row.period,
+        state=TokenState(row.state),
+        upn=row.upn,
+        carrier=row.carrier,
+        tracking=row.tracking,
+        drift_seconds=row.drift_seconds,
+        drift_measured_at=aware(row.drift_measured_at),
+        created_at=aware(row.created_at) or utc_now(),
+        updated_at=aware(row.updated_at) or utc_now(),
+        assigned_at=aware(row.assigned_at),
+        burned_at=aware(row.burned_at),
+        registered_at=aware(row.registered_at),
+        shipped_at=aware(row.shipped_at),
+        delivered_at=aware(row.delivered_at),
+        purged_at=aware(row.purged_at),
+        closed_at=aware(row.closed_at),
+        has_secret=bool(row.has_secret),
+        version=row.version,
+    )
+
+
+def update_token(conn: sa.Connection, token: Token, **values: Any) -> None:
+    """Optimistic locking: the update applies only to the version that was read.
+
+    Of two operators who read the same version, the second one's update matches no row and is
+    refused, instead of silently overwriting the first one's change.
+    """
+    result = conn.execute(
+        tokens.update()
+        .where(tokens.c.id == token.id, tokens.c.version == token.version)
+        .values(**values, updated_at=utc_now(), version=token.version + 1)
+    )
+    if result.rowcount != 1:
+        raise Conflict(f"token {token.serial} changed meanwhile; reload it and try again")
+
+
+def store_secret(conn: sa.Connection, data_key: DataKey, token: Token, secret: bytes) -> None:
+    nonce, ciphertext = data_key.encrypt(secret, token_id=token.id, serial=token.serial)
+    conn.execute(
+        token_secrets.insert().values(
+            token_id=token.id, key_id=data_key.key_id, nonce=nonce, ciphertext=ciphertext
+        )
+    )
+
+
+def load_secret(conn: sa.Connection, data_key: DataKey, token: Token) -> bytes:
+    row = conn.execute(
+        sa.select(token_secrets.c.nonce, token_secrets.c.ciphertext).where(
+            token_secrets.c.token_id == token.id
+        )
+    ).first()
+    if row is None:
+        raise Conflict(f"the vault holds no secret for token {token.serial}")
+    return data_key.decrypt(row.nonce, row.ciphertext, token_id=token.id, serial=token.serial)
+
+
+def erase_secret(conn: sa.Connection, token_id: str) -> bool:
+    """Overwrite the ciphertext with zeros, then delete its row; True if there was one.
+
+    The overwrite means that even where a deleted row's bytes linger (PostgreSQL until VACUUM,
+    a SQLite page not yet reused), the newest version of the row holds no ciphertext; SQLite's
+    secure_delete then zeroes the freed space.
+    """
+    row = conn.execute(
+        sa.select(token_secrets.c.ciphertext).where(token_secrets.c.token_id == token_id)
+    ).first()
+    if row is None:
+        return False
+    conn.execute(
+        token_secrets.update()
+        .where(token_secrets.c.token_id == token_id)
+        .values(ciphertext=bytes(len(row.ciphertext)), nonce=bytes(12))
+    )
+    conn.execute(token_secrets.delete().where(token_secrets.c.token_id == token_id))
+    return True
+
+
+def read_settings(conn: sa.Connection) -> VaultSettings:
+    row = conn.execute(sa.select(settings).where(settings.c.id == 1)).one()
+    return VaultSettings(**{f.name: getattr(row, f.name) for f in fields(VaultSettings)})
+
+
+def audit_time(moment: datetime) -> str:
+    """The stored form of an audit time (ISO 8601 in UTC, microseconds): it sorts as text."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def count_audit(
+    conn: sa.Connection,
+    *,
+    action: str,
+    since: datetime,
+    actor: str | None = None,
+    upn: str | None = None,
+) -> int:
+    """How many records of ``action`` since a time (rate limits count audited events)."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(audit_log)
+        .where(audit_log.c.action == action, audit_log.c.at >= audit_time(since))
+    )
+    if actor:
+        query = query.where(audit_log.c.actor == actor)
+    if upn:
+        query = query.where(audit_log.c.upn == upn)
+    return int(conn.execute(query).scalar_one())
+
+
+def record_drift(
+    conn: sa.Connection, token: Token, drift_seconds: int, measured_at: datetime
+) -> None:
+    """Keep a clock-drift measurement (the drift rate is computed from the history)."""
+    conn.execute(
+        drift_measurements.insert().values(
+            token_id=token.id, measured_at=measured_at, drift_seconds=drift_seconds
+        )
+    )
+    conn.execute(
+        tokens.update()
+        .where(tokens.c.id == token.id)
+        .values(drift_seconds=drift_seconds, drift_measured_at=measured_at)
+    )

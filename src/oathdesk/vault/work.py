@@ -1,0 +1,428 @@
+"""A unit of work: the vault's operations inside one transaction, acting as one actor.
+
+``Vault.unit_of_work(actor)`` makes one; every facade method is one, and services compose several
+steps in one (read a token, decrypt its secret, write the audit record) so that all of it lands
+or none of it does. Each operation checks the actor's role first and appends its audit record in
+the same transaction: if the record cannot be written, nothing is.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from oathdesk.errors import Conflict, InvalidInput, NotFound
+from oathdesk.upn import validate_upn
+from oathdesk.vault import rows
+from oathdesk.vault.audit import AuditChain, AuditEntry
+from oathdesk.vault.bulk import (
+    SECRET_COLUMNS,
+    TOKEN_COLUMNS,
+    build_token_batch,
+    insert_rows,
+    insert_tuples,
+)
+from oathdesk.vault.ids import new_id, new_ids
+from oathdesk.vault.keys import DataKey
+from oathdesk.vault.lifecycle import (
+    CLOSING,
+    REASSIGNABLE,
+    SECRET_STATES,
+    STAMP_COLUMN,
+    TokenKind,
+    TokenState,
+    check_transition,
+)
+from oathdesk.vault.models import Actor, NewToken, Token, User, VaultSettings, utc_now
+from oathdesk.vault.roles import Permission, require
+from oathdesk.vault.schema import (
+    settings,
+    token_secrets,
+    tokens,
+    users,
+)
+
+# Moves a helpdesk operator may make; the others (and everything else that changes a token)
+# need the admin's MANAGE_TOKENS.
+SHIPPING_MOVES = frozenset(
+    (TokenState.BURNED, TokenState.REGISTERED, TokenState.SHIPPED, TokenState.DELIVERED)
+)
+
+
+class UnitOfWork:
+    """Operations on one open transaction ``conn`` on behalf of ``actor``."""
+
+    def __init__(
+        self, conn: sa.Connection, actor: Actor, data_key: DataKey, chain: AuditChain
+    ) -> None:
+        self.conn = conn
+        self.actor = actor
+        self._data_key = data_key
+        self._chain = chain
+        # Secrets erased in this unit; the vault folds SQLite's WAL after the commit.
+        self.erased_secrets = 0
+
+    def __repr__(self) -> str:
+        return f"UnitOfWork(actor={self.actor.name!r})"
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        action: str,
+        *,
+        upn: str = "",
+        serial: str = "",
+        details: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Append an audit record in this transaction; returns its sequence number."""
+        return self._chain.append(
+            self.conn, actor=self.actor.name, action=action, upn=upn, serial=serial, details=details
+        )
+
+    def count_audit(
+        self,
+        *,
+        action: str,
+        since: datetime,
+        actor: str | None = None,
+        upn: str | None = None,
+    ) -> int:
+        """How many records of ``action`` since a time (rate limits count audited events)."""
+        return rows.count_audit(self.conn, action=action, since=since, actor=actor, upn=upn)
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def settings(self) -> VaultSettings:
+        return rows.read_settings(self.conn)
+
+    def update_settings(self, changes: dict[str, Any]) -> VaultSettings:
+        require(self.actor, Permission.SETTINGS)
+        updated = self.settings().changed(changes)
+        self.conn.execute(settings.update().where(settings.c.id == 1).values(**changes))
+        self.audit("settings.updated", details=changes)
+        return updated
+
+    # -- users -------------------------------------------------------------------------------
+
+    def add_user(self, upn: str, *, display_name: str, phone: str, notes: str) -> User:
+        require(self.actor, Permission.MANAGE_USERS)
+        upn = validate_upn(upn)
+        if rows.user_id(self.conn, upn) is not None:
+            raise Conflict(f"user {upn} already exists; see it with `oathdesk user show {upn}`")
+        now = utc_now()
+        self.conn.execute(
+            users.insert().values(
+                id=new_id(),
+                upn=upn,
+                display_name=display_name.strip(),
+                phone=phone.strip(),
+                notes=notes,
+                created_at=now,
+            )
+        )
+        self.audit("user.added", upn=upn)
+        return User(upn, display_name.strip(), phone.strip(), notes, now)
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def token(self, serial: str, *, expected_version: int | None = None) -> Token:
+        """The token as stored now. ``expected_version``: the version the operator was shown;
+        if someone changed the token since, refuse rather than act on what they did not see."""
+        token = rows.find_token(self.conn, serial)
+        if expected_version is not None and token.version != expected_version:
+            raise Conflict(f"token {token.serial} changed meanwhile; reload it and try again")
+        return token
+
+    def add_tokens(
+        self,
+        items: Sequence[NewToken],
+        *,
+        source: str = "",
+        create_missing_users: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Add ``items`` with their secrets (encrypted here) as one audit record.
+
+        A serial already in the vault makes the insert fail (the unique index catches it);
+        ``Vault.add_tokens`` turns that into a message naming the serials.
+        """
+        require(self.actor, Permission.MANAGE_TOKENS)
+        _check_batch(items)
+        canonical = {raw: validate_upn(raw) for raw in {item.upn for item in items if item.upn}}
+        if any(raw != upn for raw, upn in canonical.items()):
+            items = [replace(item, upn=canonical[item.upn]) if item.upn else item for item in items]
+        user_ids = self._owners(
+            sorted(set(canonical.values())), items, create_missing_users, source
+        )
+        now = utc_now()
+        added_seq = self._audit_added(items, source)
+        batch = build_token_batch(
+            items,
+            user_ids,
+            self._data_key,
+            now=now,
+            added_seq=added_seq,
+            for_sqlite=self.conn.dialect.name == "sqlite",
+            progress=progress,
+        )
+        insert_tuples(self.conn, tokens, TOKEN_COLUMNS, batch.tokens)
+        insert_tuples(self.conn, token_secrets, SECRET_COLUMNS, batch.secrets)
+        return len(batch.tokens)
+
+    def _owners(
+        self,
+        upns: list[str],
+        items: Sequence[NewToken],
+        create_missing: bool,
+        source: str,
+    ) -> dict[str, str]:
+        """The user id of each UPN (creating missing users if asked), within the token limit."""
+        owner_ids = rows.user_ids(self.conn, upns)
+        missing = [upn for upn in upns if upn not in owner_ids]
+        if missing and not create_missing:
+            raise NotFound(
+                f"no user {missing[0]}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                + f"; add them with `oathdesk user add {missing[0]}`"
+            )
+        if missing:
+            require(self.actor, Permission.MANAGE_USERS)
+            now = utc_now()
+            fresh = dict(zip(missing, new_ids(len(missing)), strict=True))
+            insert_rows(
+                self.conn,
+                users,
+                [{"id": fresh[upn], "upn": upn, "created_at": now} for upn in missing],
+            )
+            details = {"source": source} if source else {}
+            self._chain.append_many(
+                self.conn,
+                [AuditEntry(self.actor.name, "user.added", upn, "", details) for upn in missing],
+            )
+            owner_ids.update(fresh)
+        self._check_token_limit(owner_ids, items)
+        return owner_ids
+
+    def _check_token_limit(self, owner_ids: dict[str, str], items: Sequence[NewToken]) -> None:
+        limit = self.settings().max_tokens_per_user
+        adding = Counter(item.upn for item in items if item.upn)
+        held = rows.held_token_counts(self.conn, sorted(owner_ids.values()))
+        for upn, count in sorted(adding.items()):
+            total = held.get(owner_ids[upn], 0) + count
+            if total > limit:
+                raise Conflict(
+                    f"user {upn} would have {total} tokens, over the limit of {limit}; "
+                    "retire one first or raise max_tokens_per_user"
+                )
+
+    def _audit_added(self, items: Sequence[NewToken], source: str) -> int:
+        """One record for the whole batch; each token row points back to it (added_seq)."""
+        details: dict[str, Any] = {"source": source} if source else {}
+        if len(items) == 1:
+            item = items[0]
+            details["kind"] = item.kind.value
+            return self.audit(
+                "token.added", upn=item.upn or "", serial=item.serial, details=details
+            )
+        details.update(
+            count=len(items),
+            first_serial=items[0].serial,
+            last_serial=items[-1].serial,
+            users=len({item.upn for item in items if item.upn}),
+        )
+        return self.audit("tokens.added", details=details)
+
+    def assign(self, serial: str, upn: str, *, expected_version: int | None = None) -> Token:
+        require(self.actor, Permission.MANAGE_TOKENS)
+        upn = validate_upn(upn)
+        token = self.token(serial, expected_version=expected_version)
+        owner_id = rows.require_user_id(self.conn, upn)
+        limit = self.settings().max_tokens_per_user
+        if rows.held_token_count(self.conn, owner_id) >= limit:
+            raise Conflict(
+                f"user {upn} already has {limit} tokens, the limit; retire one first "
+                "or raise max_tokens_per_user"
+            )
+        check_transition(token.serial, token.kind, token.state, TokenState.ASSIGNED)
+        rows.update_token(
+            self.conn,
+            token,
+            state=TokenState.ASSIGNED.value,
+            user_id=owner_id,
+            assigned_at=utc_now(),
+        )
+        self.audit("token.assigned", upn=upn, serial=token.serial)
+        return self.token(serial)
+
+    def move(
+        self,
+        serial: str,
+        target: TokenState,
+        *,
+        details: Mapping[str, Any] | None = None,
+        carrier: str | None = None,
+        tracking: str | None = None,
+        expected_version: int | None = None,
+    ) -> Token:
+        """Move a token along its lifecycle (burned, registered, shipped, delivered, lost, ...).
+
+        Lost, revoked and retired tokens lose their seed on the way: a seed that may be in
+        someone else's hands must not be usable from the vault either.
+        """
+        require(
+            self.actor, Permission.SHIP if target in SHIPPING_MOVES else Permission.MANAGE_TOKENS
+        )
+        token = self.token(serial, expected_version=expected_version)
+        if target is TokenState.SECRET_PURGED:
+            raise InvalidInput(f"use `oathdesk token purge {token.serial}` to erase a secret")
+        if target is TokenState.ASSIGNED:
+            raise InvalidInput(f"use `oathdesk token assign {token.serial} UPN` to assign it")
+        check_transition(token.serial, token.kind, token.state, target)
+        values: dict[str, Any] = {"state": target.value, STAMP_COLUMN[target]: utc_now()}
+        if target is TokenState.SHIPPED:
+            if not (carrier and tracking):
+                raise InvalidInput("shipping needs the carrier and the tracking reference")
+            values.update(carrier=carrier.strip(), tracking=tracking.strip())
+        if target in CLOSING:
+            self._erase(token)
+        rows.update_token(self.conn, token, **values)
+        self.audit(
+            f"token.{target.value}",
+            upn=token.upn or "",
+            serial=token.serial,
+            details=_shipping_details(details, carrier, tracking),
+        )
+        return self.token(serial)
+
+    def reassign(self, serial: str, upn: str, new_secret: bytes) -> Token:
+        """Give a programmable token to another user with a new seed; the old one is erased."""
+        require(self.actor, Permission.MANAGE_TOKENS)
+        upn = validate_upn(upn)
+        token = self.token(serial)
+        if token.kind is not TokenKind.PROGRAMMABLE:
+            raise Conflict(
+                f"token {serial} has a factory seed; only programmable tokens can be reassigned"
+            )
+        if token.state not in REASSIGNABLE:
+            raise Conflict(
+                f"token {serial} is {token.state.value}; only a token that was assigned "
+                "(and not lost, revoked or retired) can be reassigned"
+            )
+        owner_id = rows.require_user_id(self.conn, upn)
+        self._erase(token)
+        rows.store_secret(self.conn, self._data_key, token, new_secret)
+        rows.update_token(
+            self.conn,
+            token,
+            state=TokenState.ASSIGNED.value,
+            user_id=owner_id,
+            assigned_at=utc_now(),
+            burned_at=None,
+            registered_at=None,
+            shipped_at=None,
+            delivered_at=None,
+            purged_at=None,
+            carrier="",
+            tracking="",
+        )
+        self.audit(
+            "token.reassigned",
+            upn=upn,
+            serial=token.serial,
+            details={"previous_upn": token.upn or ""},
+        )
+        return self.token(serial)
+
+    def purge(self, serial: str, *, reason: str) -> Token:
+        """Erase a delivered token's secret for good."""
+        require(self.actor, Permission.MANAGE_TOKENS)
+        token = self.token(serial)
+        check_transition(token.serial, token.kind, token.state, TokenState.SECRET_PURGED)
+        self._erase(token)
+        rows.update_token(
+            self.conn, token, state=TokenState.SECRET_PURGED.value, purged_at=utc_now()
+        )
+        self.audit(
+            "token.secret_purged",
+            upn=token.upn or "",
+            serial=token.serial,
+            details={"reason": reason},
+        )
+        return self.token(serial)
+
+    def _erase(self, token: Token) -> None:
+        if rows.erase_secret(self.conn, token.id):
+            self.erased_secrets += 1
+
+    # -- secrets and measurements ------------------------------------------------------------
+
+    def read_secret(self, token: Token, *, purpose: str, audit: bool = True) -> bytes:
+        """Decrypt a token's secret (REVEAL permission).
+
+        The access is audited here, unless the caller writes its own, more specific record in
+        this transaction (``audit=False``: a reveal is one record, not two).
+        """
+        require(self.actor, Permission.REVEAL)
+        if token.state not in SECRET_STATES:
+            raise Conflict(
+                f"token {token.serial} is {token.state.value}; its secret is gone. For a "
+                "sign-in now, issue a Temporary Access Pass in Entra"
+            )
+        secret = rows.load_secret(self.conn, self._data_key, token)
+        if audit:
+            self.audit(
+                "token.secret_read",
+                upn=token.upn or "",
+                serial=token.serial,
+                details={"purpose": purpose},
+            )
+        return secret
+
+    def record_drift(
+        self, token: Token, drift_seconds: int, *, measured_at: datetime | None = None
+    ) -> None:
+        rows.record_drift(self.conn, token, drift_seconds, measured_at or utc_now())
+
+
+def _check_batch(items: Sequence[NewToken]) -> None:
+    """Blank or repeated serials, and one secret on two tokens, before anything is written.
+
+    Set sizes first (cheap for 100,000 tokens); the culprits are looked for only on failure.
+    """
+    serials = [item.serial for item in items]
+    if any(not serial.strip() for serial in serials):
+        raise InvalidInput("a token in this batch has no serial number; give every token one")
+    if len(set(serials)) != len(serials):
+        seen: set[str] = set()
+        for serial in serials:
+            if serial in seen:
+                raise Conflict(f"serial {serial} appears twice in this batch; remove one")
+            seen.add(serial)
+    secrets = [item.secret for item in items if item.secret is not None]
+    if len(set(secrets)) != len(secrets):
+        owner: dict[bytes, str] = {}
+        for item in items:
+            if item.secret is not None:
+                other = owner.setdefault(item.secret, item.serial)
+                if other != item.serial:
+                    raise Conflict(
+                        f"tokens {other} and {item.serial} have the same secret; every token "
+                        "needs its own seed"
+                    )
+
+
+def _shipping_details(
+    details: Mapping[str, Any] | None, carrier: str | None, tracking: str | None
+) -> dict[str, Any]:
+    merged = dict(details or {})
+    if carrier:
+        merged["carrier"] = carrier.strip()
+    if tracking:
+        merged["tracking"] = tracking.strip()
+    return merged
