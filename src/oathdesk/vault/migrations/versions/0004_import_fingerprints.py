@@ -1,6 +1,7 @@
 """keyed secret fingerprints
 
-Placeholder reserved for bulk provisioning (duplicate secrets across the vault); it changes nothing until that work fills it in.
+Placeholder reserved for bulk provisioning (duplicate secrets across the vault);
+it changes nothing until that work fills it in.
 
 Revision ID: 0004
 Revises: 0003

@@ -1,6 +1,7 @@
 """web console: sessions, API keys, sign-in throttling
 
-Placeholder reserved for the web console and REST API; it changes nothing until that work fills it in.
+Placeholder reserved for the web console and REST API;
+it changes nothing until that work fills it in.
 
 Revision ID: 0005
 Revises: 0004

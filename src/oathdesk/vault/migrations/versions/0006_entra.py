@@ -1,6 +1,7 @@
 """Microsoft Graph: credentials and the push journal
 
-Placeholder reserved for the Entra integration; it changes nothing until that work fills it in.
+Placeholder reserved for the Entra integration;
+it changes nothing until that work fills it in.
 
 Revision ID: 0006
 Revises: 0005

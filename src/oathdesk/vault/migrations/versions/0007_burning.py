@@ -1,6 +1,7 @@
 """NFC burning
 
-Placeholder reserved for NFC burning, if it needs tables; it changes nothing until that work fills it in.
+Placeholder reserved for NFC burning, if it needs tables;
+it changes nothing until that work fills it in.
 
 Revision ID: 0007
 Revises: 0006
