@@ -233,7 +233,8 @@ def _parse_otpauth(text: str) -> ParsedSeed:
 def _int_param(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit():
+    # isdigit() alone accepts other scripts' digits ('٣٠'), which int() would read as 30.
+    if not (value.isascii() and value.isdigit()):
         raise SeedError(f"the URI's {name} parameter must be a whole number")
     return int(value)
 

@@ -108,3 +108,13 @@ def test_unusual_digits_in_parameters_are_a_problem_not_a_crash() -> None:
 def test_a_list_of_comments_only() -> None:
     result = parse_otpauth_list(b"# nothing yet\n\n")
     assert [(p.line, p.code) for p in result.problems] == [(0, Code.EMPTY_FILE)]
+
+
+def test_digits_of_other_scripts_are_not_a_period() -> None:
+    """int() reads Arabic-Indic '٣٠' as 30; a URI parameter is ASCII digits only."""
+    base = "otpauth://totp/Microsoft:helga@contoso.com?secret=AEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIB"
+    for parameter in ("period=\u0663\u0660", "digits=\u0666", "period=\uff13\uff10"):
+        result = parse_otpauth_list(f"{base}&{parameter}\n".encode())
+        assert [(p.line, p.code) for p in result.problems] == [(1, Code.URI_INVALID)]
+        assert "must be a whole number" in result.problems[0].message
+        assert result.records == []
