@@ -1,0 +1,215 @@
+"""The Graph (beta) calls for hardware OATH tokens, typed. One function, one documented call.
+
+Inventory: ``/directory/authenticationMethodDevices/hardwareOathDevices``; per user:
+``/users/{id|upn}/authentication/hardwareOathMethods`` (assign, activate, ...),
+``softwareOathMethods``, ``requirements`` (per-user MFA) and ``signInPreferences``; the method
+policy: ``/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/hardwareOath``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+from urllib.parse import quote
+
+from oathdesk.graph import operations as ops
+from oathdesk.graph.client import GraphClient
+
+DEVICES = "/directory/authenticationMethodDevices/hardwareOathDevices"
+POLICY = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/hardwareOath"
+MFA_STATES = ("disabled", "enabled", "enforced")
+
+
+class Device(NamedTuple):
+    """A token in Entra's inventory (Graph never returns its secret)."""
+
+    id: str
+    serial: str
+    status: str  # available | assigned | activated | failedActivation
+    assigned_to: str  # the user's object id, or ""
+    assigned_name: str
+
+
+class OathMethod(NamedTuple):
+    """A hardware or software OATH method registered on a user."""
+
+    id: str
+    kind: str  # hardware | software
+    serial: str  # "" for software methods
+    device_id: str
+
+
+def device_from(item: dict[str, Any]) -> Device:
+    assigned = item.get("assignedTo") or {}
+    return Device(
+        str(item.get("id") or ""),
+        str(item.get("serialNumber") or ""),
+        str(item.get("status") or ""),
+        str(assigned.get("id") or "") if isinstance(assigned, dict) else "",
+        str(assigned.get("displayName") or "") if isinstance(assigned, dict) else "",
+    )
+
+
+def _method_from(item: dict[str, Any], kind: str) -> OathMethod:
+    device = item.get("device") if isinstance(item.get("device"), dict) else {}
+    assert isinstance(device, dict)
+    serial = str(device.get("serialNumber") or item.get("serialNumber") or "")
+    return OathMethod(str(item.get("id") or ""), kind, serial, str(device.get("id") or ""))
+
+
+def _user(upn: str) -> str:
+    return f"/users/{quote(upn, safe='@')}/authentication"
+
+
+def _serial_filter(serial: str) -> dict[str, str]:
+    return {"$filter": "serialNumber eq '{}'".format(serial.replace("'", "''"))}
+
+
+class HardwareOath:
+    """The hardware OATH calls over one ``GraphClient``."""
+
+    def __init__(self, client: GraphClient) -> None:
+        self.client = client
+
+    # -- policy --------------------------------------------------------------------------------
+
+    def policy_state(self) -> str:
+        body = self.client.call(ops.READ_POLICY, "GET", POLICY, target="hardwareOath").body
+        return str((body or {}).get("state") or "unknown")
+
+    def enable_policy(self) -> None:
+        self.client.call(
+            ops.UPDATE_POLICY,
+            "PATCH",
+            POLICY,
+            json={
+                "@odata.type": "#microsoft.graph.hardwareOathAuthenticationMethodConfiguration",
+                "state": "enabled",
+            },
+            target="hardwareOath",
+        )
+
+    # -- inventory -----------------------------------------------------------------------------
+
+    def devices(self) -> list[Device]:
+        return [device_from(item) for item in self.client.pages(ops.LIST_DEVICES, DEVICES)]
+
+    def device_by_serial(self, serial: str) -> list[Device]:
+        """Every inventory device with this serial (more than one is a duplicate)."""
+        return [
+            device_from(item)
+            for item in self.client.pages(
+                ops.LIST_DEVICES, DEVICES, params=_serial_filter(serial), target=serial
+            )
+        ]
+
+    def create_devices(self, devices: Sequence[dict[str, Any]], *, secrets: Sequence[str]) -> Any:
+        """Create many devices in one ``$delta`` body; returns Graph's answer (if any)."""
+        body = {
+            "@context": "#$delta",
+            "value": [
+                {"@contentId": str(index), **device} for index, device in enumerate(devices, 1)
+            ],
+        }
+        first, last = devices[0]["serialNumber"], devices[-1]["serialNumber"]
+        target = first if first == last else f"{first}..{last} ({len(devices)})"
+        return self.client.call(
+            ops.CREATE_DEVICES, "PATCH", DEVICES, json=body, target=target, secrets=secrets
+        ).body
+
+    def delete_device(self, device_id: str, *, serial: str) -> None:
+        self.client.call(
+            ops.DELETE_DEVICE, "DELETE", f"{DEVICES}/{quote(device_id)}", target=serial
+        )
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def hardware_methods(self, upn: str) -> list[OathMethod]:
+        return [
+            _method_from(item, "hardware")
+            for item in self.client.pages(
+                ops.LIST_METHODS,
+                f"{_user(upn)}/hardwareOathMethods",
+                params={"$expand": "device"},
+                target=upn,
+            )
+        ]
+
+    def software_methods(self, upn: str) -> list[OathMethod]:
+        return [
+            _method_from(item, "software")
+            for item in self.client.pages(
+                ops.LIST_METHODS, f"{_user(upn)}/softwareOathMethods", target=upn
+            )
+        ]
+
+    def assign_and_activate(
+        self, upn: str, device_id: str, code: str, *, serial: str, display_name: str
+    ) -> None:
+        self.client.call(
+            ops.ACTIVATE,
+            "POST",
+            f"{_user(upn)}/hardwareOathMethods/assignAndActivate",
+            json={
+                "device": {"id": device_id},
+                "verificationCode": code,
+                "displayName": display_name,
+            },
+            target=f"{serial} -> {upn}",
+            secrets=[code],
+        )
+
+    def assign_and_activate_by_serial(
+        self, upn: str, serial: str, code: str, *, display_name: str
+    ) -> None:
+        self.client.call(
+            ops.ACTIVATE,
+            "POST",
+            f"{_user(upn)}/hardwareOathMethods/assignAndActivateBySerialNumber",
+            json={"serialNumber": serial, "verificationCode": code, "displayName": display_name},
+            target=f"{serial} -> {upn}",
+            secrets=[code],
+        )
+
+    def activate(self, upn: str, method_id: str, code: str, *, serial: str) -> None:
+        """Activate a token already assigned to ``upn`` (its method id is the device's)."""
+        self.client.call(
+            ops.ACTIVATE,
+            "POST",
+            f"{_user(upn)}/hardwareOathMethods/{quote(method_id)}/activate",
+            json={"verificationCode": code},
+            target=f"{serial} -> {upn}",
+            secrets=[code],
+        )
+
+    def unassign(self, upn: str, method_id: str, *, serial: str) -> None:
+        self.client.call(
+            ops.UNASSIGN,
+            "DELETE",
+            f"{_user(upn)}/hardwareOathMethods/{quote(method_id)}",
+            target=f"{serial} <- {upn}",
+        )
+
+    def mfa_state(self, upn: str) -> str:
+        body = self.client.call(
+            ops.READ_REQUIREMENTS, "GET", f"{_user(upn)}/requirements", target=upn
+        ).body
+        return str((body or {}).get("perUserMfaState") or "unknown")
+
+    def set_mfa_state(self, upn: str, state: str) -> None:
+        self.client.call(
+            ops.UPDATE_REQUIREMENTS,
+            "PATCH",
+            f"{_user(upn)}/requirements",
+            json={"perUserMfaState": state},
+            target=f"{upn} -> {state}",
+        )
+
+    def set_preferred_method(self, upn: str, method: str) -> None:
+        self.client.call(
+            ops.UPDATE_PREFERENCES,
+            "PATCH",
+            f"{_user(upn)}/signInPreferences",
+            json={"userPreferredMethodForSecondaryAuthentication": method},
+            target=f"{upn} -> {method}",
+        )

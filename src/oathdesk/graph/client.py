@@ -1,0 +1,201 @@
+"""HTTP to Microsoft Graph: bearer tokens, throttling (429/503 with Retry-After, exponential
+backoff with jitter and a cap), paging by ``@odata.nextLink``, errors as one-line messages.
+
+Every call is reported to ``observer`` (operation, target, status, result) so that the service
+can audit it; bodies, tokens and query values that may be secret are never part of that report.
+Only reads are retried after a dropped connection: a write that may have happened raises
+``GraphConnectionLost`` and the caller checks Graph before redoing it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import httpx
+
+from oathdesk.graph.auth import TokenSource
+from oathdesk.graph.errors import GraphConnectionLost, GraphError, graph_error
+from oathdesk.graph.operations import Operation
+from oathdesk.graph.throttle import RETRYABLE_STATUSES, RetryPolicy
+
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+class GraphCall(NamedTuple):
+    """One HTTP exchange, as audited: never a body, a token or a secret."""
+
+    operation: str
+    method: str
+    target: str
+    status: int | None
+    result: str  # ok | throttled | error | connection lost
+
+
+class GraphResponse(NamedTuple):
+    status: int
+    body: Any  # parsed JSON, or None (204, empty)
+
+
+class GraphClient:
+    """Calls Graph at ``token_source.settings.graph_base`` on behalf of the signed-in app."""
+
+    def __init__(
+        self,
+        token_source: TokenSource,
+        *,
+        retry: RetryPolicy | None = None,
+        observer: Callable[[GraphCall], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.tokens = token_source
+        self.settings = token_source.settings
+        self.retry = retry or RetryPolicy()
+        self._observer = observer
+        self._sleep = sleep
+        self._http = httpx.Client(verify=self.settings.verify, timeout=TIMEOUT, transport=transport)
+        self.waited = 0.0  # seconds spent waiting on throttling, for the summary
+
+    def __repr__(self) -> str:
+        return f"GraphClient({self.settings.graph_base!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def call(
+        self,
+        operation: Operation,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        target: str = "",
+        secrets: Sequence[str] = (),
+        accept: Sequence[int] = (),
+    ) -> GraphResponse:
+        """One Graph request, retried while throttled; GraphError unless 2xx or in ``accept``."""
+        url = path if path.startswith("https://") else f"{self.settings.graph_base}{path}"
+        fresh_token = False
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    headers={"Authorization": f"Bearer {self.tokens.token(fresh=fresh_token)}"},
+                )
+            except httpx.TransportError as error:
+                self._report(operation, method, target, None, "connection lost")
+                if method == "GET" and attempt + 1 < self.retry.attempts:
+                    self._wait(self.retry.delay(attempt, None))
+                    attempt += 1
+                    continue
+                raise self._lost(operation, method, target, error) from None
+            status = response.status_code
+            if status in RETRYABLE_STATUSES and attempt + 1 < self.retry.attempts:
+                self._report(operation, method, target, status, "throttled")
+                self._wait(self.retry.delay(attempt, response.headers.get("Retry-After")))
+                attempt += 1
+                continue
+            if status == 401 and not fresh_token:
+                # An access token can be revoked or expire mid-run: one fresh token, one retry.
+                self._report(operation, method, target, status, "token refused")
+                fresh_token = True
+                continue
+            body = _parse(response)
+            if 200 <= status < 300 or status in accept:
+                self._report(operation, method, target, status, "ok")
+                return GraphResponse(status, body)
+            self._report(operation, method, target, status, "error")
+            raise graph_error(
+                operation,
+                status,
+                body,
+                app_only=self.settings.auth.app_only,
+                target=target,
+                secrets=secrets,
+            )
+
+    def pages(
+        self,
+        operation: Operation,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        target: str = "",
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a collection, following ``@odata.nextLink`` page after page."""
+        next_url: str | None = path
+        next_params = params
+        while next_url:
+            body = self.call(operation, "GET", next_url, params=next_params, target=target).body
+            if not isinstance(body, dict):
+                raise GraphError(f"Graph answered {operation.what} with something not JSON")
+            for item in body.get("value") or []:
+                if isinstance(item, dict):
+                    yield item
+            link = body.get("@odata.nextLink")
+            if link is not None and not _same_origin(str(link), self.settings.graph_base):
+                raise GraphError(
+                    f"Graph's next page link for {operation.what} points at another host; refusing"
+                )
+            next_url = str(link) if link else None
+            next_params = None  # the next link carries the query already
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _wait(self, seconds: float) -> None:
+        self.waited += seconds
+        self._sleep(seconds)
+
+    def _report(
+        self, operation: Operation, method: str, target: str, status: int | None, result: str
+    ) -> None:
+        if self._observer is not None:
+            self._observer(GraphCall(operation.name, method, target, status, result))
+
+    def _lost(
+        self, operation: Operation, method: str, target: str, error: Exception
+    ) -> GraphConnectionLost:
+        about = f" {target}" if target else ""
+        if isinstance(error, httpx.ConnectError) and "CERTIFICATE" in str(error).upper():
+            return GraphConnectionLost(
+                f"TLS verification failed for {self.settings.graph_base}; check --ca-bundle"
+            )
+        if method == "GET":
+            return GraphConnectionLost(
+                f"cannot reach Graph at {self.settings.graph_base} to {operation.what}{about} "
+                f"({type(error).__name__}); check --graph-url and the network"
+            )
+        return GraphConnectionLost(
+            f"the connection to Graph dropped while trying to {operation.what}{about} "
+            f"({type(error).__name__}); it may or may not have happened: run the command "
+            "again, it checks Entra before redoing anything"
+        )
+
+
+def _parse(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _same_origin(link: str, base: str) -> bool:
+    left, right = httpx.URL(link), httpx.URL(base)
+    return (left.scheme, left.host, left.port) == (right.scheme, right.host, right.port)
