@@ -162,3 +162,100 @@ operators = sa.Table(
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# REST API keys (migration 0008): several per operator, each acting with its operator's role.
+# Only an HMAC-SHA256 of the key's secret part is stored; the id (public) finds the row.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "operator_id", sa.String(36), sa.ForeignKey("operators.id"), nullable=False, index=True
+    ),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("secret_hash", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# -- web console (migration 0005) ---------------------------------------------------------------
+# Kept in the vault database, not in process memory, so several console instances share them.
+
+# One row per browser session. The cookie carries a random token; only its SHA-256 is stored, so
+# a copy of the database does not hand out live sessions. ``operator`` is NULL before sign-in
+# (the sign-in form needs a CSRF token too); sign-in replaces the row with a new id.
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("operator", sa.String(128), nullable=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("flash", sa.Text, nullable=False, server_default="[]"),
+    # First-admin set-up: the enrolment URI awaiting its first code, encrypted like a seed.
+    sa.Column("pending_operator", sa.String(128), nullable=True),
+    sa.Column("pending_nonce", sa.LargeBinary, nullable=True),
+    sa.Column("pending_ciphertext", sa.LargeBinary, nullable=True),
+    sa.Index("ix_web_sessions_last_seen_at", "last_seen_at"),
+    sa.Index("ix_web_sessions_operator", "operator"),
+)
+
+# One-time links that create the first admin; only the SHA-256 of the token is stored.
+setup_tokens = sa.Table(
+    "setup_tokens",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# Failed sign-ins by client address and by operator name, for the sign-in rate limit.
+signin_failures = sa.Table(
+    "signin_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subject", sa.String(200), nullable=False),  # "ip:203.0.113.9" or "name:alice"
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_signin_failures_subject_at", "subject", "at"),
+)
+
+# Microsoft Graph (migration 0006). One connection row: where to sign in and how; the client
+# secret or certificate and msal's token cache are encrypted with the data key (AAD names the
+# row and the tenant/app), never stored in clear.
+graph_connection = sa.Table(
+    "graph_connection",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("tenant_id", sa.String(256), nullable=False),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("auth", sa.String(16), nullable=False),  # client_secret | certificate | device_code
+    sa.Column("authority_host", sa.String(512), nullable=False),
+    sa.Column("graph_url", sa.String(512), nullable=False),
+    sa.Column("ca_bundle", sa.String(1024), nullable=True),
+    sa.Column("signed_in_as", sa.String(320), nullable=False, server_default=""),
+    sa.Column("credential_nonce", sa.LargeBinary, nullable=True),
+    sa.Column("credential_ciphertext", sa.LargeBinary, nullable=True),
+    sa.Column("cache_nonce", sa.LargeBinary, nullable=True),
+    sa.Column("cache_ciphertext", sa.LargeBinary, nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The push journal: per serial, how far `entra push` got (creating -> created -> assigned ->
+# activated), so that an interrupted run resumes without creating or activating twice.
+graph_push_journal = sa.Table(
+    "graph_push_journal",
+    metadata,
+    sa.Column("serial", sa.String(64), primary_key=True),
+    sa.Column("upn", sa.String(320), nullable=False),
+    sa.Column("step", sa.String(16), nullable=False),
+    sa.Column("device_id", sa.String(64), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True),
+)
