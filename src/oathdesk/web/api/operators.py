@@ -1,0 +1,165 @@
+"""``/operators`` and their API keys; ``/me`` says who a key acts for.
+
+Managing operators and creating keys is the admin's (MANAGE_OPERATORS); an operator may list and
+revoke their own keys. A new key or TOTP enrolment is in the answer once and stored nowhere.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Request, Response, status
+from pydantic import BaseModel, Field, SecretStr
+
+from oathdesk.vault.api_keys import ApiKey, ApiKeyStore
+from oathdesk.vault.operators import Enrolment, OperatorDirectory
+from oathdesk.vault.roles import Permission, Role
+from oathdesk.web.api.auth import ApiActor, VaultDep, may
+from oathdesk.web.api.errors import ApiRoute, responses
+
+router = APIRouter(tags=["operators and keys"], route_class=ApiRoute)
+
+OperatorName = Annotated[str, Path(min_length=1, max_length=128)]
+KeyId = Annotated[str, Path(min_length=1, max_length=32)]
+
+
+class MeOut(BaseModel):
+    operator: str
+    role: str
+    key_id: str
+
+
+class OperatorOut(BaseModel):
+    name: str
+    role: Role
+    disabled: bool
+    locked_until: datetime | None
+    created_at: datetime
+
+
+class OperatorIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    role: Literal["admin", "helpdesk", "auditor"]
+    password: SecretStr = Field(min_length=12, max_length=1024)
+
+
+class EnrolmentOut(BaseModel):
+    operator: str
+    otpauth_uri: str = Field(description="shown once: the operator scans it into their app")
+
+    @classmethod
+    def of(cls, enrolment: Enrolment) -> EnrolmentOut:
+        return cls(operator=enrolment.operator, otpauth_uri=enrolment.otpauth_uri)
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    operator: str
+    name: str
+    status: str = Field(description="active, expired or revoked")
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="to the minute")
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(
+            id=key.id,
+            operator=key.operator,
+            name=key.name,
+            status=key.status(),
+            created_at=key.created_at,
+            last_used_at=key.last_used_at,
+            expires_at=key.expires_at,
+            revoked_at=key.revoked_at,
+        )
+
+
+class ApiKeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128, description="what uses it, e.g. ci-export")
+    days: int | None = Field(
+        default=365, ge=1, le=3650, description="lifetime in days; null: never expires"
+    )
+
+
+class CreatedKeyOut(ApiKeyOut):
+    key: str = Field(description="the key itself, shown only now: odk_<id>_<secret>")
+
+
+@router.get("/me", response_model=MeOut, responses=responses())
+def me(request: Request, actor: ApiActor) -> MeOut:
+    """Who this key acts for."""
+    return MeOut(operator=actor.name, role=actor.role, key_id=request.state.api_key_id)
+
+
+@router.get("/operators", response_model=list[OperatorOut], responses=responses(403))
+def list_operators(actor: ApiActor, vault: VaultDep) -> list[OperatorOut]:
+    """Every operator (admin)."""
+    may(actor, Permission.MANAGE_OPERATORS)
+    return [
+        OperatorOut(
+            name=o.name,
+            role=o.role,
+            disabled=o.disabled,
+            locked_until=o.locked_until,
+            created_at=o.created_at,
+        )
+        for o in OperatorDirectory(vault).list()
+    ]
+
+
+@router.post(
+    "/operators",
+    response_model=EnrolmentOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 403, 409),
+)
+def add_operator(
+    body: OperatorIn, response: Response, actor: ApiActor, vault: VaultDep
+) -> EnrolmentOut:
+    """Add an operator (admin); the answer holds their TOTP enrolment URI, once."""
+    enrolment = OperatorDirectory(vault).add(
+        actor, body.name, body.role, body.password.get_secret_value()
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return EnrolmentOut.of(enrolment)
+
+
+@router.post(
+    "/operators/{name}/disable",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(403, 404),
+)
+def disable_operator(name: OperatorName, actor: ApiActor, vault: VaultDep) -> Response:
+    """Disable an operator (admin): sign-ins and their API keys are refused from now on."""
+    OperatorDirectory(vault).disable(actor, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/operators/{name}/keys", response_model=list[ApiKeyOut], responses=responses(403))
+def list_keys(name: OperatorName, actor: ApiActor, vault: VaultDep) -> list[ApiKeyOut]:
+    """An operator's API keys (their own, or anyone's for an admin)."""
+    return [ApiKeyOut.of(key) for key in ApiKeyStore(vault).list(actor, name)]
+
+
+@router.post(
+    "/operators/{name}/keys",
+    response_model=CreatedKeyOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 403, 404),
+)
+def create_key(
+    name: OperatorName, body: ApiKeyIn, response: Response, actor: ApiActor, vault: VaultDep
+) -> CreatedKeyOut:
+    """A new API key for an operator (admin); the key is in the answer, once."""
+    created = ApiKeyStore(vault).create(actor, name, body.name, days=body.days)
+    response.headers["Cache-Control"] = "no-store"
+    return CreatedKeyOut(**ApiKeyOut.of(created.key).model_dump(), key=created.secret_text)
+
+
+@router.post("/keys/{key_id}/revoke", response_model=ApiKeyOut, responses=responses(403, 404))
+def revoke_key(key_id: KeyId, actor: ApiActor, vault: VaultDep) -> ApiKeyOut:
+    """Revoke a key for good (its operator or an admin)."""
+    return ApiKeyOut.of(ApiKeyStore(vault).revoke(actor, key_id))

@@ -1,0 +1,203 @@
+"""``/reveal``, ``/verify`` and ``/drift``: the helpdesk on the phone, through the same services
+as ``oathdesk reveal|verify|drift`` (identity check, limits, four-eyes rule, one audit record).
+
+A reveal answers with codes only (never the seed), with ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field, SecretStr
+
+from oathdesk.otp import TimedCode
+from oathdesk.services.reveal import (
+    Channel,
+    IdentityCheck,
+    RevealRequest,
+    VerificationMethod,
+    reveal_code,
+)
+from oathdesk.services.token_checks import drift_report, verify_token
+from oathdesk.vault.models import Actor
+from oathdesk.vault.roles import Permission
+from oathdesk.web.api.auth import (
+    AlertsDep,
+    ApiActor,
+    RevealThrottle,
+    VaultDep,
+    may,
+    reveal_throttle,
+)
+from oathdesk.web.api.errors import ApiRoute, responses
+from oathdesk.web.api.schemas import UPN_FIELD
+
+router = APIRouter(tags=["helpdesk"], route_class=ApiRoute)
+
+
+class ApproverIn(BaseModel):
+    """The four-eyes rule: a second operator's name, password and current oathdesk code."""
+
+    name: str = Field(min_length=1, max_length=128)
+    password: SecretStr = Field(min_length=1, max_length=1024)
+    code: SecretStr = Field(min_length=6, max_length=10)
+
+
+class RevealIn(BaseModel):
+    upn: str = UPN_FIELD
+    method: VerificationMethod = Field(description="how the caller's identity was verified")
+    ticket: str = Field(min_length=1, max_length=128, description="the call's ticket reference")
+    note: str = Field(default="", max_length=500, description="who confirmed, what was checked")
+    channel: Channel = Field(description="email gets the longest-valid code recommended")
+    serial: str | None = Field(default=None, min_length=1, max_length=64)
+    override_reason: str | None = Field(
+        default=None, max_length=500, description="needed for a token already delivered"
+    )
+    approver: ApproverIn | None = None
+
+
+class CodeOut(BaseModel):
+    code: str
+    step_offset: int
+    shown_from: datetime
+    shown_until: datetime
+    accepted_until: datetime = Field(description="the acceptance profile's last moment")
+
+    @classmethod
+    def of(cls, item: TimedCode) -> CodeOut:
+        return cls(
+            code=item.code,
+            step_offset=item.step_offset,
+            shown_from=item.shown_from,
+            shown_until=item.shown_until,
+            accepted_until=item.accepted_until,
+        )
+
+
+class RevealOut(BaseModel):
+    serial: str
+    model: str
+    upn: str | None
+    profile: str
+    at: float = Field(description="the moment the codes were computed, Unix seconds")
+    channel: Channel
+    current: CodeOut
+    longest: CodeOut = Field(description="the code accepted longest (for email)")
+    recommended: str = Field(description="current or longest: the one to pass on")
+
+
+def _approver(vault: VaultDep, body: ApproverIn | None) -> Actor | None:
+    if body is None:
+        return None
+    from oathdesk.vault.operators import OperatorDirectory
+
+    return OperatorDirectory(vault).authenticate(
+        body.name, body.password.get_secret_value(), body.code.get_secret_value()
+    )
+
+
+@router.post("/reveal", response_model=RevealOut, responses=responses(400, 403, 404, 409, 429))
+def reveal(
+    body: RevealIn,
+    request: Request,
+    response: Response,
+    actor: ApiActor,
+    vault: VaultDep,
+    alerts: AlertsDep,
+    throttle: Annotated[RevealThrottle, Depends(reveal_throttle)],
+) -> RevealOut:
+    """A code for a verified caller. 429 ``rate_limited``: this key's per-minute throttle;
+    403 ``policy_refused``: the vault's 24-hour limits, the four-eyes rule or a delivered token."""
+    may(actor, Permission.REVEAL)
+    throttle.take(request.state.api_key_id)
+    result = reveal_code(
+        vault,
+        actor,
+        RevealRequest(
+            upn=body.upn,
+            check=IdentityCheck(body.method, body.ticket, body.note),
+            channel=body.channel,
+            serial=body.serial,
+            override_reason=body.override_reason,
+            approver=_approver(vault, body.approver),
+        ),
+        alerts,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return RevealOut(
+        serial=result.token.serial,
+        model=result.token.model,
+        upn=result.token.upn,
+        profile=result.profile,
+        at=result.at,
+        channel=result.channel,
+        current=CodeOut.of(result.current),
+        longest=CodeOut.of(result.longest),
+        recommended="longest" if result.recommended is result.longest else "current",
+    )
+
+
+class VerifyIn(BaseModel):
+    upn: str = UPN_FIELD
+    code: str = Field(min_length=6, max_length=10, pattern=r"^[0-9]+$")
+    next_code: str | None = Field(default=None, min_length=6, max_length=10, pattern=r"^[0-9]+$")
+    serial: str | None = Field(default=None, min_length=1, max_length=64)
+    at: float | None = Field(
+        default=None, ge=0, le=32_503_680_000, description="when it was read, Unix seconds"
+    )
+
+
+class VerifyOut(BaseModel):
+    serial: str
+    match: bool
+    step_offset: int | None
+    drift_seconds: int | None
+    inside_window: bool
+    profile: str
+
+
+@router.post("/verify", response_model=VerifyOut, responses=responses(400, 403, 404))
+def verify(body: VerifyIn, actor: ApiActor, vault: VaultDep) -> VerifyOut:
+    """Check a code the user reads off their token; measure and record its clock drift."""
+    result = verify_token(
+        vault, actor, body.upn, body.code, body.next_code, serial=body.serial, at=body.at
+    )
+    found = result.measurement
+    return VerifyOut(
+        serial=result.token.serial,
+        match=found is not None,
+        step_offset=found.step_offset if found else None,
+        drift_seconds=found.drift_seconds if found else None,
+        inside_window=result.inside_window,
+        profile=result.profile,
+    )
+
+
+class DriftOut(BaseModel):
+    serial: str
+    upn: str | None
+    drift_seconds: int
+    window_seconds: int
+    status: str = Field(description="near or outside")
+    rate_seconds_per_day: float | None
+    predicted_outside: datetime | None
+
+
+@router.get("/drift", response_model=list[DriftOut], responses=responses(403))
+def drift(actor: ApiActor, vault: VaultDep) -> list[DriftOut]:
+    """Tokens whose clock is near or beyond the sign-in window, with trend and forecast."""
+    may(actor, Permission.LOOK_UP)
+    return [
+        DriftOut(
+            serial=row.token.serial,
+            upn=row.token.upn,
+            drift_seconds=row.drift_seconds,
+            window_seconds=row.window_seconds,
+            status=row.status,
+            rate_seconds_per_day=row.rate_seconds_per_day,
+            predicted_outside=row.predicted_outside,
+        )
+        for row in drift_report(vault)
+    ]

@@ -1,0 +1,52 @@
+"""``/users``: the people tokens are for."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from oathdesk.vault.roles import Permission
+from oathdesk.web.api.auth import ApiActor, VaultDep, may
+from oathdesk.web.api.errors import ApiRoute, responses
+from oathdesk.web.api.schemas import UPN_FIELD, TokenOut, UserDetailOut, UserOut
+
+router = APIRouter(tags=["users"], route_class=ApiRoute)
+
+
+class UserIn(BaseModel):
+    upn: str = UPN_FIELD
+    display_name: str = Field(default="", max_length=256)
+    phone: str = Field(default="", max_length=64, description="on file, for identity callbacks")
+    notes: str = Field(default="", max_length=2000)
+
+
+@router.get("/users", response_model=list[UserOut], responses=responses(403))
+def list_users(actor: ApiActor, vault: VaultDep) -> list[UserOut]:
+    """Every user, by UPN."""
+    may(actor, Permission.LOOK_UP)
+    return [UserOut.of(user) for user in vault.list_users()]
+
+
+@router.post(
+    "/users",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 403, 409),
+)
+def add_user(body: UserIn, actor: ApiActor, vault: VaultDep) -> UserOut:
+    """Add a user (admin)."""
+    user = vault.add_user(
+        actor, body.upn, display_name=body.display_name, phone=body.phone, notes=body.notes
+    )
+    return UserOut.of(user)
+
+
+@router.get("/users/{upn}", response_model=UserDetailOut, responses=responses(403, 404))
+def show_user(upn: str, actor: ApiActor, vault: VaultDep) -> UserDetailOut:
+    """A user with their tokens."""
+    may(actor, Permission.LOOK_UP)
+    user = vault.get_user(upn)
+    owned = vault.list_tokens(upn=user.upn)
+    return UserDetailOut(
+        **UserOut.of(user).model_dump(), tokens=[TokenOut.of(token) for token in owned]
+    )
