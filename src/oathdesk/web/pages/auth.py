@@ -1,0 +1,198 @@
+"""Sign-in (name, password, the operator's own TOTP), sign-out, and the first admin's set-up.
+
+Sign-in replaces the browser's session with a new one (a fixed session id cannot be planted),
+is rate-limited per client address and per name in the vault database, and says the same thing
+for every kind of failure. The set-up link creates the first admin once, then shows the admin's
+TOTP QR code and asks for a first code, which is also their first sign-in.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from oathdesk.errors import InvalidInput
+from oathdesk.vault.console import (
+    SETUP_LINK_REFUSED,
+    SetupLinkInvalid,
+    consume_setup_token,
+    has_operators,
+    setup_token_usable,
+)
+from oathdesk.vault.models import Actor
+from oathdesk.vault.operators import MIN_PASSWORD, OperatorDirectory, SignInRefused
+from oathdesk.web.deps import (
+    end_session,
+    ensure_session,
+    flash,
+    get_config,
+    get_sessions,
+    get_vault,
+    load_session,
+    render,
+    signed_in_actor,
+    start_session,
+    verify_csrf,
+)
+from oathdesk.web.render import qr_data_uri
+from oathdesk.web.security import check_signin_rate, client_ip, note_signin_failure
+
+router = APIRouter()
+
+SETUP_ACTOR = Actor("setup-link", "admin")
+FormText = Annotated[str, Form()]
+
+
+def safe_next(path: str) -> str:
+    """Only a local path: an open redirect would let a phishing link bounce through us."""
+    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return "/"
+
+
+def password_problem(name: str, password: str, repeated: str | None = None) -> str | None:
+    """The minimum policy for operator passwords, as one line saying what to fix."""
+    if len(password) < MIN_PASSWORD:
+        return f"the password must have at least {MIN_PASSWORD} characters"
+    if len(password) > 1024:
+        return "the password is too long (at most 1024 characters)"
+    if name.strip().lower() in password.lower():
+        return "the password must not contain the operator name"
+    if len(set(password)) < 5:
+        return "the password needs more different characters"
+    if repeated is not None and repeated != password:
+        return "the two passwords differ; type the same one twice"
+    return None
+
+
+def _signin_page(
+    request: Request, *, error: str = "", name: str = "", next_path: str = "/", status: int = 200
+) -> Response:
+    return render(
+        request,
+        "signin.html",
+        {"error": error, "name": name, "next_path": next_path},
+        status_code=status,
+    )
+
+
+def _sign_in(request: Request, name: str, password: str, code: str) -> Actor:
+    """Throttle, then check all three; a failure is counted against the address and the name."""
+    vault, config = get_vault(request), get_config(request)
+    ip = client_ip(request, config)
+    check_signin_rate(vault, config, ip, name)
+    try:
+        actor = OperatorDirectory(vault).authenticate(name, password, code.replace(" ", ""))
+    except SignInRefused:
+        note_signin_failure(vault, ip, name)
+        raise
+    # A new session id at sign-in: whatever id the browser had before is worthless now.
+    end_session(request)
+    token, session = get_sessions(request).create(actor.name)
+    start_session(request, token, session)
+    return actor
+
+
+@router.get("/signin")
+def signin_form(request: Request, next: str = "/") -> Response:
+    if signed_in_actor(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    if not has_operators(get_vault(request)):
+        flash(
+            request,
+            "This console has no operator yet: open the set-up link that "
+            "`oathdesk serve` printed on the server.",
+            "warning",
+        )
+    return _signin_page(request, next_path=safe_next(next))
+
+
+@router.post("/signin", dependencies=[Depends(verify_csrf)])
+def signin(
+    request: Request,
+    name: FormText,
+    password: FormText,
+    code: FormText,
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    try:
+        actor = _sign_in(request, name, password, code)
+    except SignInRefused as refused:
+        return _signin_page(
+            request, error=refused.message, name=name, next_path=safe_next(next), status=401
+        )
+    flash(request, f"Signed in as {actor.name} ({actor.role}).", "success")
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+@router.post("/signout", dependencies=[Depends(verify_csrf)])
+def signout(request: Request) -> Response:
+    end_session(request)
+    flash(request, "Signed out.", "info")
+    return RedirectResponse("/signin", status_code=303)
+
+
+# -- first admin -------------------------------------------------------------------------------
+
+
+@router.get("/setup/{token}")
+def setup_form(request: Request, token: str) -> Response:
+    if not setup_token_usable(get_vault(request), token):
+        raise SetupLinkInvalid(SETUP_LINK_REFUSED)
+    return render(request, "setup.html", {"token": token, "error": "", "name": ""})
+
+
+@router.post("/setup/{token}", dependencies=[Depends(verify_csrf)])
+def setup(
+    request: Request, token: str, name: FormText, password: FormText, repeat: FormText
+) -> Response:
+    vault = get_vault(request)
+    problem = password_problem(name, password, repeat)
+    if not name.strip() or any(c.isspace() for c in name.strip()):
+        problem = "an operator name is one word, e.g. alice or alice@contoso.com"
+    if problem:
+        if not setup_token_usable(vault, token):
+            raise SetupLinkInvalid(SETUP_LINK_REFUSED)
+        context = {"token": token, "error": problem, "name": name}
+        return render(request, "setup.html", context, status_code=400)
+    consume_setup_token(vault, token, SETUP_ACTOR)
+    enrolment = OperatorDirectory(vault).add(SETUP_ACTOR, name.strip(), "admin", password)
+    session = ensure_session(request)
+    get_sessions(request).set_pending(session.id_hash, enrolment.operator, enrolment.otpauth_uri)
+    return RedirectResponse("/enrol", status_code=303)
+
+
+@router.get("/enrol")
+def enrol_form(request: Request) -> Response:
+    return _enrol_page(request)
+
+
+def _enrol_page(request: Request, error: str = "", status: int = 200) -> Response:
+    session = load_session(request)
+    pending = get_sessions(request).pending(session.id_hash) if session else None
+    if pending is None:
+        raise InvalidInput("there is no enrolment waiting in this browser; sign in instead")
+    operator, uri = pending
+    context = {"operator": operator, "qr": qr_data_uri(uri), "error": error}
+    return render(request, "enrol.html", context, status_code=status)
+
+
+@router.post("/enrol", dependencies=[Depends(verify_csrf)])
+def enrol(request: Request, password: FormText, code: FormText) -> Response:
+    session = load_session(request)
+    pending = get_sessions(request).pending(session.id_hash) if session else None
+    if pending is None:
+        raise InvalidInput("there is no enrolment waiting in this browser; sign in instead")
+    try:
+        actor = _sign_in(request, pending[0], password, code)
+    except SignInRefused as refused:
+        return _enrol_page(request, refused.message, status=401)
+    flash(
+        request,
+        f"Welcome, {actor.name}: your authenticator works and you are signed in. "
+        "Add your helpdesk operators next.",
+        "success",
+    )
+    return RedirectResponse("/operators", status_code=303)

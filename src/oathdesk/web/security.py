@@ -1,0 +1,177 @@
+"""What every response and every form gets: security headers, the session cookie, CSRF checks,
+where a request really comes from, an access log without secrets, and the sign-in rate limit.
+
+Sessions, CSRF tokens and sign-in failures are stored in the vault database (see
+``oathdesk.vault.console``), so several instances behind one load balancer agree on them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from oathdesk.errors import PermissionDenied, PolicyRefused
+from oathdesk.vault.console import record_signin_failure, signin_failures_since
+from oathdesk.vault.models import utc_now
+from oathdesk.vault.vault import Vault
+from oathdesk.web.config import WebConfig
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
+    "payment=(), usb=()"
+)
+HSTS = "max-age=31536000"
+BASE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": PERMISSIONS_POLICY,
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+COOKIE_PLAIN = "oathdesk_session"
+# The __Host- prefix makes the browser refuse the cookie unless it is Secure, has Path=/ and no
+# Domain: a sibling sub-domain cannot plant or overwrite it.
+COOKIE_SECURE = "__Host-oathdesk_session"
+
+access_log = logging.getLogger("oathdesk.web.access")
+
+
+class CsrfRefused(PermissionDenied):
+    code = "csrf_refused"
+
+
+class SignInThrottled(PolicyRefused):
+    code = "sign_in_throttled"
+
+
+def is_secure(request: Request, config: WebConfig) -> bool:
+    """Served over TLS: our own flag, a direct https request, or a trusted proxy that says so."""
+    if config.secure_cookies or request.url.scheme == "https":
+        return True
+    peer = request.client.host if request.client else ""
+    if peer in config.trusted_proxies:
+        return request.headers.get("x-forwarded-proto", "").strip().lower() == "https"
+    return False
+
+
+def client_ip(request: Request, config: WebConfig) -> str:
+    """The caller's address; behind a trusted proxy, the address that proxy saw."""
+    peer = request.client.host if request.client else "unknown"
+    if peer in config.trusted_proxies:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]  # the one our proxy appended; earlier hops are the client's word
+    return peer
+
+
+def cookie_name(request: Request, config: WebConfig) -> str:
+    return COOKIE_SECURE if is_secure(request, config) else COOKIE_PLAIN
+
+
+def set_session_cookie(
+    response: Response, request: Request, config: WebConfig, value: str | None
+) -> None:
+    """Set (or, with ``value=None``, clear) the session cookie with the strictest flags."""
+    secure = is_secure(request, config)
+    name = COOKIE_SECURE if secure else COOKIE_PLAIN
+    if value is None:
+        response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="strict")
+        return
+    response.set_cookie(name, value, path="/", secure=secure, httponly=True, samesite="strict")
+
+
+def check_csrf(sent: object, expected: str | None) -> None:
+    if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
+        raise CsrfRefused(
+            "this form has expired or did not come from this console; reload the page and try again"
+        )
+
+
+# -- headers and the access log ------------------------------------------------------------------
+
+# The one path that carries a bearer value: the first-admin set-up link.
+_SECRET_PATH = re.compile(r"^(/setup/)[^/]+")
+
+
+def loggable_path(path: str) -> str:
+    """The path as written to the log: set-up tokens masked, never the query string."""
+    return _SECRET_PATH.sub(r"\1<token>", path)
+
+
+def security_middleware(
+    config: WebConfig, internal_error: Callable[[Request], Response]
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    async def add_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception as error:
+            # Only the type: an exception's message or traceback might quote what was typed.
+            access_log.error("unexpected %s", type(error).__name__)
+            response = internal_error(request)
+        for name, value in BASE_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-cache")
+        else:
+            response.headers["Cache-Control"] = "no-store"
+        if is_secure(request, config):
+            response.headers["Strict-Transport-Security"] = HSTS
+        pending = getattr(request.state, "session_cookie", None)
+        if pending is not None:
+            set_session_cookie(response, request, config, pending or None)
+        access_log.info(
+            "%s %s %s %d %.1fms",
+            client_ip(request, config),
+            request.method,
+            loggable_path(request.url.path),
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    return add_headers
+
+
+# -- sign-in rate limit --------------------------------------------------------------------------
+
+
+def _subjects(ip: str, name: str) -> tuple[str, str]:
+    return f"ip:{ip}", f"name:{name.strip().lower()}"
+
+
+def check_signin_rate(vault: Vault, config: WebConfig, ip: str, name: str) -> None:
+    """Refuse before any password is checked when an address or a name failed too often."""
+    since = utc_now() - config.signin_window
+    by_ip, by_name = _subjects(ip, name)
+    minutes = max(1, int(config.signin_window / timedelta(minutes=1)))
+    if signin_failures_since(vault, by_ip, since) >= config.signin_failures_per_ip:
+        raise SignInThrottled(
+            f"too many failed sign-ins from this address; wait {minutes} minutes and try again"
+        )
+    if name.strip() and signin_failures_since(vault, by_name, since) >= (
+        config.signin_failures_per_name
+    ):
+        raise SignInThrottled(
+            f"too many failed sign-ins for this name; wait {minutes} minutes and try again"
+        )
+
+
+def note_signin_failure(vault: Vault, ip: str, name: str) -> None:
+    record_signin_failure(vault, list(_subjects(ip, name)))

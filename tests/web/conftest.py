@@ -1,0 +1,200 @@
+"""Fixtures for the web console: a vault with operators whose passwords and TOTP secrets the test
+knows, a real uvicorn server on 127.0.0.1, and httpx clients already signed in.
+
+``live_server`` serves ``create_app(web_config)``; a test that needs other settings (a short idle
+timeout, a second instance) builds its own config with ``dataclasses.replace`` and calls
+``serve_app``. Sign-ins use ``Operator.next_code()``: the vault accepts each TOTP step once, and
+the code for the previous, current and next step, so three sign-ins per operator need no wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from oathdesk.otp import hotp, step_at
+from oathdesk.seed import parse_seed
+from oathdesk.vault.config import VaultLocation
+from oathdesk.vault.keys import MasterKey, write_key_file
+from oathdesk.vault.models import Actor
+from oathdesk.vault.operators import OperatorDirectory
+from oathdesk.vault.vault import Vault
+from oathdesk.web.app import create_app
+from oathdesk.web.config import WebConfig
+
+LOCAL_ADMIN = Actor("local:test", "admin")
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class Operator:
+    """An operator as the test knows them: name, role, password and TOTP secret."""
+
+    name: str
+    role: str
+    password: str = field(repr=False)
+    secret: bytes = field(repr=False)
+    last_step: int = 0
+
+    def next_code(self) -> str:
+        """A code the vault has not accepted yet (waits for the next step if need be)."""
+        while True:
+            now = step_at(time.time())
+            step = max(now - 1, self.last_step + 1)
+            if step <= now + 1:
+                self.last_step = step
+                return hotp(self.secret, step)
+            time.sleep(1)
+
+    def wrong_code(self) -> str:
+        now = step_at(time.time())
+        good = {hotp(self.secret, step) for step in range(now - 2, now + 3)}
+        return next(code for code in ("000000", "111111", "222222") if code not in good)
+
+
+def enrol(vault: Vault, name: str, role: str, password: str) -> Operator:
+    enrolment = OperatorDirectory(vault).add(LOCAL_ADMIN, name, role, password)
+    return Operator(name, role, password, parse_seed(enrolment.otpauth_uri).secret)
+
+
+@dataclass
+class WebVault:
+    location: VaultLocation
+    master_key: MasterKey = field(repr=False)
+    admin: Operator
+    helpdesk: Operator
+    auditor: Operator
+
+    def config(self, **changes: Any) -> WebConfig:
+        return dataclasses.replace(WebConfig(self.location, self.master_key), **changes)
+
+    def open(self) -> Vault:
+        return Vault.open(self.location, self.master_key)
+
+
+def make_web_vault(location: VaultLocation) -> WebVault:
+    key = MasterKey.generate()
+    write_key_file(location.key_file, key)
+    vault = Vault.create(location, key, LOCAL_ADMIN)
+    try:
+        admin = enrol(vault, "ada", "admin", "correct horse battery staple")
+        helpdesk = enrol(vault, "hugo", "helpdesk", "hugo's long passphrase 42")
+        auditor = enrol(vault, "audrey", "auditor", "audrey reads the logs 7")
+    finally:
+        vault.close()
+    return WebVault(location, key, admin, helpdesk, auditor)
+
+
+@pytest.fixture
+def web_vault(tmp_path: Path) -> WebVault:
+    """A fresh SQLite vault with an admin (ada), a helpdesk operator (hugo), an auditor."""
+    path = tmp_path / "vault.sqlite3"
+    return make_web_vault(VaultLocation(f"sqlite:///{path}", tmp_path / "vault.key", path))
+
+
+@pytest.fixture
+def web_config(web_vault: WebVault) -> WebConfig:
+    return web_vault.config()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def serve_app(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(web_config: WebConfig) -> Iterator[str]:
+    with serve_app(create_app(web_config)) as base_url:
+        yield base_url
+
+
+# -- clients ---------------------------------------------------------------------------------
+
+
+def csrf_token(client: httpx.Client, page: str = "/") -> str:
+    """The CSRF token of the client's session, read from a page's form."""
+    response = client.get(page)
+    found = CSRF_FIELD.search(response.text)
+    assert found, f"no CSRF token on {page} ({response.status_code})"
+    return found.group(1)
+
+
+def post_form(
+    client: httpx.Client, path: str, data: dict[str, str], *, from_page: str = "/"
+) -> httpx.Response:
+    """POST a form the way the browser would: with the CSRF token of ``from_page``'s form."""
+    return client.post(path, data={**data, "csrf_token": csrf_token(client, from_page)})
+
+
+def new_client(base_url: str) -> httpx.Client:
+    return httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
+
+
+def sign_in(base_url: str, operator: Operator) -> httpx.Client:
+    client = new_client(base_url)
+    response = post_form(
+        client,
+        "/signin",
+        {"name": operator.name, "password": operator.password, "code": operator.next_code()},
+        from_page="/signin",
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+@pytest.fixture
+def admin_client(live_server: str, web_vault: WebVault) -> Iterator[httpx.Client]:
+    client = sign_in(live_server, web_vault.admin)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def helpdesk_client(live_server: str, web_vault: WebVault) -> Iterator[httpx.Client]:
+    client = sign_in(live_server, web_vault.helpdesk)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def auditor_client(live_server: str, web_vault: WebVault) -> Iterator[httpx.Client]:
+    client = sign_in(live_server, web_vault.auditor)
+    yield client
+    client.close()
