@@ -86,3 +86,45 @@ def parse_info(data: bytes) -> TokenInfo:
         raise ValueError("the info answer is too short for the clock")
     (clock,) = struct.unpack(">I", data[clock_at : clock_at + 4])
     return TokenInfo(serial, clock)
+
+
+# Applets of devices that people put on the reader by mistake: answering the SELECT of one of
+# these identifies a FIDO security key or a YubiKey (OATH applet) instead of a Token2 token.
+FIDO_AID = bytes.fromhex("A0000006472F0001")
+YKOATH_AID = bytes.fromhex("A0000005272101")
+
+
+def select_aid(aid: bytes) -> bytes:
+    """00 A4 04 00 Lc AID 00 (SELECT by name, first or only occurrence, Le = 256)."""
+    return bytes([0x00, 0xA4, 0x04, 0x00, len(aid)]) + aid + b"\x00"
+
+
+def get_response(length: int) -> bytes:
+    """00 C0 00 00 Le: fetch what a T=0 card announced with 61xx (00 stands for 256)."""
+    return bytes([0x00, 0xC0, 0x00, 0x00, length & 0xFF])
+
+
+def with_le(command: bytes, le: int) -> bytes:
+    """``command`` with its Le set to ``le`` (the resend a T=0 card asks for with 6Cxx).
+
+    Case 1 (header only) and case 3 (header, Lc, data) gain an Le byte; case 2 (header, Le)
+    and case 4 (header, Lc, data, Le) have theirs replaced.
+    """
+    if len(command) < 4:
+        raise ValueError("a command APDU has at least the 4 header bytes")
+    if len(command) == 4:
+        return command + bytes([le & 0xFF])
+    if len(command) == 5:
+        return command[:4] + bytes([le & 0xFF])
+    data_end = 5 + command[4]
+    if len(command) == data_end:
+        return command + bytes([le & 0xFF])
+    if len(command) == data_end + 1:
+        return command[:data_end] + bytes([le & 0xFF])
+    raise ValueError("the command's length does not match its Lc byte")
+
+
+def describe_status(status: int) -> str:
+    """``'6983 (the token refused authentication (locked))'``, or the bare hex if unknown."""
+    text = STATUS_TEXT.get(status)
+    return f"{status:04X} ({text})" if text else f"{status:04X}"

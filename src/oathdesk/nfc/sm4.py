@@ -39,3 +39,11 @@ def cbc_mac(data: bytes, key: bytes = DEVICE_KEY) -> bytes:
     encryptor = Cipher(algorithms.SM4(key), modes.CBC(bytes(BLOCK))).encryptor()
     ciphertext = encryptor.update(pad_if_needed(data)) + encryptor.finalize()
     return ciphertext[-BLOCK:][:4]
+
+
+def unpad(padded: bytes) -> bytes:
+    """Undo ``pad_always``: drop the trailing 00s and the 80 before them."""
+    stripped = padded.rstrip(b"\x00")
+    if not stripped or stripped[-1] != 0x80:
+        raise ValueError("the data is not padded with ISO/IEC 9797-1 method 2")
+    return stripped[:-1]
