@@ -1,4 +1,4 @@
-"""`oathdesk operator add|list|disable|reset-totp`."""
+"""`oathdesk operator add|list|disable|reset-totp` and `operator api-key ...` (cli/api_keys.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from oathdesk.cli.api_keys import api_key_group
 from oathdesk.cli.vault_context import (
     json_option,
     local_actor,
@@ -108,3 +109,6 @@ def operator_disable_command(name: str, vault_path: str | None) -> None:
 def operator_reset_totp_command(name: str, vault_path: str | None) -> None:
     """Give an operator a new TOTP secret (lost phone) and unlock them."""
     _show_enrolment(OperatorDirectory(open_vault(vault_path)).reset_totp(local_actor(), name))
+
+
+operator_group.add_command(api_key_group)
