@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from oathdesk.graph import operations as ops
 from oathdesk.graph.client import GraphClient
+from oathdesk.graph.errors import error_parts, redact
 
 DEVICES = "/directory/authenticationMethodDevices/hardwareOathDevices"
 POLICY = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/hardwareOath"
@@ -39,6 +40,36 @@ class OathMethod(NamedTuple):
     device_id: str
 
 
+class CreateResult(NamedTuple):
+    device_id: str  # "" when this item failed
+    error: str  # Graph's message for this item, one line
+
+
+def _delta_results(answer: Any, count: int, secrets: Sequence[str]) -> list[CreateResult | None]:
+    results: list[CreateResult | None] = [None] * count
+    items = answer.get("value") if isinstance(answer, dict) else None
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        content_id = str(item.get("@contentId") or "")
+        if not content_id.isdigit() or not 1 <= int(content_id) <= count:
+            continue
+        code, message = error_parts(item)
+        if code or message:
+            status = item["error"].get("status", "") if isinstance(item["error"], dict) else ""
+            detail = redact(message, secrets) or code
+            results[int(content_id) - 1] = CreateResult(
+                "", f"Graph refused it ({status} {code}: {detail})"
+            )
+            continue
+        device = item.get("device") if isinstance(item.get("device"), dict) else {}
+        assert isinstance(device, dict)
+        device_id = str(item.get("id") or device.get("id") or "")
+        if device_id:
+            results[int(content_id) - 1] = CreateResult(device_id, "")
+    return results
+
+
 def device_from(item: dict[str, Any]) -> Device:
     assigned = item.get("assignedTo") or {}
     return Device(
@@ -54,7 +85,10 @@ def _method_from(item: dict[str, Any], kind: str) -> OathMethod:
     device = item.get("device") if isinstance(item.get("device"), dict) else {}
     assert isinstance(device, dict)
     serial = str(device.get("serialNumber") or item.get("serialNumber") or "")
-    return OathMethod(str(item.get("id") or ""), kind, serial, str(device.get("id") or ""))
+    method_id = str(item.get("id") or "")
+    # A hardware method carries its device's id (the reference's examples); software: none.
+    device_id = str(device.get("id") or (method_id if kind == "hardware" else ""))
+    return OathMethod(method_id, kind, serial, device_id)
 
 
 def _user(upn: str) -> str:
@@ -103,8 +137,11 @@ class HardwareOath:
             )
         ]
 
-    def create_devices(self, devices: Sequence[dict[str, Any]], *, secrets: Sequence[str]) -> Any:
-        """Create many devices in one ``$delta`` body; returns Graph's answer (if any)."""
+    def create_devices(
+        self, devices: Sequence[dict[str, Any]], *, secrets: Sequence[str]
+    ) -> list[CreateResult | None]:
+        """Create many devices in one ``$delta`` body. Per device, in order: the new id or
+        Graph's error for that item, or None when the answer does not say (look it up)."""
         body = {
             "@context": "#$delta",
             "value": [
@@ -113,9 +150,10 @@ class HardwareOath:
         }
         first, last = devices[0]["serialNumber"], devices[-1]["serialNumber"]
         target = first if first == last else f"{first}..{last} ({len(devices)})"
-        return self.client.call(
+        answer = self.client.call(
             ops.CREATE_DEVICES, "PATCH", DEVICES, json=body, target=target, secrets=secrets
         ).body
+        return _delta_results(answer, len(devices), secrets)
 
     def delete_device(self, device_id: str, *, serial: str) -> None:
         self.client.call(
@@ -130,7 +168,6 @@ class HardwareOath:
             for item in self.client.pages(
                 ops.LIST_METHODS,
                 f"{_user(upn)}/hardwareOathMethods",
-                params={"$expand": "device"},
                 target=upn,
             )
         ]

@@ -121,8 +121,7 @@ class TokenSource:
             "authority": settings.authority,
             "validate_authority": False,
             "instance_discovery": False,
-            "verify": settings.verify,
-            "timeout": TIMEOUT_SECONDS,
+            "http_client": _http_session(settings),
         }
         if settings.auth is AuthKind.DEVICE_CODE:
             self._cache = msal.SerializableTokenCache()
@@ -146,6 +145,24 @@ class TokenSource:
                 settings.client_id, client_credential=credential, **common
             )
         return self._app
+
+
+def _http_session(settings: GraphSettings) -> Any:
+    """A requests session for msal that really uses the configured CA bundle.
+
+    requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's ``verify`` unless each
+    request passes it explicitly, so every request here does (proxies still come from the
+    environment).
+    """
+    import functools
+
+    import requests
+
+    session = requests.Session()
+    session.request = functools.partial(  # type: ignore[method-assign]
+        session.request, timeout=TIMEOUT_SECONDS, verify=settings.verify
+    )
+    return session
 
 
 def split_certificate_pem(pem: str) -> tuple[str, str]:

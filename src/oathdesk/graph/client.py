@@ -9,6 +9,7 @@ Only reads are retried after a dropped connection: a write that may have happene
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -55,7 +56,16 @@ class GraphClient:
         self.retry = retry or RetryPolicy()
         self._observer = observer
         self._sleep = sleep
-        self._http = httpx.Client(verify=self.settings.verify, timeout=TIMEOUT, transport=transport)
+        verify: ssl.SSLContext | bool = True
+        if self.settings.ca_bundle:
+            try:
+                verify = ssl.create_default_context(cafile=self.settings.ca_bundle)
+            except (OSError, ssl.SSLError):
+                raise GraphError(
+                    f"cannot read the CA bundle {self.settings.ca_bundle}; run `oathdesk entra "
+                    "login` again with --ca-bundle pointing at a PEM file"
+                ) from None
+        self._http = httpx.Client(verify=verify, timeout=TIMEOUT, transport=transport)
         self.waited = 0.0  # seconds spent waiting on throttling, for the summary
 
     def __repr__(self) -> str:

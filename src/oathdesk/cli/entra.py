@@ -1,0 +1,420 @@
+"""`oathdesk entra ...`: Microsoft Graph: sign in, check, push tokens, compare, per-user MFA.
+
+Secrets (the client secret, a certificate's key) are read from standard input, a hidden prompt
+or a file, never from the command line, and are kept encrypted in the vault.
+"""
+
+from __future__ import annotations
+
+import getpass
+import stat
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from oathdesk.cli.vault_context import (
+    json_option,
+    local_actor,
+    open_vault,
+    print_json,
+    print_table,
+    vault_option,
+)
+from oathdesk.errors import InvalidInput
+
+FIELDS = ("serial", "upn", "result", "detail")
+PERMISSION_HELP = (
+    "in the Entra admin center: App registrations > your app > API permissions > Add > "
+    "Microsoft Graph > {kind} permissions > {name}, then 'Grant admin consent'"
+)
+
+
+@click.group("entra")
+def entra_group() -> None:
+    """Microsoft Entra ID through Microsoft Graph: upload, assign and activate tokens."""
+
+
+@contextmanager
+def _session(vault_path: str | None) -> Iterator[Any]:
+    from oathdesk.services.entra_session import open_session
+
+    vault = open_vault(vault_path)
+    try:
+        with open_session(vault, local_actor()) as session:
+            yield session
+    finally:
+        vault.close()
+
+
+# -- login / logout ----------------------------------------------------------------------------
+
+
+def _read_source(source: str, what: str) -> str:
+    """A secret from '-' (standard input), 'prompt' (hidden) or a file only we can read."""
+    if source == "-":
+        text = sys.stdin.readline().strip()
+        if not text:
+            raise InvalidInput(f"no {what} on standard input; pipe it in")
+        return text
+    if source == "prompt":
+        if not sys.stdin.isatty():
+            raise InvalidInput(f"cannot prompt for the {what} without a terminal; pass '-'")
+        return getpass.getpass(f"{what} (input hidden): ").strip()
+    return _read_private_file(Path(source), what, show_path=False)
+
+
+def _read_private_file(path: Path, what: str, *, show_path: bool = True) -> str:
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, OSError):
+        # The "path" may be the secret itself, typed where a path was expected: never echo it.
+        where = f" {path}" if show_path else ""
+        raise InvalidInput(
+            f"no such file{where}; give the {what} as '-' (standard input), 'prompt' or the "
+            "path of a file holding it, never the secret itself"
+        ) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InvalidInput(f"{path} is readable by others; run `chmod 600 {path}` and try again")
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        raise InvalidInput(f"cannot read {path} as text") from None
+
+
+@entra_group.command("login")
+@click.option("--tenant", required=True, help="Directory (tenant) ID or primary domain.")
+@click.option("--client-id", required=True, help="The app registration's Application ID.")
+@click.option(
+    "--client-secret",
+    "secret_source",
+    metavar="-|prompt|FILE",
+    help="App-only sign-in with a client secret: '-' reads it from standard input.",
+)
+@click.option(
+    "--certificate",
+    "certificate",
+    metavar="PEM",
+    type=click.Path(dir_okay=False),
+    help="App-only sign-in with a certificate: a PEM with the private key and the certificate.",
+)
+@click.option("--device-code", is_flag=True, help="Delegated sign-in by an admin in a browser.")
+@click.option("--authority-host", default=None, help="Sign-in host (national clouds, tests).")
+@click.option("--graph-url", default=None, help="Graph base URL, default the global beta.")
+@click.option(
+    "--ca-bundle",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM of CAs to trust (a TLS-inspecting proxy, tests).",
+)
+@vault_option
+def login_command(
+    tenant: str,
+    client_id: str,
+    secret_source: str | None,
+    certificate: str | None,
+    device_code: bool,
+    authority_host: str | None,
+    graph_url: str | None,
+    ca_bundle: str | None,
+    vault_path: str | None,
+) -> None:
+    """Connect to a tenant, sign in once to check it works, keep the credentials encrypted."""
+    from oathdesk.graph import settings as graph_settings
+    from oathdesk.services import entra
+
+    chosen = [bool(secret_source), bool(certificate), device_code]
+    if sum(chosen) != 1:
+        raise InvalidInput(
+            "choose one way to sign in: --client-secret -, --certificate PEM or --device-code"
+        )
+    if secret_source:
+        auth, secret = (
+            graph_settings.AuthKind.CLIENT_SECRET,
+            _read_source(secret_source, "client secret"),
+        )
+    elif certificate:
+        auth, secret = (
+            graph_settings.AuthKind.CERTIFICATE,
+            _read_private_file(Path(certificate), "certificate"),
+        )
+    else:
+        auth, secret = graph_settings.AuthKind.DEVICE_CODE, None
+    settings = graph_settings.GraphSettings(
+        tenant_id=tenant.strip(),
+        client_id=client_id.strip(),
+        auth=auth,
+        authority_host=authority_host or graph_settings.GLOBAL_AUTHORITY_HOST,
+        graph_url=graph_url or graph_settings.GLOBAL_GRAPH_URL,
+        ca_bundle=str(Path(ca_bundle).resolve()) if ca_bundle else None,
+    )
+    vault = open_vault(vault_path)
+    try:
+        result = entra.login(
+            vault, local_actor(), settings, secret=secret, show=lambda m: click.echo(m, err=True)
+        )
+    finally:
+        vault.close()
+    how = auth.value.replace("_", " ")
+    click.echo(f"signed in to tenant {settings.tenant_id} as {result.signed_in_as} ({how})")
+    if result.thumbprint:
+        click.echo(f"certificate thumbprint (SHA-256): {result.thumbprint}")
+    _echo_permissions(result.permissions, result.missing, app_only=auth.app_only)
+    click.echo("credentials stored encrypted in the vault; next: `oathdesk entra status`")
+
+
+def _echo_permissions(granted: frozenset[str], missing: tuple[str, ...], *, app_only: bool) -> None:
+    from oathdesk.graph.operations import PURPOSE
+
+    click.echo(f"permissions granted: {', '.join(sorted(granted)) or 'none'}")
+    kind = "Application" if app_only else "Delegated"
+    for name in missing:
+        click.echo(
+            f"missing: {name}, needed to {PURPOSE[name]}; add it "
+            + PERMISSION_HELP.format(kind=kind, name=name)
+        )
+
+
+@entra_group.command("logout")
+@vault_option
+def logout_command(vault_path: str | None) -> None:
+    """Forget the tenant connection and its stored credentials."""
+    from oathdesk.services.entra_store import delete_connection
+
+    vault = open_vault(vault_path)
+    try:
+        gone = delete_connection(vault, local_actor())
+    finally:
+        vault.close()
+    click.echo("signed out; the stored credentials are erased" if gone else "was not signed in")
+
+
+# -- status / enable -----------------------------------------------------------------------------
+
+
+@entra_group.command("status")
+@vault_option
+@json_option
+def status_command(vault_path: str | None, as_json: bool) -> None:
+    """Is the hardware OATH method on, which permissions the credentials have, what is missing."""
+    from oathdesk.services import entra
+
+    with _session(vault_path) as session:
+        report = entra.status(session)
+    if as_json:
+        print_json(
+            {
+                "tenant": report.tenant,
+                "signed_in_as": report.signed_in_as,
+                "auth": report.auth,
+                "graph_url": report.graph_url,
+                "hardware_oath": report.policy_state,
+                "hardware_oath_problem": report.policy_problem,
+                "permissions": sorted(report.permissions),
+                "missing": list(report.missing),
+            }
+        )
+        return
+    click.echo(f"tenant {report.tenant}, signed in as {report.signed_in_as} ({report.auth})")
+    if report.policy_state == "enabled":
+        click.echo("hardware OATH method: enabled in the authentication methods policy")
+    elif report.policy_state == "unknown":
+        click.echo(f"hardware OATH method: unknown ({report.policy_problem})")
+    else:
+        click.echo(
+            f"hardware OATH method: {report.policy_state}; turn it on with "
+            "`oathdesk entra enable` (Entra may take up to an hour to apply it)"
+        )
+    if report.permissions_known:
+        _echo_permissions(report.permissions, report.missing, app_only=report.auth != "device_code")
+        if not report.missing:
+            click.echo("nothing missing: push, pull, unassign and delete can run")
+    else:
+        click.echo("permissions: the access token does not list them; see the checks above")
+
+
+@entra_group.command("enable")
+@vault_option
+def enable_command(vault_path: str | None) -> None:
+    """Turn the hardware OATH method on in the authentication methods policy."""
+    from oathdesk.services import entra
+
+    with _session(vault_path) as session:
+        state = entra.enable_hardware_oath(session)
+    click.echo(f"hardware OATH method: {state} (Entra may take up to an hour to apply it)")
+
+
+# -- push / pull ---------------------------------------------------------------------------------
+
+
+@entra_group.command("push")
+@click.option("--dry-run", is_flag=True, help="Say what would happen; change nothing.")
+@click.option("--serial", "serials", multiple=True, help="Only this token (repeatable).")
+@click.option("--batch-size", default=50, show_default=True, type=click.IntRange(1, 500))
+@click.option(
+    "--activations",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="At most this many activations ...",
+)
+@click.option(
+    "--per",
+    "per_seconds",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(0.001, 86_400),
+    help="... per this many seconds (Entra documents 200 per 5 minutes).",
+)
+@click.option("--by-serial", is_flag=True, help="Activate with assignAndActivateBySerialNumber.")
+@vault_option
+@json_option
+def push_command(
+    dry_run: bool,
+    serials: tuple[str, ...],
+    batch_size: int,
+    activations: int,
+    per_seconds: float,
+    by_serial: bool,
+    vault_path: str | None,
+    as_json: bool,
+) -> None:
+    """Create the vault's waiting tokens in Entra, assign and activate them, mark them registered.
+
+    Safe to interrupt and run again: a journal in the vault and a look at Entra make sure
+    nothing is created or activated twice.
+    """
+    from oathdesk.graph.errors import GraphError
+    from oathdesk.services.entra_push import PushOptions, push
+
+    options = PushOptions(
+        dry_run=dry_run,
+        serials=serials,
+        batch_size=batch_size,
+        activations=activations,
+        window_seconds=per_seconds,
+        by_serial=by_serial,
+    )
+    show: Callable[[Any], None] | None = None
+    if not as_json and sys.stderr.isatty():
+
+        def show(outcome: Any) -> None:
+            click.echo(f"{outcome.serial}: {outcome.result}", err=True)
+
+    with _session(vault_path) as session:
+        report = push(session, options, show)
+    rows = [[o.serial, o.upn, o.result, o.detail] for o in report.outcomes]
+    if as_json:
+        print_json(
+            {
+                "outcomes": [
+                    dict(zip(("serial", "upn", "result", "detail"), r, strict=True)) for r in rows
+                ],
+                "stopped": report.stopped,
+                "limiter_waited_seconds": round(report.limiter_waited, 3),
+                "throttled_waited_seconds": round(report.throttled_waited, 3),
+            }
+        )
+    elif rows:
+        print_table(
+            "entra push" + (" (dry run)" if dry_run else ""),
+            ["serial", "user", "result", "detail"],
+            rows,
+        )
+    if not as_json:
+        done = sum(o.result in ("activated", "already activated") for o in report.outcomes)
+        click.echo(
+            f"{done} registered, {len(report.failed)} failed"
+            + (f", {len(rows) - done - len(report.failed)} planned" if dry_run else "")
+            + f"; waited {report.limiter_waited:.1f} s for the activation limit and "
+            f"{report.throttled_waited:.1f} s for Graph throttling"
+            if rows
+            else "nothing to push: no assigned classic or burned programmable token waits"
+        )
+    if report.stopped:
+        raise GraphError(f"push stopped: {report.stopped}")
+    if report.failed:
+        raise click.exceptions.Exit(1)
+
+
+@entra_group.command("pull")
+@vault_option
+@json_option
+def pull_command(vault_path: str | None, as_json: bool) -> None:
+    """Compare Entra with the vault: unknown, missing, duplicate tokens, users over 5 methods."""
+    from oathdesk.services.entra_reconcile import KINDS, pull
+
+    with _session(vault_path) as session:
+        report = pull(session)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    if report.differences:
+        print_table(
+            "Entra vs the vault",
+            ["difference", "serial", "user", "detail"],
+            [[KINDS[d.kind], d.serial, d.upn, d.detail] for d in report.differences],
+        )
+    click.echo(
+        f"{len(report.differences)} difference(s); {report.users_checked} users, "
+        f"{report.methods_seen} OATH methods, {report.inventory_size} inventory tokens checked"
+    )
+
+
+# -- per user and per token ----------------------------------------------------------------------
+
+
+@entra_group.command("mfa-state")
+@click.argument("upn")
+@click.argument("state", required=False, type=click.Choice(["enabled", "enforced", "disabled"]))
+@vault_option
+def mfa_state_command(upn: str, state: str | None, vault_path: str | None) -> None:
+    """Show or set a user's per-user MFA state."""
+    from oathdesk.services import entra
+
+    with _session(vault_path) as session:
+        now = entra.mfa_state(session, upn, state)
+    click.echo(f"per-user MFA of {upn.strip().lower()}: {now}")
+
+
+@entra_group.command("default-method")
+@click.argument("upn")
+@click.argument("method", type=click.Choice(["oath"]))
+@vault_option
+def default_method_command(upn: str, method: str, vault_path: str | None) -> None:
+    """Make the hardware token the user's default second factor."""
+    from oathdesk.services import entra
+
+    with _session(vault_path) as session:
+        entra.default_method(session, upn, method)
+    click.echo(f"default sign-in method of {upn.strip().lower()}: {method}")
+
+
+@entra_group.command("unassign")
+@click.argument("serial")
+@vault_option
+def unassign_command(serial: str, vault_path: str | None) -> None:
+    """Take a token away from its user in Entra (it goes back to the inventory)."""
+    from oathdesk.services import entra
+
+    with _session(vault_path) as session:
+        device = entra.unassign(session, serial)
+    owner = device.assigned_name or device.assigned_to
+    click.echo(
+        f"token {serial} unassigned from {owner} in Entra; in the vault, close it with "
+        f"`oathdesk token retire {serial}` (or lost/revoke)"
+    )
+
+
+@entra_group.command("delete")
+@click.argument("serial")
+@vault_option
+def delete_command(serial: str, vault_path: str | None) -> None:
+    """Delete an unassigned token from Entra's inventory."""
+    from oathdesk.services import entra
+
+    with _session(vault_path) as session:
+        entra.delete(session, serial)
+    click.echo(f"token {serial} deleted from Entra's inventory")

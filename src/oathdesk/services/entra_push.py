@@ -1,0 +1,367 @@
+"""`entra push`: create the vault's tokens in Entra's inventory, assign each to its user and
+activate it with a code oathdesk computes at that moment, then mark the token registered.
+
+Resumable: a journal in the vault records per serial how far it got, and before any step is
+(re)done Graph is asked where the token stands (the inventory listing, and ``$filter`` by serial
+after a dropped connection), so an interrupted run can be started again without creating or
+activating anything twice. Each token's move to ``registered`` is one vault transaction with its
+journal entry and audit record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from oathdesk.errors import OathdeskError
+from oathdesk.formats.graph_json import DEFAULT_MANUFACTURER, HASH_FUNCTIONS
+from oathdesk.graph.api import Device
+from oathdesk.graph.errors import GraphConnectionLost, GraphError, GraphPermissionError
+from oathdesk.graph.throttle import RateLimiter
+from oathdesk.otp import totp
+from oathdesk.seed import encode_base32
+from oathdesk.services.entra_session import EntraSession
+from oathdesk.services.entra_store import journal, write_journal
+from oathdesk.vault.lifecycle import TokenKind, TokenState
+from oathdesk.vault.vault import Token
+
+# Entra's documented limit (older docs): 200 activations per 5 minutes.
+ACTIVATIONS_PER_WINDOW = 200
+ACTIVATION_WINDOW_SECONDS = 300.0
+BATCH_SIZE = 50
+DONE = "activated"
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    dry_run: bool = False
+    serials: tuple[str, ...] = ()
+    batch_size: int = BATCH_SIZE
+    activations: int = ACTIVATIONS_PER_WINDOW
+    window_seconds: float = ACTIVATION_WINDOW_SECONDS
+    by_serial: bool = False  # assignAndActivateBySerialNumber instead of by device id
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    serial: str
+    upn: str
+    result: str  # activated | already activated | failed | would ...
+    detail: str = ""
+
+
+@dataclass
+class PushReport:
+    outcomes: list[PushOutcome] = field(default_factory=list)
+    stopped: str = ""  # why the run stopped early (run again to resume)
+    limiter_waited: float = 0.0
+    throttled_waited: float = 0.0
+
+    def add(self, outcome: PushOutcome, progress: Callable[[PushOutcome], None] | None) -> None:
+        self.outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome)
+
+    @property
+    def failed(self) -> list[PushOutcome]:
+        return [o for o in self.outcomes if o.result == "failed"]
+
+
+def pushable(token: Token) -> bool:
+    """Tokens waiting for Entra: a classic token assigned to a user, or a programmable one
+    burned with its seed; the seed still in the vault."""
+    waiting = (token.kind is TokenKind.CLASSIC and token.state is TokenState.ASSIGNED) or (
+        token.kind is TokenKind.PROGRAMMABLE and token.state is TokenState.BURNED
+    )
+    return waiting and token.has_secret and bool(token.upn)
+
+
+def graph_misfit(token: Token) -> str:
+    """Why Entra cannot take this token as a hardware OATH device ("" if it can)."""
+    if token.digits != 6:
+        return f"it shows {token.digits} digits; Entra takes 6"
+    if token.period not in (30, 60):
+        return f"its interval is {token.period} s; Entra takes 30 or 60"
+    if token.algorithm.value not in HASH_FUNCTIONS:
+        return f"it uses {token.algorithm.value.upper()}; Entra takes SHA-1 or SHA-256"
+    return ""
+
+
+def _candidates(session: EntraSession, serials: Sequence[str], report: PushReport) -> list[Token]:
+    tokens = session.vault.list_tokens()
+    if not serials:
+        return [t for t in tokens if pushable(t) and not graph_misfit(t)]
+    by_serial = {t.serial: t for t in tokens}
+    chosen = []
+    for serial in dict.fromkeys(serials):
+        token = by_serial.get(serial)
+        if token is None:
+            report.add(PushOutcome(serial, "", "failed", "not in the vault"), None)
+        elif not pushable(token):
+            why = (
+                "its seed is no longer in the vault"
+                if not token.has_secret
+                else "it has no user"
+                if not token.upn
+                else f"it is {token.state.value} ({token.kind.value}); push takes assigned "
+                "classic tokens and burned programmable ones"
+            )
+            report.add(PushOutcome(serial, token.upn or "", "failed", why), None)
+        elif graph_misfit(token):
+            report.add(PushOutcome(serial, token.upn or "", "failed", graph_misfit(token)), None)
+        else:
+            chosen.append(token)
+    return chosen
+
+
+def push(
+    session: EntraSession,
+    options: PushOptions,
+    progress: Callable[[PushOutcome], None] | None = None,
+) -> PushReport:
+    report = PushReport()
+    candidates = _candidates(session, options.serials, report)
+    if not candidates:
+        return report
+    inventory: dict[str, list[Device]] = {}
+    for device in session.api.devices():
+        inventory.setdefault(device.serial, []).append(device)
+    runner = _Runner(session, options, report, progress, inventory)
+    try:
+        runner.run(candidates)
+    except (GraphConnectionLost, GraphPermissionError) as error:
+        report.stopped = error.message
+    report.throttled_waited = session.client.waited
+    report.limiter_waited = runner.limiter.waited
+    return report
+
+
+class _CountingLimiter(RateLimiter):
+    waited = 0.0
+
+    def acquire(self) -> float:
+        pause = super().acquire()
+        self.waited += pause
+        return pause
+
+
+class _Runner:
+    def __init__(
+        self,
+        session: EntraSession,
+        options: PushOptions,
+        report: PushReport,
+        progress: Callable[[PushOutcome], None] | None,
+        inventory: dict[str, list[Device]],
+    ) -> None:
+        self.session = session
+        self.api = session.api
+        self.vault = session.vault
+        self.actor = session.actor
+        self.options = options
+        self.report = report
+        self.progress = progress
+        self.inventory = inventory
+        self.limiter = _CountingLimiter(
+            options.activations, options.window_seconds, sleep=options.sleep
+        )
+
+    def done(self, token: Token, result: str, detail: str = "") -> None:
+        self.report.add(PushOutcome(token.serial, token.upn or "", result, detail), self.progress)
+
+    def run(self, candidates: list[Token]) -> None:
+        entries = journal(self.vault, [t.serial for t in candidates])
+        ready: list[tuple[Token, Device]] = []
+        to_create: list[Token] = []
+        for token in candidates:
+            found = self.inventory.get(token.serial, [])
+            if len(found) > 1:
+                self.done(token, "failed", f"serial is {len(found)} times in Entra's inventory")
+            elif found:
+                ready.append((token, found[0]))
+            else:
+                to_create.append(token)
+                entry = entries.get(token.serial)
+                if entry is not None and entry.step == DONE:
+                    # The journal says done but Entra has no such device: someone deleted it.
+                    self.log(token, "created", error="device gone from Entra; creating again")
+        if self.options.dry_run:
+            self.dry_run(ready, to_create)
+            return
+        size = max(1, self.options.batch_size)
+        for start in range(0, len(to_create), size):
+            ready.extend(self.create(to_create[start : start + size]))
+        for token, device in ready:
+            self.activate(token, device)
+
+    def dry_run(self, ready: list[tuple[Token, Device]], to_create: list[Token]) -> None:
+        for token in to_create:
+            self.done(token, "would create", f"then assign to {token.upn} and activate")
+        for token, device in ready:
+            if device.status == DONE:
+                self.done(token, "would mark registered", "already activated in Entra")
+            else:
+                self.done(token, "would activate", f"in Entra as {device.status}")
+
+    def log(
+        self,
+        token: Token,
+        step: str,
+        *,
+        device_id: str | None = None,
+        error: str = "",
+        attempted: bool = False,
+    ) -> None:
+        with self.vault.transaction() as conn:
+            write_journal(
+                conn,
+                token.serial,
+                upn=token.upn or "",
+                step=step,
+                device_id=device_id,
+                error=error,
+                attempted=attempted,
+            )
+
+    # -- create ----------------------------------------------------------------------------------
+
+    def create(self, batch: list[Token]) -> list[tuple[Token, Device]]:
+        """Create one ``$delta`` batch; returns the tokens with their new devices."""
+        bodies: list[dict[str, Any]] = []
+        with self.vault.unit_of_work(self.actor) as work:
+            for token in batch:
+                secret = work.read_secret(token, purpose="entra push: create device")
+                bodies.append(_device_body(token, encode_base32(secret)))
+            for token in batch:
+                write_journal(work.conn, token.serial, upn=token.upn or "", step="creating")
+        secrets = [str(body["secretKey"]) for body in bodies]
+        try:
+            answer = self.api.create_devices(bodies, secrets=secrets)
+        except GraphConnectionLost:
+            # Did the batch land? Ask Graph serial by serial before the run stops.
+            self.recheck(batch)
+            raise
+        except GraphPermissionError:
+            raise
+        except GraphError as error:
+            for token in batch:
+                self.log(token, "creating", error=error.message, attempted=True)
+                self.done(token, "failed", error.message)
+            return []
+        ready = []
+        for token, result in zip(batch, answer, strict=True):
+            if result is not None and result.error:
+                self.log(token, "creating", error=result.error, attempted=True)
+                self.done(token, "failed", result.error)
+                continue
+            device = (
+                Device(result.device_id, token.serial, "available", "", "")
+                if result is not None
+                else self.lookup(token)
+            )
+            if device is None:
+                self.log(token, "creating", error="not in Entra after the create call")
+                self.done(token, "failed", "Graph did not create it; run push again")
+                continue
+            self.log(token, "created", device_id=device.id)
+            ready.append((token, device))
+        return ready
+
+    def lookup(self, token: Token) -> Device | None:
+        found = self.api.device_by_serial(token.serial)
+        return found[0] if found else None
+
+    def recheck(self, batch: list[Token]) -> None:
+        for token in batch:
+            try:
+                device = self.lookup(token)
+            except GraphError:
+                return  # still unreachable: the next run's inventory listing will tell
+            if device is not None:
+                self.log(token, "created", device_id=device.id)
+
+    # -- activate --------------------------------------------------------------------------------
+
+    def activate(self, token: Token, device: Device) -> None:
+        upn = token.upn or ""
+        if device.status == DONE or (device.assigned_to and device.status == "assigned"):
+            mine = {m.device_id or m.id for m in self.api.hardware_methods(upn)}
+            if device.id not in mine:
+                owner = device.assigned_name or device.assigned_to
+                self.log(token, "created", device_id=device.id, error=f"assigned to {owner}")
+                self.done(token, "failed", f"Entra has it assigned to {owner}, not {upn}")
+                return
+            if device.status == DONE:
+                self.register(token, device, "already activated in Entra")
+                return
+        self.limiter.acquire()
+        try:
+            code = self.code_now(token)
+            if self.options.by_serial:
+                self.api.assign_and_activate_by_serial(
+                    upn, token.serial, code, display_name=_display_name(token)
+                )
+            else:
+                self.api.assign_and_activate(
+                    upn, device.id, code, serial=token.serial, display_name=_display_name(token)
+                )
+        except GraphConnectionLost:
+            found = self.lookup(token)
+            if found is not None and found.status == DONE:
+                self.register(token, found, "activated (confirmed after a dropped connection)")
+                return
+            self.log(token, "created", device_id=device.id, error="connection lost", attempted=True)
+            raise
+        except GraphPermissionError:
+            raise
+        except OathdeskError as error:
+            self.log(token, "created", device_id=device.id, error=error.message, attempted=True)
+            self.done(token, "failed", error.message)
+            return
+        self.register(token, device, "")
+
+    def code_now(self, token: Token) -> str:
+        """The code the token shows now, computed from the vault's seed (read audited)."""
+        with self.vault.unit_of_work(self.actor) as work:
+            secret = work.read_secret(token, purpose="entra push: activation code")
+        return totp(
+            secret,
+            self.options.clock(),
+            algorithm=token.algorithm,
+            digits=token.digits,
+            period=token.period,
+        )
+
+    def register(self, token: Token, device: Device, detail: str) -> None:
+        """One transaction: journal 'activated', token 'registered', audit record."""
+        with self.vault.unit_of_work(self.actor) as work:
+            write_journal(
+                work.conn, token.serial, upn=token.upn or "", step=DONE, device_id=device.id
+            )
+            work.move(
+                token.serial,
+                TokenState.REGISTERED,
+                details={"via": "graph", "device_id": device.id},
+            )
+        self.done(token, "already activated" if detail else "activated", detail)
+
+
+def _device_body(token: Token, secret_b32: str) -> dict[str, Any]:
+    manufacturer = token.manufacturer or DEFAULT_MANUFACTURER
+    return {
+        "serialNumber": token.serial,
+        "manufacturer": manufacturer,
+        "model": token.model or "TOTP",
+        "secretKey": secret_b32,
+        "timeIntervalInSeconds": token.period,
+        "hashFunction": HASH_FUNCTIONS[token.algorithm.value],
+        "displayName": _display_name(token),
+    }
+
+
+def _display_name(token: Token) -> str:
+    return f"{token.manufacturer or DEFAULT_MANUFACTURER} {token.serial}"
