@@ -1,0 +1,175 @@
+"""Finding users and tokens, a user's overview, the audit viewer and the drift overview.
+
+What the consoles show when an operator looks something up; each call checks the actor's role
+first, so the web pages and the API show the same things to the same people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from oathdesk.errors import InvalidInput
+from oathdesk.otp import acceptance_profile
+from oathdesk.services.token_actions import available_actions
+from oathdesk.services.token_checks import DriftRow, drift_report
+from oathdesk.vault import lookup
+from oathdesk.vault.lifecycle import SECRET_STATES
+from oathdesk.vault.lookup import AuditFilter
+from oathdesk.vault.roles import Permission, allowed, require
+from oathdesk.vault.vault import Actor, Token, User, Vault
+
+MAX_QUERY = 320  # the longest UPN Entra takes
+SEARCH_LIMIT = 50
+AUDIT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    users: list[User]
+    tokens: list[Token]
+
+    @property
+    def empty(self) -> bool:
+        return not self.users and not self.tokens
+
+
+def search(vault: Vault, actor: Actor, query: str) -> SearchResult:
+    """Users by UPN or name, tokens by serial or tracking reference; partial, any case."""
+    require(actor, Permission.LOOK_UP)
+    text = query.strip()
+    if len(text) > MAX_QUERY:
+        raise InvalidInput(f"a search is at most {MAX_QUERY} characters; type part of a name")
+    if not text:
+        return SearchResult("", [], [])
+    return SearchResult(
+        text,
+        lookup.search_users(vault, text, limit=SEARCH_LIMIT),
+        lookup.search_tokens(vault, text, limit=SEARCH_LIMIT),
+    )
+
+
+@dataclass(frozen=True)
+class TokenView:
+    token: Token
+    actions: list[str]  # what this actor may do next with it (see token_actions)
+
+
+@dataclass(frozen=True)
+class UserOverview:
+    user: User
+    tokens: list[TokenView]
+    events: list[dict[str, Any]]  # recent audit records about the user or their tokens
+    can_reveal: bool  # the actor may reveal and a token still has its seed
+
+
+def user_overview(vault: Vault, actor: Actor, upn: str, *, events: int = 20) -> UserOverview:
+    require(actor, Permission.LOOK_UP)
+    user = vault.get_user(upn)
+    owned = vault.list_tokens(upn=user.upn)
+    views = [TokenView(t, available_actions(t, actor.role)) for t in owned]
+    revealable = any(t.has_secret and t.state in SECRET_STATES for t in owned)
+    return UserOverview(
+        user,
+        views,
+        lookup.recent_audit_about(vault, user.upn, [t.serial for t in owned], limit=events),
+        revealable and allowed(actor.role, Permission.REVEAL),
+    )
+
+
+@dataclass(frozen=True)
+class AuditView:
+    page: lookup.AuditPage
+    offset: int
+    page_size: int
+    actions: list[str]  # every action in the log, for the filter
+    chain_breaks: list[str]  # empty: the chain and its head verify
+    log_size: int  # records in the whole log
+
+    @property
+    def intact(self) -> bool:
+        return not self.chain_breaks
+
+
+def audit_view(
+    vault: Vault,
+    actor: Actor,
+    wanted: AuditFilter,
+    *,
+    offset: int = 0,
+    page_size: int = AUDIT_PAGE_SIZE,
+) -> AuditView:
+    require(actor, Permission.READ_AUDIT)
+    if wanted.since and wanted.until and wanted.since > wanted.until:
+        raise InvalidInput("the 'from' date is after the 'to' date; swap them")
+    offset = max(offset, 0)
+    return AuditView(
+        lookup.audit_page(vault, wanted, offset=offset, limit=page_size),
+        offset,
+        page_size,
+        lookup.audit_actions(vault),
+        vault.verify_audit(),
+        vault.audit_count(),
+    )
+
+
+@dataclass(frozen=True)
+class DriftOverview:
+    rows: list[DriftRow]  # the tokens `oathdesk drift` lists (near or outside the window)
+    history: dict[str, list[tuple[datetime, int]]]  # measurements of those tokens, oldest first
+    latest: list[tuple[Token, int, int]]  # every measured token: (token, drift, window seconds)
+
+
+def drift_overview(vault: Vault, actor: Actor) -> DriftOverview:
+    require(actor, Permission.LOOK_UP)
+    report = drift_report(vault)
+    history = vault.drift_history()
+    profile_name = vault.settings().acceptance_profile
+    latest = []
+    for token in vault.list_tokens():
+        if token.serial in history and token.drift_seconds is not None:
+            profile = acceptance_profile(profile_name, period=token.period)
+            window = min(profile.behind, profile.ahead) * token.period
+            latest.append((token, token.drift_seconds, window))
+    shown = {row.token.serial for row in report}
+    return DriftOverview(
+        report, {serial: history[serial] for serial in shown if serial in history}, latest
+    )
+
+
+@dataclass(frozen=True)
+class TokenOverview:
+    view: TokenView
+    events: list[dict[str, Any]]
+
+
+def token_overview(vault: Vault, actor: Actor, serial: str, *, events: int = 20) -> TokenOverview:
+    require(actor, Permission.LOOK_UP)
+    token = vault.get_token(serial)
+    wanted = AuditFilter(serial=token.serial)
+    return TokenOverview(
+        TokenView(token, available_actions(token, actor.role)),
+        lookup.audit_page(vault, wanted, limit=events).records,
+    )
+
+
+@dataclass(frozen=True)
+class RevealForm:
+    """What the identity-verification form offers before a code is revealed."""
+
+    user: User
+    tokens: list[Token]  # the user's tokens that still hold a seed
+    four_eyes: bool
+    profile: str
+
+
+def reveal_form(vault: Vault, actor: Actor, upn: str) -> RevealForm:
+    require(actor, Permission.REVEAL)
+    user = vault.get_user(upn)
+    settings = vault.settings()
+    usable = [
+        t for t in vault.list_tokens(upn=user.upn) if t.has_secret and t.state in SECRET_STATES
+    ]
+    return RevealForm(user, usable, settings.four_eyes, settings.acceptance_profile)

@@ -1,0 +1,152 @@
+"""/drift: what `oathdesk drift` prints (tokens near or beyond the sign-in window, drift rate,
+predicted date out of the window), with charts drawn as inline SVG on the server (no script)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from oathdesk.services.directory import drift_overview
+from oathdesk.vault.vault import Token
+from oathdesk.web.deps import render
+from oathdesk.web.pages.helpdesk_common import ActorDep, VaultDep
+
+router = APIRouter()
+
+CHART_WIDTH = 640
+LABEL_WIDTH = 130
+ROW_HEIGHT = 16
+MAX_BARS = 60
+SPARK_WIDTH = 220
+SPARK_HEIGHT = 48
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One token's last drift as a bar from 0, with its window marked."""
+
+    serial: str
+    upn: str
+    drift: int
+    window: int
+    status: str  # ok | near | outside
+    y: float
+    x: float  # left end of the bar
+    width: float
+    window_left: float
+    window_width: float
+
+
+@dataclass(frozen=True)
+class BarChart:
+    width: int
+    height: int
+    zero_x: float
+    limit: int  # seconds at either edge
+    bars: list[Bar]
+    left_label_x: float
+    right_label_x: float
+
+
+def _status(drift: int, window: int) -> str:
+    if abs(drift) > window:
+        return "outside"
+    return "near" if abs(drift) >= window / 2 else "ok"
+
+
+def bar_chart(latest: list[tuple[Token, int, int]]) -> BarChart | None:
+    """The tokens with the largest drift first, each bar scaled to the same seconds axis."""
+    if not latest:
+        return None
+    shown = sorted(latest, key=lambda item: -abs(item[1]))[:MAX_BARS]
+    limit = max(max(abs(d) for _, d, _ in shown), max(w for _, _, w in shown)) * 1.2
+    limit = max(int(limit), 1)
+    plot = CHART_WIDTH - LABEL_WIDTH - 10
+    zero = LABEL_WIDTH + plot / 2
+
+    def x_of(seconds: float) -> float:
+        return round(zero + seconds / limit * plot / 2, 1)
+
+    bars = []
+    for row, (token, drift, window) in enumerate(shown):
+        left, right = sorted((x_of(0), x_of(drift)))
+        bars.append(
+            Bar(
+                token.serial,
+                token.upn or "",
+                drift,
+                window,
+                _status(drift, window),
+                20 + row * ROW_HEIGHT,
+                left,
+                max(right - left, 1.5),
+                x_of(-window),
+                x_of(window) - x_of(-window),
+            )
+        )
+    height = 20 + len(bars) * ROW_HEIGHT + 20
+    return BarChart(CHART_WIDTH, height, x_of(0), limit, bars, x_of(-limit), x_of(limit))
+
+
+@dataclass(frozen=True)
+class Sparkline:
+    width: int
+    height: int
+    points: str  # SVG polyline points
+    dots: list[tuple[float, float]]
+    window_top: float
+    window_bottom: float
+    zero: float
+    first: datetime
+    last: datetime
+
+
+def sparkline(measurements: list[tuple[datetime, int]], window: int) -> Sparkline:
+    """A token's measured drift over time, with its sign-in window as two lines."""
+    first, last = measurements[0][0], measurements[-1][0]
+    span = (last - first).total_seconds()
+    limit = max(max(abs(d) for _, d in measurements), window) * 1.25 or 1
+    pad = 4
+
+    def x_of(moment: datetime) -> float:
+        if span <= 0:
+            return SPARK_WIDTH / 2
+        return round(pad + (moment - first).total_seconds() / span * (SPARK_WIDTH - 2 * pad), 1)
+
+    def y_of(seconds: float) -> float:
+        return round(SPARK_HEIGHT / 2 - seconds / limit * (SPARK_HEIGHT / 2 - pad), 1)
+
+    dots = [(x_of(moment), y_of(drift)) for moment, drift in measurements]
+    return Sparkline(
+        SPARK_WIDTH,
+        SPARK_HEIGHT,
+        " ".join(f"{x},{y}" for x, y in dots),
+        dots,
+        y_of(window),
+        y_of(-window),
+        y_of(0),
+        first,
+        last,
+    )
+
+
+@router.get("/drift", response_class=HTMLResponse)
+def drift_page(
+    request: Request,
+    vault: VaultDep,
+    actor: ActorDep,
+) -> HTMLResponse:
+    overview = drift_overview(vault, actor)
+    lines = {
+        row.token.serial: sparkline(overview.history[row.token.serial], row.window_seconds)
+        for row in overview.rows
+        if overview.history.get(row.token.serial)
+    }
+    return render(
+        request,
+        "drift.html",
+        {"overview": overview, "chart": bar_chart(overview.latest), "lines": lines},
+    )
