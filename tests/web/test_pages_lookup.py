@@ -65,7 +65,8 @@ def test_user_page_lists_tokens_with_state_shipping_and_actions(
     assert drift == "not measured"
     assert held == "yes"
     # A helpdesk operator may check a code and confirm delivery; lost and revoke are admin's.
-    assert "Check a code" in actions and "Delivered" in actions
+    assert "Check a code" in actions
+    assert "Delivered" in actions
     assert "Lost" not in actions
     assert 'id="reveal-link"' in page.text
     # Recent events about her and her token.
@@ -74,7 +75,8 @@ def test_user_page_lists_tokens_with_state_shipping_and_actions(
 
 def test_admin_sees_admin_actions_and_stock_token_page(admin_client: httpx.Client) -> None:
     page = admin_client.get(f"/users/{HELGA}")
-    assert "Lost…" in page.text and "Revoke…" in page.text
+    assert "Lost…" in page.text
+    assert "Revoke…" in page.text
     stock = admin_client.get(f"/tokens/{STOCK_SERIAL}")
     assert stock.status_code == 200
     assert "in_stock" in stock.text
