@@ -1,0 +1,219 @@
+"""`oathdesk entra push`: batches, throttling, the activation limit, interruption and resume.
+
+The fake checks every activation code against the seed with Entra's window, so a device the
+fake reports 'activated' proves oathdesk computed the right code at that moment.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from oathdesk.graph.api import HardwareOath
+from oathdesk.vault.lifecycle import TokenKind, TokenState
+from tests.conftest import assert_one_line_error
+from tests.graph.entra_helpers import ADMIN, EntraWorld, world
+
+__all__ = ["world"]
+
+ACTIVATE = "/hardwareOathMethods/assignAndActivate"
+
+
+def _users_with_tokens(world: EntraWorld, users: int, each: int) -> dict[str, list[str]]:
+    owned = {}
+    for index in range(users):
+        upn = f"user{index}@contoso.onmicrosoft.com"
+        owned[upn] = world.add_tokens(upn, each, first=index * 100)
+    return owned
+
+
+def _assert_no_secret_leaked(world: EntraWorld, *texts: str) -> None:
+    leaks = [world.fake.client_secret]
+    for seed in world.seeds.values():
+        leaks += [base64.b32encode(seed).decode().rstrip("="), seed.hex()]
+    haystack = "\n".join(texts) + world.audit_text()
+    for secret in leaks:
+        assert secret not in haystack
+        assert secret.lower() not in haystack.lower()
+
+
+def _activation_calls(world: EntraWorld) -> list[tuple[str, str, int]]:
+    return [r for r in world.fake.requests if r[0] == "POST" and ACTIVATE in r[1]]
+
+
+def test_push_twelve_tokens_in_batches_under_throttling_and_the_limit(
+    world: EntraWorld,
+) -> None:
+    owned = _users_with_tokens(world, 4, 3)
+    world.login()
+    world.fake.delta_batch_limit = 5
+    world.fake.throttle(2, retry_after=0.5, path_contains="hardwareOathDevices")
+    # The service refuses a 5th activation within a second; oathdesk's own limiter must keep
+    # below it, so no activation is ever answered 429.
+    world.fake.limit_activations(4, 1.0)
+    started = time.monotonic()
+    result = world.cli("entra", "push", "--batch-size", "5", "--activations", "4", "--per", "1.1")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result
+    assert "12 registered, 0 failed" in result.stdout
+    waited = re.search(
+        r"waited ([0-9.]+) s for the activation limit and ([0-9.]+) s", result.stdout
+    )
+    assert waited is not None
+    assert float(waited.group(1)) >= 2.0  # 12 activations at 4 per 1.1 s: two full waits
+    assert float(waited.group(2)) >= 1.0  # two Retry-After: 0.5 honoured
+    assert elapsed >= 3.0
+    statuses = [status for _, _, status in _activation_calls(world)]
+    assert statuses == [204] * 12
+    throttled = [r for r in world.fake.requests if r[2] == 429]
+    assert len(throttled) == 2
+    deltas = [r for r in world.fake.request_bodies if r[0] == "PATCH"]
+    assert [len(body["value"]) for _, _, body in deltas] == [5, 5, 2]
+    for upn, serials in owned.items():
+        user_id = world.fake.user_id(upn)
+        for serial in serials:
+            device = world.fake.device(serial)
+            assert device["status"] == "activated"
+            assert device["assignedTo"]["id"] == user_id
+            # The fake holds the seed oathdesk uploaded: the vault's own.
+            assert base64.b32decode(device["secretKey"]) == world.seeds[serial]
+            assert world.vault.get_token(serial).state is TokenState.REGISTERED
+    audit = world.audit_text()
+    assert audit.count("token.registered") == 12
+    assert "graph.call" in audit and "devices.create" in audit and "methods.activate" in audit
+    _assert_no_secret_leaked(world, result.stdout, result.stderr)
+    # Nothing left to do: a second run changes nothing.
+    again = world.cli("entra", "push")
+    assert "nothing to push" in again.stdout
+    assert len(_activation_calls(world)) == 12
+
+
+def test_dry_run_says_what_would_happen_and_changes_nothing(world: EntraWorld) -> None:
+    serials = world.add_tokens("ann@contoso.onmicrosoft.com", 2, first=1)
+    world.login()
+    result = world.cli("entra", "push", "--dry-run")
+    assert result.returncode == 0, result
+    assert result.stdout.count("would create") == 2
+    assert world.fake.devices == []
+    assert all(world.vault.get_token(s).state is TokenState.ASSIGNED for s in serials)
+    assert not [r for r in world.fake.requests if r[0] != "GET" and "/beta/" in r[1]]
+
+
+def test_a_wrong_seed_fails_activation_with_the_reason_and_stays_assigned(
+    world: EntraWorld,
+) -> None:
+    good, bad = world.add_tokens("bo@contoso.onmicrosoft.com", 2, first=10)
+    # Entra already holds `bad` with another seed (uploaded by someone else, say).
+    world.fake.add_device(bad, base64.b32encode(b"another seed 1234567").decode())
+    world.login()
+    result = world.cli("entra", "push")
+    assert result.returncode == 1, result
+    assert "1 registered, 1 failed" in result.stdout
+    assert "invalidVerificationCode" in result.stdout
+    assert world.fake.device(good)["status"] == "activated"
+    assert world.fake.device(bad)["status"] == "failedActivation"
+    assert world.vault.get_token(bad).state is TokenState.ASSIGNED
+    assert world.vault.get_token(good).state is TokenState.REGISTERED
+
+
+def test_a_dropped_answer_to_an_activation_is_checked_not_repeated(world: EntraWorld) -> None:
+    serials = world.add_tokens("cy@contoso.onmicrosoft.com", 3, first=20)
+    world.login()
+    # Graph activates the first token but the answer never arrives.
+    world.fake.fail_next(drop_connection=True, path_contains=ACTIVATE, after_processing=True)
+    result = world.cli("entra", "push")
+    assert result.returncode == 0, result
+    assert "confirmed after a dropped connection" in result.stdout
+    assert len(_activation_calls(world)) == 3  # one each; the dropped one was not resent
+    assert all(world.fake.device(s)["status"] == "activated" for s in serials)
+    assert all(world.vault.get_token(s).state is TokenState.REGISTERED for s in serials)
+
+
+class Interrupt:
+    """Raise KeyboardInterrupt (Ctrl-C) right after the n-th call of a function succeeded."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, after: int):
+        self.calls = 0
+        original = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            self.calls += 1
+            if self.calls == after:
+                raise KeyboardInterrupt
+            return result
+
+        monkeypatch.setattr(owner, name, wrapper)
+        self.undo = lambda: monkeypatch.setattr(owner, name, original)
+
+
+def test_push_interrupted_twice_resumes_without_doing_anything_twice(
+    world: EntraWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owned = _users_with_tokens(world, 3, 4)
+    serials = [s for group in owned.values() for s in group]
+    world.login()
+    # Run 1: Ctrl-C right after Graph created the 2nd batch (the journal still says 'creating').
+    stop = Interrupt(monkeypatch, HardwareOath, "create_devices", after=2)
+    first = world.cli("entra", "push", "--batch-size", "5")
+    assert first.returncode == 130 and "interrupted" in first.stderr
+    stop.undo()
+    assert len(world.fake.devices) == 10
+    # Run 2: Ctrl-C after Entra activated the 6th token but before the vault recorded it.
+    stop = Interrupt(monkeypatch, HardwareOath, "assign_and_activate", after=6)
+    second = world.cli("entra", "push", "--batch-size", "5")
+    assert second.returncode == 130, second
+    stop.undo()
+    registered = [s for s in serials if world.vault.get_token(s).state is TokenState.REGISTERED]
+    assert len(registered) == 5
+    # Run 3 finishes the job.
+    third = world.cli("entra", "push", "--batch-size", "5")
+    assert third.returncode == 0, third
+    assert "already activated" in third.stdout
+    created = Counter(
+        item["serialNumber"]
+        for method, _, body in world.fake.request_bodies
+        if method == "PATCH"
+        for item in body["value"]
+    )
+    assert sorted(created) == sorted(serials)
+    assert set(created.values()) == {1}  # no device created twice
+    assert len(world.fake.devices) == 12
+    activations = [r for r in _activation_calls(world) if r[2] == 204]
+    assert len(activations) == 12  # no token activated twice
+    assert all(world.fake.device(s)["status"] == "activated" for s in serials)
+    assert all(world.vault.get_token(s).state is TokenState.REGISTERED for s in serials)
+    _assert_no_secret_leaked(world, first.stdout, second.stdout, third.stdout)
+
+
+def test_push_picks_only_tokens_that_wait_for_entra(world: EntraWorld) -> None:
+    (classic,) = world.add_tokens("di@contoso.onmicrosoft.com", 1, first=30)
+    (unburned,) = world.add_tokens(
+        "di@contoso.onmicrosoft.com", 1, first=31, kind=TokenKind.PROGRAMMABLE
+    )
+    (burned,) = world.add_tokens(
+        "di@contoso.onmicrosoft.com", 1, first=32, kind=TokenKind.PROGRAMMABLE
+    )
+    world.vault.move(ADMIN, burned, TokenState.BURNED)
+    world.login()
+    result = world.cli("entra", "push", "--serial", unburned)
+    assert result.returncode == 1
+    assert "push takes assigned classic tokens and burned programmable ones" in result.stdout
+    result = world.cli("entra", "push")
+    assert result.returncode == 0, result
+    assert {d["serialNumber"] for d in world.fake.devices} == {classic, burned}
+
+
+def test_push_without_permission_stops_with_the_permission_named(world: EntraWorld) -> None:
+    world.add_tokens("ed@contoso.onmicrosoft.com", 1, first=40)
+    world.fake.revoke("UserAuthenticationMethod.ReadWrite.All")
+    world.login()
+    result = world.cli("entra", "push")
+    assert "UserAuthenticationMethod.ReadWrite.All" in result.stderr
+    assert_one_line_error(result)
+    assert "Grant admin consent" in result.stderr
