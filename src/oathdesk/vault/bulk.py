@@ -38,7 +38,7 @@ TOKEN_COLUMNS = (
     "added_seq",
     "version",
 )
-SECRET_COLUMNS = ("token_id", "key_id", "nonce", "ciphertext")
+SECRET_COLUMNS = ("token_id", "key_id", "nonce", "ciphertext", "fingerprint")
 
 
 def sqlite_datetime(value: datetime) -> str:
@@ -85,10 +85,12 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
 
 @dataclass
 class TokenBatch:
-    """The rows of a batch of new tokens, secrets already encrypted and bound to their ids."""
+    """The rows of a batch of new tokens, secrets already encrypted and bound to their ids, and
+    each secret's fingerprint with the serial of its token."""
 
     tokens: list[tuple[Any, ...]]
     secrets: list[tuple[Any, ...]]
+    fingerprints: dict[bytes, str]
 
 
 def build_token_batch(
@@ -110,7 +112,7 @@ def build_token_batch(
     ids = new_ids(len(items))
     in_stock, assigned = TokenState.IN_STOCK.value, TokenState.ASSIGNED.value
     key_id = data_key.key_id
-    batch = TokenBatch([], [])
+    batch = TokenBatch([], [], {})
     total = len(items)
     for start in range(0, total, PROGRESS_EVERY):
         chunk = items[start : start + PROGRESS_EVERY]
@@ -143,10 +145,12 @@ def build_token_batch(
             for token_id, item in zip(chunk_ids, chunk, strict=True)
             if item.secret is not None
         ]
-        for (token_id, _, _), (nonce, ciphertext) in zip(
-            with_secrets, data_key.encrypt_many(with_secrets), strict=True
+        fingerprints = data_key.fingerprints([secret for _, _, secret in with_secrets])
+        for (token_id, serial, _), (nonce, ciphertext), fingerprint in zip(
+            with_secrets, data_key.encrypt_many(with_secrets), fingerprints, strict=True
         ):
-            batch.secrets.append((token_id, key_id, nonce, ciphertext))
+            batch.secrets.append((token_id, key_id, nonce, ciphertext, fingerprint))
+            batch.fingerprints[fingerprint] = serial
         if progress is not None:
             progress(min(start + PROGRESS_EVERY, total), total)
     return batch

@@ -97,14 +97,37 @@ def secret_aad(token_id: str, serial: str) -> bytes:
     return f"oathdesk token secret|{token_id}|{serial}".encode()
 
 
-class DataKey:
-    """An unwrapped data key; encrypts and decrypts token secrets bound to their record."""
+FINGERPRINT_BYTES = 16
 
-    __slots__ = ("_aead", "key_id")
+
+class DataKey:
+    """An unwrapped data key; encrypts and decrypts token secrets bound to their record, and
+    fingerprints them (to find one secret on two tokens without decrypting the vault)."""
+
+    __slots__ = ("_aead", "_fingerprint_key", "key_id")
 
     def __init__(self, key_id: str, key: bytes) -> None:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
         self.key_id = key_id
         self._aead = AESGCM(key)
+        # A key of its own (HKDF), so a fingerprint says nothing about the encryption key, and
+        # without the master key a fingerprint cannot be tested against guessed seeds.
+        self._fingerprint_key = HKDF(
+            algorithm=hashes.SHA256(),
+            length=KEY_BYTES,
+            salt=None,
+            info=b"oathdesk secret fingerprint",
+        ).derive(key)
+
+    def fingerprint(self, secret: bytes) -> bytes:
+        """HMAC-SHA256 of ``secret`` under the fingerprint key, first 16 bytes."""
+        return hmac.digest(self._fingerprint_key, secret, "sha256")[:FINGERPRINT_BYTES]
+
+    def fingerprints(self, secrets: Sequence[bytes]) -> list[bytes]:
+        key, digest = self._fingerprint_key, hmac.digest
+        return [digest(key, secret, "sha256")[:FINGERPRINT_BYTES] for secret in secrets]
 
     def __repr__(self) -> str:
         return f"DataKey(key_id={self.key_id!r})"

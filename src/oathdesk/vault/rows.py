@@ -152,7 +152,11 @@ def store_secret(conn: sa.Connection, data_key: DataKey, token: Token, secret: b
     nonce, ciphertext = data_key.encrypt(secret, token_id=token.id, serial=token.serial)
     conn.execute(
         token_secrets.insert().values(
-            token_id=token.id, key_id=data_key.key_id, nonce=nonce, ciphertext=ciphertext
+            token_id=token.id,
+            key_id=data_key.key_id,
+            nonce=nonce,
+            ciphertext=ciphertext,
+            fingerprint=data_key.fingerprint(secret),
         )
     )
 
@@ -183,7 +187,7 @@ def erase_secret(conn: sa.Connection, token_id: str) -> bool:
     conn.execute(
         token_secrets.update()
         .where(token_secrets.c.token_id == token_id)
-        .values(ciphertext=bytes(len(row.ciphertext)), nonce=bytes(12))
+        .values(ciphertext=bytes(len(row.ciphertext)), nonce=bytes(12), fingerprint=None)
     )
     conn.execute(token_secrets.delete().where(token_secrets.c.token_id == token_id))
     return True

@@ -259,3 +259,11 @@ graph_push_journal = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True),
 )
+
+# -- bulk provisioning (migration 0004) ---------------------------------------------------------
+# Each stored secret's keyed fingerprint (HMAC-SHA256 under a key derived from the data key, 16
+# bytes), to find one seed on two tokens without decrypting the vault (vault/fingerprints.py).
+# Not unique: the check is a query that names the token already holding the seed. NULL in rows
+# stored before 0004 until the vault fills them in.
+token_secrets.append_column(sa.Column("fingerprint", sa.LargeBinary, nullable=True))
+sa.Index("ix_token_secrets_fingerprint", token_secrets.c.fingerprint)

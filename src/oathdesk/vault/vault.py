@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, NotFound
-from oathdesk.vault import db, rows
+from oathdesk.vault import db, fingerprints, rows
 from oathdesk.vault.audit import AuditChain, rows_as_dicts
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.ids import new_id
@@ -274,6 +274,17 @@ class Vault:
         """Which of ``serials`` the vault already holds (for reporting an import's clashes)."""
         with db.reading(self.engine) as conn:
             return rows.existing_serials(conn, serials)
+
+    def secret_holders(self, secrets: Sequence[bytes]) -> list[str | None]:
+        """For each of ``secrets``, the serial of a token in the vault that already holds it
+        (None: no token does). Compares keyed fingerprints; decrypts only rows stored before
+        fingerprints existed, and writes nothing."""
+        wanted = self._data_key.fingerprints(secrets)
+        with db.reading(self.engine) as conn:
+            held = fingerprints.holders(conn, wanted)
+            for fingerprint, serial in fingerprints.unfilled(conn, self._data_key).items():
+                held.setdefault(fingerprint, serial)
+        return [held.get(fingerprint) for fingerprint in wanted]
 
     def token_counts(self, upns: Iterable[str]) -> dict[str, int]:
         """How many tokens each of these users holds or is about to hold."""

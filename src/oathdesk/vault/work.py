@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, InvalidInput, NotFound
 from oathdesk.upn import validate_upn
-from oathdesk.vault import rows
+from oathdesk.vault import fingerprints, rows
 from oathdesk.vault.audit import AuditChain, AuditEntry
 from oathdesk.vault.bulk import (
     SECRET_COLUMNS,
@@ -171,9 +171,22 @@ class UnitOfWork:
             for_sqlite=self.conn.dialect.name == "sqlite",
             progress=progress,
         )
+        known = self._known_secrets(batch.fingerprints)
+        # Inserted first so that a serial already in the vault is reported as such (the unique
+        # index); a known seed is refused after, in the same transaction, which rolls back.
         insert_tuples(self.conn, tokens, TOKEN_COLUMNS, batch.tokens)
         insert_tuples(self.conn, token_secrets, SECRET_COLUMNS, batch.secrets)
+        _refuse_known_secrets(batch.fingerprints, known)
         return len(batch.tokens)
+
+    def _known_secrets(self, new: Mapping[bytes, str]) -> dict[bytes, str]:
+        """Which of the ``new`` fingerprints a token in the vault already holds (its serial)."""
+        if not new:
+            return {}
+        filled = fingerprints.fill_missing(self.conn, self._data_key)
+        if filled:
+            self.audit("vault.fingerprints_filled", details={"count": filled})
+        return fingerprints.holders(self.conn, new)
 
     def _owners(
         self,
@@ -316,6 +329,8 @@ class UnitOfWork:
             )
         owner_id = rows.require_user_id(self.conn, upn)
         self._erase(token)
+        new = {self._data_key.fingerprint(new_secret): token.serial}
+        _refuse_known_secrets(new, self._known_secrets(new))
         rows.store_secret(self.conn, self._data_key, token, new_secret)
         rows.update_token(
             self.conn,
@@ -415,6 +430,19 @@ def _check_batch(items: Sequence[NewToken]) -> None:
                         f"tokens {other} and {item.serial} have the same secret; every token "
                         "needs its own seed"
                     )
+
+
+def _refuse_known_secrets(new: Mapping[bytes, str], clashes: Mapping[bytes, str]) -> None:
+    """One seed on two tokens across the vault: refuse, naming both serials, never the seed."""
+    if not clashes:
+        return
+    pairs = sorted((new[fp], held) for fp, held in clashes.items())
+    first, held = pairs[0]
+    more = f" (and {len(pairs) - 1} more)" if len(pairs) > 1 else ""
+    raise Conflict(
+        f"token {first} has the same secret as token {held}, already in the vault{more}; "
+        "every token needs its own seed; nothing was changed"
+    )
 
 
 def _shipping_details(
