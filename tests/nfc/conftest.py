@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
+from oathdesk.nfc.transport import PcscReader
 from tests.nfc import pcsc_server
 from tests.nfc.simulated_token import SimulatedToken, VirtualCard
 
@@ -26,13 +26,22 @@ def pcsc_reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield name
 
 
+def wait_until_empty(reader_name: str) -> None:
+    """pcscd polls vpcd every 400 ms: let it see the last card go before the next one comes
+    (a person takes longer than that to swap tokens)."""
+    with PcscReader(reader_name) as reader:
+        assert reader.wait_for_removal(5), "the virtual reader still holds a card"
+
+
 @pytest.fixture
 def cards(pcsc_reader: str) -> Iterator[list[VirtualCard]]:
     """Cards put on the reader during a test; all taken off (and checked) at its end."""
+    wait_until_empty(pcsc_reader)
     placed: list[VirtualCard] = []
     yield placed
     for card in placed:
         card.remove()
+    wait_until_empty(pcsc_reader)
     for card in placed:
         assert card.error is None, card.error
 
@@ -56,6 +65,3 @@ def take_off_reader(cards: list[VirtualCard]) -> Callable[[], None]:
             card.remove()
 
     return take_off
-
-
-__all__ = ["Path"]

@@ -1,0 +1,478 @@
+"""Burning programmable tokens from the vault, checking them, and resetting their clocks.
+
+The token is written first; the vault changes only after the token confirmed every write and the
+operator typed a code that the token showed. Then one unit of work records it all (the new token
+record if the seed came with the burn, the move to ``burned``, the clock measurement, the audit
+record naming who burned what). A token pulled off the reader mid-write, a refused write or a
+wrong code leave the vault exactly as it was: the next try starts over.
+
+How a token gets into the vault before its burn (see docs/burning.md):
+- already there: added with ``oathdesk token add --serial ... --user ...`` (seed from a QR
+  screenshot or standard input) or imported; ``burn UPN`` or ``burn --serial`` picks it, and the
+  serial read from the device must be that token's;
+- not yet there (the serial is known only once the token is on the reader): the seed comes with
+  the burn (``burn UPN --qr-image FILE``, the secret on standard input, or ``--generate`` for a
+  token bound for an Entra CSV) and the token record is created, already burned, with the serial
+  read from the device, in the same unit of work as the burn.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from oathdesk.errors import Conflict, InvalidInput, NotFound, OathdeskError, PolicyRefused
+from oathdesk.nfc.apdu import HASHES, MAX_SEED_BYTES, STEPS
+from oathdesk.nfc.errors import NoReader, NotProgrammable
+from oathdesk.nfc.models import TokenModel, model_for_serial
+from oathdesk.nfc.token import DeviceInfo, TokenSession
+from oathdesk.nfc.transport import Link
+from oathdesk.otp import Algorithm, totp
+from oathdesk.vault.lifecycle import CLOSING, TokenKind, TokenState
+from oathdesk.vault.roles import Permission, require
+from oathdesk.vault.vault import Actor, NewToken, Token, Vault
+
+T = TypeVar("T")
+CODE_ATTEMPTS = 3
+DIGITS = 6  # these tokens show 6 digits; there is no digits field to write
+BURNABLE = (TokenState.ASSIGNED, TokenState.BURNED)  # burned again: same seed, same record
+
+
+class TokenReader(Protocol):
+    """A reader (``oathdesk.nfc.transport.PcscReader``, or a test double)."""
+
+    name: str
+
+    def token(self, timeout: float) -> AbstractContextManager[Link]: ...
+
+    def wait_for_removal(self, timeout: float) -> bool: ...
+
+
+@dataclass(frozen=True)
+class SeedInput:
+    """A seed brought to the burn (QR screenshot, standard input, or freshly generated)."""
+
+    secret: bytes = field(repr=False)
+    source: str  # qr | entered | generated
+    algorithm: str | None = None
+    period: int | None = None
+    digits: int | None = None
+
+
+@dataclass(frozen=True)
+class BurnTarget:
+    """Which token to burn: a user's, a serial, or (all empty) any token awaiting its burn."""
+
+    upn: str | None = None
+    serial: str | None = None
+    new_seed: SeedInput | None = None
+    hash_name: str | None = None
+    period: int | None = None
+
+    def describe(self) -> str:
+        return self.upn or self.serial or "any token awaiting its burn"
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    """What the operator is asked: press the button of this token and type its code."""
+
+    serial: str
+    model: str
+    attempt: int
+
+
+ReadCode = Callable[[CodeRequest], str]
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class BurnResult:
+    token: Token
+    model: TokenModel
+    drift_seconds: int  # the clock read back after the write, minus this computer's clock
+    added: bool  # the token record was created by this burn
+
+
+@dataclass(frozen=True)
+class _Plan:
+    existing: list[Token]  # the vault tokens the device may be (empty: a new record)
+    upn: str | None
+
+
+def _plan(vault: Vault, target: BurnTarget) -> _Plan:
+    """What the vault expects before the reader is touched (a mistake costs no token write)."""
+    if target.new_seed is not None:
+        if not target.upn:
+            raise InvalidInput("a seed given to the burn needs the user it belongs to (UPN)")
+        return _Plan([], vault.get_user(target.upn).upn)
+    if target.serial:
+        token = vault.get_token(target.serial)
+        _check_burnable(token)
+        return _Plan([token], token.upn)
+    upn = vault.get_user(target.upn).upn if target.upn else None
+    waiting = [
+        t
+        for t in vault.list_tokens(state=TokenState.ASSIGNED.value, upn=upn)
+        if t.kind is TokenKind.PROGRAMMABLE and t.has_secret
+    ]
+    if not waiting:
+        who = f"user {upn} has" if upn else "the vault has"
+        hint = (
+            f"give the seed to the burn (`oathdesk burn {upn} --qr-image FILE`, or --generate)"
+            if upn
+            else "add them first (`oathdesk token add --user UPN ...` or `oathdesk import`)"
+        )
+        raise NotFound(f"{who} no programmable token waiting to be burned; {hint}")
+    return _Plan(waiting, upn)
+
+
+def _check_burnable(token: Token) -> None:
+    if token.kind is not TokenKind.PROGRAMMABLE:
+        raise Conflict(f"token {token.serial} is a classic token with a factory seed")
+    if token.state not in BURNABLE:
+        raise Conflict(
+            f"token {token.serial} is {token.state.value}; only assigned (or burned) tokens are "
+            "burned: use `oathdesk token resync` for its clock, `oathdesk token reassign` for a "
+            "new owner"
+        )
+    if not token.has_secret:
+        raise Conflict(f"the vault no longer holds the seed of token {token.serial}")
+
+
+def _match(plan: _Plan, device: DeviceInfo, vault: Vault) -> Token | None:
+    if not plan.existing:
+        if vault.existing_serials([device.serial]):
+            raise Conflict(
+                f"token {device.serial} is already in the vault; burn it with "
+                f"`oathdesk burn --serial {device.serial}`, or present a new token"
+            )
+        return None
+    for token in plan.existing:
+        if token.serial == device.serial:
+            return token
+    if len(plan.existing) == 1:
+        wanted = plan.existing[0].serial
+        raise Conflict(
+            f"the token on the reader is {device.serial}, not {wanted}; present {wanted}"
+        )
+    owner = f"of {plan.upn} " if plan.upn else ""
+    raise Conflict(
+        f"the token on the reader ({device.serial}) is not a token {owner}waiting to be burned; "
+        "present one that is, or add it to the vault first"
+    )
+
+
+def _settings(token: Token | None, target: BurnTarget) -> tuple[str, int]:
+    """The hash and time step to write; a token already in the vault keeps its own."""
+    seed = target.new_seed
+    if token is not None:
+        wanted = (target.hash_name or token.algorithm.value, target.period or token.period)
+        if wanted != (token.algorithm.value, token.period):
+            raise InvalidInput(
+                f"token {token.serial} is stored as {token.algorithm.value}/{token.period} s; "
+                "the burn writes what the vault holds: drop --hash/--period"
+            )
+        if token.digits != DIGITS:
+            raise InvalidInput(
+                f"token {token.serial} is stored with {token.digits} digits; these tokens show 6"
+            )
+        hash_name, period = wanted
+    else:
+        assert seed is not None
+        hash_name = _agree("hash", target.hash_name, seed.algorithm) or "sha1"
+        period = _agree("period", target.period, seed.period) or 30
+        if seed.digits not in (None, DIGITS):
+            raise InvalidInput(f"the seed asks for {seed.digits} digits; these tokens show 6")
+    if hash_name not in HASHES:
+        raise InvalidInput(f"these tokens do SHA-1 or SHA-256, not {hash_name}")
+    if period not in STEPS:
+        raise InvalidInput(f"these tokens use a 30 or 60 s time step, not {period} s")
+    return hash_name, period
+
+
+def _agree(name: str, option: T | None, from_seed: T | None) -> T | None:
+    if option is not None and from_seed is not None and option != from_seed:
+        raise InvalidInput(f"the seed says {name} {from_seed}, the option says {option}; drop one")
+    return option if option is not None else from_seed
+
+
+def code_matches(secret: bytes, code: str, at: float, *, hash_name: str, period: int) -> bool:
+    """The typed code is the one shown now, or one step either side; constant time."""
+    typed = "".join(code.split()).encode()
+    matched = False
+    for offset in (-1, 0, 1):
+        expected = totp(secret, at + offset * period, algorithm=Algorithm(hash_name), period=period)
+        matched |= hmac.compare_digest(expected.encode(), typed)
+    return matched
+
+
+def _confirm_code(
+    read_code: ReadCode,
+    device: DeviceInfo,
+    secret: bytes,
+    clock: Clock,
+    hash_name: str,
+    period: int,
+) -> None:
+    for attempt in range(1, CODE_ATTEMPTS + 1):
+        code = read_code(CodeRequest(device.serial, device.model.name, attempt))
+        if code_matches(secret, code, clock(), hash_name=hash_name, period=period):
+            return
+    raise PolicyRefused(
+        f"the code typed does not match token {device.serial} ({CODE_ATTEMPTS} tries); nothing "
+        "was recorded: check the token's display and burn it again"
+    )
+
+
+def burn(
+    vault: Vault,
+    actor: Actor,
+    reader: TokenReader,
+    target: BurnTarget,
+    read_code: ReadCode,
+    *,
+    timeout: float = 30.0,
+    clock: Clock = time.time,
+) -> BurnResult:
+    """Program one token and record it; see the module's docstring for the order of things."""
+    require(actor, Permission.SHIP)
+    require(actor, Permission.REVEAL)
+    plan = _plan(vault, target)
+    with reader.token(timeout) as link:
+        session = TokenSession(link)
+        device = session.identify()
+        token = _match(plan, device, vault)
+        hash_name, period = _settings(token, target)
+        secret = _secret(vault, actor, token, target)
+        session.authenticate()
+        session.write_config(int(clock()), hash_name=hash_name, period=period)
+        session.write_seed(secret)
+        drift = session.clock() - int(clock())
+    _confirm_code(read_code, device, secret, clock, hash_name, period)
+    details = {
+        "model": device.model.name,
+        "reader": reader.name,
+        "hash": hash_name,
+        "period": period,
+        "drift_seconds": drift,
+        "seed_source": target.new_seed.source if target.new_seed else "vault",
+    }
+    try:
+        with vault.unit_of_work(actor) as work:
+            if token is None:
+                work.add_tokens(
+                    [_new_token(device, target, plan.upn, secret, hash_name, period)],
+                    source="burn",
+                )
+                token = work.token(device.serial)
+            if token.state is TokenState.BURNED:
+                work.audit(
+                    "token.reburned", upn=token.upn or "", serial=token.serial, details=details
+                )
+            else:
+                token = work.move(
+                    token.serial, TokenState.BURNED, details=details, expected_version=token.version
+                )
+            work.record_drift(token, drift)
+    except OathdeskError as error:
+        raise type(error)(
+            f"token {device.serial} is programmed but the vault did not record it "
+            f"({error.message}); burn it again"
+        ) from None
+    return BurnResult(vault.get_token(device.serial), device.model, drift, not plan.existing)
+
+
+def _secret(vault: Vault, actor: Actor, token: Token | None, target: BurnTarget) -> bytes:
+    if token is None:
+        assert target.new_seed is not None
+        secret = target.new_seed.secret
+    else:
+        # Not audited on its own: the burn's record (written only if the burn succeeds) says it.
+        with vault.transaction() as conn:
+            secret = vault.read_secret(conn, actor, token, purpose="burn", audit=False)
+    if not 1 <= len(secret) <= MAX_SEED_BYTES:
+        raise InvalidInput(
+            f"the seed is {len(secret)} bytes; these tokens take 1 to {MAX_SEED_BYTES}"
+        )
+    return secret
+
+
+def _new_token(
+    device: DeviceInfo,
+    target: BurnTarget,
+    upn: str | None,
+    secret: bytes,
+    hash_name: str,
+    period: int,
+) -> NewToken:
+    return NewToken(
+        serial=device.serial,
+        manufacturer="Token2",
+        model=device.model.name,
+        kind=TokenKind.PROGRAMMABLE,
+        secret=secret,
+        algorithm=Algorithm(hash_name),
+        digits=DIGITS,
+        period=period,
+        upn=upn,
+    )
+
+
+# -- a queue of tokens --------------------------------------------------------------------------
+
+
+@dataclass
+class BatchReport:
+    burned: list[BurnResult] = field(default_factory=list)
+    failed: list[tuple[int, BurnTarget, str]] = field(default_factory=list)  # 1-based position
+    not_attempted: list[tuple[int, BurnTarget]] = field(default_factory=list)
+
+
+def burn_queue(
+    vault: Vault,
+    actor: Actor,
+    reader: TokenReader,
+    targets: Sequence[BurnTarget],
+    read_code: ReadCode,
+    *,
+    announce: Callable[[str], None],
+    timeout: float = 60.0,
+    clock: Clock = time.time,
+) -> BatchReport:
+    """Burn ``targets`` one after another; each success is recorded at once, a failure is
+    reported and skipped, so that nothing done is lost and nothing failed is half-recorded."""
+    report = BatchReport()
+    for position, target in enumerate(targets, start=1):
+        announce(f"[{position}/{len(targets)}] present the next token ({target.describe()})")
+        try:
+            result = burn(vault, actor, reader, target, read_code, timeout=timeout, clock=clock)
+        except NoReader as error:
+            report.failed.append((position, target, error.message))
+            report.not_attempted.extend(
+                (later, t) for later, t in enumerate(targets[position:], start=position + 1)
+            )
+            return report
+        except OathdeskError as error:
+            report.failed.append((position, target, error.message))
+            announce(f"[{position}/{len(targets)}] failed: {error.message}")
+        else:
+            report.burned.append(result)
+            announce(
+                f"[{position}/{len(targets)}] burned {result.token.serial} "
+                f"({result.model.name}) for {result.token.upn or 'stock'}"
+            )
+        if position < len(targets):
+            announce("take the token off the reader")
+            if not reader.wait_for_removal(timeout):
+                report.not_attempted.extend(
+                    (later, t) for later, t in enumerate(targets[position:], start=position + 1)
+                )
+                announce("the token stayed on the reader; stopping the queue")
+                return report
+    return report
+
+
+# -- reading and resynchronising ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenReport:
+    device: DeviceInfo
+    drift_seconds: int  # the token's clock minus this computer's
+    stored: Token | None  # the vault's record of it, if a vault was given and holds it
+
+
+def token_info(
+    reader: TokenReader,
+    *,
+    vault: Vault | None = None,
+    timeout: float = 30.0,
+    clock: Clock = time.time,
+) -> TokenReport:
+    """Serial, model and clock of the token on the reader; nothing is written anywhere."""
+    with reader.token(timeout) as link:
+        device = TokenSession(link).identify()
+        drift = device.clock - int(clock())
+    stored = None
+    if vault is not None and vault.existing_serials([device.serial]):
+        stored = vault.get_token(device.serial)
+    return TokenReport(device, drift, stored)
+
+
+@dataclass(frozen=True)
+class ResyncResult:
+    token: Token
+    model: TokenModel
+    drift_before: int
+    drift_after: int
+    reburned: bool
+
+
+def resync(
+    vault: Vault,
+    actor: Actor,
+    reader: TokenReader,
+    serial: str,
+    read_code: ReadCode,
+    *,
+    timeout: float = 30.0,
+    clock: Clock = time.time,
+) -> ResyncResult:
+    """Set the token's clock; on restricted-sync models re-burn the stored seed with it."""
+    require(actor, Permission.SHIP)
+    token = vault.get_token(serial)
+    model = model_for_serial(token.serial)
+    if model is None or token.kind is not TokenKind.PROGRAMMABLE:
+        raise NotProgrammable(f"token {token.serial} is not programmable; its clock cannot be set")
+    if token.state in CLOSING:
+        raise Conflict(f"token {token.serial} is {token.state.value}; it is out of service")
+    reburn = not model.seed_survives_clock_sync
+    if reburn and not token.has_secret:
+        raise Conflict(
+            f"token {token.serial} is a {model.name}: setting its clock erases its seed, and the "
+            "vault no longer holds that seed; replace the token (or reassign it with a new seed)"
+        )
+    secret = None
+    if token.has_secret:
+        require(actor, Permission.REVEAL)
+        with vault.transaction() as conn:
+            secret = vault.read_secret(conn, actor, token, purpose="resync", audit=False)
+    hash_name, period = token.algorithm.value, token.period
+    with reader.token(timeout) as link:
+        session = TokenSession(link)
+        device = session.identify()
+        if device.serial != token.serial:
+            raise Conflict(
+                f"the token on the reader is {device.serial}, not {token.serial}; "
+                f"present {token.serial}"
+            )
+        drift_before = device.clock - int(clock())
+        session.authenticate()
+        session.write_config(int(clock()), hash_name=hash_name, period=period)
+        if reburn:
+            assert secret is not None
+            session.write_seed(secret)
+        drift_after = session.clock() - int(clock())
+    if secret is not None:
+        _confirm_code(read_code, device, secret, clock, hash_name, period)
+    with vault.unit_of_work(actor) as work:
+        current = work.token(token.serial, expected_version=token.version)
+        work.record_drift(current, drift_after)
+        work.audit(
+            "token.resynced",
+            upn=current.upn or "",
+            serial=current.serial,
+            details={
+                "model": model.name,
+                "reader": reader.name,
+                "drift_before": drift_before,
+                "drift_after": drift_after,
+                "seed_reburned": reburn,
+            },
+        )
+    return ResyncResult(vault.get_token(token.serial), model, drift_before, drift_after, reburn)
