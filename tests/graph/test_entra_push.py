@@ -151,7 +151,11 @@ class Interrupt:
             return result
 
         monkeypatch.setattr(owner, name, wrapper)
-        self.undo = lambda: monkeypatch.setattr(owner, name, original)
+        self._restore = (monkeypatch, owner, name, original)
+
+    def undo(self) -> None:
+        monkeypatch, owner, name, original = self._restore
+        monkeypatch.setattr(owner, name, original)
 
 
 def test_push_interrupted_twice_resumes_without_doing_anything_twice(
