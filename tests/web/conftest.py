@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
+import shutil
 import socket
 import threading
 import time
@@ -37,6 +39,7 @@ from oathdesk.web.config import WebConfig
 
 LOCAL_ADMIN = Actor("local:test", "admin")
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+QR_IMAGE = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
 @dataclass
@@ -98,11 +101,40 @@ def make_web_vault(location: VaultLocation) -> WebVault:
     return WebVault(location, key, admin, helpdesk, auditor)
 
 
+@pytest.fixture(scope="session")
+def web_vault_template(tmp_path_factory: pytest.TempPathFactory) -> WebVault:
+    """Made once per test run (migrations and argon2 hashes take a while), copied per test."""
+    folder = tmp_path_factory.mktemp("web-vault-template")
+    path = folder / "vault.sqlite3"
+    return make_web_vault(VaultLocation(f"sqlite:///{path}", folder / "vault.key", path))
+
+
 @pytest.fixture
-def web_vault(tmp_path: Path) -> WebVault:
+def web_vault(web_vault_template: WebVault, tmp_path: Path) -> WebVault:
     """A fresh SQLite vault with an admin (ada), a helpdesk operator (hugo), an auditor."""
+    template = web_vault_template.location
+    assert template.sqlite_path is not None
     path = tmp_path / "vault.sqlite3"
-    return make_web_vault(VaultLocation(f"sqlite:///{path}", tmp_path / "vault.key", path))
+    for suffix in ("", "-wal"):
+        source = Path(f"{template.sqlite_path}{suffix}")
+        if source.exists():
+            shutil.copyfile(source, f"{path}{suffix}")
+    os.chmod(path, 0o600)
+    shutil.copyfile(template.key_file, tmp_path / "vault.key")
+    os.chmod(tmp_path / "vault.key", 0o600)
+    fresh = [
+        dataclasses.replace(operator, last_step=0)
+        for operator in (
+            web_vault_template.admin,
+            web_vault_template.helpdesk,
+            web_vault_template.auditor,
+        )
+    ]
+    return WebVault(
+        VaultLocation(f"sqlite:///{path}", tmp_path / "vault.key", path),
+        web_vault_template.master_key,
+        *fresh,
+    )
 
 
 @pytest.fixture
@@ -143,6 +175,43 @@ def serve_app(app: FastAPI) -> Iterator[str]:
 def live_server(web_config: WebConfig) -> Iterator[str]:
     with serve_app(create_app(web_config)) as base_url:
         yield base_url
+
+
+@pytest.fixture
+def empty_vault_location(tmp_path: Path) -> VaultLocation:
+    """Where a vault without any operator is (see ``empty_web_vault``)."""
+    path = tmp_path / "vault.sqlite3"
+    return VaultLocation(f"sqlite:///{path}", tmp_path / "vault.key", path)
+
+
+@pytest.fixture
+def empty_web_config(empty_vault_location: VaultLocation) -> WebConfig:
+    """A new vault with no operator at all, as on a team's first day."""
+    key = MasterKey.generate()
+    write_key_file(empty_vault_location.key_file, key)
+    Vault.create(empty_vault_location, key, LOCAL_ADMIN).close()
+    return WebConfig(empty_vault_location, key)
+
+
+def qr_text(html: str) -> str:
+    """Decode the (first) QR code image embedded in a page, as a phone would."""
+    import base64
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    found = QR_IMAGE.search(html)
+    assert found, "no QR code image on the page"
+    image = Image.open(io.BytesIO(base64.b64decode(found.group(1))))
+    results = zxingcpp.read_barcodes(image)
+    assert results, "the QR code image does not decode"
+    text: str = results[0].text
+    return text
+
+
+def operator_from_qr(html: str, name: str, role: str, password: str) -> Operator:
+    return Operator(name, role, password, parse_seed(qr_text(html)).secret)
 
 
 # -- clients ---------------------------------------------------------------------------------

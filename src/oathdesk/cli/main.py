@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("oathdesk.cli.exporting", "export_command"),
     "seeds": ("oathdesk.cli.exporting", "seeds_group"),
     "entra": ("oathdesk.cli.entra", "entra_group"),
+    "serve": ("oathdesk.cli.serve", "serve_command"),
 }
 
 
