@@ -113,5 +113,7 @@ def _do_action(
         )
     flash(request, outcome.message, "info" if outcome.ok else "error")
     token = outcome.token
-    target = f"/users/{quote(token.upn)}" if token.upn else f"/tokens/{quote(token.serial)}"
+    target = (
+        f"/users/{quote(token.upn, safe='@')}" if token.upn else f"/tokens/{quote(token.serial)}"
+    )
     return RedirectResponse(target, status_code=303)
