@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("oathdesk.cli.importing", "import_command"),
     "export": ("oathdesk.cli.exporting", "export_command"),
     "seeds": ("oathdesk.cli.exporting", "seeds_group"),
+    "burn": ("oathdesk.cli.burn", "burn_command"),
     "entra": ("oathdesk.cli.entra", "entra_group"),
     "serve": ("oathdesk.cli.serve", "serve_command"),
 }

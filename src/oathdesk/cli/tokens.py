@@ -31,7 +31,10 @@ from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.vault import NewToken, Token
 
 # name -> (module, attribute of a click.Command), like the root command's COMMANDS.
-EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {}
+EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("oathdesk.cli.burn", "token_info_command"),
+    "resync": ("oathdesk.cli.burn", "token_resync_command"),
+}
 
 
 class TokenGroup(click.Group):
