@@ -7,9 +7,9 @@ revoke their own keys. A new key or TOTP enrolment is in the answer once and sto
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field, SecretStr
 
 from oathdesk.vault.api_keys import ApiKey, ApiKeyStore
@@ -17,11 +17,12 @@ from oathdesk.vault.operators import Enrolment, OperatorDirectory
 from oathdesk.vault.roles import Permission, Role
 from oathdesk.web.api.auth import ApiActor, VaultDep, may
 from oathdesk.web.api.errors import ApiRoute, responses
+from oathdesk.web.api.schemas import ONE_LINE, KeyIdPath, NamePath
 
 router = APIRouter(tags=["operators and keys"], route_class=ApiRoute)
 
-OperatorName = Annotated[str, Path(min_length=1, max_length=128)]
-KeyId = Annotated[str, Path(min_length=1, max_length=32)]
+OperatorName = NamePath
+KeyId = KeyIdPath
 
 
 class MeOut(BaseModel):
@@ -39,7 +40,7 @@ class OperatorOut(BaseModel):
 
 
 class OperatorIn(BaseModel):
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=ONE_LINE)
     role: Literal["admin", "helpdesk", "auditor"]
     password: SecretStr = Field(min_length=12, max_length=1024)
 
@@ -78,7 +79,9 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyIn(BaseModel):
-    name: str = Field(min_length=1, max_length=128, description="what uses it, e.g. ci-export")
+    name: str = Field(
+        min_length=1, max_length=128, pattern=ONE_LINE, description="what uses it, e.g. ci-export"
+    )
     days: int | None = Field(
         default=365, ge=1, le=3650, description="lifetime in days; null: never expires"
     )

@@ -32,7 +32,7 @@ from oathdesk.web.api.auth import (
     reveal_throttle,
 )
 from oathdesk.web.api.errors import ApiRoute, responses
-from oathdesk.web.api.schemas import UPN_FIELD
+from oathdesk.web.api.schemas import ONE_LINE, UPN_FIELD
 
 router = APIRouter(tags=["helpdesk"], route_class=ApiRoute)
 
@@ -40,7 +40,7 @@ router = APIRouter(tags=["helpdesk"], route_class=ApiRoute)
 class ApproverIn(BaseModel):
     """The four-eyes rule: a second operator's name, password and current oathdesk code."""
 
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=ONE_LINE)
     password: SecretStr = Field(min_length=1, max_length=1024)
     code: SecretStr = Field(min_length=6, max_length=10)
 
@@ -48,12 +48,19 @@ class ApproverIn(BaseModel):
 class RevealIn(BaseModel):
     upn: str = UPN_FIELD
     method: VerificationMethod = Field(description="how the caller's identity was verified")
-    ticket: str = Field(min_length=1, max_length=128, description="the call's ticket reference")
-    note: str = Field(default="", max_length=500, description="who confirmed, what was checked")
+    ticket: str = Field(
+        min_length=1, max_length=128, pattern=ONE_LINE, description="the call's ticket reference"
+    )
+    note: str = Field(
+        default="", max_length=500, pattern=ONE_LINE, description="who confirmed, what was checked"
+    )
     channel: Channel = Field(description="email gets the longest-valid code recommended")
-    serial: str | None = Field(default=None, min_length=1, max_length=64)
+    serial: str | None = Field(default=None, min_length=1, max_length=64, pattern=ONE_LINE)
     override_reason: str | None = Field(
-        default=None, max_length=500, description="needed for a token already delivered"
+        default=None,
+        max_length=500,
+        pattern=ONE_LINE,
+        description="needed for a token already delivered",
     )
     approver: ApproverIn | None = None
 
@@ -143,7 +150,7 @@ class VerifyIn(BaseModel):
     upn: str = UPN_FIELD
     code: str = Field(min_length=6, max_length=10, pattern=r"^[0-9]+$")
     next_code: str | None = Field(default=None, min_length=6, max_length=10, pattern=r"^[0-9]+$")
-    serial: str | None = Field(default=None, min_length=1, max_length=64)
+    serial: str | None = Field(default=None, min_length=1, max_length=64, pattern=ONE_LINE)
     at: float | None = Field(
         default=None, ge=0, le=32_503_680_000, description="when it was read, Unix seconds"
     )

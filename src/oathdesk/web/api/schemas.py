@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
+from fastapi import Path
 from pydantic import BaseModel, Field
 
 from oathdesk.otp import Algorithm
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import Token, User
 
-UPN_FIELD = Field(min_length=3, max_length=320, description="user principal name")
-SERIAL_FIELD = Field(min_length=1, max_length=64, description="serial number on the token")
-REASON_FIELD = Field(min_length=1, max_length=500)
+# Text that may be named in a one-line error message: no control characters (no line breaks).
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+UPN_FIELD = Field(min_length=3, max_length=320, pattern=ONE_LINE, description="user principal name")
+SERIAL_FIELD = Field(
+    min_length=1, max_length=64, pattern=ONE_LINE, description="serial number on the token"
+)
+REASON_FIELD = Field(min_length=1, max_length=500, pattern=ONE_LINE)
+# Path parameters
+UpnPath = Annotated[str, Path(min_length=1, max_length=320, pattern=ONE_LINE)]
+SerialPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ONE_LINE)]
+NamePath = Annotated[str, Path(min_length=1, max_length=128, pattern=ONE_LINE)]
+KeyIdPath = Annotated[str, Path(min_length=1, max_length=32, pattern=ONE_LINE)]
 
 
 class TokenOut(BaseModel):

@@ -20,7 +20,14 @@ from oathdesk.vault.models import NewToken
 from oathdesk.vault.roles import Permission
 from oathdesk.web.api.auth import ApiActor, VaultDep, may
 from oathdesk.web.api.errors import ApiRoute, responses
-from oathdesk.web.api.schemas import REASON_FIELD, SERIAL_FIELD, UPN_FIELD, TokenOut
+from oathdesk.web.api.schemas import (
+    ONE_LINE,
+    REASON_FIELD,
+    SERIAL_FIELD,
+    UPN_FIELD,
+    SerialPath,
+    TokenOut,
+)
 
 router = APIRouter(tags=["tokens"], route_class=ApiRoute)
 
@@ -37,10 +44,14 @@ SECRET_FIELD = Field(
 
 class TokenIn(BaseModel):
     serial: str = SERIAL_FIELD
-    model: str = Field(default="", max_length=128, description="e.g. C202, miniOTP-2-i")
-    manufacturer: str = Field(default="Token2", min_length=1, max_length=128)
+    model: str = Field(
+        default="", max_length=128, pattern=ONE_LINE, description="e.g. C202, miniOTP-2-i"
+    )
+    manufacturer: str = Field(default="Token2", min_length=1, max_length=128, pattern=ONE_LINE)
     kind: TokenKind = TokenKind.PROGRAMMABLE
-    upn: str | None = Field(default=None, min_length=3, max_length=320, description="assign now")
+    upn: str | None = Field(
+        default=None, min_length=3, max_length=320, pattern=ONE_LINE, description="assign now"
+    )
     secret: SecretStr | None = SECRET_FIELD
     generate: bool = Field(default=False, description="a new random seed instead of secret")
     algorithm: Algorithm | None = None
@@ -61,7 +72,7 @@ def list_tokens(
     actor: ApiActor,
     vault: VaultDep,
     state: Annotated[TokenState | None, Query()] = None,
-    upn: Annotated[str | None, Query(max_length=320)] = None,
+    upn: Annotated[str | None, Query(max_length=320, pattern=ONE_LINE)] = None,
 ) -> list[TokenOut]:
     """Tokens, by serial; filter by state and by user."""
     may(actor, Permission.LOOK_UP)
@@ -70,7 +81,7 @@ def list_tokens(
 
 
 @router.get("/tokens/{serial}", response_model=TokenOut, responses=responses(403, 404))
-def show_token(serial: str, actor: ApiActor, vault: VaultDep) -> TokenOut:
+def show_token(serial: SerialPath, actor: ApiActor, vault: VaultDep) -> TokenOut:
     """One token (never its secret)."""
     may(actor, Permission.LOOK_UP)
     return TokenOut.of(vault.get_token(serial))
@@ -109,8 +120,8 @@ class AssignIn(Versioned):
 
 
 class ShipIn(Versioned):
-    carrier: str = Field(min_length=1, max_length=64, description="e.g. DHL")
-    tracking: str = Field(min_length=1, max_length=128)
+    carrier: str = Field(min_length=1, max_length=64, pattern=ONE_LINE, description="e.g. DHL")
+    tracking: str = Field(min_length=1, max_length=128, pattern=ONE_LINE)
 
 
 class ReasonIn(Versioned):
@@ -121,12 +132,15 @@ class DeliverIn(BaseModel):
     override_reason: str | None = Field(
         default=None,
         max_length=500,
+        pattern=ONE_LINE,
         description="needed unless a code the user read off the token was checked today",
     )
 
 
 class PurgeIn(BaseModel):
-    reason: str = Field(default="delivered and working", min_length=1, max_length=500)
+    reason: str = Field(
+        default="delivered and working", min_length=1, max_length=500, pattern=ONE_LINE
+    )
 
 
 class ReassignIn(BaseModel):
@@ -138,7 +152,7 @@ class ReassignIn(BaseModel):
 @router.post(
     "/tokens/{serial}/assign", response_model=TokenOut, responses=responses(400, 403, 404, 409)
 )
-def assign(serial: str, body: AssignIn, actor: ApiActor, vault: VaultDep) -> TokenOut:
+def assign(serial: SerialPath, body: AssignIn, actor: ApiActor, vault: VaultDep) -> TokenOut:
     """Assign a token to a user (admin)."""
     token = vault.assign(actor, serial, body.upn, expected_version=body.expected_version)
     return TokenOut.of(token)
@@ -147,7 +161,7 @@ def assign(serial: str, body: AssignIn, actor: ApiActor, vault: VaultDep) -> Tok
 def _move(
     actor: ApiActor,
     vault: VaultDep,
-    serial: str,
+    serial: SerialPath,
     target: TokenState,
     expected_version: int | None,
     **extra: Any,
@@ -161,7 +175,7 @@ MOVE_RESPONSES = responses(400, 403, 404, 409)
 
 @router.post("/tokens/{serial}/burned", response_model=TokenOut, responses=MOVE_RESPONSES)
 def burned(
-    serial: str, actor: ApiActor, vault: VaultDep, body: Versioned | None = None
+    serial: SerialPath, actor: ApiActor, vault: VaultDep, body: Versioned | None = None
 ) -> TokenOut:
     """The seed was burned onto the (programmable) token."""
     return _move(actor, vault, serial, TokenState.BURNED, body.expected_version if body else None)
@@ -169,7 +183,7 @@ def burned(
 
 @router.post("/tokens/{serial}/registered", response_model=TokenOut, responses=MOVE_RESPONSES)
 def registered(
-    serial: str, actor: ApiActor, vault: VaultDep, body: Versioned | None = None
+    serial: SerialPath, actor: ApiActor, vault: VaultDep, body: Versioned | None = None
 ) -> TokenOut:
     """The token is registered in Entra."""
     version = body.expected_version if body else None
@@ -177,7 +191,7 @@ def registered(
 
 
 @router.post("/tokens/{serial}/ship", response_model=TokenOut, responses=MOVE_RESPONSES)
-def ship(serial: str, body: ShipIn, actor: ApiActor, vault: VaultDep) -> TokenOut:
+def ship(serial: SerialPath, body: ShipIn, actor: ApiActor, vault: VaultDep) -> TokenOut:
     """The token is in the post."""
     return _move(
         actor,
@@ -192,7 +206,7 @@ def ship(serial: str, body: ShipIn, actor: ApiActor, vault: VaultDep) -> TokenOu
 
 @router.post("/tokens/{serial}/deliver", response_model=TokenOut, responses=MOVE_RESPONSES)
 def deliver(
-    serial: str, actor: ApiActor, vault: VaultDep, body: DeliverIn | None = None
+    serial: SerialPath, actor: ApiActor, vault: VaultDep, body: DeliverIn | None = None
 ) -> TokenOut:
     """The user has it and it works: after a code check today (POST /verify) or with a reason."""
     reason = body.override_reason if body else None
@@ -200,7 +214,7 @@ def deliver(
 
 
 def _closing(name: str, target: TokenState, summary: str) -> None:
-    def close(serial: str, body: ReasonIn, actor: ApiActor, vault: VaultDep) -> TokenOut:
+    def close(serial: SerialPath, body: ReasonIn, actor: ApiActor, vault: VaultDep) -> TokenOut:
         return _move(
             actor, vault, serial, target, body.expected_version, details={"reason": body.reason}
         )
@@ -218,14 +232,16 @@ _closing("retire", TokenState.RETIRED, "Take the token out of service for good (
 
 
 @router.post("/tokens/{serial}/purge", response_model=TokenOut, responses=MOVE_RESPONSES)
-def purge(serial: str, actor: ApiActor, vault: VaultDep, body: PurgeIn | None = None) -> TokenOut:
+def purge(
+    serial: SerialPath, actor: ApiActor, vault: VaultDep, body: PurgeIn | None = None
+) -> TokenOut:
     """Erase a delivered token's secret for good (admin)."""
     reason = body.reason if body else PurgeIn().reason
     return TokenOut.of(vault.purge(actor, serial, reason=reason))
 
 
 @router.post("/tokens/{serial}/reassign", response_model=TokenOut, responses=MOVE_RESPONSES)
-def reassign(serial: str, body: ReassignIn, actor: ApiActor, vault: VaultDep) -> TokenOut:
+def reassign(serial: SerialPath, body: ReassignIn, actor: ApiActor, vault: VaultDep) -> TokenOut:
     """Give a programmable token to another user with a new seed (admin)."""
     may(actor, Permission.MANAGE_TOKENS)
     seed = _seed(body.secret, body.generate, "sha1")
@@ -255,12 +271,15 @@ def purge_due(actor: ApiActor, vault: VaultDep, body: PurgeDueIn | None = None) 
     )
 
 
+SerialText = Annotated[str, Field(min_length=1, max_length=64, pattern=ONE_LINE)]
+
+
 class GenerateIn(BaseModel):
     count: int | None = Field(default=None, ge=1, le=100_000)
-    serials: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
-        default=None, max_length=100_000
+    serials: list[Annotated[str, Field(min_length=1, max_length=64, pattern=ONE_LINE)]] | None = (
+        Field(default=None, max_length=100_000)
     )
-    model: str = Field(default="programmable", min_length=1, max_length=128)
+    model: str = Field(default="programmable", min_length=1, max_length=128, pattern=ONE_LINE)
     algorithm: Literal["sha1", "sha256"] = "sha1"
     period: Literal[30, 60] = 30
 

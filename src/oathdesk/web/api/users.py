@@ -8,15 +8,17 @@ from pydantic import BaseModel, Field
 from oathdesk.vault.roles import Permission
 from oathdesk.web.api.auth import ApiActor, VaultDep, may
 from oathdesk.web.api.errors import ApiRoute, responses
-from oathdesk.web.api.schemas import UPN_FIELD, TokenOut, UserDetailOut, UserOut
+from oathdesk.web.api.schemas import ONE_LINE, UPN_FIELD, TokenOut, UpnPath, UserDetailOut, UserOut
 
 router = APIRouter(tags=["users"], route_class=ApiRoute)
 
 
 class UserIn(BaseModel):
     upn: str = UPN_FIELD
-    display_name: str = Field(default="", max_length=256)
-    phone: str = Field(default="", max_length=64, description="on file, for identity callbacks")
+    display_name: str = Field(default="", max_length=256, pattern=ONE_LINE)
+    phone: str = Field(
+        default="", max_length=64, pattern=ONE_LINE, description="on file, for identity callbacks"
+    )
     notes: str = Field(default="", max_length=2000)
 
 
@@ -42,7 +44,7 @@ def add_user(body: UserIn, actor: ApiActor, vault: VaultDep) -> UserOut:
 
 
 @router.get("/users/{upn}", response_model=UserDetailOut, responses=responses(403, 404))
-def show_user(upn: str, actor: ApiActor, vault: VaultDep) -> UserDetailOut:
+def show_user(upn: UpnPath, actor: ApiActor, vault: VaultDep) -> UserDetailOut:
     """A user with their tokens."""
     may(actor, Permission.LOOK_UP)
     user = vault.get_user(upn)

@@ -1,0 +1,61 @@
+"""schemathesis against the live server's OpenAPI document: whatever it generates for every
+operation (valid and invalid input alike, sent with a valid admin key), no answer is a 5xx.
+
+Bounded: a few examples per operation keep the whole file well under a minute.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.openapi.loaders import from_url
+
+from tests.web.api_support import Api, add_user_and_token, api, api_keys
+
+__all__ = ["api", "api_keys"]  # fixtures
+
+EXAMPLES = 6
+
+
+@pytest.mark.slow
+def test_no_generated_request_gets_a_server_error(api: Api) -> None:
+    add_user_and_token(api)  # something for the generated requests to find now and then
+    schema = from_url(f"{api.base_url}/api/v1/openapi.json")
+    headers = {"Authorization": f"Bearer {api.keys.admin}"}
+    server_errors: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 30
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                derandomize=True,
+                database=None,
+            )
+            def send(case: schemathesis.Case) -> None:
+                response = case.call(base_url=api.base_url, headers=headers)
+                if response.status_code >= 500:
+                    server_errors.append(
+                        f"{case.method} {case.formatted_path}: {response.status_code} "
+                        f"{response.text[:200]}"
+                    )
+
+            send()
+    assert server_errors == []
+
+
+def test_the_document_describes_every_route(api: Api) -> None:
+    document = api.anonymous.get("/openapi.json").json()
+    paths = document["paths"]
+    assert len(paths) >= 29
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["type"] == "http"
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            assert "401" in operation["responses"], (method, path)
+            assert "ErrorBody" in str(operation["responses"]["401"]), (method, path)
