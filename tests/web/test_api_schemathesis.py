@@ -6,10 +6,12 @@ Bounded: a few examples per operation keep the whole file well under a minute.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis import GenerationMode
+from schemathesis import Case, GenerationMode
+from schemathesis.core.result import Ok
 from schemathesis.openapi.loaders import from_url
 
 from tests.web.api_support import Api, add_user_and_token, api, api_keys
@@ -25,7 +27,7 @@ def test_no_generated_request_gets_a_server_error(api: Api) -> None:
     schema = from_url(f"{api.base_url}/api/v1/openapi.json")
     headers = {"Authorization": f"Bearer {api.keys.admin}"}
     server_errors: list[str] = []
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations() if isinstance(result, Ok)]
     assert len(operations) >= 30
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -38,7 +40,7 @@ def test_no_generated_request_gets_a_server_error(api: Api) -> None:
                 derandomize=True,
                 database=None,
             )
-            def send(case: schemathesis.Case) -> None:
+            def send(case: Case[Any]) -> None:
                 response = case.call(base_url=api.base_url, headers=headers)
                 if response.status_code >= 500:
                     server_errors.append(
