@@ -232,7 +232,7 @@ def test_import_pskc_through_the_cli(
     source.write_bytes(make_pskc("pbkdf2"))
     done = cli("import", str(source), "--password-stdin", input=PASSWORD + "\n", env=env_vault)
     assert done.returncode == 0, done.stderr
-    assert "imported 2 token(s)" in done.stdout
+    assert "imported 2 classic token(s) from order-4711.pskcxml (pskc)" in done.stdout
     listing = cli("token", "list", "--json", env=env_vault).stdout
     assert '"kind": "classic"' in listing
     assert "60234567" in listing

@@ -45,8 +45,11 @@ def test_entra_csv_import(env: dict[str, str], cli: RunCli, tmp_path: Path) -> N
     assert json.loads(cli("token", "list", "--json", env=env).stdout) == []
     done = cli("import", str(source), env=env)
     assert done.returncode == 0, done.stderr
-    assert "imported 2 token(s)" in done.stdout
-    assert "shred -u" in done.stdout
+    assert "imported 2 classic token(s) from token2-order.csv (entra-csv): 2 assigned to 2 " in (
+        done.stdout
+    )
+    assert f"now destroy {source} and every copy" in done.stdout
+    assert f"shred -u {source}" in done.stdout
     tokens = json.loads(cli("token", "list", "--json", env=env).stdout)
     assert [(t["serial"], t["kind"], t["state"], t["upn"], t["period"]) for t in tokens] == [
         ("60234567", "classic", "assigned", "helga@contoso.com", 30),
@@ -93,6 +96,25 @@ def test_failed_import_leaves_the_vault_as_it_was(
     assert "clash.csv:3: column 'serial number': a token with serial 60234567 is already" in (
         conflict.stdout
     )
+    assert vault_contents(cli, env) == before
+    # One seed on two tokens across the vault: the row's line and the other token's serial,
+    # never the seed (in any spelling), and nothing imported.
+    twin = tmp_path / "twin.csv"
+    twin.write_text(
+        "upn,serial number,secret key,time interval,manufacturer,model\n"
+        f"anna@contoso.com,60234572,{encode_base32(S1)},30,Token2,C202\n"
+        f"anna@contoso.com,60234573,{encode_base32(S3)},30,Token2,C202\n"
+    )
+    refused_twin = cli("import", str(twin), env=env)
+    assert_one_line_error(refused_twin)
+    assert refused_twin.stdout.splitlines() == [
+        "twin.csv:3: column 'secret key': this secret is already on token 60234567 in the "
+        "vault; every token has its own seed; check the row against the vendor's file; if the "
+        "token was re-issued, retire token 60234567 first"
+    ]
+    shown = refused_twin.stdout + refused_twin.stderr
+    for spelling in (encode_base32(S3), S3.hex(), encode_base32(S3).lower()):
+        assert spelling not in shown
     assert vault_contents(cli, env) == before
 
 
@@ -163,3 +185,31 @@ def test_progress_is_reported_for_big_files(tmp_path: Path) -> None:
     assert result.imported == 6000
     assert calls[0] == (1000, 6000)
     assert calls[-1] == (6000, 6000)
+
+
+def test_warnings_are_shown_and_do_not_stop_an_import(
+    env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    old_template = tmp_path / "old.csv"
+    old_template.write_text(
+        "upn,serial number,secret key,timeinterval,manufacturer,model,Enabled\n"
+        f"helga@contoso.com,60234567,{encode_base32(S1)},30,Token2,C202,true\n"
+    )
+    dry = cli("import", str(old_template), "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "warning: old.csv:1:" in dry.stdout
+    assert "Enabled" in dry.stdout
+    done = cli("import", str(old_template), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "warning: old.csv:1:" in done.stdout
+    assert "imported 1 classic token(s)" in done.stdout
+
+
+def test_unknown_formats_are_refused_with_what_to_do(
+    env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    pdf = tmp_path / "seeds.pdf"
+    pdf.write_bytes(b"%PDF-1.7 ...")
+    refused = cli("import", str(pdf), env=env)
+    assert_one_line_error(refused)
+    assert "the file is a PDF" in refused.stderr

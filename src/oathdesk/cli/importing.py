@@ -92,6 +92,8 @@ def import_command(
         )
     for problem in result.problems:
         click.echo(problem.render(file.name))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning.render(file.name)}")
     if result.problems:
         raise ImportRefused(
             f"{len(result.problems)} problem(s) in {file.name} ({result.format}); "
@@ -100,8 +102,10 @@ def import_command(
     if dry_run:
         click.echo(f"{file.name} ({result.format}): no problems; run without --dry-run to import")
         return
+    in_stock = result.imported - result.assigned
     click.echo(
-        f"imported {result.imported} token(s) from {file.name} ({result.format}), "
+        f"imported {result.imported} {result.kind} token(s) from {file.name} ({result.format}): "
+        f"{result.assigned} assigned to {result.users} user(s), {in_stock} in stock; "
         "secrets encrypted in the vault"
     )
     if result.placeholder_serials:

@@ -102,5 +102,9 @@ def parse_otpauth_list(data: bytes) -> ParsedFile:
         )
     bad_lines = {p.line for p in problems}
     return ParsedFile(
-        FORMAT, [r for r in records if r.line not in bad_lines], sort_problems(problems), warnings
+        FORMAT,
+        [r for r in records if r.line not in bad_lines],
+        sort_problems(problems),
+        warnings,
+        _NO_COLUMNS,
     )

@@ -67,6 +67,9 @@ class Code(StrEnum):
     NOT_SPREADSHEET = "not-spreadsheet"
     URI_INVALID = "uri-invalid"
     NOT_FOR_GRAPH = "not-for-graph"
+    # clashes with what the vault already holds (import)
+    SERIAL_IN_VAULT = "serial-in-vault"
+    SECRET_IN_VAULT = "secret-in-vault"
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ def parse_pskc(data: bytes, *, password: str | None = None, psk: bytes | None = 
     records = [
         r.record for r in readings if r.record is not None and r.record.line not in bad_lines
     ]
-    return ParsedFile(FORMAT, records, sort_problems(problems))
+    return ParsedFile(FORMAT, records, sort_problems(problems), columns=COLUMNS)
 
 
 def refuse_unsafe_xml(data: bytes) -> Problem | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from oathdesk.formats.detect import FORMATS, FileFormat, UnknownFormat, detect_format
-from oathdesk.formats.entra_csv import DEFAULT_MAX_PER_USER, parse_entra_csv
+from oathdesk.formats.entra_csv import DEFAULT_MAX_PER_USER, ENTRA_COLUMNS, parse_entra_csv
 from oathdesk.formats.otpauth_list import parse_otpauth_list
 from oathdesk.formats.pskc import parse_pskc
 from oathdesk.formats.records import ParsedFile, SeedRecord
@@ -36,7 +36,7 @@ def read_seed_file(
             )
             for t in entra.tokens
         ]
-        return ParsedFile(chosen.value, records, entra.problems, entra.warnings)
+        return ParsedFile(chosen.value, records, entra.problems, entra.warnings, ENTRA_COLUMNS)
     if chosen is FileFormat.PSKC:
         return parse_pskc(data, password=password, psk=psk)
     if chosen is FileFormat.OTPAUTH:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from oathdesk.formats.checks import Columns
 from oathdesk.formats.problems import Problem
 
 
@@ -27,12 +28,16 @@ class SeedRecord:
 
 @dataclass(frozen=True)
 class ParsedFile:
-    """The records without problems, every problem, and warnings that do not stop an import."""
+    """The records without problems, every problem, and warnings that do not stop an import.
+
+    ``columns``: how the file names its serial, seed and user columns, for problems found later
+    (e.g. by the vault) to name them the way the file does."""
 
     format: str
     records: list[SeedRecord]
     problems: list[Problem]
     warnings: list[Problem] = field(default_factory=list)
+    columns: Columns = field(default_factory=Columns)
 
     @property
     def ok(self) -> bool:

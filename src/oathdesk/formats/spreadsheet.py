@@ -122,6 +122,7 @@ def parse_spreadsheet(data: bytes) -> ParsedFile:
         [r for r in records if r.line not in bad_lines],
         sort_problems(problems),
         warnings,
+        columns,
     )
 
 

@@ -6,44 +6,40 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from oathdesk.errors import InvalidInput
-from oathdesk.formats.entra_csv import looks_like_entra_csv, parse_entra_csv
-from oathdesk.formats.otpauth_list import looks_like_otpauth_list, parse_otpauth_list
-from oathdesk.formats.problems import Problem
-from oathdesk.formats.pskc import looks_like_pskc, parse_pskc
-from oathdesk.formats.records import ParsedFile, SeedRecord
-from oathdesk.formats.spreadsheet import XLSX_MAGIC, parse_spreadsheet
-from oathdesk.formats.text import decode
+from oathdesk.formats.detect import FORMATS
+from oathdesk.formats.detect import detect_format as detect_file_format
+from oathdesk.formats.problems import Code, Problem, sort_problems
+from oathdesk.formats.reader import read_seed_file
+from oathdesk.formats.records import ParsedFile
 from oathdesk.otp import Algorithm
 from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Actor, NewToken, Vault
 
-FORMATS = ("entra-csv", "spreadsheet", "otpauth", "pskc")
+__all__ = ["FORMATS", "ImportResult", "detect_format", "import_seeds", "parse_file"]
 
 
 @dataclass(frozen=True)
 class ImportResult:
+    """What an import did. ``problems`` (every one, sorted by line) mean nothing was imported;
+    ``warnings`` never stop an import but should be shown."""
+
     format: str
     problems: list[Problem]
     imported: int
     placeholder_serials: int
     dry_run: bool
+    warnings: list[Problem] = field(default_factory=list)
+    kind: str = ""  # classic or programmable: the kind the tokens were added as
+    assigned: int = 0  # tokens given to a user (the others are in stock)
+    users: int = 0  # how many users those are
 
 
 def detect_format(data: bytes) -> str:
-    if data.startswith(XLSX_MAGIC):
-        return "spreadsheet"
-    if looks_like_pskc(data):
-        return "pskc"
-    text, _, _ = decode(data)
-    if looks_like_entra_csv(text):
-        return "entra-csv"
-    if looks_like_otpauth_list(text):
-        return "otpauth"
-    return "spreadsheet"
+    """The format told from the content; UnknownFormat (one line, what to do) otherwise."""
+    return detect_file_format(data).value
 
 
 def parse_file(
@@ -54,36 +50,37 @@ def parse_file(
     password: str | None = None,
     psk: bytes | None = None,
 ) -> ParsedFile:
-    chosen = file_format or detect_format(data)
-    if chosen == "pskc":
-        return parse_pskc(data, password=password, psk=psk)
-    if chosen == "entra-csv":
-        entra = parse_entra_csv(data, max_per_user=max_per_user)
-        records = [
-            SeedRecord(
-                t.line, t.secret, t.upn, t.serial, t.manufacturer, t.model, "sha1", 6, t.period
-            )
-            for t in entra.tokens
-        ]
-        return ParsedFile(chosen, records, entra.problems)
-    if chosen == "otpauth":
-        return parse_otpauth_list(data)
-    if chosen == "spreadsheet":
-        return parse_spreadsheet(data)
-    raise InvalidInput(f"unknown format {chosen!r}; use one of {', '.join(FORMATS)}")
+    return read_seed_file(data, file_format, max_per_user=max_per_user, password=password, psk=psk)
 
 
-def _vault_conflicts(vault: Vault, records: list[SeedRecord]) -> list[Problem]:
-    """Clashes with what the vault already holds, all of them, each with its line."""
+def _vault_conflicts(vault: Vault, parsed: ParsedFile) -> list[Problem]:
+    """Clashes with what the vault already holds, all of them, each with its line: a serial or
+    a seed already on a token (naming that token, never the seed), a user over the limit."""
+    records, columns = parsed.records, parsed.columns
     problems = []
     present = vault.existing_serials(r.serial for r in records if r.serial)
-    for record in records:
+    holders = vault.secret_holders([r.secret for r in records])
+    for record, holder in zip(records, holders, strict=True):
         if record.serial in present:
             problems.append(
                 Problem(
                     record.line,
-                    "serial number",
-                    f"a token with serial {record.serial} is already in the vault; remove the row",
+                    columns.serial,
+                    f"a token with serial {record.serial} is already in the vault",
+                    fix="remove the row (`oathdesk token show SERIAL` shows the token)",
+                    code=Code.SERIAL_IN_VAULT,
+                )
+            )
+        if holder is not None and holder != record.serial:
+            problems.append(
+                Problem(
+                    record.line,
+                    columns.seed,
+                    f"this secret is already on token {holder} in the vault; every token has "
+                    "its own seed",
+                    fix="check the row against the vendor's file; if the token was re-issued, "
+                    f"retire token {holder} first",
+                    code=Code.SECRET_IN_VAULT,
                 )
             )
     limit = vault.settings().max_tokens_per_user
@@ -95,11 +92,14 @@ def _vault_conflicts(vault: Vault, records: list[SeedRecord]) -> list[Problem]:
                 problems.append(
                     Problem(
                         record.line,
-                        "upn",
+                        columns.user,
                         f"{record.upn} would have more than {limit} tokens (Entra's limit)",
+                        fix="give this token to someone else, or retire one of the user's "
+                        "tokens first",
+                        code=Code.USER_OVER_LIMIT,
                     )
                 )
-    return sorted(problems, key=lambda p: (p.line, p.column))
+    return problems
 
 
 def import_seeds(
@@ -124,11 +124,12 @@ def import_seeds(
         psk=psk,
     )
     seen = {(p.line, p.column) for p in parsed.problems}
-    problems = parsed.problems + [
-        p for p in _vault_conflicts(vault, parsed.records) if (p.line, p.column) not in seen
-    ]
+    problems = sort_problems(
+        parsed.problems
+        + [p for p in _vault_conflicts(vault, parsed) if (p.line, p.column) not in seen]
+    )
     if problems or dry_run:
-        return ImportResult(parsed.format, problems, 0, 0, dry_run)
+        return ImportResult(parsed.format, problems, 0, 0, dry_run, parsed.warnings)
     default_kind = kind or (
         TokenKind.CLASSIC if parsed.format in ("entra-csv", "pskc") else TokenKind.PROGRAMMABLE
     )
@@ -161,4 +162,15 @@ def import_seeds(
         create_missing_users=True,
         progress=progress,
     )
-    return ImportResult(parsed.format, [], count, placeholders, False)
+    owners = [token.upn for token in tokens if token.upn]
+    return ImportResult(
+        parsed.format,
+        [],
+        count,
+        placeholders,
+        False,
+        parsed.warnings,
+        default_kind.value,
+        len(owners),
+        len(set(owners)),
+    )
