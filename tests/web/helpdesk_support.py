@@ -100,6 +100,8 @@ class _ById(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in VOID:
+            if not self.depth and self.attrs is None and dict(attrs).get("id") == self.wanted:
+                self.attrs = {k: v or "" for k, v in attrs}
             return
         if self.depth:
             self.depth += 1
