@@ -6,8 +6,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+from oathdesk.graph.errors import GraphError
+from oathdesk.graph.throttle import RetryPolicy
+from oathdesk.services.entra_session import open_session
 from tests.conftest import OATHDESK, assert_one_line_error
-from tests.graph.entra_helpers import EntraWorld, world
+from tests.graph.entra_helpers import ADMIN, EntraWorld, world
 
 __all__ = ["world"]
 
@@ -114,6 +119,27 @@ def test_enable_turns_the_method_on(world: EntraWorld) -> None:
     assert result.returncode == 0, result
     assert world.fake.policy_enabled
     assert "hardware OATH method: enabled" in result.stdout
+
+
+def test_an_expired_token_is_replaced_once_and_the_call_retried(world: EntraWorld) -> None:
+    world.login()
+    with open_session(world.vault, ADMIN) as session:
+        assert session.api.policy_state() == "enabled"
+        world.fake.expire_tokens()
+        time.sleep(2.0)  # tokens issued from now on (whole-second iat) are accepted again
+        assert session.api.policy_state() == "enabled"
+    statuses = [status for _, target, status in world.fake.requests if "hardwareOath" in target]
+    assert statuses == [200, 401, 200]
+
+
+def test_throttling_on_every_try_gives_up_with_a_plain_message(world: EntraWorld) -> None:
+    world.login()
+    with open_session(world.vault, ADMIN, retry=RetryPolicy(attempts=3, base=0.01)) as session:
+        world.fake.throttle(5, status=503, retry_after=0.05)
+        with pytest.raises(GraphError, match="Graph is throttling; wait a few minutes"):
+            session.api.policy_state()
+    assert [s for _, _, s in world.fake.requests if s == 503] == [503] * 3
+    assert "throttled" in world.audit_text()
 
 
 def test_logout_erases_the_credentials(world: EntraWorld) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from oathdesk.graph.api import HardwareOath
+from oathdesk.otp import totp
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from tests.conftest import assert_one_line_error
 from tests.graph.entra_helpers import ADMIN, EntraWorld, world
@@ -33,6 +34,7 @@ def _users_with_tokens(world: EntraWorld, users: int, each: int) -> dict[str, li
 
 
 def _assert_no_secret_leaked(world: EntraWorld, *texts: str) -> None:
+    """No seed, client secret or activation code in the output, the audit log or the DB."""
     leaks = [world.fake.client_secret]
     for seed in world.seeds.values():
         leaks += [base64.b32encode(seed).decode().rstrip("="), seed.hex()]
@@ -40,6 +42,12 @@ def _assert_no_secret_leaked(world: EntraWorld, *texts: str) -> None:
     for secret in leaks:
         assert secret not in haystack
         assert secret.lower() not in haystack.lower()
+    assert world.fake.client_secret.encode() not in world.db_bytes()
+    now = time.time()
+    for seed in world.seeds.values():
+        for offset in range(-10, 3):  # every code shown since the run started
+            code = totp(seed, now + offset * 30)
+            assert not re.search(rf"\b{code}\b", haystack), "an activation code leaked"
 
 
 def _activation_calls(world: EntraWorld) -> list[tuple[str, str, int]]:

@@ -52,8 +52,10 @@ def test_pull_reports_every_kind_of_difference(world: EntraWorld) -> None:
     _force_software_methods(world, bob, 6)
     world.add_tokens("carol@contoso.onmicrosoft.com", 1, first=60, in_entra=False)
 
+    world.fake.page_size = 2  # the inventory comes back in pages: follow @odata.nextLink
     result = world.cli("entra", "pull", "--json")
     assert result.returncode == 0, result
+    assert any("skiptoken" in target for _, target, _ in world.fake.requests)
     report = json.loads(result.stdout)
     found = {(d["kind"], d["serial"], d["upn"]) for d in report["differences"]}
     assert ("unknown_to_vault", "77770001", "") in found

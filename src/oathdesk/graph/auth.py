@@ -57,13 +57,15 @@ class TokenSource:
         return signed_in_as(self.claims(), f"app {self.settings.client_id}")
 
     def _acquire(self, fresh: bool) -> str:
-        app = self._application()
         settings = self.settings
+        if fresh and settings.auth.app_only:
+            # msal refuses force_refresh for client credentials: a new application object has
+            # an empty in-memory cache, so it asks the identity platform again.
+            self._app = None
+        app = self._application()
         with _reaching(settings):
             if settings.auth.app_only:
-                result = app.acquire_token_for_client(
-                    scopes=settings.app_scopes, force_refresh=fresh
-                )
+                result = app.acquire_token_for_client(scopes=settings.app_scopes)
             else:
                 accounts = app.get_accounts()
                 result = (
