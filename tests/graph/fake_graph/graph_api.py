@@ -130,7 +130,7 @@ class GraphApi:
                 self._require(call, READ_USERS, directory=True)
                 return 200, self.tenant.user(user_ref).as_graph(), {}
             case ["users", user_ref, "authentication", *rest]:
-                return self._authentication(call, self.tenant.user(user_ref), rest)
+                return self._authentication(call, user_ref, rest)
             case ["directory", "authenticationMethodDevices", "hardwareOathDevices", *rest]:
                 return self._inventory(call, rest)
             case ["policies", "authenticationMethodsPolicy"]:
@@ -168,20 +168,24 @@ class GraphApi:
         )
         return 200, page([u.as_graph() for u in users], call.query, call.url, self.page_size), {}
 
-    def _authentication(self, call: Call, user: User, rest: list[str]) -> Answer:
-        is_self = self._delegated_user(call) is user
+    def _authentication(self, call: Call, user_ref: str, rest: list[str]) -> Answer:
+        me = self._delegated_user(call)
+        is_self = me is not None and self.tenant.find_user(user_ref) is me
         reads = READ_METHODS | (SELF_READ if is_self else set())
         writes = WRITE_METHODS | (SELF_WRITE if is_self else set())
+        if rest == ["requirements"]:
+            self._require(call, READ_MFA_STATE if call.method == "GET" else WRITE_MFA_STATE)
+        else:
+            self._require(call, reads if call.method == "GET" else writes)
+        user = self.tenant.user(user_ref)  # after the permission check: 403 before 404
         match rest:
             case ["methods"]:
                 self._only(call, "GET")
-                self._require(call, reads)
                 return 200, {"value": self._all_methods(user)}, {}
             case ["hardwareOathMethods"]:
-                return self._hardware_methods(call, user, reads, writes)
+                return self._hardware_methods(call, user)
             case ["hardwareOathMethods", "assignAndActivate"]:
                 self._only(call, "POST")
-                self._require(call, writes)
                 self._take_activation()
                 device_ref = call.body.get("device") if isinstance(call.body, dict) else None
                 device_id = device_ref.get("id") if isinstance(device_ref, dict) else None
@@ -191,7 +195,6 @@ class GraphApi:
                 return 204, None, {}
             case ["hardwareOathMethods", "assignAndActivateBySerialNumber"]:
                 self._only(call, "POST")
-                self._require(call, writes)
                 self._take_activation()
                 serial = call.body.get("serialNumber") if isinstance(call.body, dict) else None
                 device = self.tenant.device_by_serial(serial)
@@ -201,26 +204,21 @@ class GraphApi:
                 self._only(call, "GET", "DELETE")
                 device = self.tenant.method(user, method_id)
                 if call.method == "GET":
-                    self._require(call, reads)
                     return 200, self.tenant.method_json(device), {}
-                self._require(call, writes)
                 self.tenant.unassign(device)
                 return 204, None, {}
             case ["hardwareOathMethods", method_id, "activate"]:
                 self._only(call, "POST")
-                self._require(call, writes)
                 device = self.tenant.method(user, method_id)
                 self._take_activation()
                 self.tenant.activate(user, device, call.body)
                 return 204, None, {}
             case ["hardwareOathMethods", method_id, "deactivate"]:
                 self._only(call, "POST")
-                self._require(call, writes)
                 self.tenant.deactivate(self.tenant.method(user, method_id))
                 return 204, None, {}
             case ["softwareOathMethods"]:
                 self._only(call, "GET")
-                self._require(call, reads)
                 methods = [self.tenant.software_json(m) for m in self.tenant.software_of(user)]
                 return 200, {"value": methods}, {}
             case ["softwareOathMethods", method_id]:
@@ -229,15 +227,13 @@ class GraphApi:
                 if method is None or method.user_id != user.id:
                     raise not_found(method_id)
                 if call.method == "GET":
-                    self._require(call, reads)
                     return 200, self.tenant.software_json(method), {}
-                self._require(call, writes)
                 del self.tenant.software_methods[method_id]
                 return 204, None, {}
             case ["requirements"]:
                 return self._requirements(call, user)
             case ["signInPreferences"]:
-                return self._sign_in_preferences(call, user, reads, writes)
+                return self._sign_in_preferences(call, user)
         raise _no_segment(rest)
 
     def _all_methods(self, user: User) -> list[dict[str, Any]]:
@@ -250,28 +246,19 @@ class GraphApi:
         software = [self.tenant.software_json(m) for m in self.tenant.software_of(user)]
         return [password, *hardware, *software]
 
-    def _hardware_methods(
-        self, call: Call, user: User, reads: set[str], writes: set[str]
-    ) -> Answer:
+    def _hardware_methods(self, call: Call, user: User) -> Answer:
         self._only(call, "GET", "POST")
         if call.method == "GET":
-            self._require(call, reads)
             check_options(call.query, set())
-            return (
-                200,
-                {"value": [self.tenant.method_json(d) for d in self.tenant.hardware_of(user)]},
-                {},
-            )
-        self._require(call, writes)
+            methods = [self.tenant.method_json(d) for d in self.tenant.hardware_of(user)]
+            return 200, {"value": methods}, {}
         device = self.tenant.assign(user, call.body)
         return 201, self.tenant.method_json(device), {}
 
     def _requirements(self, call: Call, user: User) -> Answer:
         self._only(call, "GET", "PATCH")
         if call.method == "GET":
-            self._require(call, READ_MFA_STATE)
             return 200, _requirements_json(user), {}
-        self._require(call, WRITE_MFA_STATE)
         body = call.body if isinstance(call.body, dict) else {}
         state = body.get("perUserMfaState")
         if set(body) != {"perUserMfaState"} or state not in MFA_STATES:
@@ -281,14 +268,10 @@ class GraphApi:
         user.per_user_mfa_state = "enforced" if state == "enabled" and has_mfa_method else state
         return 204, None, {}
 
-    def _sign_in_preferences(
-        self, call: Call, user: User, reads: set[str], writes: set[str]
-    ) -> Answer:
+    def _sign_in_preferences(self, call: Call, user: User) -> Answer:
         self._only(call, "GET", "PATCH")
         if call.method == "GET":
-            self._require(call, reads)
             return 200, _preferences_json(user), {}
-        self._require(call, writes)
         body = call.body if isinstance(call.body, dict) else None
         allowed = {
             "userPreferredMethodForSecondaryAuthentication",
@@ -325,12 +308,11 @@ class GraphApi:
             return self._create_device(call)
         if len(rest) != 1:
             raise _no_segment(rest)
-        device = self.tenant.device(rest[0])
         self._only(call, "GET", "PATCH", "DELETE")
+        self._require(call, READ_DEVICES if call.method == "GET" else WRITE_DEVICES)
+        device = self.tenant.device(rest[0])
         if call.method == "GET":
-            self._require(call, READ_DEVICES)
             return 200, self.tenant.device_json(device), {}
-        self._require(call, WRITE_DEVICES)
         if call.method == "PATCH":
             self.tenant.update_device(device, call.body)
             return 200, self.tenant.device_json(device), {}
