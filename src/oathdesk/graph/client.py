@@ -12,16 +12,19 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
-
-import httpx
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from oathdesk.graph.auth import TokenSource
 from oathdesk.graph.errors import GraphConnectionLost, GraphError, graph_error
 from oathdesk.graph.operations import Operation
 from oathdesk.graph.throttle import RETRYABLE_STATUSES, RetryPolicy
 
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported when a client is made, not with this module: importing httpx also loads its
+# command line's click and rich, which services (and the web console) must not carry.
+TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS = 30.0, 10.0
 
 
 class GraphCall(NamedTuple):
@@ -56,6 +59,10 @@ class GraphClient:
         self.retry = retry or RetryPolicy()
         self._observer = observer
         self._sleep = sleep
+        import httpx
+
+        self._transport_error = httpx.TransportError
+        self._connect_error = httpx.ConnectError
         verify: ssl.SSLContext | bool = True
         if self.settings.ca_bundle:
             try:
@@ -65,7 +72,11 @@ class GraphClient:
                     f"cannot read the CA bundle {self.settings.ca_bundle}; run `oathdesk entra "
                     "login` again with --ca-bundle pointing at a PEM file"
                 ) from None
-        self._http = httpx.Client(verify=verify, timeout=TIMEOUT, transport=transport)
+        self._http = httpx.Client(
+            verify=verify,
+            timeout=httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
+            transport=transport,
+        )
         self.waited = 0.0  # seconds spent waiting on throttling, for the summary
 
     def __repr__(self) -> str:
@@ -107,7 +118,7 @@ class GraphClient:
                     params=params,
                     headers={"Authorization": f"Bearer {self.tokens.token(fresh=fresh_token)}"},
                 )
-            except httpx.TransportError as error:
+            except self._transport_error as error:
                 self._report(operation, method, target, None, "connection lost")
                 if method == "GET" and attempt + 1 < self.retry.attempts:
                     self._wait(self.retry.delay(attempt, None))
@@ -181,7 +192,7 @@ class GraphClient:
         self, operation: Operation, method: str, target: str, error: Exception
     ) -> GraphConnectionLost:
         about = f" {target}" if target else ""
-        if isinstance(error, httpx.ConnectError) and "CERTIFICATE" in str(error).upper():
+        if isinstance(error, self._connect_error) and "CERTIFICATE" in str(error).upper():
             return GraphConnectionLost(
                 f"TLS verification failed for {self.settings.graph_base}; check --ca-bundle"
             )
@@ -207,5 +218,7 @@ def _parse(response: httpx.Response) -> Any:
 
 
 def _same_origin(link: str, base: str) -> bool:
-    left, right = httpx.URL(link), httpx.URL(base)
-    return (left.scheme, left.host, left.port) == (right.scheme, right.host, right.port)
+    from urllib.parse import urlsplit
+
+    left, right = urlsplit(link), urlsplit(base)
+    return (left.scheme, left.hostname, left.port) == (right.scheme, right.hostname, right.port)
