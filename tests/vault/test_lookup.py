@@ -1,0 +1,70 @@
+"""Partial-match search and audit pages (vault/lookup.py) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from oathdesk.vault.lifecycle import TokenKind, TokenState
+from oathdesk.vault.lookup import (
+    AuditFilter,
+    audit_actions,
+    audit_page,
+    recent_audit_about,
+    search_tokens,
+    search_users,
+)
+from oathdesk.vault.vault import NewToken, Vault
+from tests.vault_fixtures import ADMIN
+
+
+def fill(vault: Vault) -> None:
+    vault.add_user(ADMIN, "helga@contoso.com", display_name="Helga Braun")
+    vault.add_user(ADMIN, "hel_ga@contoso.com", display_name="Underscore")
+    vault.add_user(ADMIN, "olaf@contoso.com", display_name="Olaf 100% Berg")
+    for serial, upn, secret in (
+        ("60234567", "helga@contoso.com", 1),
+        ("60234568", "olaf@contoso.com", 2),
+        ("99990000", None, 3),
+    ):
+        vault.add_token(
+            ADMIN,
+            NewToken(serial, "Token2", "C202", TokenKind.CLASSIC, bytes([secret]) * 20, upn=upn),
+        )
+    vault.move(ADMIN, "60234567", TokenState.REGISTERED)
+    vault.move(ADMIN, "60234567", TokenState.SHIPPED, carrier="DHL", tracking="JD0146")
+
+
+def test_search_is_partial_case_blind_and_literal(vault: Vault) -> None:
+    fill(vault)
+    assert [u.upn for u in search_users(vault, "HELGA")] == ["helga@contoso.com"]
+    assert [u.upn for u in search_users(vault, "braun")] == ["helga@contoso.com"]
+    # _ and % are what the operator typed, not wildcards.
+    assert [u.upn for u in search_users(vault, "hel_")] == ["hel_ga@contoso.com"]
+    assert [u.upn for u in search_users(vault, "100%")] == ["olaf@contoso.com"]
+    assert search_users(vault, "o%b") == []  # as a wildcard it would match olaf
+    assert [t.serial for t in search_tokens(vault, "02345")] == ["60234567", "60234568"]
+    assert [t.serial for t in search_tokens(vault, "jd01")] == ["60234567"]
+    assert len(search_users(vault, "contoso", limit=2)) == 2
+
+
+def test_audit_pages_filters_and_recent(vault: Vault) -> None:
+    fill(vault)
+    everything = audit_page(vault, AuditFilter(), limit=1000)
+    assert everything.total == vault.audit_count()
+    seqs = [r["seq"] for r in everything.records]
+    assert seqs == sorted(seqs, reverse=True)  # newest first
+    second = audit_page(vault, AuditFilter(), offset=2, limit=3)
+    assert [r["seq"] for r in second.records] == seqs[2:5]
+    shipped = audit_page(vault, AuditFilter(action="token.shipped"))
+    assert shipped.total == 1
+    assert shipped.records[0]["details"] == {"carrier": "DHL", "tracking": "JD0146"}
+    olaf = audit_page(vault, AuditFilter(upn="OLAF@contoso.com"))
+    assert {r["action"] for r in olaf.records} == {"user.added", "token.added"}
+    by_serial = audit_page(vault, AuditFilter(serial="60234567"))
+    assert by_serial.total == 3
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    assert audit_page(vault, AuditFilter(since=tomorrow)).total == 0
+    assert audit_page(vault, AuditFilter(until=tomorrow)).total == everything.total
+    assert "token.shipped" in audit_actions(vault)
+    recent = recent_audit_about(vault, "helga@contoso.com", ["60234567"], limit=2)
+    assert [r["action"] for r in recent] == ["token.shipped", "token.registered"]
