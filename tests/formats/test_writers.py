@@ -87,3 +87,31 @@ def test_qr_sheet_holds_each_token_and_escapes_everything(tmp_path: Path) -> Non
         f"{encode_base32(S1)}&issuer=Microsoft&algorithm=SHA1&digits=6&period=30"
     )
     assert segno.make(expected, error="m").svg_inline(scale=3, border=2) in sheet
+
+
+def test_what_an_entra_csv_cannot_hold() -> None:
+    from oathdesk.formats.entra_export import entra_csv_problems
+
+    good = SeedRecord(0, S1, "helga@contoso.com", "60234567", "Token2", "C202")
+    assert entra_csv_problems([good]) == []
+    bad = [
+        SeedRecord(0, S1, "helga@contoso.com", "1", "Token2", "C202", period=45),
+        SeedRecord(0, S1, "guest#EXT#@contoso.com", "2", "Token2", "C202"),
+        SeedRecord(0, S1, None, "3", "Token2", "C202"),
+        SeedRecord(0, S1, "helga@contoso.com", "4", "=HYPERLINK(1)", "C202"),
+        SeedRecord(0, S1, "helga@contoso.com", "5", "Token2", " "),
+        SeedRecord(0, bytes(81), "helga@contoso.com", "6", "Token2", "C202"),
+    ]
+    problems = entra_csv_problems(bad)
+    assert [(p.column, p.message) for p in problems] == [
+        ("", "token 1 has a 45-second interval; Entra takes 30 or 60"),
+        (
+            "upn",
+            "token 2: this is a guest account (#EXT#); Entra gives hardware tokens to members only",
+        ),
+        ("upn", "token 3: the UPN is empty"),
+        ("manufacturer", "token 4: the manufacturer starts like a spreadsheet formula"),
+        ("model", "token 5 has no model"),
+        ("secret key", "token 6: its secret is over 128 base32 characters, which Entra refuses"),
+    ]
+    assert {p.code for p in problems} == {Code.NOT_FOR_ENTRA_CSV}

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from oathdesk.errors import PermissionDenied
+from oathdesk.errors import NotFound, PermissionDenied
 from oathdesk.formats.entra_csv import parse_entra_csv
+from oathdesk.formats.problems import Code
+from oathdesk.otp import Algorithm
 from oathdesk.seed import encode_base32, parse_seed
-from oathdesk.services.exporter import export_secrets
-from oathdesk.vault.lifecycle import TokenKind
+from oathdesk.services.exporter import export, export_secrets
+from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.vault import Actor, NewToken, Vault
 from tests.conftest import RunCli
 from tests.vault_fixtures import ADMIN
@@ -96,3 +98,99 @@ def test_export_cli_and_seeds_generate(tmp_path: Path, cli: RunCli) -> None:
 def _write_and_read(cli: RunCli, env: dict[str, str], target: Path) -> str:
     assert cli("export", "graph-json", "-o", str(target), env=env).returncode == 0
     return target.read_text()
+
+
+def test_exports_leave_out_what_the_target_cannot_take_and_say_why(stocked: Vault) -> None:
+    stocked.add_tokens(
+        ADMIN,
+        [
+            NewToken(
+                "60239001",
+                "Token2",
+                "C302",
+                TokenKind.CLASSIC,
+                bytes(range(100, 132)),
+                Algorithm.SHA256,
+                upn="helga@contoso.com",
+            ),
+            NewToken(
+                "60239002",
+                "Token2",
+                "C202",
+                TokenKind.CLASSIC,
+                bytes(range(140, 204)),
+                Algorithm.SHA512,
+                8,
+                upn="helga@contoso.com",
+            ),
+        ],
+    )
+    entra = export(stocked, ADMIN, "entra-csv", header_spelling="time interval")
+    assert entra.count == 1
+    assert entra.left_out_tokens == 2
+    assert [p.message for p in entra.left_out] == [
+        "token 60239001 uses SHA256; the Entra CSV means SHA-1 (use `oathdesk export graph-json` "
+        "for SHA-256)",
+        "token 60239002 uses SHA512; the Entra CSV means SHA-1 (use `oathdesk export graph-json` "
+        "for SHA-256)",
+        "token 60239002 shows 8 digits; Entra needs 6",
+    ]
+    assert {p.code for p in entra.left_out} == {Code.NOT_FOR_ENTRA_CSV}
+    parsed = parse_entra_csv(entra.text.encode())
+    assert (parsed.problems, parsed.form_problems) == ([], [])
+    assert parsed.header_spelling == "time interval"
+    assert [t.serial for t in parsed.tokens] == ["60234567"]
+
+    graph = export(stocked, ADMIN, "graph-json")
+    body = json.loads(graph.text)
+    assert [d["serialNumber"] for d in body["value"]] == ["60234567", "60239001", "86596120001"]
+    assert body["value"][1]["hashFunction"] == "hmacsha256"
+    assert (graph.count, graph.left_out_tokens) == (3, 1)
+    assert sorted(p.message for p in graph.left_out) == [
+        "token 60239002 shows 8 digits; Entra needs 6",
+        "token 60239002 uses SHA512; Graph takes SHA-1 or SHA-256",
+    ]
+    record = stocked.export_audit(action="tokens.exported")[-1]
+    assert record["details"] == {
+        "format": "graph-json",
+        "serials": ["60234567", "60239001", "86596120001"],
+        "left_out": 1,
+    }
+    # Nothing exportable at all: one line saying how many were left out and why.
+    for serial in ("60234567", "60239001", "86596120001"):
+        stocked.move(ADMIN, serial, TokenState.REVOKED, details={"reason": "test"})
+    with pytest.raises(NotFound, match=r"no token is ready for a graph-json export \(1 left out; "):
+        export(stocked, ADMIN, "graph-json")
+
+
+def test_export_cli_says_what_it_left_out(tmp_path: Path, cli: RunCli) -> None:
+    from oathdesk.seed import build_otpauth_uri
+
+    env = {"OATHDESK_VAULT": str(tmp_path / "v.sqlite3")}
+    assert cli("init", env=env).returncode == 0
+    listing = tmp_path / "uris.txt"
+    listing.write_text(
+        build_otpauth_uri(SECRET, account="helga@contoso.com", issuer="Contoso")
+        + "\n"
+        + build_otpauth_uri(
+            bytes(range(1, 21)), account="olaf@contoso.com", issuer="Contoso", digits=8
+        )
+        + "\n"
+    )
+    assert cli("import", str(listing), env=env).returncode == 0
+    serial = next(
+        t["serial"]
+        for t in json.loads(cli("token", "list", "--json", env=env).stdout)
+        if t["digits"] == 8
+    )
+    target = tmp_path / "graph.json"
+    done = cli("export", "graph-json", "-o", str(target), env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:2] == [
+        f"left out: token {serial} shows 8 digits; Entra needs 6",
+        "1 token(s) ready for graph-json were left out: the format cannot take them "
+        "(reasons above)",
+    ]
+    assert "wrote 1 token(s)" in done.stdout
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert len(json.loads(target.read_text())["value"]) == 1

@@ -9,7 +9,9 @@ import click
 
 from oathdesk.cli.vault_context import local_actor, open_vault, vault_option
 from oathdesk.errors import InvalidInput
-from oathdesk.services.exporter import EXPORTS, export_secrets
+from oathdesk.services.exporter import EXPORTS, export
+
+SHOWN_LEFT_OUT = 20
 
 
 @click.command("export")
@@ -33,15 +35,22 @@ def export_command(kind: str, output: Path, header: str, vault_path: str | None)
     """Export seeds for Entra (CSV or Graph bulk JSON) or a QR sheet for burning (admin only)."""
     if output.exists():
         raise InvalidInput(f"{output} exists; choose a new file name")
-    text, count = export_secrets(
-        open_vault(vault_path), local_actor(), kind, header_spelling=header
-    )
+    result = export(open_vault(vault_path), local_actor(), kind, header_spelling=header)
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
+        handle.write(result.text)
+    for problem in result.left_out[:SHOWN_LEFT_OUT]:
+        click.echo(f"left out: {problem.message}")
+    if len(result.left_out) > SHOWN_LEFT_OUT:
+        click.echo(f"left out: ... and {len(result.left_out) - SHOWN_LEFT_OUT} more reason(s)")
+    if result.left_out_tokens:
+        click.echo(
+            f"{result.left_out_tokens} token(s) ready for {kind} were left out: the format "
+            "cannot take them (reasons above)"
+        )
     click.echo(
-        f"wrote {count} token(s) to {output}: it contains secrets (mode 0600); "
-        "upload it, then destroy it (`shred -u`)"
+        f"wrote {result.count} token(s) to {output}: it contains secrets (mode 0600); "
+        f"upload it, then destroy it (`shred -u {output}`)"
     )
 
 

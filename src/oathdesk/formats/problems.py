@@ -67,6 +67,7 @@ class Code(StrEnum):
     NOT_SPREADSHEET = "not-spreadsheet"
     URI_INVALID = "uri-invalid"
     NOT_FOR_GRAPH = "not-for-graph"
+    NOT_FOR_ENTRA_CSV = "not-for-entra-csv"
     # clashes with what the vault already holds (import)
     SERIAL_IN_VAULT = "serial-in-vault"
     SECRET_IN_VAULT = "secret-in-vault"
