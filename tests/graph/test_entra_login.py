@@ -19,7 +19,7 @@ __all__ = ["world"]
 
 def test_login_with_client_secret_signs_in_and_stores_it_encrypted(world: EntraWorld) -> None:
     result = world.login()
-    assert f"signed in to tenant {world.fake.tenant_id} as oathdesk" in result.stdout
+    assert f"signed in to tenant {world.fake.tenant_id} as app oathdesk" in result.stdout
     assert "missing:" not in result.stdout
     assert world.fake.client_secret not in result.stdout + result.stderr
     # The secret is nowhere in the database files in clear, and not in the audit log.
@@ -175,7 +175,7 @@ def test_device_code_sign_in_in_a_real_process(world: EntraWorld) -> None:
     started = time.monotonic()
     status = world.cli("entra", "status")
     assert status.returncode == 0, status
-    assert "signed in as admin@contoso.onmicrosoft.com (device_code)" in status.stdout
+    assert "signed in as admin@contoso.onmicrosoft.com (device code)" in status.stdout
     assert time.monotonic() - started < 30
     new = world.fake.requests[before:]
     assert not any("devicecode" in target for _, target, _ in new)

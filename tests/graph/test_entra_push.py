@@ -233,3 +233,17 @@ def test_push_without_permission_stops_with_the_permission_named(world: EntraWor
     assert "UserAuthenticationMethod.ReadWrite.All" in result.stderr
     assert_one_line_error(result)
     assert "Grant admin consent" in result.stderr
+
+
+def test_push_with_the_method_disabled_says_how_to_enable_it(world: EntraWorld) -> None:
+    (serial,) = world.add_tokens("fay@contoso.onmicrosoft.com", 1, first=70)
+    world.fake.set_policy(False)
+    world.login()
+    result = world.cli("entra", "push")
+    assert_one_line_error(result)
+    assert result.stdout == ""
+    assert "run `oathdesk entra enable`" in result.stderr
+    assert world.fake.devices == []
+    assert world.cli("entra", "enable").returncode == 0
+    assert world.cli("entra", "push").returncode == 0
+    assert world.fake.device(serial)["status"] == "activated"

@@ -217,7 +217,8 @@ def status_command(vault_path: str | None, as_json: bool) -> None:
             }
         )
         return
-    click.echo(f"tenant {report.tenant}, signed in as {report.signed_in_as} ({report.auth})")
+    how = report.auth.replace("_", " ")
+    click.echo(f"tenant {report.tenant}, signed in as {report.signed_in_as} ({how})")
     if report.policy_state == "enabled":
         click.echo("hardware OATH method: enabled in the authentication methods policy")
     elif report.policy_state == "unknown":
@@ -323,7 +324,7 @@ def push_command(
             ["serial", "user", "result", "detail"],
             rows,
         )
-    if not as_json:
+    if not as_json and (rows or not report.stopped):
         done = sum(o.result in ("activated", "already activated") for o in report.outcomes)
         click.echo(
             f"{done} registered, {len(report.failed)} failed"

@@ -39,9 +39,12 @@ def granted_permissions(claims: dict[str, Any]) -> frozenset[str]:
 
 def signed_in_as(claims: dict[str, Any], fallback: str) -> str:
     """A readable name for whoever the token speaks for."""
-    for key in ("upn", "preferred_username", "unique_name", "app_displayname"):
+    for key in ("upn", "preferred_username", "unique_name"):
         value = claims.get(key)
         if isinstance(value, str) and value:
             return value
+    name = claims.get("app_displayname")
+    if isinstance(name, str) and name:
+        return f"app {name}"
     app = claims.get("appid") or claims.get("azp")
     return f"app {app}" if isinstance(app, str) and app else fallback

@@ -127,6 +127,12 @@ def push(
     candidates = _candidates(session, options.serials, report)
     if not candidates:
         return report
+    if not options.dry_run and _method_disabled(session):
+        report.stopped = (
+            "the hardware OATH method is disabled in Entra's authentication methods policy; "
+            "run `oathdesk entra enable` (Entra may take up to an hour to apply it)"
+        )
+        return report
     inventory: dict[str, list[Device]] = {}
     for device in session.api.devices():
         inventory.setdefault(device.serial, []).append(device)
@@ -138,6 +144,15 @@ def push(
     report.throttled_waited = session.client.waited
     report.limiter_waited = runner.limiter.waited
     return report
+
+
+def _method_disabled(session: EntraSession) -> bool:
+    """Whether the policy says the method is off (activations would all fail); a policy we
+    may not read is not a reason to stop."""
+    try:
+        return session.api.policy_state() == "disabled"
+    except GraphPermissionError:
+        return False
 
 
 class _CountingLimiter(RateLimiter):
