@@ -285,6 +285,19 @@ def test_list_pages_with_next_link_and_top(fake_graph: FakeGraph, graph: httpx.C
     assert graph.get(DEVICES, params={"$top": "0"}).status_code == 400
 
 
+def test_device_list_in_the_reference_examples_shape(
+    fake_graph: FakeGraph, graph: httpx.Client
+) -> None:
+    device_id = fake_graph.add_device("8100", SECRET)
+    plain = graph.get(DEVICES).json()["value"]
+    assert plain[0]["serialNumber"] == "8100"
+    fake_graph.wrap_device_list = True
+    wrapped = graph.get(DEVICES).json()["value"]
+    assert wrapped[0]["@odata.type"] == "#microsoft.graph.hardwareOathAuthenticationMethod"
+    assert wrapped[0]["id"] == device_id
+    assert wrapped[0]["device"] == plain[0]
+
+
 def test_filter_by_serial_and_status(fake_graph: FakeGraph, graph: httpx.Client) -> None:
     fake_graph.add_user(HELGA)
     fake_graph.add_device("O'Brien-1", SECRET)

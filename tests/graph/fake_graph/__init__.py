@@ -4,7 +4,10 @@ It implements the documented contract of the calls oathdesk makes (hardware OATH
 per-user hardware/software OATH methods, authentication methods policy, per-user MFA state and
 sign-in preferences, users) and the identity platform endpoints msal uses (OIDC discovery,
 instance discovery, client credentials with a secret or a certificate assertion, device code).
-It is tested against the reference (tests/graph/test_fake_graph.py), not against a live tenant.
+It is tested against the reference (tests/graph/test_fake_graph.py, test_fake_identity.py),
+not against a live tenant. Helpers for tests that call it directly (an msal http_client that
+trusts the fake, app tokens, an httpx Graph client, pyotp codes at a time step) live in
+``tests.graph.fake_graph.helpers``.
 
 Fixture (tests/graph/conftest.py; elsewhere: ``from tests.graph.fake_graph.fixture import
 fake_graph`` in your conftest.py)::
@@ -45,6 +48,7 @@ fake_graph`` in your conftest.py)::
         device_code_interval: int      # seconds msal sleeps between polls (default 1)
         def expire_tokens(self) -> None  # every token issued so far now gets 401
         page_size: int                 # default page size of collections (100)
+        wrap_device_list: bool         # list devices as the reference example does (below)
         delta_batch_limit: int         # most items in one $delta body (100)
         devices: list[dict]            # Graph's view of the inventory plus the real "secretKey"
         def device(self, serial) -> dict
@@ -61,14 +65,15 @@ fake_graph`` in your conftest.py)::
 
 msal against the fake::
 
+    http = helpers.msal_http(fake)   # requests.Session, trust_env False, verify=fake.ca_bundle
     msal.ConfidentialClientApplication(fake.client_id, client_credential=fake.client_secret,
-        authority=fake.authority_url, instance_discovery=False, verify=fake.ca_bundle)
+        authority=fake.authority_url, instance_discovery=False, http_client=http)
     .acquire_token_for_client(["https://graph.microsoft.com/.default"])
     # certificate: client_credential={"private_key": fake.client_key_pem,
     #                                 "public_certificate": fake.client_certificate_pem}
     #          or {"private_key": ..., "thumbprint": fake.client_certificate_thumbprint}
     msal.PublicClientApplication(fake.public_client_id, authority=fake.authority_url,
-        instance_discovery=False, verify=fake.ca_bundle)   # then initiate_device_flow(...)
+        instance_discovery=False, http_client=http)   # then initiate_device_flow(...)
 
 Two msal pitfalls the fake exposed (they matter against the real service too):
 - msal's ``verify=`` is ignored when REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE is set in the
@@ -121,13 +126,17 @@ Shapes. A device: ``@odata.type, id, displayName, serialNumber, manufacturer, mo
 secretKey (always null), timeIntervalInSeconds, status, lastUsedDateTime, hashFunction,
 assignedTo ({id, displayName} or null)``. A hardware method: ``{"@odata.type":
 "#microsoft.graph.hardwareOathAuthenticationMethod", "id": <device id, as in the reference's
-examples>, "createdDateTime", "device": {device}}``. The device list items are plain devices (the
-reference's list example shows method-wrapped items, which looks like a copy-paste slip; a
-robust client unwraps ``item.get("device", item)``). Collections: ``{"value": [...],
+examples>, "createdDateTime", "device": {device}}``. The device list items are plain devices;
+the reference's list example shows them wrapped like a method, which may be a copy-paste slip or
+the truth: ``wrap_device_list = True`` serves that shape, and a robust client unwraps
+``item.get("device", item)``. Collections: ``{"value": [...],
 "@odata.nextLink": url}``; ``$top`` 1..999 sets the page size; ``$filter`` supports only
 ``prop eq 'value'`` (devices: serialNumber, status, id, manufacturer, model, assignedTo/id;
 users: userPrincipalName, id, displayName, mail, userType); anything else -> 400
 ``Request_UnsupportedQuery``.
+
+Order of checks: faults, throttling, token (401), permission (403), then the resource (404),
+then the body (400/409).
 
 Rules, with the fake's choices where the reference is silent (marked *):
 - create: serialNumber, manufacturer, model, secretKey (base32, <= 128 chars),

@@ -210,6 +210,15 @@ class FakeGraph:
     def delta_batch_limit(self, size: int) -> None:
         self._api.delta_batch_limit = size
 
+    @property
+    def wrap_device_list(self) -> bool:
+        """Serve the device list in the reference example's shape: {"id", "device": {...}}."""
+        return self._api.wrap_device_list
+
+    @wrap_device_list.setter
+    def wrap_device_list(self, wrap: bool) -> None:
+        self._api.wrap_device_list = wrap
+
     # -- clock ------------------------------------------------------------------------------
     @property
     def clock_offset(self) -> float:

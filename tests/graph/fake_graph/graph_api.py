@@ -85,6 +85,9 @@ class GraphApi:
     page_size: int = 100
     delta_batch_limit: int = 100
     activation_limit: ActivationLimit | None = None
+    # The reference's list example wraps each device as a hardwareOathAuthenticationMethod
+    # ({"id", "device": {...}}); plain devices are served unless a test asks for that shape.
+    wrap_device_list: bool = False
 
     # -- authorization ----------------------------------------------------------------------
     def _permissions(self, call: Call) -> set[str]:
@@ -333,7 +336,8 @@ class GraphApi:
                 "assignedTo/id": lambda d: d.assigned_to or "",
             },
         )
-        items = [self.tenant.device_json(d) for d in devices]
+        view = self.tenant.method_json if self.wrap_device_list else self.tenant.device_json
+        items = [view(d) for d in devices]
         return 200, page(items, call.query, call.url, self.page_size), {}
 
     def _require_assign_permission(self, call: Call, body: Any) -> None:
