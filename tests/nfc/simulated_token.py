@@ -48,6 +48,7 @@ class SimulatedToken:
     locked: bool = False
     remove_during_seed_write: bool = False
     t0: bool = False
+    config_answer: int | None = None  # answer the config write with this status word instead
     seed: bytes | None = field(default=None, repr=False)
     hash_name: str = "sha1"
     period: int = 30
@@ -159,6 +160,8 @@ class SimulatedToken:
     def _write_config(self, command: bytes) -> bytes:
         if not self._authenticated:
             return _sw(0x6982)
+        if self.config_answer is not None:
+            return _sw(self.config_answer)
         if len(command) != 5 + 23:
             return _sw(0x6700)
         body = self._macced_body(command)

@@ -17,6 +17,7 @@ from oathdesk.nfc.errors import (
     NoToken,
     NotProgrammable,
     TokenLocked,
+    TokenRefused,
     TokenRemoved,
     WrongDevice,
 )
@@ -181,6 +182,8 @@ def test_a_wrong_code_records_nothing(
         ({"serial": "60234567"}, NotProgrammable, "not a programmable model"),
         ({"locked": True}, TokenLocked, "6983: locked"),
         ({"remove_during_seed_write": True}, TokenRemoved, "left the reader"),
+        ({"config_answer": 0x6700}, TokenRefused, "6700 \\(wrong length\\) to the configuration"),
+        ({"config_answer": 0x6F00}, TokenRefused, "answered 6F00 to the configuration write"),
     ],
 )
 def test_failures_leave_the_vault_unchanged(

@@ -48,6 +48,7 @@ def _reader(name: str | None) -> Iterator[PcscReader]:
     from oathdesk.nfc.transport import PcscReader
 
     with PcscReader(name) as reader:
+        click.echo(f"hold the token on the reader {reader.name!r}", err=True)
         yield reader
 
 
@@ -217,7 +218,6 @@ def burn_command(
             hash_name=hash_name,
             period=step,
         )
-        click.echo(f"hold the token on the reader {reader.name!r}", err=True)
         result = burn(vault, local_actor(), reader, target, read_code, timeout=timeout)
     token = result.token
     click.echo(
@@ -275,7 +275,9 @@ def token_info_command(
         )
         return
     sync = "the seed survives a clock resync" if survives else "a clock resync re-burns the seed"
-    ahead = "ahead of" if report.drift_seconds >= 0 else "behind"
+    ahead = {1: "ahead of", 0: "in step with", -1: "behind"}[
+        (report.drift_seconds > 0) - (report.drift_seconds < 0)
+    ]
     click.echo(f"serial        {device.serial}")
     click.echo(f"model         {device.model.name} (programmable; {sync})")
     click.echo(f"token clock   {datetime.fromtimestamp(device.clock, UTC):%Y-%m-%d %H:%M:%S} UTC")
