@@ -532,6 +532,23 @@ def test_at_most_five_oath_methods_counting_software(
     assert len(fake_graph.methods_of(HELGA)) == 5
 
 
+def test_seeding_can_build_states_the_api_refuses(
+    fake_graph: FakeGraph, graph: httpx.Client
+) -> None:
+    """A token uploaded by CSV and by Graph shows twice; legacy users can hold over 5 methods."""
+    fake_graph.add_user(HELGA)
+    for _ in range(5):
+        fake_graph.add_software_method(HELGA)
+    with pytest.raises(ValueError, match="5 OATH methods"):
+        fake_graph.add_software_method(HELGA)
+    fake_graph.add_software_method(HELGA, allow_over_limit=True)
+    fake_graph.add_device("13101", SECRET, assign_to=HELGA, allow_over_limit=True)
+    fake_graph.add_device("13101", SECRET, allow_duplicate_serial=True)
+    assert len(graph.get(f"/users/{HELGA}/authentication/methods").json()["value"]) == 1 + 7
+    query = {"$filter": "serialNumber eq '13101'"}
+    assert len(graph.get(DEVICES, params=query).json()["value"]) == 2
+
+
 def test_deactivate_keeps_it_assigned_and_delete_unassigns(
     fake_graph: FakeGraph, graph: httpx.Client
 ) -> None:

@@ -34,8 +34,9 @@ fake_graph`` in your conftest.py)::
         def user_id(self, upn) -> str
         def add_device(self, serial, secret, *, time_interval=30, hash_function="hmacsha1",
                        manufacturer="Token2", model="C202", assign_to=None (UPN),
-                       activated=False, allow_duplicate_serial=False) -> str  # device id
-        def add_software_method(self, upn) -> str
+                       activated=False, allow_duplicate_serial=False,
+                       allow_over_limit=False) -> str  # device id; bypasses the API's rules
+        def add_software_method(self, upn, *, allow_over_limit=False) -> str
         def grant(self, *permissions) -> None; def revoke(self, *permissions) -> None
         permissions: set[str]
         def set_policy(self, enabled: bool) -> None; policy_enabled: bool

@@ -92,8 +92,13 @@ class FakeGraph:
         assign_to: str | None = None,
         activated: bool = False,
         allow_duplicate_serial: bool = False,
+        allow_over_limit: bool = False,
     ) -> str:
-        """Seed the inventory as if uploaded earlier (by CSV when ``allow_duplicate_serial``)."""
+        """Seed the inventory as if uploaded earlier.
+
+        ``allow_duplicate_serial`` mimics a token uploaded both by CSV and by Graph;
+        ``allow_over_limit`` lets a user end up with more than 5 OATH methods (legacy states).
+        """
         body: dict[str, Any] = {
             "serialNumber": serial,
             "secretKey": secret,
@@ -105,14 +110,17 @@ class FakeGraph:
         with self._tenant.lock:
             if assign_to is not None:
                 body["assignTo"] = {"id": self._tenant.user(assign_to).id}
-            device = self._tenant.create_device(body, check_duplicate=not allow_duplicate_serial)
+            device = self._tenant.create_device(
+                body, check_duplicate=not allow_duplicate_serial, check_limit=not allow_over_limit
+            )
             if activated:
                 device.status = "activated"
             return device.id
 
-    def add_software_method(self, upn: str) -> str:
+    def add_software_method(self, upn: str, *, allow_over_limit: bool = False) -> str:
         with self._tenant.lock:
-            return self._tenant.add_software_method(self._tenant.user(upn)).id
+            user = self._tenant.user(upn)
+            return self._tenant.add_software_method(user, check_limit=not allow_over_limit).id
 
     def set_policy(self, enabled: bool) -> None:
         with self._tenant.lock:

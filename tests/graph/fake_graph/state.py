@@ -168,7 +168,9 @@ class Tenant:
         return len(self.hardware_of(user)) + len(self.software_of(user))
 
     # -- inventory --------------------------------------------------------------------------
-    def create_device(self, body: Any, *, check_duplicate: bool = True) -> Device:
+    def create_device(
+        self, body: Any, *, check_duplicate: bool = True, check_limit: bool = True
+    ) -> Device:
         """Validate a create body (single POST or one $delta item) and add the device."""
         if not isinstance(body, dict):
             raise bad_request("The request body must be a JSON object.")
@@ -221,8 +223,8 @@ class Tenant:
             display_name=display_name,
             created=self.now(),
         )
-        if owner is not None:
-            self._assign(device, owner)  # checks first: a refused assignment creates nothing
+        if owner is not None:  # checks first: a refused assignment creates nothing
+            self._assign(device, owner, check_limit=check_limit)
         self.devices[device.id] = device
         return device
 
@@ -279,7 +281,7 @@ class Tenant:
         del self.devices[device.id]
 
     # -- per user ---------------------------------------------------------------------------
-    def _assign(self, device: Device, user: User) -> None:
+    def _assign(self, device: Device, user: User, *, check_limit: bool = True) -> None:
         if device.assigned_to == user.id:
             raise conflict("The hardware OATH token is already assigned to this user.")
         if device.assigned_to is not None:
@@ -291,7 +293,7 @@ class Tenant:
                 "The hardware OATH authentication method is disabled in the authentication "
                 "methods policy."
             )
-        if self.oath_method_count(user) >= MAX_OATH_METHODS_PER_USER:
+        if check_limit and self.oath_method_count(user) >= MAX_OATH_METHODS_PER_USER:
             raise bad_request(
                 f"The user already has {MAX_OATH_METHODS_PER_USER} OATH methods, the maximum."
             )
@@ -344,8 +346,8 @@ class Tenant:
         device.assigned_at = None
         device.status = "available"
 
-    def add_software_method(self, user: User) -> SoftwareMethod:
-        if self.oath_method_count(user) >= MAX_OATH_METHODS_PER_USER:
+    def add_software_method(self, user: User, *, check_limit: bool = True) -> SoftwareMethod:
+        if check_limit and self.oath_method_count(user) >= MAX_OATH_METHODS_PER_USER:
             raise ValueError(f"{user.upn} already has {MAX_OATH_METHODS_PER_USER} OATH methods")
         method = SoftwareMethod(str(uuid.uuid4()), user.id, self.now())
         self.software_methods[method.id] = method
