@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from oathdesk.seed import encode_base32
+from tests.formats.test_pskc import PASSWORD, make_pskc
 from tests.web.conftest import LOCAL_ADMIN, WebVault
 from tests.web.helpdesk_support import (
     OLAF,
@@ -85,6 +86,26 @@ def test_good_import_adds_tokens_and_dry_run_does_not(
     assert "shred -u order.csv" in done.text
     assert done.headers["cache-control"] == "no-store"
     assert {"70000001", "70000002"} <= set(serials_in(web_vault))
+
+
+def test_pskc_import_with_its_password(admin_client: httpx.Client, web_vault: WebVault) -> None:
+    seeds = {"71000001": bytes(range(20)), "71000002": bytes(range(20, 40))}
+    content = make_pskc("pbkdf2", seeds=seeds)
+    wrong = upload(admin_client, "vendor.pskc", content, password="not the password")
+    assert wrong.status_code == 422
+    assert "not the password" not in wrong.text  # never sent back
+    assert [row.get("data-code") for row in problem_attrs(wrong.text)] == ["wrong-password"]
+    done = upload(admin_client, "vendor.pskc", content, password=PASSWORD)
+    assert done.status_code == 200
+    assert "Imported 2 tokens from vendor.pskc (pskc)" in done.text
+    assert set(seeds) <= set(serials_in(web_vault))
+
+
+def problem_attrs(html: str) -> list[dict[str, str]]:
+    return [
+        dict(re.findall(r'(data-[a-z]+)="([^"]*)"', row))
+        for row in re.findall(r'<tr class="hd-problem"[^>]*>', html)
+    ]
 
 
 @pytest.mark.slow
