@@ -227,3 +227,43 @@ def test_helpdesk_gets_403_on_admin_pages(helpdesk_client: httpx.Client, page: s
     assert response.status_code == 403
     posted = submit(helpdesk_client, page, {"kind": "entra-csv"}, from_page="/search")
     assert posted.status_code == 403
+
+
+def test_uploads_stay_in_memory() -> None:
+    """Starlette spools uploads over 1 MB to a temporary file; the import page's parser does not."""
+    import asyncio
+    from collections.abc import AsyncGenerator
+    from tempfile import SpooledTemporaryFile
+
+    from starlette.datastructures import Headers, UploadFile
+    from starlette.formparsers import MultiPartParser
+
+    from oathdesk.web.pages.imports import _InMemoryMultiPart
+
+    boundary = "oathdeskboundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+        f"Content-Type: text/csv\r\n\r\n".encode()
+        + b"x" * (3 * 1024 * 1024)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = Headers({"content-type": f"multipart/form-data; boundary={boundary}"})
+
+    def rolled_to_disk(parser_class: type[MultiPartParser]) -> bool:
+        async def chunks() -> AsyncGenerator[bytes, None]:
+            for start in range(0, len(body), 65536):
+                yield body[start : start + 65536]
+
+        async def parse() -> bool:
+            form = await parser_class(headers, chunks(), max_files=1).parse()
+            upload = form["file"]
+            assert isinstance(upload, UploadFile)
+            assert isinstance(upload.file, SpooledTemporaryFile)
+            rolled = bool(getattr(upload.file, "_rolled"))  # noqa: B009 (private, untyped)
+            await form.close()
+            return rolled
+
+        return asyncio.run(parse())
+
+    assert rolled_to_disk(MultiPartParser)  # the stock parser would write the file to disk
+    assert not rolled_to_disk(_InMemoryMultiPart)
