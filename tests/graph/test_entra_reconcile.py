@@ -14,20 +14,8 @@ from oathdesk.vault.lifecycle import TokenState
 from oathdesk.vault.vault import Actor
 from tests.conftest import assert_one_line_error
 from tests.graph.entra_helpers import ADMIN, EntraWorld, world
-from tests.graph.fake_graph.state import SoftwareMethod
 
 __all__ = ["world"]
-
-
-def _force_software_methods(world: EntraWorld, upn: str, count: int) -> None:
-    """Past Entra's limit of five: the fake refuses, as Entra does now, but tenants that
-    registered methods before the limit have such users; this helper puts them in directly."""
-    tenant = world.fake._tenant
-    with tenant.lock:
-        user = tenant.user(upn)
-        for index in range(count):
-            method = SoftwareMethod(f"legacy-{upn}-{index}", user.id, tenant.now())
-            tenant.software_methods[method.id] = method
 
 
 def _b32() -> str:
@@ -49,7 +37,8 @@ def test_pull_reports_every_kind_of_difference(world: EntraWorld) -> None:
     (ghost,) = world.add_tokens(bob, 1, first=50)
     world.vault.move(ADMIN, ghost, TokenState.REGISTERED)
     # Bob has too many methods; carol is only in the vault.
-    _force_software_methods(world, bob, 6)
+    for _ in range(6):  # registered before Entra's limit of five, say
+        world.fake.add_software_method(bob, allow_over_limit=True)
     world.add_tokens("carol@contoso.onmicrosoft.com", 1, first=60, in_entra=False)
 
     world.fake.page_size = 2  # the inventory comes back in pages: follow @odata.nextLink
@@ -76,6 +65,7 @@ def test_pull_reports_every_kind_of_difference(world: EntraWorld) -> None:
 
 def test_pull_on_a_tenant_matching_the_vault_finds_nothing(world: EntraWorld) -> None:
     world.add_tokens("dan@contoso.onmicrosoft.com", 2, first=1)
+    world.fake.wrap_device_list = True  # the reference example's shape of the inventory list
     world.login()
     world.cli("entra", "push")
     result = world.cli("entra", "pull")

@@ -71,6 +71,11 @@ def _delta_results(answer: Any, count: int, secrets: Sequence[str]) -> list[Crea
 
 
 def device_from(item: dict[str, Any]) -> Device:
+    # The reference's list example wraps each device like a user's method ({"id", "device":
+    # {...}}); plain devices are what the create answers show. Take either.
+    inner = item.get("device")
+    if isinstance(inner, dict) and "serialNumber" not in item:
+        item = {"id": item.get("id"), **inner}
     assigned = item.get("assignedTo") or {}
     return Device(
         str(item.get("id") or ""),
