@@ -27,6 +27,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from oathdesk.cli.serve import uvicorn_options
 from oathdesk.otp import hotp, step_at
 from oathdesk.seed import parse_seed
 from oathdesk.vault.config import VaultLocation
@@ -153,9 +154,7 @@ def free_port() -> int:
 def serve_app(app: FastAPI) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **uvicorn_options())
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
@@ -246,6 +245,15 @@ def sign_in(base_url: str, operator: Operator) -> httpx.Client:
     )
     assert response.status_code == 303, response.text
     return client
+
+
+@contextlib.contextmanager
+def signed_in(base_url: str, operator: Operator) -> Iterator[httpx.Client]:
+    client = sign_in(base_url, operator)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture

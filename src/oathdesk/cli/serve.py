@@ -77,6 +77,17 @@ def log_config() -> dict[str, Any]:
     }
 
 
+def uvicorn_options() -> dict[str, Any]:
+    """How uvicorn runs the console (tests serve the app with the same options)."""
+    return {
+        "log_config": log_config(),
+        "access_log": False,  # ours instead: no query strings, set-up tokens masked
+        "proxy_headers": False,  # oathdesk.web.security believes only --trusted-proxy
+        "server_header": False,
+        "lifespan": "on",
+    }
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="TCP port.")
@@ -159,19 +170,11 @@ def _run(config: Any, sock: socket.socket, base_url: str) -> None:
             f"(works once, expires in {minutes} minutes; keep it to yourself):"
         )
         click.echo(f"  {base_url}/setup/{token}")
-    click.echo("press Ctrl-C to stop")
-    sys.stdout.flush()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            log_config=log_config(),
-            access_log=False,
-            proxy_headers=False,  # oathdesk.web.security trusts only --trusted-proxy
-            server_header=False,
-            lifespan="on",
-        )
-    )
-    # On Ctrl-C uvicorn shuts down cleanly, then re-raises the signal for us: done.
+    # On Ctrl-C uvicorn shuts down cleanly, then re-raises the signal for us; one that comes
+    # before uvicorn has taken over the signals stops us just as cleanly.
     with contextlib.suppress(KeyboardInterrupt):
+        server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options()))
+        click.echo("press Ctrl-C to stop")
+        sys.stdout.flush()
         server.run(sockets=[sock])
     click.echo("oathdesk console stopped")

@@ -64,6 +64,11 @@ def _page_module(name: str) -> ModuleType | None:
         raise
 
 
+def page_modules() -> list[ModuleType]:
+    """The page modules that exist (each exposes ``router``)."""
+    return [module for module in map(_page_module, PAGES) if module is not None]
+
+
 def create_app(config: WebConfig) -> FastAPI:
     vault = Vault.open(config.location, config.master_key)
 
@@ -87,10 +92,8 @@ def create_app(config: WebConfig) -> FastAPI:
     )
     app.middleware("http")(security_middleware(config, internal_error))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for name in PAGES:
-        module = _page_module(name)
-        if module is not None:
-            app.include_router(module.router, include_in_schema=False)
+    for module in page_modules():
+        app.include_router(module.router, include_in_schema=False)
     from oathdesk.web import api
 
     app.include_router(api.router)
