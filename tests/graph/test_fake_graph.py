@@ -83,6 +83,8 @@ def test_graph_with_garbled_or_expired_token_is_401(
     expired = graph.get("/users")
     assert expired.status_code == 401
     assert "expired" in expired.json()["error"]["message"]
+    with graph_client(fake_graph, app_token(fake_graph)) as fresh:  # a new token, same second
+        assert fresh.get("/users").status_code == 200
 
 
 def test_revoked_permission_is_403_at_once(fake_graph: FakeGraph, graph: httpx.Client) -> None:
@@ -666,7 +668,10 @@ def test_throttle_the_token_endpoint_when_asked(fake_graph: FakeGraph) -> None:
             "client_secret": fake_graph.client_secret,
             "scope": "https://graph.microsoft.com/.default",
         }
-        assert client.post(fake_graph.token_endpoint, data=data).status_code == 429
+        throttled = client.post(fake_graph.token_endpoint, data=data)
+        assert throttled.status_code == 429
+        assert throttled.json()["error"] == "temporarily_unavailable"  # OAuth's shape, not Graph's
+        assert throttled.headers["Retry-After"] == "0.1"
         assert client.post(fake_graph.token_endpoint, data=data).status_code == 200
     assert fake_graph.client_secret not in str(fake_graph.request_bodies)
 

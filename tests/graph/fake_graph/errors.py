@@ -40,6 +40,11 @@ class OAuthError(Exception):
         }
 
 
+def retry_after(seconds: float) -> str:
+    """A Retry-After value: whole seconds as Graph sends them; fractions kept for fast tests."""
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+
+
 def bad_request(message: str, code: str = "invalidRequest") -> GraphError:
     return GraphError(400, code, message)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -164,9 +163,13 @@ class FakeGraph:
         self._identity.device_code_interval = seconds
 
     def expire_tokens(self) -> None:
-        """Every access token issued so far is refused from now on (401, token expired)."""
+        """Every access token issued so far is refused from now on (401, token expired).
+
+        msal keeps app-only tokens in its cache until they near expiry, so a client that wants
+        a fresh one after a 401 must bypass the cache (or build a new application object).
+        """
         with self._tenant.lock:
-            self._identity.revoked_before = time.time() + 1
+            self._identity.expire_all()
 
     # -- throttling and faults --------------------------------------------------------------
     def throttle(

@@ -7,11 +7,12 @@ docstring's table); clients should not depend on those choices beyond the status
 from __future__ import annotations
 
 import collections
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.graph.fake_graph.errors import GraphError, bad_request, not_found
+from tests.graph.fake_graph.errors import GraphError, bad_request, not_found, retry_after
 from tests.graph.fake_graph.identity import Identity
 from tests.graph.fake_graph.queries import check_options, filtered, page
 from tests.graph.fake_graph.state import Device, Tenant, User
@@ -64,18 +65,14 @@ class ActivationLimit:
         while self.recent and now - self.recent[0] >= self.per_seconds:
             self.recent.popleft()
         if len(self.recent) >= self.count:
-            wait = max(self.per_seconds - (now - self.recent[0]), 0.001)
+            wait = math.ceil(self.per_seconds - (now - self.recent[0]))
             raise GraphError(
                 429,
                 "TooManyRequests",
                 f"More than {self.count} activations in {self.per_seconds:g} seconds.",
-                {"Retry-After": _seconds(wait)},
+                {"Retry-After": retry_after(max(wait, 1))},
             )
         self.recent.append(now)
-
-
-def _seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.3f}".rstrip("0")
 
 
 @dataclass

@@ -67,7 +67,8 @@ class Identity:
     token_lifetime: int = 3599
     device_code_interval: int = 1
     device_code_user: str = ""  # UPN that "signs in" when a device code is approved
-    revoked_before: float = 0.0  # tokens issued before this instant are refused (expire_tokens)
+    issued: set[str] = field(default_factory=set)  # "uti" of every access token issued
+    expired: set[str] = field(default_factory=set)  # those made to expire by expire_tokens()
     flows: dict[str, DeviceCodeFlow] = field(default_factory=dict)
     approve_next_flow: bool = False
     refresh_tokens: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
@@ -244,7 +245,12 @@ class Identity:
                 "Client assertion application identifier doesn't match 'client_id' parameter.",
             )
 
+    def expire_all(self) -> None:
+        self.expired |= self.issued
+
     def _sign(self, claims: dict[str, Any]) -> str:
+        if "uti" in claims:
+            self.issued.add(claims["uti"])
         return jwt.encode(
             claims, self.signing_key, algorithm="RS256", headers={"kid": SIGNING_KEY_ID}
         )
@@ -431,7 +437,7 @@ class Identity:
             raise GraphError(
                 401, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed."
             ) from exc
-        if claims["iat"] < self.revoked_before:
+        if claims.get("uti") in self.expired:
             raise _expired()
         return claims
 

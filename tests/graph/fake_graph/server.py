@@ -6,6 +6,7 @@ connection without answering (``fail_next(drop_connection=True)``), which an ASG
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import json
@@ -19,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.graph.fake_graph.errors import GraphError, OAuthError
+from tests.graph.fake_graph.errors import GraphError, OAuthError, retry_after
 from tests.graph.fake_graph.graph_api import Call, GraphApi
 from tests.graph.fake_graph.identity import Identity
 from tests.graph.fake_graph.state import Tenant
@@ -130,13 +131,13 @@ class Router:
         with self.tenant.lock:
             fault = self._take(target, throttle=False)
             if fault is not None and not fault.apply:
-                response = self._fault_response(fault, headers)
+                response = self._fault_response(fault, target, headers)
             else:
                 response = self._throttled(target, headers) or self._answer(
                     method, target, headers, raw
                 )
                 if fault is not None:
-                    response = self._fault_response(fault, headers)
+                    response = self._fault_response(fault, target, headers)
             self.log.append(
                 LoggedRequest(method, target, 0 if response.drop else response.status, _body(raw))
             )
@@ -152,15 +153,20 @@ class Router:
 
     def _throttled(self, target: str, headers: dict[str, str]) -> Response | None:
         fault = self._take(target, throttle=True)
-        return None if fault is None else self._fault_response(fault, headers)
+        return None if fault is None else self._fault_response(fault, target, headers)
 
-    def _fault_response(self, fault: Fault, headers: dict[str, str]) -> Response:
+    def _fault_response(self, fault: Fault, target: str, headers: dict[str, str]) -> Response:
         if fault.drop:
             return Response(0, drop=True)
         extra = {}
         if fault.retry_after is not None:
-            value = fault.retry_after
-            extra["Retry-After"] = str(int(value)) if value == int(value) else f"{value:g}"
+            extra["Retry-After"] = retry_after(fault.retry_after)
+        if not target.startswith(("/beta/", "/v1.0/")):  # the identity platform's shape
+            error = "temporarily_unavailable" if fault.status in (429, 503) else "server_error"
+            oauth = OAuthError(fault.status, error, 90033 if fault.status == 503 else 50196, "")
+            oauth.description = "Injected by the test: the identity platform is unavailable."
+            body = oauth.body(str(uuid.uuid4()), _now_text().replace("T", " ") + "Z")
+            return _plain(fault.status, body, extra)
         code = {429: "TooManyRequests", 503: "serviceNotAvailable"}.get(
             fault.status, "generalException"
         )
@@ -291,8 +297,6 @@ def _form(raw: bytes, headers: dict[str, str]) -> dict[str, str]:
     form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
     basic = headers.get("authorization", "")
     if basic.startswith("Basic "):  # client_secret_basic
-        import base64
-
         user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
         form.setdefault("client_id", unquote(user))
         form.setdefault("client_secret", unquote(password))
