@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from oathdesk.services.alerts import AlertSettings
 from oathdesk.vault.config import VaultLocation
 from oathdesk.web.app import create_app
 from oathdesk.web.security import COOKIE_PLAIN
@@ -132,8 +134,13 @@ def test_repeated_failures_lock_the_account(live_server: str, web_vault: WebVaul
         assert not is_signed_in(client)
 
 
-def test_sign_in_rate_limit_per_address_is_shared_by_instances(web_vault: WebVault) -> None:
-    config = web_vault.config(signin_failures_per_ip=3)
+def test_sign_in_rate_limit_per_address_is_shared_by_instances(
+    web_vault: WebVault, tmp_path: Path
+) -> None:
+    alerts = tmp_path / "alerts.jsonl"
+    config = web_vault.config(
+        signin_failures_per_ip=3, alerts=AlertSettings(jsonl_path=str(alerts))
+    )
     nobody = Operator("nobody", "helpdesk", "irrelevant password", b"0" * 20)
     with serve_app(create_app(config)) as first, serve_app(create_app(config)) as second:
         with new_client(first) as client:
@@ -148,6 +155,12 @@ def test_sign_in_rate_limit_per_address_is_shared_by_instances(web_vault: WebVau
             assert "too many failed sign-ins from this address" in throttled.text
         with new_client(first) as client:
             assert attempt(client, web_vault.helpdesk).status_code == 429
+    # One alert when the limit was reached, not one per refused attempt; no password in it.
+    events = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert [(e["event"], e["client"], e["operator"]) for e in events] == [
+        ("console.signin_throttled", "127.0.0.1", "nobody")
+    ]
+    assert "irrelevant password" not in alerts.read_text()
 
 
 def test_sign_in_rate_limit_per_name(web_vault: WebVault) -> None:

@@ -54,19 +54,9 @@ PAGES = (
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def _page_module(name: str) -> ModuleType | None:
-    full = f"oathdesk.web.pages.{name}"
-    try:
-        return importlib.import_module(full)
-    except ModuleNotFoundError as missing:
-        if missing.name == full:
-            return None  # not written yet
-        raise
-
-
 def page_modules() -> list[ModuleType]:
-    """The page modules that exist (each exposes ``router``)."""
-    return [module for module in map(_page_module, PAGES) if module is not None]
+    """The page modules (each exposes ``router``), in the order their routes are matched."""
+    return [importlib.import_module(f"oathdesk.web.pages.{name}") for name in PAGES]
 
 
 def create_app(config: WebConfig) -> FastAPI:

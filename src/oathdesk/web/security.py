@@ -173,5 +173,12 @@ def check_signin_rate(vault: Vault, config: WebConfig, ip: str, name: str) -> No
         )
 
 
-def note_signin_failure(vault: Vault, ip: str, name: str) -> None:
+def note_signin_failure(vault: Vault, config: WebConfig, ip: str, name: str) -> bool:
+    """Count a failed sign-in; True when it made the address or the name reach its limit
+    (the moment to raise an alert, once, rather than on every refused attempt after it)."""
     record_signin_failure(vault, list(_subjects(ip, name)))
+    since = utc_now() - config.signin_window
+    by_ip, by_name = _subjects(ip, name)
+    return signin_failures_since(vault, by_ip, since) == config.signin_failures_per_ip or (
+        signin_failures_since(vault, by_name, since) == config.signin_failures_per_name
+    )

@@ -27,6 +27,7 @@ from oathdesk.web.deps import (
     end_session,
     ensure_session,
     flash,
+    get_alerts,
     get_config,
     get_sessions,
     get_vault,
@@ -86,7 +87,11 @@ def _sign_in(request: Request, name: str, password: str, code: str) -> Actor:
     try:
         actor = OperatorDirectory(vault).authenticate(name, password, code.replace(" ", ""))
     except SignInRefused:
-        note_signin_failure(vault, ip, name)
+        if note_signin_failure(vault, config, ip, name):
+            # Names only what and where: never the password or code that were tried.
+            get_alerts(request).emit(
+                "console.signin_throttled", client=ip, operator=name.strip()[:128]
+            )
         raise
     # A new session id at sign-in: whatever id the browser had before is worthless now.
     end_session(request)
