@@ -14,7 +14,7 @@ import pytest
 import segno
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, Route
 
 from oathdesk.errors import SeedError
 from oathdesk.otp import Algorithm, totp
@@ -476,3 +476,30 @@ def test_qr_encoder_structure_matches_segno(page: Page, module_server: str) -> N
                 )
             checked_versions.add(version)
     assert len(checked_versions) >= 25
+
+
+def test_served_without_sign_in_and_not_cached(page: Page, module_server: str) -> None:
+    response = page.goto(f"{module_server}/toolset")
+    assert response is not None
+    assert response.status == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert "set-cookie" not in response.headers  # no session is started for it
+    assert page.locator("form.signout").count() == 0
+
+
+def test_without_a_secure_context_it_says_so_instead_of_computing(
+    page: Page, module_server: str
+) -> None:
+    """Over plain HTTP to a host that is not this machine, browsers hide WebCrypto."""
+    insecure_origin = "http://helpdesk-pc.example"
+
+    def from_the_live_server(route: Route) -> None:
+        url = route.request.url.replace(insecure_origin, module_server)
+        route.fulfill(response=route.fetch(url=url))
+
+    page.route(f"{insecure_origin}/**", from_the_live_server)
+    page.goto(f"{insecure_origin}/toolset")
+    assert page.evaluate("() => window.isSecureContext") is False
+    page.wait_for_selector("#no-webcrypto", state="visible")
+    assert "HTTPS" in page.inner_text("#no-webcrypto")
+    assert page.locator("#seed").is_disabled()
