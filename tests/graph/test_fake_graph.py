@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ssl
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -754,3 +757,43 @@ def test_v1_has_no_hardware_oath(graph: httpx.Client, fake_graph: FakeGraph) -> 
     response = graph.get(url)
     assert response.status_code == 400
     assert graph.get(fake_graph.authority_host + "/v1.0/users").status_code == 200
+
+
+# -- the server itself --------------------------------------------------------------------------
+
+
+def test_starts_fast_and_stops_cleanly(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    fake = FakeGraph(tmp_path)
+    try:
+        assert time.perf_counter() - started < 2  # generous: the machine is shared
+        with graph_client(fake) as client:
+            assert client.get("/users").status_code == 200
+    finally:
+        fake.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(fake.graph_url + "/users", verify=fake.ssl_context(), timeout=2)
+
+
+def test_plain_http_and_untrusted_clients_get_nothing(fake_graph: FakeGraph) -> None:
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(fake_graph.graph_url.replace("https:", "http:") + "/users", timeout=2)
+    untrusted = ssl.create_default_context()  # the system CAs, not the fake's
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(fake_graph.graph_url + "/users", verify=untrusted, timeout=2)
+    assert fake_graph.requests == []
+
+
+def test_the_request_log_holds_no_secrets(fake_graph: FakeGraph, graph: httpx.Client) -> None:
+    fake_graph.add_user(HELGA)
+    code = current_code(SECRET)
+    create(graph, "18001")
+    graph.post(
+        f"{methods_url()}/assignAndActivateBySerialNumber",
+        json={"serialNumber": "18001", "verificationCode": code},
+    )
+    logged = str(fake_graph.requests) + str(fake_graph.request_bodies)
+    for secret in (SECRET, code, fake_graph.client_secret):
+        assert secret not in logged
+    assert "<redacted>" in logged
+    assert fake_graph.device("18001")["status"] == "activated"
