@@ -7,6 +7,7 @@ fake reports 'activated' proves oathdesk computed the right code at that moment.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from collections import Counter
@@ -246,4 +247,45 @@ def test_push_with_the_method_disabled_says_how_to_enable_it(world: EntraWorld) 
     assert world.fake.devices == []
     assert world.cli("entra", "enable").returncode == 0
     assert world.cli("entra", "push").returncode == 0
+    assert world.fake.device(serial)["status"] == "activated"
+
+
+def test_by_serial_activation_and_json_output(world: EntraWorld) -> None:
+    serials = world.add_tokens("gus@contoso.onmicrosoft.com", 2, first=80)
+    world.login()
+    planned = json.loads(world.cli("entra", "push", "--dry-run", "--json").stdout)
+    assert [o["result"] for o in planned["outcomes"]] == ["would create"] * 2
+    result = world.cli("entra", "push", "--by-serial", "--json")
+    assert result.returncode == 0, result
+    report = json.loads(result.stdout)
+    assert [o["serial"] for o in report["outcomes"]] == serials
+    assert {o["result"] for o in report["outcomes"]} == {"activated"}
+    assert report["stopped"] == ""
+    by_serial = [r for r in world.fake.requests if "assignAndActivateBySerialNumber" in r[1]]
+    assert [status for _, _, status in by_serial] == [204, 204]
+
+
+def test_a_clock_far_off_is_named_as_a_possible_cause(world: EntraWorld) -> None:
+    (near, far) = world.add_tokens("hal@contoso.onmicrosoft.com", 2, first=90)
+    world.login()
+    world.fake.clock_offset = 6 * 3600  # Entra's clock 6 hours ahead: inside the 1-day window
+    assert world.cli("entra", "push", "--serial", near).returncode == 0
+    world.fake.clock_offset = 3 * 86_400  # 3 days: outside it
+    result = world.cli("entra", "push", "--serial", far)
+    assert result.returncode == 1
+    assert "clock is more than a day off" in result.stdout
+    assert world.fake.device(near)["status"] == "activated"
+    assert world.fake.device(far)["status"] == "failedActivation"
+
+
+def test_a_gateway_timeout_on_an_activation_is_checked_not_resent(world: EntraWorld) -> None:
+    (serial,) = world.add_tokens("ida@contoso.onmicrosoft.com", 1, first=95)
+    world.login()
+    world.fake.fail_next(status=504, path_contains=ACTIVATE)
+    first = world.cli("entra", "push")
+    assert_one_line_error(first)
+    assert "timed out (504)" in first.stderr
+    assert len(_activation_calls(world)) == 1
+    second = world.cli("entra", "push")
+    assert second.returncode == 0, second
     assert world.fake.device(serial)["status"] == "activated"

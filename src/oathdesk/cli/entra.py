@@ -324,6 +324,10 @@ def push_command(
             ["serial", "user", "result", "detail"],
             rows,
         )
+    if not as_json:
+        # The table cuts long cells; each failure's reason in full, one line each.
+        for outcome in report.failed:
+            click.echo(f"failed {outcome.serial}: {outcome.detail}")
     if not as_json and (rows or not report.stopped):
         done = sum(o.result in ("activated", "already activated") for o in report.outcomes)
         click.echo(

@@ -126,6 +126,15 @@ class GraphClient:
                     continue
                 raise self._lost(operation, method, target, error) from None
             status = response.status_code
+            if status == 504 and method != "GET":
+                # A gateway timeout on a write: it may have been carried out. Say so rather
+                # than send it again (an activation sent twice fails the second time).
+                self._report(operation, method, target, status, "outcome unknown")
+                raise GraphConnectionLost(
+                    f"Graph timed out (504) while trying to {operation.what} {target}; it may "
+                    "or may not have happened: run the command again, it checks Entra before "
+                    "redoing anything"
+                )
             if status in RETRYABLE_STATUSES and attempt + 1 < self.retry.attempts:
                 self._report(operation, method, target, status, "throttled")
                 self._wait(self.retry.delay(attempt, response.headers.get("Retry-After")))

@@ -334,8 +334,9 @@ class _Runner:
         except GraphPermissionError:
             raise
         except OathdeskError as error:
-            self.log(token, "created", device_id=device.id, error=error.message, attempted=True)
-            self.done(token, "failed", error.message)
+            reason = error.message + _code_hint(error)
+            self.log(token, "created", device_id=device.id, error=reason, attempted=True)
+            self.done(token, "failed", reason)
             return
         self.register(token, device, "")
 
@@ -363,6 +364,17 @@ class _Runner:
                 details={"via": "graph", "device_id": device.id},
             )
         self.done(token, "already activated" if detail else "activated", detail)
+
+
+def _code_hint(error: OathdeskError) -> str:
+    """Plain words for a refused activation code: the seeds differ, or a clock is far off."""
+    said = f"{getattr(error, 'graph_code', '')} {error.message}".lower()
+    if getattr(error, "status", None) == 400 and "verification" in said:
+        return (
+            " (Entra holds another seed for this serial, or this machine's clock is more than "
+            "a day off; check `date -u`)"
+        )
+    return ""
 
 
 def _device_body(token: Token, secret_b32: str) -> dict[str, Any]:
