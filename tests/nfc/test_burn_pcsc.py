@@ -333,3 +333,22 @@ def test_a_queue_keeps_what_succeeded_and_reports_what_failed(
     assert vault.get_token("8659632000302").state is TokenState.BURNED
     assert tokens[2].code() == _vault_code(vault, "8659632000302", time.time())
     assert any("[2/3] failed" in m for m in messages)
+
+
+def test_burn_and_resync_on_sqlite_and_postgresql(
+    location: VaultLocation, master_key: MasterKey, reader: PcscReader, put_on_reader: PutOnReader
+) -> None:
+    """The burn's record is one unit of work on either storage (``location`` is parametrized)."""
+    opened = Vault.create(location, master_key, ADMIN)
+    try:
+        opened.add_user(ADMIN, UPN)
+        token = put_on_reader(serial=C301)
+        seed = SeedInput(bytes(range(60, 80)), "generated")
+        burn(opened, ADMIN, reader, BurnTarget(upn=UPN, new_seed=seed), _operator(token), timeout=5)
+        token.clock_offset = 40
+        resync(opened, ADMIN, reader, C301, _operator(token), timeout=5)
+        assert token.code() == _vault_code(opened, C301, time.time())
+        assert _audit_actions(opened)[-3:] == ["token.added", "token.burned", "token.resynced"]
+        assert opened.verify_audit() == []
+    finally:
+        opened.close()

@@ -226,3 +226,41 @@ def test_code_matches_within_one_step_only() -> None:
     far = pyotp.TOTP(B32).at(at + 60)
     assert not code_matches(SEED, far, at, hash_name="sha1", period=30)
     assert not code_matches(SEED, "", at, hash_name="sha1", period=30)
+
+
+@given(st.binary(min_size=0, max_size=1000), st.integers(1, 256), st.booleans())
+def test_t0_chaining_reassembles_any_answer(data: bytes, most: int, wrong_le: bool) -> None:
+    """A T=0 card may ask for a resend with Le (6Cxx), then hand out its answer in chunks
+    announced with 61xx (xx = what is left, 00 for 256 or more; it may give fewer bytes than
+    asked, ``most``); the caller sees the whole answer and the final status."""
+    command = bytes.fromhex("80CA000005")
+    pending = bytearray(data)
+    wrong_le = wrong_le and min(len(data), 256) % 256 != 5  # 6Cxx means "not the Le you sent"
+
+    def announce() -> int:
+        return 0x6100 | (min(len(pending), 256) & 0xFF) if pending else 0x9000
+
+    def raw(sent: bytes) -> tuple[bytes, int]:
+        if sent[:2] == b"\x00\xc0":
+            wanted = min(sent[4] or 256, most, len(pending))
+            chunk = bytes(pending[:wanted])
+            del pending[:wanted]
+            return chunk, announce()
+        if wrong_le and sent == command:
+            return b"", 0x6C00 | (min(len(data), 256) & 0xFF)
+        return b"", announce()
+
+    got, status = exchange(raw, command)
+    if len(data) <= 16 * most:  # the transport gives up after 16 chunks (no real answer needs more)
+        assert (got, status) == (data, 0x9000)
+    else:
+        assert status >> 8 == 0x61
+
+
+@given(st.binary(min_size=4, max_size=4), st.binary(max_size=40), st.integers(0, 255))
+def test_with_le_keeps_the_command_and_sets_le(header: bytes, data: bytes, le: int) -> None:
+    case3 = header + bytes([len(data)]) + data if data else header
+    out = apdu.with_le(case3, le)
+    assert out[:-1] == case3
+    assert out[-1] == le
+    assert apdu.with_le(out, (le + 1) % 256) == case3 + bytes([(le + 1) % 256])

@@ -8,15 +8,22 @@ the operator hears "this is a security key" rather than "unknown instruction".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from oathdesk.nfc import apdu
 from oathdesk.nfc.errors import NotProgrammable, TokenLocked, TokenRefused, WrongDevice
 from oathdesk.nfc.models import TokenModel, model_for_serial
-from oathdesk.nfc.transport import Link
 
 OK = 0x9000
 LOCKED = 0x6983
 WRONG_DEVICE_HINT = "put a Token2 programmable TOTP token (OTPC-P, miniOTP-i, C301-i, C302-i) on it"
+
+
+class Link(Protocol):
+    """What the protocol needs from a transport (``oathdesk.nfc.transport.CardLink``): send a
+    command APDU, get back (data, status word) with any T=0 chaining already undone."""
+
+    def transmit(self, command: bytes) -> tuple[bytes, int]: ...
 
 
 @dataclass(frozen=True)

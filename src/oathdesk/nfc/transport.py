@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 from smartcard import scard
 
@@ -39,12 +39,6 @@ _MAX_CHUNKS = 16
 START_PCSC = (
     "start the PC/SC service (Linux: `systemctl start pcscd`; Windows: the 'Smart Card' service)"
 )
-
-
-class Link(Protocol):
-    """What the token protocol needs: send a command APDU, get (data, status word) back."""
-
-    def transmit(self, command: bytes) -> tuple[bytes, int]: ...
 
 
 def _check(result: int, what: str) -> None:

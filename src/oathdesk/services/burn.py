@@ -29,8 +29,7 @@ from oathdesk.errors import Conflict, InvalidInput, NotFound, OathdeskError, Pol
 from oathdesk.nfc.apdu import HASHES, MAX_SEED_BYTES, STEPS
 from oathdesk.nfc.errors import NoReader, NotProgrammable
 from oathdesk.nfc.models import TokenModel, model_for_serial
-from oathdesk.nfc.token import DeviceInfo, TokenSession
-from oathdesk.nfc.transport import Link
+from oathdesk.nfc.token import DeviceInfo, Link, TokenSession
 from oathdesk.otp import Algorithm, totp
 from oathdesk.vault.lifecycle import CLOSING, TokenKind, TokenState
 from oathdesk.vault.roles import Permission, require
