@@ -43,7 +43,11 @@ def _assert_no_secret_leaked(world: EntraWorld, *texts: str) -> None:
     for secret in leaks:
         assert secret not in haystack
         assert secret.lower() not in haystack.lower()
-    assert world.fake.client_secret.encode() not in world.db_bytes()
+    stored = world.db_bytes()
+    assert world.fake.client_secret.encode() not in stored
+    for seed in world.seeds.values():
+        assert seed not in stored
+        assert base64.b32encode(seed) not in stored
     now = time.time()
     for seed in world.seeds.values():
         for offset in range(-10, 3):  # every code shown since the run started
