@@ -14,7 +14,7 @@ from pathlib import Path
 
 from benchmarks.harness import Section
 
-SECTIONS_MODULES = ["benchmarks.otp_bench", "benchmarks.import_bench"]
+SECTIONS_MODULES = ["benchmarks.otp_bench", "benchmarks.import_bench", "benchmarks.api_bench"]
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 

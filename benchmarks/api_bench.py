@@ -1,0 +1,433 @@
+"""Issue 6: emergency-code reveals per second through the REST API, each with its audit record,
+against privacyIDEA 3.14's ``/validate/check`` on the same machine in the same run.
+
+Every server is a real process on 127.0.0.1 (``oathdesk serve``; privacyIDEA from its own venv
+under benchmarks/.peers). The load generator is a small keep-alive HTTP/1.1 client on asyncio
+streams in this process (``wrk`` is not a dependency), with a fixed number of connections and a
+bounded number of requests. The vault's reveal limits are raised through ``PATCH /settings``
+(helpdesks keep them low) and the per-key throttle through its environment variable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmarks.harness import Row, Section, verdict
+from oathdesk.otp import hotp, step_at
+from oathdesk.vault.api_keys import ApiKeyStore
+from oathdesk.vault.config import VaultLocation
+from oathdesk.vault.keys import MasterKey, write_key_file
+from oathdesk.vault.lifecycle import TokenKind
+from oathdesk.vault.models import Actor, NewToken
+from oathdesk.vault.operators import OperatorDirectory
+from oathdesk.vault.vault import Vault
+
+OURS = int(os.environ.get("OATHDESK_BENCH_API_REQUESTS", "3000"))
+THEIRS = int(os.environ.get("OATHDESK_BENCH_PI_REQUESTS", "400"))
+CONNECTIONS = 16
+USERS = 50  # the vault allows at most 1000 reveals per user per day, even raised
+PEERS = Path(__file__).resolve().parent / ".peers"
+OATHDESK = Path(sys.executable).parent / "oathdesk"
+LOCAL = Actor("local:bench", "admin")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server on port {port} exited ({process.returncode})")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@contextlib.contextmanager
+def _running(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tempfile.gettempdir(),
+    )
+    try:
+        _wait_for_port(port, process)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- the load generator --------------------------------------------------------------------------
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bool]:
+    """Send one request, read its response: (status, whether the server keeps the line)."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    keep = not head.startswith(b"HTTP/1.0")
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"connection":
+            keep = value.strip().lower() == b"keep-alive"
+    await reader.readexactly(length)
+    return status, keep
+
+
+async def _load(targets: list[tuple[int, list[bytes]]], connections: int) -> tuple[float, int]:
+    """Send every request over ``connections`` keep-alive connections spread over the targets
+    (a new connection when a server closes one); returns (seconds, answers other than 200)."""
+    failures = 0
+
+    async def worker(port: int, requests: list[bytes]) -> None:
+        nonlocal failures
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for request in requests:
+            status, keep = await _exchange(reader, writer, request)
+            failures += status != 200
+            if not keep:
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+
+    jobs = []
+    for port, requests in targets:
+        per = max(1, connections // len(targets))
+        jobs += [worker(port, requests[i::per]) for i in range(per)]
+    start = time.perf_counter()
+    await asyncio.gather(*jobs)
+    return time.perf_counter() - start, failures
+
+
+def _post(path: str, body: dict[str, object], headers: dict[str, str]) -> bytes:
+    payload = json.dumps(body).encode()
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"Content-Length: {len(payload)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+# -- oathdesk ------------------------------------------------------------------------------------
+
+
+def _prepare_vault(location: VaultLocation) -> tuple[str, str]:
+    """A vault with USERS users, each with a token, and API keys of a helpdesk operator and
+    an admin."""
+    key = MasterKey.generate()
+    write_key_file(location.key_file, key)
+    vault = Vault.create(location, key, LOCAL)
+    try:
+        OperatorDirectory(vault).add(LOCAL, "bench", "helpdesk", "benchmark only, not a secret")
+        vault.add_tokens(
+            LOCAL,
+            [
+                NewToken(
+                    f"BENCH{i:05d}",
+                    "Token2",
+                    "C202",
+                    TokenKind.CLASSIC,
+                    os.urandom(20),
+                    upn=f"user{i}@contoso.com",
+                )
+                for i in range(USERS)
+            ],
+            source="bench",
+            create_missing_users=True,
+        )
+        OperatorDirectory(vault).add(LOCAL, "boss", "admin", "benchmark only, not a secret")
+        store = ApiKeyStore(vault)
+        return (
+            store.create(LOCAL, "bench", "bench").secret_text,
+            store.create(LOCAL, "boss", "bench settings").secret_text,
+        )
+    finally:
+        vault.close()
+
+
+def _raise_limits(port: int, admin_key: str) -> None:
+    """The vault's limits go up through the API's settings, as an admin would do it."""
+    import httpx
+
+    response = httpx.patch(
+        f"http://127.0.0.1:{port}/api/v1/settings",
+        json={"reveal_limit_per_user": 1000, "reveal_limit_per_operator": 100_000},
+        headers={"Authorization": f"Bearer {admin_key}"},
+    )
+    response.raise_for_status()
+
+
+def _reveal_requests(key: str, count: int) -> list[bytes]:
+    headers = {"Authorization": f"Bearer {key}"}
+    return [
+        _post(
+            "/api/v1/reveal",
+            {
+                "upn": f"user{i % USERS}@contoso.com",
+                "method": "callback",
+                "ticket": f"BENCH-{i}",
+                "channel": "phone",
+            },
+            headers,
+        )
+        for i in range(count)
+    ]
+
+
+def _server_env(location: VaultLocation) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OATHDESK_")}
+    env["OATHDESK_KEY_FILE"] = str(location.key_file)
+    env["OATHDESK_API_REVEALS_PER_MINUTE"] = "1000000"
+    if location.sqlite_path is not None:
+        env["OATHDESK_VAULT"] = str(location.sqlite_path)
+    else:
+        env["OATHDESK_DATABASE_URL"] = location.database_url
+    return env
+
+
+def oathdesk_reveals_per_second(locations: list[VaultLocation], count: int) -> float:
+    """Reveals/s through ``len(locations)`` servers (one vault: the same location twice)."""
+    key, admin = _prepare_vault(locations[0])
+    ports = [_free_port() for _ in locations]
+    with contextlib.ExitStack() as stack:
+        for location, port in zip(locations, ports, strict=True):
+            argv = [str(OATHDESK), "serve", "--host", "127.0.0.1", "--port", str(port)]
+            stack.enter_context(_running(argv, _server_env(location), port))
+        _raise_limits(ports[0], admin)
+        requests = _reveal_requests(key, count + 100)
+        warm = [(port, requests[i * 50 : (i + 1) * 50]) for i, port in enumerate(ports)]
+        asyncio.run(_load(warm, len(ports)))  # connections, caches, the first last-used update
+        measured = requests[100:]
+        targets = [(port, measured[i :: len(ports)]) for i, port in enumerate(ports)]
+        seconds, failures = asyncio.run(_load(targets, CONNECTIONS))
+    if failures:
+        raise RuntimeError(f"{failures} of {count} reveals failed")
+    return count / seconds
+
+
+# -- privacyIDEA ---------------------------------------------------------------------------------
+
+PI_CONFIG = """SECRET_KEY = 'benchmark-only'
+PI_PEPPER = 'benchmark-only'
+SQLALCHEMY_DATABASE_URI = 'sqlite:///{root}/pi.sqlite'
+PI_ENCFILE = '{root}/enckey'
+PI_AUDIT_KEY_PRIVATE = '{root}/private.pem'
+PI_AUDIT_KEY_PUBLIC = '{root}/public.pem'
+PI_LOGFILE = '{root}/pi.log'
+PI_LOGLEVEL = 30
+"""
+PI_WSGI = """from privacyidea.app import create_app
+application = create_app(config_name="production", config_file="{root}/pi.cfg", silent=True)
+"""
+
+
+def _privacyidea_venv() -> Path | None:
+    venv = PEERS / "privacyidea"
+    if not (venv / "bin" / "pi-manage").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        installed = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "privacyidea==3.14"],
+            capture_output=True,
+            check=False,
+        )
+        if installed.returncode != 0:
+            return None
+    if not (venv / "bin" / "gunicorn").exists():
+        # privacyIDEA is deployed behind a WSGI server; gunicorn is the one its docs name.
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "gunicorn"],
+            capture_output=True,
+            check=False,
+        )
+    return venv
+
+
+def privacyidea_checks_per_second(count: int) -> tuple[float, str] | None:
+    """/validate/check requests per second against a TOTP token (serial and code)."""
+    import httpx
+
+    venv = _privacyidea_venv()
+    if venv is None:
+        return None
+    root = Path(tempfile.mkdtemp(prefix="pi-api-bench-"))
+    (root / "pi.cfg").write_text(PI_CONFIG.format(root=root))
+    (root / "pi_wsgi.py").write_text(PI_WSGI.format(root=root))
+    env = {**os.environ, "PRIVACYIDEA_CONFIGFILE": str(root / "pi.cfg")}
+    manage = str(venv / "bin" / "pi-manage")
+    for step in ("create_enckey", "create_audit_keys", "create_tables"):
+        subprocess.run([manage, "setup", step], env=env, capture_output=True, check=True)
+    subprocess.run(
+        [manage, "admin", "add", "admin", "-p", "benchmark-only"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    port = _free_port()
+    gunicorn = venv / "bin" / "gunicorn"
+    if gunicorn.exists():
+        how = "gunicorn, 2 workers"
+        argv = [str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(root)]
+        argv += ["pi_wsgi:application"]
+    else:
+        how = "Flask's threaded server"
+        argv = [str(venv / "bin" / "flask"), "--app", "pi_wsgi", "run", "-p", str(port)]
+        argv += ["--with-threads"]
+    secret = os.urandom(20)
+    serial = "PIBENCH0001"
+    base = f"http://127.0.0.1:{port}"
+    with _running(argv, {**env, "PYTHONPATH": str(root)}, port):
+        token = httpx.post(
+            f"{base}/auth", data={"username": "admin", "password": "benchmark-only"}, timeout=60
+        ).json()["result"]["value"]["token"]
+        auth = {"Authorization": token}
+        httpx.post(
+            f"{base}/token/init",
+            data={"type": "totp", "otpkey": secret.hex(), "serial": serial, "genkey": "0"},
+            headers=auth,
+            timeout=60,
+        ).raise_for_status()
+        # A reused code fails like a wrong one (replay protection), and each failure counts:
+        # without this the token would lock after ten and answer early.
+        httpx.post(
+            f"{base}/token/set",
+            data={"serial": serial, "max_failcount": "1000000"},
+            headers=auth,
+            timeout=60,
+        ).raise_for_status()
+        code = hotp(secret, step_at(time.time()))
+        first = httpx.post(
+            f"{base}/validate/check", data={"serial": serial, "pass": code}, timeout=60
+        ).json()
+        if not first["result"]["value"]:
+            raise RuntimeError("privacyIDEA did not accept the token's code")
+        requests = [
+            _form(
+                "/validate/check",
+                {"serial": serial, "pass": hotp(secret, step_at(time.time()))},
+            )
+            for _ in range(count + 20)
+        ]
+        asyncio.run(_load([(port, requests[:20])], 2))
+        seconds, failures = asyncio.run(_load([(port, requests[20:])], CONNECTIONS))
+    shutil.rmtree(root, ignore_errors=True)
+    if failures:
+        raise RuntimeError(f"{failures} of {count} privacyIDEA checks failed")
+    return count / seconds, how
+
+
+def _form(path: str, fields: dict[str, str]) -> bytes:
+    from urllib.parse import urlencode
+
+    payload = urlencode(fields).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+# -- the section ---------------------------------------------------------------------------------
+
+
+def _sqlite_location(root: Path) -> VaultLocation:
+    path = root / "vault.sqlite3"
+    return VaultLocation(f"sqlite:///{path}", root / "vault.key", path)
+
+
+def api_section() -> Section:
+    root = Path(tempfile.mkdtemp(prefix="oathdesk-api-bench-"))
+    sqlite = oathdesk_reveals_per_second([_sqlite_location(root)], OURS)
+    rows = [
+        Row(
+            f"oathdesk POST /api/v1/reveal, SQLite vault, 1 instance, {OURS:,} requests",
+            sqlite,
+            "requests/s",
+            f"{CONNECTIONS} connections; key check, limits, decrypt, audit record each",
+        )
+    ]
+    verdicts: list[str] = []
+    postgres = _postgres_pair(OURS)
+    if postgres is not None:
+        rows.append(
+            Row(
+                f"oathdesk POST /api/v1/reveal, 2 instances on one PostgreSQL, {OURS:,} requests",
+                postgres,
+                "requests/s",
+                "one vault behind both (test PostgreSQL: fsync off); requests alternate",
+            )
+        )
+    theirs = privacyidea_checks_per_second(THEIRS)
+    if theirs is None:
+        rows.append(Row("privacyIDEA 3.14 /validate/check", 0, "requests/s", "not installable"))
+    else:
+        rate, how = theirs
+        rows.append(
+            Row(
+                f"privacyIDEA 3.14 POST /validate/check, {THEIRS:,} requests",
+                rate,
+                "requests/s",
+                f"{how}, SQLite, TOTP token by serial; {CONNECTIONS} connections",
+            )
+        )
+        # Like for like: both on SQLite, one machine, the same connections.
+        verdicts.append(verdict("oathdesk reveal / privacyIDEA validate-check", sqlite / rate, 20))
+    shutil.rmtree(root, ignore_errors=True)
+    return Section(
+        "Emergency-code reveals through the REST API",
+        "Requests per second on loopback, each a complete reveal: API key check, the vault's "
+        "24-hour limits counted, the seed decrypted, the codes computed and the audit record "
+        "appended in the same transaction. The load generator runs in the benchmark process.",
+        rows,
+        verdicts,
+    )
+
+
+def _postgres_pair(count: int) -> float | None:
+    try:
+        from tests.pg import running_postgres
+    except ImportError:
+        return None
+    try:
+        with running_postgres() as server:
+            url = server.create_database()
+            root = Path(tempfile.mkdtemp(prefix="oathdesk-api-bench-pg-"))
+            location = VaultLocation(url, root / "vault.key", None)
+            try:
+                return oathdesk_reveals_per_second([location, location], count)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+    except (RuntimeError, OSError, subprocess.CalledProcessError):
+        return None
+
+
+SECTIONS = [api_section]
