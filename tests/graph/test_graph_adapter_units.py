@@ -106,6 +106,8 @@ def test_sign_in_errors_in_plain_words_without_the_secret() -> None:
     assert "AADSTS7000215" in error.message
     assert "s3cr3t" not in error.message
     assert "Value" in error.message
+    public = sign_in_error({"error": "invalid_client", "error_description": "AADSTS7000218: x"})
+    assert "Allow public client flows" in public.message
     odd = sign_in_error({"error": "weird", "error_description": "says s3cr3t"}, secrets=["s3cr3t"])
     assert "s3cr3t" not in odd.message
 

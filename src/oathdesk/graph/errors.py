@@ -123,6 +123,10 @@ _SIGN_IN_HINTS = {
     "AADSTS700027": "the certificate is not the one uploaded to the app registration",
     "AADSTS700016": "no app with this client id in this tenant; check --client-id and --tenant",
     "AADSTS90002": "no such tenant; check --tenant",
+    "AADSTS7000218": (
+        "the app does not allow device-code sign-in: set Authentication > 'Allow public client "
+        "flows' to Yes in the app registration, or sign in with --client-secret/--certificate"
+    ),
     "AADSTS65001": "no admin consent for the app's permissions yet; click 'Grant admin consent'",
     "AADSTS70016": "the device code was not approved yet",
     "AADSTS70020": "the device code expired before it was approved; run login again",
