@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import random
 import secrets
 import urllib.parse
 from dataclasses import dataclass
@@ -330,7 +331,59 @@ PARSER_INPUTS = [
     "48656c6c6f21deadbee",
     "hex:xyz",
     "0x12",
+    "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&period=%D9%A3%D9%A0",
+    "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=%EF%BC%98",
+    "otpauth://totp/%E2%82%AC%20Bank:j%C3%BCrgen?secret=JBSWY3DPEHPK3PXP&issuer=%E2%82%AC+Bank",
+    "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&secret=ignored&algorithm=SHA256",
+    "otpauth://totp/x?secret=%ZZ",
 ]
+
+
+def random_parser_inputs(count: int, seed: int = 6) -> list[str]:
+    """Secrets as people paste them, with random slips (a fixed seed: reproducible)."""
+    rng = random.Random(seed)
+    b32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    slips = [*"0189=-! \t", "%", ":", "%20", "0x"]
+    params = ["&digits=", "&period=", "&algorithm=", "&issuer=", "&secret="]
+    values = ["6", "8", "11", "0", "30", "x", "SHA256", "sha-512", "md5", "", "%41"]
+
+    def secret_text() -> str:
+        size = rng.choice([8, 10, 16, 20, 32, 64])
+        text = encode_base32(secrets.token_bytes(size))
+        if rng.random() < 0.3:
+            text = text.lower()
+        if rng.random() < 0.3:
+            text = " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+        if rng.random() < 0.3:
+            text += "=" * rng.randint(1, 6)
+        return text
+
+    def slipped(text: str) -> str:
+        if text and rng.random() < 0.4:
+            at = rng.randrange(len(text))
+            text = text[:at] + rng.choice(slips) + text[at + rng.randint(0, 1) :]
+        return text
+
+    def one() -> str:
+        kind = rng.randrange(5)
+        if kind == 0:
+            return slipped(secret_text())
+        if kind == 1:
+            text = secrets.token_bytes(rng.choice([5, 10, 20, 32])).hex()
+            return slipped(rng.choice(["", "0x", "hex:", "HEX:"]) + text)
+        if kind == 2:
+            query = "secret=" + slipped(secret_text()).replace(" ", rng.choice(["%20", "+", ""]))
+            for _ in range(rng.randint(0, 4)):
+                query += rng.choice(params) + rng.choice(values)
+            label = rng.choice(["", "x", "Contoso:helga%40contoso.com", "%E2%82%AC:j"])
+            return f"{rng.choice(['otpauth://totp/', 'otpauth://TOTP/', 'otpauth://hotp/'])}{label}?{query}"
+        if kind == 3:
+            return "".join(rng.choices(b32 + "0189=- ", k=rng.randint(1, 40)))
+        return rng.choice(["base32:", "phonefactor://", "FIDO:/", "https://", "www."]) + slipped(
+            secret_text()
+        )
+
+    return [one() for _ in range(count)]
 
 
 def python_parse(text: str) -> dict[str, object]:
@@ -374,6 +427,20 @@ def test_parser_agrees_with_the_cli_parser(page: Page, module_server: str) -> No
         assert browser_result == python_parse(text), text
     refusals = [result for result in in_browser if "error" in result]
     assert len(refusals) >= 25
+
+
+def test_parser_agrees_on_random_inputs(page: Page, module_server: str) -> None:
+    inputs = random_parser_inputs(3000)
+    open_toolset(page, module_server)
+    in_browser = page.evaluate(BROWSER_PARSE, inputs)
+    disagreements = [
+        (text, got, python_parse(text))
+        for text, got in zip(inputs, in_browser, strict=True)
+        if got != python_parse(text)
+    ]
+    assert disagreements == []
+    accepted = sum("secret" in result for result in in_browser)
+    assert accepted >= 500  # the generator reaches the accepting paths, not only refusals
 
 
 @pytest.mark.parametrize(

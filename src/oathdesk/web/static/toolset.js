@@ -121,7 +121,17 @@ function renderQr() {
     period,
   });
   $("otpauth-uri").textContent = uri;
-  const svg = qrSvg(encodeQr(uri, "M"), 4);
+  let qr;
+  try {
+    qr = encodeQr(uri, "M");
+  } catch {
+    const note = document.createElement("p");
+    note.className = "ts-error";
+    note.textContent = "too long for a QR code; shorten the account or issuer";
+    $("qr").replaceChildren(note);
+    return;
+  }
+  const svg = qrSvg(qr, 4);
   svg.setAttribute("aria-label", "QR code of the otpauth URI");
   $("qr").replaceChildren(svg);
 }
