@@ -137,12 +137,16 @@ def test_big_import_runs_in_the_background_with_progress(
     assert admin_client.get("/import/jobs/not-a-job").status_code == 404
 
 
-def test_import_form_has_its_fields(admin_client: httpx.Client) -> None:
+def test_import_form_has_its_fields(admin_client: httpx.Client, web_vault: WebVault) -> None:
     page = admin_client.get("/import")
     assert page.status_code == 200
     assert 'enctype="multipart/form-data"' in page.text
     assert 'name="dry_run"' in page.text
     assert 'name="password"' in page.text
+    content = (HEADER + f"anna@contoso.com,70000001,{encode_base32(bytes(20))},30,,\r\n").encode()
+    forged = admin_client.post("/import", files={"file": ("order.csv", content, "text/csv")})
+    assert forged.status_code in (400, 403)  # no CSRF token: refused, nothing imported
+    assert "70000001" not in serials_in(web_vault)
 
 
 def test_export_downloads_with_no_store_and_is_audited(
