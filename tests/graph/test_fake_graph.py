@@ -662,6 +662,14 @@ def test_throttle_503_on_a_path_only(fake_graph: FakeGraph, graph: httpx.Client)
     assert graph.get(methods_url()).status_code == 200
 
 
+def test_throttle_without_retry_after(fake_graph: FakeGraph, graph: httpx.Client) -> None:
+    fake_graph.throttle(1, retry_after=None)
+    response = graph.get(DEVICES)
+    assert response.status_code == 429
+    assert "Retry-After" not in response.headers
+    assert graph.get(DEVICES).status_code == 200
+
+
 def test_throttle_the_token_endpoint_when_asked(fake_graph: FakeGraph) -> None:
     fake_graph.throttle(1, path_contains="/oauth2/v2.0/token")
     with httpx.Client(verify=fake_graph.ssl_context()) as client:

@@ -40,7 +40,8 @@ fake_graph`` in your conftest.py)::
         def grant(self, *permissions) -> None; def revoke(self, *permissions) -> None
         permissions: set[str]
         def set_policy(self, enabled: bool) -> None; policy_enabled: bool
-        def throttle(self, count, *, status=429, retry_after=0.1, path_contains="") -> None
+        def throttle(self, count, *, status=429, retry_after=0.1 (None: no header),
+                     path_contains="") -> None
         def fail_next(self, count=1, *, status=500, drop_connection=False, path_contains="",
                       after_processing=False) -> None
         def limit_activations(self, count=200, per_seconds=300) -> None

@@ -173,11 +173,24 @@ class FakeGraph:
 
     # -- throttling and faults --------------------------------------------------------------
     def throttle(
-        self, count: int, *, status: int = 429, retry_after: float = 0.1, path_contains: str = ""
+        self,
+        count: int,
+        *,
+        status: int = 429,
+        retry_after: float | None = 0.1,
+        path_contains: str = "",
     ) -> None:
+        """The next ``count`` matching requests answer ``status``; ``retry_after=None`` sends
+        no Retry-After header (the client must back off on its own)."""
         with self._tenant.lock:
             self._router.faults.append(
-                Fault(count, status, retry_after=retry_after, path_contains=path_contains)
+                Fault(
+                    count,
+                    status,
+                    retry_after=retry_after,
+                    throttle=True,
+                    path_contains=path_contains,
+                )
             )
 
     def fail_next(

@@ -57,7 +57,8 @@ class Fault:
 
     remaining: int
     status: int
-    retry_after: float | None = None
+    retry_after: float | None = None  # seconds for the Retry-After header; None: no header
+    throttle: bool = False  # a throttle() entry (checked after the fail_next() ones)
     drop: bool = False
     apply: bool = False  # carry the request out first, then fail (the answer is lost)
     path_contains: str = ""
@@ -145,8 +146,7 @@ class Router:
 
     def _take(self, target: str, *, throttle: bool) -> Fault | None:
         for fault in self.faults:
-            is_throttle = fault.retry_after is not None
-            if is_throttle == throttle and fault.remaining > 0 and fault.matches(target):
+            if fault.throttle == throttle and fault.remaining > 0 and fault.matches(target):
                 fault.remaining -= 1
                 return fault
         return None
