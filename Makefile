@@ -1,5 +1,6 @@
 # oathdesk: two commands do all the set-up on a fresh machine.
-#   make run   - create .venv, install, run the main job on the embedded SQLite vault
+#   make run   - create .venv, install, start the web console on the embedded SQLite vault
+#                (first run: creates the vault and prints a one-time link for the first admin)
 #   make test  - create .venv, install dev tools and system packages, run ruff, mypy and all tests
 #   make bench - run the side-by-side benchmarks and write docs/benchmarks.md
 
@@ -8,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench lock system-deps clean
+.PHONY: run demo test lint typecheck unit bench lock system-deps clean
 
 $(STAMP): pyproject.toml requirements.lock scripts/check-python.sh scripts/system-deps.sh
 	@scripts/check-python.sh $(PYTHON)
@@ -24,6 +25,9 @@ system-deps:
 	@scripts/system-deps.sh test
 
 run: $(STAMP)
+	@$(BIN)/oathdesk serve $(SERVE_ARGS)
+
+demo: $(STAMP)
 	@$(BIN)/oathdesk demo
 
 lint: $(STAMP)
