@@ -150,12 +150,13 @@ def test_progress_and_token_fields(vault: Vault) -> None:
 @pytest.mark.slow
 def test_bulk_import_speed_on_sqlite(vault: Vault, location: VaultLocation) -> None:
     """Issue 5's target is 50,000 tokens/s for 100,000; a loose floor here catches regressions
-    (the benchmark measures the real number)."""
+    (the benchmark measures the real number). Counted in CPU time, so that other tests running
+    on the same cores do not make it fail; fingerprints and encryption are CPU work."""
     if location.sqlite_path is None:
         pytest.skip("the throughput target is for the embedded SQLite vault")
     batch = [classic(f"B{i:06d}") for i in range(100_000)]
-    start = time.perf_counter()
+    start = time.process_time()
     assert vault.add_tokens(ADMIN, batch, source="speed test") == 100_000
-    rate = 100_000 / (time.perf_counter() - start)
-    assert rate > 20_000, f"{rate:,.0f} tokens/s"
+    rate = 100_000 / (time.process_time() - start)
+    assert rate > 30_000, f"{rate:,.0f} tokens/s of CPU time"
     assert read_secret(vault, "B054321") == secret_for("B054321")

@@ -411,7 +411,7 @@ def _check_batch(items: Sequence[NewToken]) -> None:
     Set sizes first (cheap for 100,000 tokens); the culprits are looked for only on failure.
     """
     serials = [item.serial for item in items]
-    if any(not serial.strip() for serial in serials):
+    if not all(map(str.strip, serials)):
         raise InvalidInput("a token in this batch has no serial number; give every token one")
     if len(set(serials)) != len(serials):
         seen: set[str] = set()
