@@ -6,6 +6,8 @@ limits, the four-eyes rule and a delivered token answer 403 ``policy_refused``.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from oathdesk.otp import hotp, step_at
@@ -116,16 +118,19 @@ def test_verify_then_deliver_then_no_more_reveals_without_a_reason(api: Api) -> 
     assert api.helpdesk.post("/tokens/86596120001/registered").status_code == 200
     assert_error(api.helpdesk.post("/tokens/86596120001/deliver"), 403, "policy_refused")
     secret = parse_seed(SECRET_B32).secret
-    behind = hotp(secret, step_at(__import__("time").time()) - 3)  # the token runs 90 s slow
-    checked = api.helpdesk.post("/verify", json={"upn": UPN, "code": behind})
+    now = time.time()
+    behind = hotp(secret, step_at(now) - 3)  # the token runs 90 s slow
+    checked = api.helpdesk.post("/verify", json={"upn": UPN, "code": behind, "at": now})
     assert checked.status_code == 200
     assert checked.json()["match"] is True
     assert checked.json()["drift_seconds"] == -90
     assert checked.json()["inside_window"] is False
     drift = api.helpdesk.get("/drift").json()
     assert [(d["serial"], d["status"]) for d in drift] == [("86596120001", "outside")]
-    current = oathtool_code(SECRET_B32, __import__("time").time())
-    assert api.helpdesk.post("/verify", json={"upn": UPN, "code": current}).json()["match"]
+    now = time.time()
+    current = oathtool_code(SECRET_B32, now)
+    checked = api.helpdesk.post("/verify", json={"upn": UPN, "code": current, "at": now})
+    assert checked.json()["drift_seconds"] == 0
     delivered = api.helpdesk.post("/tokens/86596120001/deliver")
     assert delivered.status_code == 200, delivered.text
     assert delivered.json()["state"] == "delivered"
