@@ -3,8 +3,8 @@ knows, a real uvicorn server on 127.0.0.1, and httpx clients already signed in.
 
 ``live_server`` serves ``create_app(web_config)``; a test that needs other settings (a short idle
 timeout, a second instance) builds its own config with ``dataclasses.replace`` and calls
-``serve_app``. Sign-ins use ``Operator.next_code()``: the vault accepts each TOTP step once, and
-the code for the previous, current and next step, so three sign-ins per operator need no wait.
+``serve_app``. Sign-ins use ``Operator.next_code()``: the vault accepts each TOTP step once (and
+the codes of the previous, current and next step), so two sign-ins per operator need no wait.
 """
 
 from __future__ import annotations
@@ -54,10 +54,13 @@ class Operator:
     last_step: int = 0
 
     def next_code(self) -> str:
-        """A code the vault has not accepted yet (waits for the next step if need be)."""
+        """A code the vault has not accepted yet (waits for the next step if need be).
+
+        The current step, then the next one: the previous step would be refused if the clock
+        crossed a step boundary before the server checks it."""
         while True:
             now = step_at(time.time())
-            step = max(now - 1, self.last_step + 1)
+            step = max(now, self.last_step + 1)
             if step <= now + 1:
                 self.last_step = step
                 return hotp(self.secret, step)
