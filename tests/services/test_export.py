@@ -10,6 +10,7 @@ import pytest
 
 from oathdesk.errors import NotFound, PermissionDenied
 from oathdesk.formats.entra_csv import parse_entra_csv
+from oathdesk.formats.otpauth_list import parse_otpauth_list
 from oathdesk.formats.problems import Code
 from oathdesk.otp import Algorithm
 from oathdesk.seed import encode_base32, parse_seed
@@ -69,6 +70,15 @@ def test_graph_json_and_qr_sheet(stocked: Vault) -> None:
     sheet, _ = export_secrets(stocked, ADMIN, "qr-sheet")
     assert sheet.count("<svg") == 1
     assert "86596120001" in sheet
+    # The same tokens as otpauth URIs, which `oathdesk import` reads back.
+    listing = export(stocked, ADMIN, "otpauth")
+    assert listing.count == 1
+    assert "# serial 86596120001" in listing.text
+    parsed = parse_otpauth_list(listing.text.encode())
+    assert parsed.problems == []
+    assert [(r.upn, r.secret, r.period) for r in parsed.records] == [
+        ("helga@contoso.com", bytes(range(1, 21)), 30)
+    ]
 
 
 def test_only_admins_export(stocked: Vault) -> None:
@@ -194,3 +204,32 @@ def test_export_cli_says_what_it_left_out(tmp_path: Path, cli: RunCli) -> None:
     assert "wrote 1 token(s)" in done.stdout
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert len(json.loads(target.read_text())["value"]) == 1
+    # An existing file is never overwritten.
+    again = cli("export", "graph-json", "-o", str(target), env=env)
+    assert again.returncode != 0
+    assert "exists; choose a new file name" in again.stderr
+
+
+def test_entra_csv_export_cli_with_either_header(tmp_path: Path, cli: RunCli) -> None:
+    env = {"OATHDESK_VAULT": str(tmp_path / "v.sqlite3")}
+    assert cli("init", env=env).returncode == 0
+    order = tmp_path / "order.csv"
+    order.write_text(
+        "upn,serial number,secret key,time interval,manufacturer,model\n"
+        f"helga@contoso.com,60234567,{encode_base32(SECRET)},30,Token2,C202\n"
+    )
+    assert cli("import", str(order), env=env).returncode == 0
+    for spelling in ("timeinterval", "time interval"):
+        target = tmp_path / f"entra-{spelling.replace(' ', '-')}.csv"
+        done = cli("export", "entra-csv", "-o", str(target), "--header", spelling, env=env)
+        assert done.returncode == 0, done.stderr
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        parsed = parse_entra_csv(target.read_bytes())
+        assert parsed.ready_to_upload
+        assert parsed.header_spelling == spelling
+        assert [t.secret for t in parsed.tokens] == [SECRET]
+        lint = cli("entra-csv", "lint", str(target))
+        assert lint.returncode == 0, lint.stdout
+    audit = [json.loads(line) for line in cli("audit", "export", env=env).stdout.splitlines()]
+    exported = [r for r in audit if r["action"] == "tokens.exported"]
+    assert [r["details"]["serials"] for r in exported] == [["60234567"], ["60234567"]]

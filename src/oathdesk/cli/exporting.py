@@ -9,13 +9,13 @@ import click
 
 from oathdesk.cli.vault_context import local_actor, open_vault, vault_option
 from oathdesk.errors import InvalidInput
-from oathdesk.services.exporter import EXPORTS, export
+from oathdesk.services.exporter import ALL_EXPORTS, export
 
 SHOWN_LEFT_OUT = 20
 
 
 @click.command("export")
-@click.argument("kind", type=click.Choice(EXPORTS))
+@click.argument("kind", type=click.Choice(ALL_EXPORTS))
 @click.option(
     "--output",
     "-o",
@@ -32,7 +32,8 @@ SHOWN_LEFT_OUT = 20
 )
 @vault_option
 def export_command(kind: str, output: Path, header: str, vault_path: str | None) -> None:
-    """Export seeds for Entra (CSV or Graph bulk JSON) or a QR sheet for burning (admin only)."""
+    """Export seeds for Entra (CSV or Graph bulk JSON), or for burning programmable tokens (a
+    printable QR sheet or a list of otpauth URIs). Admin only, audited, written with mode 0600."""
     if output.exists():
         raise InvalidInput(f"{output} exists; choose a new file name")
     result = export(open_vault(vault_path), local_actor(), kind, header_spelling=header)

@@ -7,10 +7,11 @@ The account in each URI's label must be the user's UPN (``otpauth://totp/Microso
 from __future__ import annotations
 
 from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems
-from oathdesk.formats.problems import Code, Problem, sort_problems
+from oathdesk.formats.problems import Code, Problem, one_line, sort_problems
 from oathdesk.formats.records import ParsedFile, SeedRecord
 from oathdesk.formats.seed_cell import read_seed
 from oathdesk.formats.text import decode
+from oathdesk.seed import build_otpauth_uri
 from oathdesk.upn import is_valid_upn
 
 FORMAT = "otpauth"
@@ -108,3 +109,25 @@ def parse_otpauth_list(data: bytes) -> ParsedFile:
         warnings,
         _NO_COLUMNS,
     )
+
+
+def write_otpauth_list(records: list[SeedRecord], *, issuer: str = "Microsoft") -> str:
+    """One otpauth URI per token (for burning tools and authenticator apps that take a URI),
+    each after a comment naming its serial; ``parse_otpauth_list`` reads it back."""
+    lines = [
+        "# oathdesk otpauth list: every line below holds a token seed. Burn the tokens, then "
+        "shred this file.",
+    ]
+    for record in records:
+        lines.append(f"# serial {one_line(record.serial or 'none')}")
+        lines.append(
+            build_otpauth_uri(
+                record.secret,
+                account=record.upn or record.serial or "token",
+                issuer=issuer,
+                algorithm=record.algorithm,
+                digits=record.digits,
+                period=record.period,
+            )
+        )
+    return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ from oathdesk.errors import NotFound
 from oathdesk.formats.entra_csv import EntraToken, write_entra_csv
 from oathdesk.formats.entra_export import entra_csv_problems
 from oathdesk.formats.graph_json import graph_delta_body, graph_problems
+from oathdesk.formats.otpauth_list import write_otpauth_list
 from oathdesk.formats.problems import Problem
 from oathdesk.formats.qr_sheet import qr_sheet
 from oathdesk.formats.records import SeedRecord
@@ -22,9 +23,11 @@ from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Actor, Token, Vault
 
-__all__ = ["EXPORTS", "SELECTORS", "ExportResult", "export", "export_secrets"]
+__all__ = ["ALL_EXPORTS", "EXPORTS", "SELECTORS", "ExportResult", "export", "export_secrets"]
 
 EXPORTS = ("entra-csv", "graph-json", "qr-sheet")
+# EXPORTS are what the web console offers; the command line also writes otpauth URI lists.
+ALL_EXPORTS = (*EXPORTS, "otpauth")
 
 # Which tokens each export is for.
 SELECTORS: dict[str, Callable[[Token], bool]] = {
@@ -35,6 +38,7 @@ SELECTORS: dict[str, Callable[[Token], bool]] = {
     ),
     # Programmable tokens waiting to be burned.
     "qr-sheet": lambda t: t.kind is TokenKind.PROGRAMMABLE and t.state is TokenState.ASSIGNED,
+    "otpauth": lambda t: t.kind is TokenKind.PROGRAMMABLE and t.state is TokenState.ASSIGNED,
 }
 
 # Why the target cannot take a token (checked without its secret, except the secret's length).
@@ -62,7 +66,7 @@ def export(
     left out."""
     require(actor.name, actor.role, Permission.EXPORT_SECRETS)
     if kind not in SELECTORS:
-        raise NotFound(f"no export {kind!r}; use one of {', '.join(EXPORTS)}")
+        raise NotFound(f"no export {kind!r}; use one of {', '.join(ALL_EXPORTS)}")
     candidates = [t for t in vault.list_tokens() if t.has_secret and SELECTORS[kind](t)]
     left_out: list[Problem] = []
     excluded: set[str] = set()
@@ -143,4 +147,6 @@ def _render(kind: str, records: list[SeedRecord], header_spelling: str) -> str:
         return write_entra_csv(entra, header_spelling=header_spelling)
     if kind == "graph-json":
         return graph_delta_body(records)
+    if kind == "otpauth":
+        return write_otpauth_list(records)
     return qr_sheet(records)
