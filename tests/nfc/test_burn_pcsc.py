@@ -145,6 +145,22 @@ def test_seeds_given_to_the_burn_need_admin_rights(
     with pytest.raises(Exception, match="may not manage tokens"):
         burn(vault, HELPDESK, reader, target, _operator(token), timeout=5)
     assert _audit_actions(vault) == before
+    assert token.commands == []
+
+
+def test_a_seed_the_vault_holds_already_is_refused_before_writing(
+    vault: Vault, reader: PcscReader, put_on_reader: PutOnReader
+) -> None:
+    _add(vault, MINI)
+    token = put_on_reader(serial=C301)
+    target = BurnTarget(upn=UPN, new_seed=SeedInput(SEED, "qr"))
+    with pytest.raises(Conflict, match=f"token {MINI} already has this seed"):
+        burn(vault, ADMIN, reader, target, _operator(token), timeout=5)
+    vault.update_settings(ADMIN, max_tokens_per_user=1)
+    target = BurnTarget(upn=UPN, new_seed=SeedInput(bytes(20), "qr"))
+    with pytest.raises(Conflict, match="already has 1 tokens, the limit"):
+        burn(vault, ADMIN, reader, target, _operator(token), timeout=5)
+    assert token.commands == []
 
 
 def test_the_serial_on_the_reader_must_be_the_vaults(
@@ -239,6 +255,9 @@ def test_vault_mistakes_are_found_before_the_token_is_touched(
     token = put_on_reader(serial=MINI)
     with pytest.raises(NotFound, match=r"helga@contoso\.com has no programmable token waiting"):
         burn(vault, ADMIN, reader, BurnTarget(upn=UPN), _operator(token), timeout=5)
+    _add(vault, "8659600000777", upn=None, seed=bytes(range(200, 220)))
+    with pytest.raises(Conflict, match="is in stock; assign it first"):
+        burn(vault, ADMIN, reader, BurnTarget(serial="8659600000777"), _operator(token), timeout=5)
     _add(vault, MINI)
     with pytest.raises(Exception, match="stored as sha1/30 s"):
         burn(vault, ADMIN, reader, BurnTarget(serial=MINI, period=60), _operator(token), timeout=5)

@@ -108,7 +108,7 @@ def _plan(vault: Vault, target: BurnTarget) -> _Plan:
     if target.new_seed is not None:
         if not target.upn:
             raise InvalidInput("a seed given to the burn needs the user it belongs to (UPN)")
-        return _Plan([], vault.get_user(target.upn).upn)
+        return _Plan([], _check_new_seed(vault, target.upn, target.new_seed.secret))
     if target.serial:
         token = vault.get_token(target.serial)
         _check_burnable(token)
@@ -130,9 +130,32 @@ def _plan(vault: Vault, target: BurnTarget) -> _Plan:
     return _Plan(waiting, upn)
 
 
+def _check_new_seed(vault: Vault, upn: str, secret: bytes) -> str:
+    """What adding the token would refuse, checked before the token is written."""
+    user = vault.get_user(upn)
+    limit = vault.settings().max_tokens_per_user
+    if vault.token_counts([user.upn])[user.upn] >= limit:
+        raise Conflict(
+            f"user {user.upn} already has {limit} tokens, the limit; retire one first "
+            "or raise max_tokens_per_user"
+        )
+    holder = vault.secret_holders([secret])[0]
+    if holder is not None:
+        raise Conflict(
+            f"token {holder} already has this seed; every token needs its own (for a new "
+            f"token of {user.upn}, get a new QR code at aka.ms/mfasetup)"
+        )
+    return user.upn
+
+
 def _check_burnable(token: Token) -> None:
     if token.kind is not TokenKind.PROGRAMMABLE:
         raise Conflict(f"token {token.serial} is a classic token with a factory seed")
+    if token.state is TokenState.IN_STOCK:
+        raise Conflict(
+            f"token {token.serial} is in stock; assign it first (`oathdesk token assign "
+            f"{token.serial} UPN`), then burn it"
+        )
     if token.state not in BURNABLE:
         raise Conflict(
             f"token {token.serial} is {token.state.value}; only assigned (or burned) tokens are "
@@ -241,6 +264,8 @@ def burn(
     """Program one token and record it; see the module's docstring for the order of things."""
     require(actor, Permission.SHIP)
     require(actor, Permission.REVEAL)
+    if target.new_seed is not None:
+        require(actor, Permission.MANAGE_TOKENS)  # it adds a token
     plan = _plan(vault, target)
     with reader.token(timeout) as link:
         session = TokenSession(link)
