@@ -60,7 +60,7 @@ def _random_hex_secret(size: int) -> bytes:
 def _seed_cases() -> list[SeedCase]:
     random_b32 = secrets.token_bytes(20)
     grouped = " ".join(encode_base32(random_b32).lower()[i : i + 4] for i in range(0, 32, 4))
-    hex_secret = _random_hex_secret(32)
+    hex_secret = _random_hex_secret(64)
     uri_secret = secrets.token_bytes(32)
     uri = build_otpauth_uri(
         uri_secret,
@@ -73,7 +73,7 @@ def _seed_cases() -> list[SeedCase]:
     return [
         SeedCase("rfc6238", encode_base32(RFC6238_SEED), RFC6238_SEED, digits=8),
         SeedCase("random-base32", grouped, random_b32),
-        SeedCase("hex", hex_secret.hex(), hex_secret, algorithm="sha256"),
+        SeedCase("hex", hex_secret.hex(), hex_secret, algorithm="sha512", digits=10),
         SeedCase("otpauth-uri", uri, uri_secret, "sha256", 8, 60, from_uri=True),
     ]
 
