@@ -171,6 +171,10 @@ def test_burn_errors_are_one_line(
     _one_line_error(oathdesk("burn", UPN, "--timeout", "1"), "no token on the reader")
     _one_line_error(oathdesk("burn", UPN, "--reader", "ACR122"), "no reader named like 'ACR122'")
     _one_line_error(oathdesk("burn"), "name one of: a UPN, --serial SERIAL")
+    secret = base64.b32encode(SEED).decode()
+    result = oathdesk("burn", UPN, "--secret", secret)
+    _one_line_error(result, "secrets are never read from the command line")
+    assert secret not in result.stderr
     _one_line_error(oathdesk("burn", "--count", "1", "--generate"), "needs the UPN")
     put_on_reader(device="fido")
     result = oathdesk("burn", UPN)

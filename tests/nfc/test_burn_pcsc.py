@@ -117,6 +117,11 @@ def test_burn_from_the_vault(vault: Vault, reader: PcscReader, put_on_reader: Pu
     assert burned["details"]["model"] == "miniOTP-2-i"
     assert burned["details"]["seed_source"] == "vault"
     assert not [r for r in records if r["action"] == "token.secret_read"]
+    token.seed = None  # burned again (say, the first burn was interrupted by a dead battery)
+    burn(vault, ADMIN, reader, BurnTarget(serial=MINI), _operator(token), timeout=5)
+    assert token.seed == SEED
+    assert _audit_actions(vault)[-1] == "token.reburned"
+    assert vault.get_token(MINI).state is TokenState.BURNED
 
 
 def test_burn_with_a_new_seed_creates_the_record_from_the_device_serial(

@@ -134,7 +134,9 @@ def _batch_targets(
     return targets
 
 
-@click.command("burn", context_settings={"allow_extra_args": False})
+# Stray arguments are accepted only to be refused without echoing them: after --secret, one is
+# very likely a secret typed where it must not be (click's own error would quote it).
+@click.command("burn", context_settings={"allow_extra_args": True})
 @click.argument("upn", required=False)
 @click.option(
     "--serial", help="Burn this token of the vault (its serial is checked on the reader)."
@@ -178,6 +180,11 @@ def burn_command(
     """Program a Token2 token on the NFC reader with its seed from the vault, and check it."""
     from oathdesk.services.burn import burn, burn_queue
 
+    if click.get_current_context().args:
+        raise InvalidInput(
+            "burn takes one UPN and options only; secrets are never read from the command line "
+            "(it was not used, and is not shown): use --secret and type or pipe it in"
+        )
     step = int(period) if period else None
     chosen = [
         name
