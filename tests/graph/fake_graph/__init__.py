@@ -155,8 +155,10 @@ Rules, with the fake's choices where the reference is silent (marked *):
   already has 5 OATH methods (hardware + software) -> 400; policy disabled -> *400.
 - activate: verificationCode must be a 6-digit string (number, 5 digits -> 400); checked against
   the seed within +-1 day (30 s) / +-2 days (60 s) of the fake's clock (+ clock_offset); wrong
-  code -> 400 ``invalidVerificationCode`` and the device becomes ``failedActivation`` (retry
+  code -> 400 *``invalidVerificationCode`` and the device becomes ``failedActivation`` (retry
   allowed); *already activated -> 400. Success: status ``activated``, lastUsedDateTime set.
+  The window holds 5,761 codes, so a code from a *random* wrong seed is accepted about 0.6% of
+  the time (as Entra would): tests of wrong seeds should use fixed seeds, not os.urandom.
 - throttling: ``throttle(n)`` makes the next n Graph requests (or those whose path+query contains
   ``path_contains``, which may target the identity endpoints) answer 429 ``TooManyRequests`` (or
   ``status``) with ``Retry-After: <retry_after>`` (fractional values are sent as such; Graph
@@ -164,6 +166,8 @@ Rules, with the fake's choices where the reference is silent (marked *):
   with the wait in Retry-After. ``fail_next`` -> 500 ``generalException`` (or ``status``), or a
   dropped connection; ``after_processing=True`` carries the request out first (the client never
   hears that it worked). Faults are checked before throttles, both before authentication.
+  Injected failures on identity endpoints answer in OAuth's shape ({"error":
+  "temporarily_unavailable" | "server_error", "error_description", "error_codes"}).
 """
 
 from tests.graph.fake_graph.fake import ADMIN_UPN, DEFAULT_PERMISSIONS, FakeGraph
