@@ -213,3 +213,95 @@ def test_unknown_formats_are_refused_with_what_to_do(
     refused = cli("import", str(pdf), env=env)
     assert_one_line_error(refused)
     assert "the file is a PDF" in refused.stderr
+
+
+def _import_on_a_terminal(path: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    """`oathdesk import PATH` with stderr on a pseudo-terminal (where the bar is drawn) and
+    stdout on a pipe; returns the exit status, stdout and what the terminal received."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    from tests.conftest import OATHDESK
+
+    master, slave = pty.openpty()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OATHDESK_")}
+    process = subprocess.Popen(
+        [str(OATHDESK), "import", str(path)],
+        env={**full_env, **env, "TERM": "xterm", "COLUMNS": "100"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+    )
+    os.close(slave)
+    terminal = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the other end closed
+                break
+            if not chunk:
+                break
+            terminal += chunk
+        elif process.poll() is not None:
+            break
+    os.close(master)
+    assert process.stdout is not None
+    stdout = process.stdout.read().decode()
+    return process.wait(), stdout, terminal.decode(errors="replace")
+
+
+def test_a_progress_bar_on_the_terminal_for_big_files(env: dict[str, str], tmp_path: Path) -> None:
+    import base64
+    import os
+
+    header = "upn,serial number,secret key,time interval,manufacturer,model\n"
+    big = tmp_path / "big.csv"
+    big.write_text(
+        header
+        + "".join(
+            f"u{i % 2000}@contoso.com,{80000000 + i},"
+            f"{base64.b32encode(os.urandom(20)).decode()},30,Token2,C202\n"
+            for i in range(6000)
+        )
+    )
+    status, stdout, terminal = _import_on_a_terminal(big, env)
+    assert status == 0, terminal
+    assert "encrypting and storing" in terminal
+    assert "100%" in terminal
+    assert "\x1b" not in stdout  # the summary on stdout stays plain text
+    assert stdout.startswith("imported 6000 classic token(s) from big.csv (entra-csv): 6000 ")
+    small = tmp_path / "small.csv"
+    small.write_text(header + f"helga@contoso.com,70000001,{encode_base32(S1)},30,Token2,C202\n")
+    status, stdout, terminal = _import_on_a_terminal(small, env)
+    assert status == 0, terminal
+    assert "encrypting" not in terminal
+
+
+def test_users_over_the_limit_with_what_the_vault_holds(
+    env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    assert cli("settings", "set", "max_tokens_per_user", "2", env=env).returncode == 0
+    cli("user", "add", "helga@contoso.com", env=env)
+    added = cli(
+        "token", "add", "--serial", "70000001", "--user", "helga@contoso.com",
+        env=env, input=encode_base32(S3),
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    before = vault_contents(cli, env)
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(
+        "User,Serial,Secret\n"
+        f"helga@contoso.com,70000002,{encode_base32(S1)}\n"
+        f"helga@contoso.com,70000003,{encode_base32(S2)}\n"
+    )
+    refused = cli("import", str(sheet), "--dry-run", env=env)
+    assert_one_line_error(refused)
+    assert refused.stdout.splitlines() == [
+        "sheet.csv:3: column 'User': helga@contoso.com would have more than 2 tokens (Entra's "
+        "limit); give this token to someone else, or retire one of the user's tokens first"
+    ]
+    assert vault_contents(cli, env) == before
