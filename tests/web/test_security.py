@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -160,3 +161,34 @@ def test_errors_are_one_line_pages_never_a_traceback(
     for response in (missing, refused, wrong_method):
         assert "Traceback" not in response.text
         assert 'class="error-message"' in response.text
+
+
+def test_an_unexpected_error_is_a_500_page_and_a_one_word_log_line(web_vault: WebVault) -> None:
+    app = create_app(web_vault.config())
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("the caller typed 4711-secret here")
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    logger = logging.getLogger("oathdesk.web.access")
+    with serve_app(app) as base_url:  # (uvicorn configures logging as it starts)
+        logger.addHandler(handler)
+        try:
+            response = httpx.get(base_url + "/boom")
+        finally:
+            logger.removeHandler(handler)
+    assert response.status_code == 500
+    assert_security_headers(response)
+    assert "an unexpected internal error happened" in response.text
+    assert "4711-secret" not in response.text
+    assert "Traceback" not in response.text
+    logged = [record.getMessage() for record in records]
+    assert "unexpected RuntimeError" in logged
+    assert not any("4711-secret" in line for line in logged)

@@ -34,7 +34,7 @@ from oathdesk.vault.vault import Vault
 from oathdesk.web import deps
 from oathdesk.web.config import WebConfig
 from oathdesk.web.render import render_page
-from oathdesk.web.security import SignInThrottled, security_middleware
+from oathdesk.web.security import SecurityMiddleware, SignInThrottled
 
 PAGES = (
     "auth",
@@ -80,7 +80,7 @@ def create_app(config: WebConfig) -> FastAPI:
     app.state.sessions = SessionStore(
         vault, idle=config.session_idle, lifetime=config.session_lifetime
     )
-    app.middleware("http")(security_middleware(config, internal_error))
+    app.add_middleware(SecurityMiddleware, config=config, internal_error=internal_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in page_modules():
         app.include_router(module.router, include_in_schema=False)

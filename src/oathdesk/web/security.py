@@ -11,11 +11,13 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oathdesk.errors import PermissionDenied, PolicyRefused
 from oathdesk.vault.console import record_signin_failure, signin_failures_since
@@ -112,41 +114,67 @@ def loggable_path(path: str) -> str:
     return _SECRET_PATH.sub(r"\1<token>", path)
 
 
-def security_middleware(
-    config: WebConfig, internal_error: Callable[[Request], Response]
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    async def add_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+class SecurityMiddleware:
+    """Pure ASGI (no per-request task as with ``BaseHTTPMiddleware``: the API is benchmarked):
+    adds the headers, sets or clears the session cookie a page asked for, turns an unexpected
+    exception into the 500 page, and writes the access log line."""
+
+    def __init__(
+        self, app: ASGIApp, config: WebConfig, internal_error: Callable[[Request], Response]
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.internal_error = internal_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                self._add_headers(request, MutableHeaders(scope=message))
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_headers)
         except Exception as error:
             # Only the type: an exception's message or traceback might quote what was typed.
             access_log.error("unexpected %s", type(error).__name__)
-            response = internal_error(request)
-        for name, value in BASE_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-cache")
-        else:
-            response.headers["Cache-Control"] = "no-store"
-        if is_secure(request, config):
-            response.headers["Strict-Transport-Security"] = HSTS
-        pending = getattr(request.state, "session_cookie", None)
-        if pending is not None:
-            set_session_cookie(response, request, config, pending or None)
+            if not response_started:
+                await self.internal_error(request)(scope, receive, send_with_headers)
         access_log.info(
             "%s %s %s %d %.1fms",
-            client_ip(request, config),
+            client_ip(request, self.config),
             request.method,
             loggable_path(request.url.path),
-            response.status_code,
+            status,
             (time.perf_counter() - started) * 1000,
         )
-        return response
 
-    return add_headers
+    def _add_headers(self, request: Request, headers: MutableHeaders) -> None:
+        for name, value in BASE_HEADERS.items():
+            headers.setdefault(name, value)
+        if request.url.path.startswith("/static/"):
+            headers.setdefault("Cache-Control", "no-cache")
+        else:
+            headers["Cache-Control"] = "no-store"
+        if is_secure(request, self.config):
+            headers["Strict-Transport-Security"] = HSTS
+        pending = request.scope.get("state", {}).get("session_cookie")
+        if pending is not None:
+            carrier = Response()
+            set_session_cookie(carrier, request, self.config, pending or None)
+            for raw_name, raw_value in carrier.raw_headers:
+                if raw_name == b"set-cookie":
+                    headers.append("set-cookie", raw_value.decode("latin-1"))
 
 
 # -- sign-in rate limit --------------------------------------------------------------------------
