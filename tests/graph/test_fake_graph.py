@@ -732,6 +732,18 @@ def test_dropped_connection_after_processing(fake_graph: FakeGraph, graph: httpx
     assert fake_graph.device("17201")["status"] == "activated"
 
 
+def test_delay_next_answers_late_but_does_the_work(
+    fake_graph: FakeGraph, graph: httpx.Client
+) -> None:
+    fake_graph.delay_next(seconds=1.0, path_contains="hardwareOathDevices")
+    with pytest.raises(httpx.ReadTimeout):
+        graph.post(DEVICES, json=device_body("17301"), timeout=0.3)
+    assert [d["serialNumber"] for d in fake_graph.devices] == ["17301"]
+    started = time.perf_counter()
+    assert graph.get(DEVICES).status_code == 200  # only the next one was late
+    assert time.perf_counter() - started < 1.0
+
+
 # -- delegated calls and /me --------------------------------------------------------------------
 
 

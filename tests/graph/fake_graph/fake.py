@@ -213,6 +213,14 @@ class FakeGraph:
                 )
             )
 
+    def delay_next(self, count: int = 1, *, seconds: float, path_contains: str = "") -> None:
+        """The next matching requests are carried out but answered ``seconds`` late (for the
+        client's timeouts: a timed-out request may well have worked)."""
+        with self._tenant.lock:
+            self._router.faults.append(
+                Fault(count, 200, apply=True, delay=seconds, path_contains=path_contains)
+            )
+
     def limit_activations(self, count: int = 200, per_seconds: float = 300) -> None:
         """Switch on the documented limit: more than ``count`` activations in the window -> 429."""
         with self._tenant.lock:

@@ -13,6 +13,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     drop: bool = False  # close the connection without answering
+    delay: float = 0.0  # seconds to wait before answering (outside the tenant lock)
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Fault:
     throttle: bool = False  # a throttle() entry (checked after the fail_next() ones)
     drop: bool = False
     apply: bool = False  # carry the request out first, then fail (the answer is lost)
+    delay: float = 0.0  # delay_next(): answer normally, but this many seconds late
     path_contains: str = ""
 
     def matches(self, path_and_query: str) -> bool:
@@ -131,7 +134,12 @@ class Router:
     def dispatch(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Response:
         with self.tenant.lock:
             fault = self._take(target, throttle=False)
-            if fault is not None and not fault.apply:
+            if fault is not None and fault.delay:
+                response = self._throttled(target, headers) or self._answer(
+                    method, target, headers, raw
+                )
+                response.delay = fault.delay
+            elif fault is not None and not fault.apply:
                 response = self._fault_response(fault, target, headers)
             else:
                 response = self._throttled(target, headers) or self._answer(
@@ -325,6 +333,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         response = self.server.router.dispatch(self.command, self.path, headers, raw)
+        if response.delay:
+            time.sleep(response.delay)
         if response.drop:
             self.close_connection = True
             with contextlib.suppress(OSError):
