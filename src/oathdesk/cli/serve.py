@@ -27,7 +27,10 @@ class PortInUse(OathdeskError):
 def _listening_socket(host: str, port: int) -> socket.socket:
     """Bind before printing the URL, so a busy port is one clear line, not a log message."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
+    # without it Nagle holds a response's second write for the client's delayed ACK (40 ms per
+    # request on a keep-alive connection, e.g. behind a proxy or from an API client).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
