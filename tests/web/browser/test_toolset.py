@@ -570,3 +570,36 @@ def test_without_a_secure_context_it_says_so_instead_of_computing(
     page.wait_for_selector("#no-webcrypto", state="visible")
     assert "HTTPS" in page.inner_text("#no-webcrypto")
     assert page.locator("#seed").is_disabled()
+
+
+WEB = Path(__file__).resolve().parents[3] / "src" / "oathdesk" / "web"
+NETWORK_OR_STORAGE = (
+    "fetch(",
+    "XMLHttpRequest",
+    "sendBeacon",
+    "WebSocket",
+    "EventSource",
+    "localStorage",
+    "sessionStorage",
+    "indexedDB",
+    "document.cookie",
+    ".submit(",
+    "innerHTML",
+    "import(",
+)
+
+
+def test_the_toolset_code_has_no_way_to_send_or_keep_the_secret() -> None:
+    """A static guard next to the request recorder: the toolset's scripts use no network or
+    storage API at all, and its template has no form the secret could be submitted with."""
+    scripts = sorted((WEB / "static").glob("toolset*.js"))
+    assert len(scripts) == 4
+    for script in scripts:
+        lines = script.read_text(encoding="utf-8").splitlines()
+        source = "\n".join(line for line in lines if not line.lstrip().startswith(("//", "*")))
+        found = [api for api in NETWORK_OR_STORAGE if api in source]
+        assert found == [], f"{script.name} uses {found}"
+    template = (WEB / "templates" / "toolset.html").read_text(encoding="utf-8")
+    assert "<form" not in template.replace("{# No <form>", "")
+    assert '<script type="module" src="/static/toolset.js"></script>' in template
+    assert "style=" not in template
