@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
@@ -51,7 +52,7 @@ def export_command(kind: str, output: Path, header: str, vault_path: str | None)
         )
     click.echo(
         f"wrote {result.count} token(s) to {output}: it contains secrets (mode 0600); "
-        f"upload it, then destroy it (`shred -u {output}`)"
+        f"upload it, then destroy it (`shred -u {shlex.quote(str(output))}`)"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -115,5 +116,5 @@ def import_command(
         )
     click.echo(
         f"now destroy {file} and every copy of it (e-mail, shared drives, backups): "
-        f"e.g. `shred -u {file}`"
+        f"e.g. `shred -u {shlex.quote(str(file))}`"
     )
