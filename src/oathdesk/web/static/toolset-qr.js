@@ -233,15 +233,15 @@ function linePenalty(line) {
       runLength = 1;
     }
   }
-  // 1:1:3:1:1 finder-like pattern with four light modules on one side (outside counts as light).
+  // A 1:1:3:1:1 finder-like pattern with four light modules before or after it (the quiet
+  // zone outside the symbol counts as light): 40 points per pattern.
   const padded = [0, 0, 0, 0, ...line, 0, 0, 0, 0];
   const finder = [1, 0, 1, 1, 1, 0, 1];
-  for (let i = 0; i + 7 <= padded.length; i++) {
+  for (let i = 4; i + 11 <= padded.length + 4; i++) {
     if (!finder.every((value, k) => padded[i + k] === value)) continue;
-    const lightBefore = i >= 4 && [1, 2, 3, 4].every((k) => padded[i - k] === 0);
-    const lightAfter = i + 11 <= padded.length && [7, 8, 9, 10].every((k) => padded[i + k] === 0);
-    if (lightBefore) score += 40;
-    if (lightAfter) score += 40;
+    const lightBefore = [1, 2, 3, 4].every((k) => padded[i - k] === 0);
+    const lightAfter = [7, 8, 9, 10].every((k) => padded[i + k] === 0);
+    if (lightBefore || lightAfter) score += 40;
   }
   return score;
 }
