@@ -161,3 +161,12 @@ def test_a_busy_port_is_one_line(served: Served, tmp_path: Path) -> None:
     assert f"port {served.port}" in result.stderr
     assert "pass another --port" in result.stderr
     stop(served)
+
+
+def test_a_trusted_proxy_must_be_an_address(tmp_path: Path) -> None:
+    result = run_cli(
+        "serve", "--trusted-proxy", "proxy.example", env={"XDG_DATA_HOME": str(tmp_path)}
+    )
+    assert_one_line_error(result)
+    assert "--trusted-proxy takes the proxy's IP address" in result.stderr
+    assert not (tmp_path / "oathdesk").exists()  # refused before anything was made

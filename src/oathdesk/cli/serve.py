@@ -45,6 +45,28 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _proxy_address(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise InvalidInput(
+            f"--trusted-proxy takes the proxy's IP address (e.g. 127.0.0.1), not {text!r}"
+        ) from None
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _base_url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 (display only)
     if ":" in shown:
@@ -132,6 +154,7 @@ def serve_command(
 
     if not 0 < port < 65536:
         raise InvalidInput("--port must be between 1 and 65535")
+    proxies = frozenset(_proxy_address(text) for text in trusted_proxies)
     where = location(vault_path)
     revision, created = Vault.inspect(where)
     if not created or revision != db.SCHEMA_HEAD:
@@ -146,10 +169,16 @@ def serve_command(
         where,
         master_key,
         secure_cookies=secure_cookies,
-        trusted_proxies=frozenset(trusted_proxies),
+        trusted_proxies=proxies,
         session_idle=timedelta(minutes=session_idle),
     )
     sock = _listening_socket(host, port)
+    if not secure_cookies and not _is_loopback(host):
+        click.echo(
+            f"warning: listening on {host} over plain HTTP; put a TLS proxy in front and pass "
+            "--secure-cookies (see docs/web-deploy.md)",
+            err=True,
+        )
     try:
         _run(config, sock, _base_url(host, port))
     finally:
