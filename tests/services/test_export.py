@@ -233,3 +233,22 @@ def test_entra_csv_export_cli_with_either_header(tmp_path: Path, cli: RunCli) ->
     audit = [json.loads(line) for line in cli("audit", "export", env=env).stdout.splitlines()]
     exported = [r for r in audit if r["action"] == "tokens.exported"]
     assert [r["details"]["serials"] for r in exported] == [["60234567"], ["60234567"]]
+
+
+def test_seeds_generate_count(tmp_path: Path, cli: RunCli) -> None:
+    env = {"OATHDESK_VAULT": str(tmp_path / "v.sqlite3")}
+    assert cli("init", env=env).returncode == 0
+    for _ in range(2):
+        made = cli("seeds", "generate", "--count", "3", "--algorithm", "sha256", env=env)
+        assert made.returncode == 0, made.stderr
+        assert "created 3 programmable token(s) with new seeds, in stock" in made.stdout
+    tokens = json.loads(cli("token", "list", "--json", env=env).stdout)
+    assert len({t["serial"] for t in tokens}) == 6
+    assert {(t["kind"], t["state"], t["algorithm"]) for t in tokens} == {
+        ("programmable", "in_stock", "sha256")
+    }
+    both = cli("seeds", "generate", "--count", "1", "--serials", str(tmp_path), env=env)
+    assert both.returncode != 0
+    neither = cli("seeds", "generate", env=env)
+    assert neither.returncode != 0
+    assert "give either --count N or --serials FILE" in neither.stderr

@@ -95,7 +95,8 @@ def seeds_generate_command(
     if serials is not None:
         names = [line.strip() for line in serials.read_text().splitlines() if line.strip()]
     else:
-        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        # Milliseconds: two batches made in the same second must not clash.
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")[:-3]
         names = [f"batch-{stamp}-{i:05d}" for i in range(1, (count or 0) + 1)]
     tokens = [
         NewToken(
