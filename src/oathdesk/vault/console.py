@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from oathdesk.errors import NotFound
-from oathdesk.vault import db
+from oathdesk.vault import db, rows
 from oathdesk.vault.ids import new_id
-from oathdesk.vault.models import Actor, aware, utc_now
+from oathdesk.vault.lifecycle import WAITING
+from oathdesk.vault.models import Actor, Token, aware, utc_now
 from oathdesk.vault.schema import (
     audit_log,
     operators,
@@ -250,6 +251,18 @@ def token_state_counts(vault: Vault) -> dict[str, int]:
     query = sa.select(tokens.c.state, sa.func.count()).group_by(tokens.c.state)
     with db.reading(vault.engine) as conn:
         return {str(state): int(count) for state, count in conn.execute(query)}
+
+
+def undelivered_tokens(vault: Vault, *, limit: int) -> tuple[list[Token], int]:
+    """The oldest ``limit`` tokens still not delivered after the warning period, and how many
+    there are in all (``Vault.undelivered`` lists them all; the dashboard needs a page)."""
+    with db.reading(vault.engine) as conn:
+        cutoff = utc_now() - timedelta(days=rows.read_settings(conn).undelivered_warning_days)
+        since = sa.func.coalesce(tokens.c.assigned_at, tokens.c.created_at)
+        late = sa.and_(tokens.c.state.in_([state.value for state in WAITING]), since <= cutoff)
+        total = conn.execute(sa.select(sa.func.count()).select_from(tokens).where(late))
+        found = conn.execute(rows.token_query().where(late).order_by(since).limit(limit))
+        return [rows.token_from_row(row) for row in found], int(total.scalar_one())
 
 
 # -- first-admin set-up links --------------------------------------------------------------------

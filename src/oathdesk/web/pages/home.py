@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from oathdesk.vault.console import token_state_counts
+from oathdesk.vault.console import token_state_counts, undelivered_tokens
 from oathdesk.vault.lifecycle import TokenState
-from oathdesk.vault.models import Actor
+from oathdesk.vault.models import Actor, Token
 from oathdesk.vault.roles import Permission, allowed
 from oathdesk.web.deps import current_actor, get_vault, render
 
@@ -21,12 +21,12 @@ def home(request: Request, actor: Actor = Depends(current_actor)) -> Response:  
     vault = get_vault(request)
     can_look_up = allowed(actor.role, Permission.LOOK_UP)
     counts: list[tuple[str, int]] = []
-    late = []
-    warning_days = 0
+    late: list[Token] = []
+    late_total = warning_days = 0
     if can_look_up:
         stored = token_state_counts(vault)
         counts = [(state.value, stored.get(state.value, 0)) for state in TokenState]
-        late = vault.undelivered()
+        late, late_total = undelivered_tokens(vault, limit=SHOWN_UNDELIVERED)
         warning_days = vault.settings().undelivered_warning_days
     return render(
         request,
@@ -36,8 +36,8 @@ def home(request: Request, actor: Actor = Depends(current_actor)) -> Response:  
             "can_read_audit": allowed(actor.role, Permission.READ_AUDIT),
             "counts": counts,
             "total": sum(count for _, count in counts),
-            "late": late[:SHOWN_UNDELIVERED],
-            "late_total": len(late),
+            "late": late,
+            "late_total": late_total,
             "warning_days": warning_days,
         },
     )
