@@ -20,6 +20,7 @@ from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.vault.vault import Actor, NewToken, Vault
 from tests.conftest import CliResult
 from tests.graph.fake_graph.fake import FakeGraph
+from tests.pg import PostgresServer
 from tests.vault_fixtures import cli_env
 
 ADMIN = Actor("local:test", "admin")
@@ -103,6 +104,23 @@ class EntraWorld:
         return b"".join(p.read_bytes() for p in folder.glob("vault.sqlite3*"))
 
 
+def _make_world(
+    location: VaultLocation,
+    fake: FakeGraph,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[EntraWorld]:
+    key = MasterKey.generate()
+    write_key_file(location.key_file, key)
+    vault = Vault.create(location, key, ADMIN)
+    for name in [n for n in os.environ if n.startswith("OATHDESK_")]:
+        monkeypatch.delenv(name)
+    try:
+        yield EntraWorld(location, vault, fake, cli_env(location), {}, monkeypatch, capsys)
+    finally:
+        vault.close()
+
+
 @pytest.fixture
 def world(
     tmp_path: Path,
@@ -110,15 +128,20 @@ def world(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[EntraWorld]:
+    """A SQLite vault next to the fake tenant."""
     path = tmp_path / "vault" / "vault.sqlite3"
     location = VaultLocation(f"sqlite:///{path}", tmp_path / "vault.key", path)
-    key = MasterKey.generate()
-    write_key_file(location.key_file, key)
-    vault = Vault.create(location, key, ADMIN)
-    for name in [n for n in os.environ if n.startswith("OATHDESK_")]:
-        monkeypatch.delenv(name)
-    env = cli_env(location)
-    try:
-        yield EntraWorld(location, vault, fake_graph, env, {}, monkeypatch, capsys)
-    finally:
-        vault.close()
+    yield from _make_world(location, fake_graph, monkeypatch, capsys)
+
+
+@pytest.fixture
+def pg_world(
+    tmp_path: Path,
+    postgres: PostgresServer,
+    fake_graph: FakeGraph,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[EntraWorld]:
+    """The same on a PostgreSQL vault (db_bytes does not apply)."""
+    location = VaultLocation(postgres.create_database(), tmp_path / "vault.key", None)
+    yield from _make_world(location, fake_graph, monkeypatch, capsys)

@@ -19,9 +19,9 @@ from oathdesk.graph.api import HardwareOath
 from oathdesk.otp import totp
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from tests.conftest import assert_one_line_error
-from tests.graph.entra_helpers import ADMIN, EntraWorld, world
+from tests.graph.entra_helpers import ADMIN, EntraWorld, pg_world, world
 
-__all__ = ["world"]
+__all__ = ["pg_world", "world"]
 
 ACTIVATE = "/hardwareOathMethods/assignAndActivate"
 
@@ -70,7 +70,7 @@ def test_push_twelve_tokens_in_batches_under_throttling_and_the_limit(
     # below it, so no activation is ever answered 429.
     world.fake.limit_activations(4, 1.0)
     started = time.monotonic()
-    result = world.cli("entra", "push", "--batch-size", "5", "--activations", "4", "--per", "1.1")
+    result = world.cli("entra", "push", "--batch-size", "5", "--activations", "4", "--per", "1.5")
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result
     assert "12 registered, 0 failed" in result.stdout
@@ -78,14 +78,15 @@ def test_push_twelve_tokens_in_batches_under_throttling_and_the_limit(
         r"waited ([0-9.]+) s for the activation limit and ([0-9.]+) s", result.stdout
     )
     assert waited is not None
-    # 12 activations at 4 per 1.1 s: the limiter held the run back twice (minus call times).
+    # 12 activations at 4 per 1.5 s (a margin over the fake's 1.0 s for slow requests): the
+    # limiter held the run back twice, minus the time the calls took.
     assert float(waited.group(1)) >= 1.0
     assert float(waited.group(2)) >= 1.0  # two Retry-After: 0.5 honoured
     assert elapsed >= 3.0
     statuses = [status for _, _, status in _activation_calls(world)]
     assert statuses == [204] * 12
     throttled = [r for r in world.fake.requests if r[2] == 429]
-    assert len(throttled) == 2
+    assert len(throttled) == 2, throttled
     deltas = [r for r in world.fake.request_bodies if r[0] == "PATCH"]
     assert [len(body["value"]) for _, _, body in deltas] == [5, 5, 2]
     for upn, serials in owned.items():
@@ -293,3 +294,18 @@ def test_a_gateway_timeout_on_an_activation_is_checked_not_resent(world: EntraWo
     second = world.cli("entra", "push")
     assert second.returncode == 0, second
     assert world.fake.device(serial)["status"] == "activated"
+
+
+def test_push_interrupted_and_resumed_on_a_postgresql_vault(
+    pg_world: EntraWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serials = pg_world.add_tokens("jo@contoso.onmicrosoft.com", 3, first=1)
+    pg_world.login()
+    stop = Interrupt(monkeypatch, HardwareOath, "assign_and_activate", after=2)
+    assert pg_world.cli("entra", "push").returncode == 1
+    stop.undo()
+    again = pg_world.cli("entra", "push")
+    assert again.returncode == 0, again
+    assert len([r for r in _activation_calls(pg_world) if r[2] == 204]) == 3
+    assert all(pg_world.vault.get_token(s).state is TokenState.REGISTERED for s in serials)
+    assert "entra.login" in pg_world.audit_text()
