@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from oathdesk.web.security import COOKIE_PLAIN
 from tests.conftest import OATHDESK, assert_one_line_error, run_cli
+from tests.pg import PostgresServer
 from tests.web.conftest import free_port, new_client, operator_from_qr, post_form
 
 PASSWORD = "the team's first key 01"
@@ -170,3 +172,65 @@ def test_a_trusted_proxy_must_be_an_address(tmp_path: Path) -> None:
     assert_one_line_error(result)
     assert "--trusted-proxy takes the proxy's IP address" in result.stderr
     assert not (tmp_path / "oathdesk").exists()  # refused before anything was made
+
+
+def start_serve(env: dict[str, str]) -> Served:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(OATHDESK), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        return Served(process, read_banner(process, timeout=30), port)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+
+
+def setup_link(served: Served) -> str:
+    found = re.search(r"/setup/([A-Za-z0-9_-]{40,})", "\n".join(served.banner))
+    assert found, served.banner
+    return found.group(1)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_serve_processes_share_one_postgresql_vault(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    env = clean_env(tmp_path / "data")
+    env["OATHDESK_DATABASE_URL"] = postgres.create_database(migrated=False)
+    env["OATHDESK_KEY_FILE"] = str(tmp_path / "vault.key")
+    first = start_serve(env)  # makes the vault, like `oathdesk init`
+    try:
+        assert any(line.startswith("created the vault at postgresql") for line in first.banner)
+        second = start_serve(env)
+        try:
+            assert not any("created the vault" in line for line in second.banner)
+            one, other = f"http://127.0.0.1:{first.port}", f"http://127.0.0.1:{second.port}"
+            with new_client(one) as client:
+                token = setup_link(first)
+                post_form(
+                    client,
+                    f"/setup/{token}",
+                    {"name": "root", "password": PASSWORD, "repeat": PASSWORD},
+                    from_page=f"/setup/{token}",
+                )
+                admin = operator_from_qr(client.get("/enrol").text, "root", "admin", PASSWORD)
+                confirm = {"password": PASSWORD, "code": admin.next_code()}
+                assert post_form(client, "/enrol", confirm, from_page="/enrol").status_code == 303
+                cookie = client.cookies[COOKIE_PLAIN]
+            with new_client(other) as client:
+                assert client.get(f"/setup/{setup_link(second)}").status_code == 404  # spent
+                client.cookies.set(COOKIE_PLAIN, cookie)
+                assert client.get("/operators").status_code == 200  # the same session
+        finally:
+            stop(second)
+    finally:
+        stop(first)
+    assert first.process.returncode == 0
+    assert second.process.returncode == 0
