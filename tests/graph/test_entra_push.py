@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from oathdesk.graph.api import HardwareOath
-from oathdesk.otp import totp
+from oathdesk.otp import totp, totp_codes
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from tests.conftest import assert_one_line_error
 from tests.graph.entra_helpers import ADMIN, EntraWorld, pg_world, world
@@ -120,12 +120,25 @@ def test_dry_run_says_what_would_happen_and_changes_nothing(world: EntraWorld) -
     assert not [r for r in world.fake.requests if r[0] != "GET" and "/beta/" in r[1]]
 
 
+def _seed_that_cannot_match(vault_seed: bytes) -> bytes:
+    now = time.time()
+    ours = set(totp_codes(vault_seed, now, behind=0, ahead=20))
+    for number in range(1000):
+        other = f"another seed {number:07d}".encode()
+        if ours.isdisjoint(totp_codes(other, now, behind=2900, ahead=2900)):
+            return other
+    raise AssertionError("no seed found whose window avoids the vault's codes")
+
+
 def test_a_wrong_seed_fails_activation_with_the_reason_and_stays_assigned(
     world: EntraWorld,
 ) -> None:
     good, bad = world.add_tokens("bo@contoso.onmicrosoft.com", 2, first=10)
-    # Entra already holds `bad` with another seed (uploaded by someone else, say).
-    world.fake.add_device(bad, base64.b32encode(b"another seed 1234567").decode())
+    # Entra already holds `bad` with another seed (uploaded by someone else, say). A random
+    # code falls in the +-1 day activation window of any seed 0.6 % of the time, as on Entra;
+    # pick a seed none of whose window codes equals the vault's codes of the next few minutes.
+    other = _seed_that_cannot_match(world.seeds[bad])
+    world.fake.add_device(bad, base64.b32encode(other).decode())
     world.login()
     result = world.cli("entra", "push")
     assert result.returncode == 1, result
