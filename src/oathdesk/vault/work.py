@@ -24,8 +24,8 @@ from oathdesk.vault.bulk import (
     SECRET_COLUMNS,
     TOKEN_COLUMNS,
     build_token_batch,
-    insert_rows,
     insert_tuples,
+    sqlite_datetime,
 )
 from oathdesk.vault.ids import new_id, new_ids
 from oathdesk.vault.keys import DataKey
@@ -207,11 +207,13 @@ class UnitOfWork:
         if missing:
             require(self.actor, Permission.MANAGE_USERS)
             now = utc_now()
+            stamp: Any = sqlite_datetime(now) if self.conn.dialect.name == "sqlite" else now
             fresh = dict(zip(missing, new_ids(len(missing)), strict=True))
-            insert_rows(
+            insert_tuples(
                 self.conn,
                 users,
-                [{"id": fresh[upn], "upn": upn, "created_at": now} for upn in missing],
+                ("id", "upn", "created_at"),
+                [(fresh[upn], upn, stamp) for upn in missing],
             )
             details = {"source": source} if source else {}
             self._chain.append_many(
