@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+
 from oathdesk.seed import encode_base32
 from tests.web.api_support import (
     SECRET_B32,
@@ -25,7 +27,7 @@ ENTRA_HEADER = "upn,serial number,secret key,time interval,manufacturer,model"
 def entra_csv(rows: int, *, start: int = 1) -> bytes:
     lines = [ENTRA_HEADER]
     for i in range(start, start + rows):
-        secret = encode_base32(bytes([i]) * 20)
+        secret = encode_base32(i.to_bytes(4, "big") * 5)
         lines.append(f"user{i}@contoso.com,2100{i:07d},{secret},30,Token2,C202")
     return ("\n".join(lines) + "\n").encode()
 
@@ -162,7 +164,7 @@ def test_import_dry_run_then_real_then_problems_as_json(api: Api) -> None:
         (4, "serial number"),
     ]
     fresh = entra_csv(3, start=10)
-    bad = fresh.replace(encode_base32(bytes([11]) * 20).encode(), b"NOT-BASE32-0189")
+    bad = fresh.replace(encode_base32((11).to_bytes(4, "big") * 5).encode(), b"NOT-BASE32-0189")
     refused = api.admin.post("/import", files={"file": ("bad.csv", bad)})
     problem = refused.json()["error"]["problems"][0]
     assert (problem["line"], problem["column"]) == (3, "secret key")
@@ -189,7 +191,7 @@ def test_export_entra_csv_is_admin_only_audited_and_holds_the_secrets(api: Api) 
     assert response.headers["x-oathdesk-count"] == "2"
     rows = list(csv.reader(io.StringIO(response.text)))
     assert rows[0][:3] == ["upn", "serial number", "secret key"]
-    assert {row[2] for row in rows[1:]} == {encode_base32(bytes([i]) * 20) for i in (1, 2)}
+    assert {row[2] for row in rows[1:]} == {encode_base32(i.to_bytes(4, "big") * 5) for i in (1, 2)}
     record = api.admin.get("/audit", params={"action": "tokens.exported"}).json()["records"]
     assert record[0]["details"]["format"] == "entra-csv"
     assert sorted(record[0]["details"]["serials"]) == ["21000000001", "21000000002"]
@@ -201,3 +203,18 @@ def test_purge_due_dry_run(api: Api) -> None:
     assert_error(api.helpdesk.post("/purge-due"), 403, "forbidden")
     body = api.admin.post("/purge-due", json={"dry_run": True}).json()
     assert body == {"dry_run": True, "purged": [], "undelivered_warning": []}
+
+
+def test_a_big_upload_stays_in_memory(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    import starlette.formparsers
+
+    def no_spooling(*_args: object, **_kwargs: object) -> object:
+        raise AssertionError("a seed file was about to be spooled to disk")
+
+    monkeypatch.setattr(starlette.formparsers, "SpooledTemporaryFile", no_spooling)
+    data = entra_csv(20_000, start=256)
+    assert len(data) > 1024 * 1024
+    files = {"file": ("big.csv", data, "text/csv")}
+    response = api.admin.post("/import", params={"dry_run": "true"}, files=files)
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["problems"] == []

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from oathdesk.errors import InvalidInput
 from oathdesk.formats.problems import Problem
@@ -21,6 +20,7 @@ from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.vault.roles import Permission
 from oathdesk.web.api.auth import ApiActor, VaultDep, may
 from oathdesk.web.api.errors import ApiError, ApiRoute, ProblemOut, responses
+from oathdesk.web.api.multipart import parse_multipart
 
 router = APIRouter(tags=["import and export"], route_class=ApiRoute)
 
@@ -69,36 +69,29 @@ _BODY_SCHEMA: dict[str, Any] = {
 
 
 async def _read_upload(request: Request) -> tuple[bytes, str, str | None, str | None]:
-    """The file's bytes, its name, and a PSKC password / pre-shared key if given."""
-    content_type = request.headers.get("content-type", "")
+    """The file's bytes, its name, and a PSKC password / pre-shared key if given; all in
+    memory (a seed file is never written to disk here)."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_BYTES:
         raise ApiError(413, "invalid_input", f"the file is over {MAX_BYTES // 2**20} MiB")
-    if content_type.startswith("multipart/form-data"):
-        try:
-            form = await request.form(max_files=1, max_fields=10)
-        except Exception:
-            raise InvalidInput(
-                "the multipart body cannot be read; send the file in the field 'file'"
-            ) from None
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise InvalidInput("send the file in the multipart field 'file'")
-        data = await upload.read(MAX_BYTES + 1)
-        password = form.get("password")
-        psk = form.get("psk_hex")
-        return (
-            data,
-            upload.filename or "upload",
-            password if isinstance(password, str) and password else None,
-            psk if isinstance(psk, str) and psk else None,
-        )
-    data = b""
+    body = bytearray()
     async for chunk in request.stream():
-        data += chunk
-        if len(data) > MAX_BYTES:
-            break
-    return data, "upload", None, None
+        body += chunk
+        if len(body) > MAX_BYTES:
+            raise ApiError(413, "invalid_input", f"the file is over {MAX_BYTES // 2**20} MiB")
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return bytes(body), "upload", None, None
+    parts = parse_multipart(bytes(body), content_type)
+    upload = parts.get("file")
+    if upload is None:
+        raise InvalidInput("send the file in the multipart field 'file'")
+
+    def text(name: str) -> str | None:
+        part = parts.get(name)
+        return part.data.decode("utf-8", "replace") if part and part.data else None
+
+    return bytes(upload.data), upload.filename or "upload", text("password"), text("psk_hex")
 
 
 @router.post(
@@ -125,8 +118,6 @@ async def import_file(
     if file_format is not None and file_format not in FORMATS:
         raise InvalidInput(f"unknown format; use one of {', '.join(FORMATS)}")
     data, name, password, psk_hex = await _read_upload(request)
-    if len(data) > MAX_BYTES:
-        raise ApiError(413, "invalid_input", f"the file is over {MAX_BYTES // 2**20} MiB")
     if not data:
         raise InvalidInput("the file is empty; send it as the body or the multipart field 'file'")
     psk = None
