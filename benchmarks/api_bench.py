@@ -386,9 +386,15 @@ def api_section() -> Section:
                 "one vault behind both (test PostgreSQL: fsync off); requests alternate",
             )
         )
-    theirs = privacyidea_checks_per_second(THEIRS)
+    try:
+        theirs = privacyidea_checks_per_second(THEIRS)
+    except (RuntimeError, OSError, subprocess.CalledProcessError, KeyError, ValueError) as error:
+        theirs = None
+        print(f"privacyIDEA could not be measured: {type(error).__name__}: {error}")
     if theirs is None:
-        rows.append(Row("privacyIDEA 3.14 /validate/check", 0, "requests/s", "not installable"))
+        rows.append(
+            Row("privacyIDEA 3.14 /validate/check", 0, "requests/s", "could not be run here")
+        )
     else:
         rate, how = theirs
         rows.append(
