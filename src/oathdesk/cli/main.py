@@ -92,7 +92,10 @@ def run(args: Sequence[str] | None = None) -> int:
         return _fail(exc.format_message(), exc.exit_code)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.Abort:
+    except click.Abort as exc:
+        # click turns Ctrl-C inside a command into Abort; keep the shell's convention for it.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _fail("interrupted", 130)
         return _fail("aborted", 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
