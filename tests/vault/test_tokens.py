@@ -15,6 +15,7 @@ from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import NewToken
 from oathdesk.vault.schema import token_secrets, tokens, users
 from oathdesk.vault.vault import Vault
+from oathdesk.vault.work import serials_digest
 from tests.vault.conftest import UPN, classic, programmable, read_secret, secret_for
 from tests.vault_fixtures import ADMIN
 
@@ -43,7 +44,14 @@ def test_a_batch_is_one_audit_record_that_each_token_points_to(vault: Vault) -> 
         "last_serial": "C00199",
         "source": "vendor.csv",
         "users": 40,
+        "serials_sha256": serials_digest(item.serial for item in batch),
     }
+    # An auditor can check that the tokens pointing to the record are exactly those it names.
+    with vault.transaction() as conn:
+        pointing = conn.execute(
+            sa.select(tokens.c.serial).where(tokens.c.added_seq == records[-1]["seq"])
+        ).scalars()
+        assert serials_digest(pointing) == records[-1]["details"]["serials_sha256"]
     about_one = vault.export_audit(serial="C00123")
     assert [r["action"] for r in about_one] == ["tokens.added"]
     assert read_secret(vault, "C00123") == secret_for("C00123")
