@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from oathdesk.errors import Conflict
-from oathdesk.vault import db
+from oathdesk.vault import db, fingerprints
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.keys import MasterKey
 from oathdesk.vault.lifecycle import TokenState
@@ -88,16 +88,32 @@ def test_fingerprints_are_keyed_and_follow_the_secret(vault: Vault) -> None:
     assert stored_fingerprints(vault) == {}
 
 
-def test_many_lookups_find_every_clash(vault: Vault) -> None:
-    """More secrets than one IN (...) query holds, against a vault bigger than the batch."""
+def test_many_lookups_find_every_clash(vault: Vault, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small batches look each seed up (in several IN queries); big ones against a vault of
+    about their size scan the stored fingerprints instead. Both find every clash."""
     vault.add_tokens(ADMIN, [classic(f"V{i:05d}") for i in range(6000)])
-    asked = [secret_for(f"V{i:05d}") for i in range(0, 6000, 5)] + [secret_for("nowhere")]
-    assert vault.secret_holders(asked) == [f"V{i:05d}" for i in range(0, 6000, 5)] + [None]
-    clashing = [classic(f"W{i}") for i in range(1400)] + [
-        programmable("W-dup", upn=None, secret=secret_for("V05999"))
-    ]
-    with pytest.raises(Conflict, match="token W-dup has the same secret as token V05999"):
-        vault.add_tokens(ADMIN, clashing)
+    counted: list[int] = []
+    real_count = fingerprints._count
+
+    def spy(conn: sa.Connection) -> int:
+        counted.append(real_count(conn))
+        return counted[-1]
+
+    monkeypatch.setattr(fingerprints, "_count", spy)
+    looked_up = [secret_for(f"V{i:05d}") for i in range(0, 6000, 5)] + [secret_for("nowhere")]
+    assert vault.secret_holders(looked_up) == [f"V{i:05d}" for i in range(0, 6000, 5)] + [None]
+    assert counted == []  # 1,201 seeds: looked up
+    scanned = [secret_for(f"V{i:05d}") for i in range(0, 6000, 2)] + [secret_for("nowhere")]
+    assert vault.secret_holders(scanned) == [f"V{i:05d}" for i in range(0, 6000, 2)] + [None]
+    assert counted == [6000]  # 3,001 seeds against 6,000 stored: scanned
+    for size in (1400, 2500):
+        clashing = [classic(f"W{size}-{i}") for i in range(size)] + [
+            programmable(f"W{size}-dup", upn=None, secret=secret_for("V05999"))
+        ]
+        with pytest.raises(
+            Conflict, match=f"token W{size}-dup has the same secret as token V05999"
+        ):
+            vault.add_tokens(ADMIN, clashing)
 
 
 def test_secrets_stored_before_fingerprints_are_filled_in(

@@ -26,6 +26,8 @@ _CHUNK = 500
 # Scan every stored fingerprint instead of looking each one up when the vault holds at most
 # this many times as many secrets as are asked about (a first big import scans an empty table).
 _SCAN_RATIO = 4
+# Up to this many, always look each one up (one token added, a small import).
+_SEEK_ALWAYS = 2000
 
 
 def holders(conn: sa.Connection, fingerprints: Iterable[bytes]) -> dict[bytes, str]:
@@ -34,9 +36,9 @@ def holders(conn: sa.Connection, fingerprints: Iterable[bytes]) -> dict[bytes, s
     if not wanted:
         return {}
     column = token_secrets.c.fingerprint
-    stored = conn.execute(sa.select(sa.func.count()).select_from(token_secrets)).scalar_one()
     found: dict[bytes, str] = {}
-    if stored <= _SCAN_RATIO * len(wanted):
+    # Counting rows is itself a scan (on PostgreSQL): only worth it for big batches.
+    if len(wanted) > _SEEK_ALWAYS and _count(conn) <= _SCAN_RATIO * len(wanted):
         scan = sa.select(column, token_secrets.c.token_id).where(column.is_not(None))
         matches = {bytes(fp): token_id for fp, token_id in conn.execute(scan) if fp in wanted}
         serials = _serials(conn, set(matches.values()))
@@ -48,6 +50,10 @@ def holders(conn: sa.Connection, fingerprints: Iterable[bytes]) -> dict[bytes, s
         for fp, serial in conn.execute(query.where(column.in_(chunk))):
             found.setdefault(bytes(fp), serial)
     return found
+
+
+def _count(conn: sa.Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(token_secrets)).scalar_one())
 
 
 def _serials(conn: sa.Connection, token_ids: set[str]) -> dict[str, str]:
