@@ -6,6 +6,12 @@ went wrong and what to do about it. Messages never contain secrets: callers desc
 """
 
 
+def _one_line(message: str) -> str:
+    if message.isprintable():
+        return message
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in message)
+
+
 class OathdeskError(Exception):
     """An error with a one-line, operator-facing message.
 
@@ -16,9 +22,9 @@ class OathdeskError(Exception):
     code: str = "error"
 
     def __init__(self, message: str) -> None:
-        if "\n" in message:
-            raise ValueError("OathdeskError messages must be one line")
-        super().__init__(message)
+        # A message may quote what someone typed (a UPN, a serial); control characters in it
+        # are shown escaped so the message stays one line and cannot forge a second one.
+        super().__init__(_one_line(message))
 
     @property
     def message(self) -> str:
