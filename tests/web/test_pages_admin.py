@@ -237,6 +237,7 @@ def test_uploads_stay_in_memory() -> None:
     """Starlette spools uploads over 1 MB to a temporary file; the import page's parser does not."""
     import asyncio
     from collections.abc import AsyncGenerator
+    from concurrent.futures import ThreadPoolExecutor
     from tempfile import SpooledTemporaryFile
 
     from starlette.datastructures import Headers, UploadFile
@@ -267,7 +268,9 @@ def test_uploads_stay_in_memory() -> None:
             await form.close()
             return rolled
 
-        return asyncio.run(parse())
+        # Its own thread: a browser test in this worker may hold a running event loop here.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, parse()).result()
 
     assert rolled_to_disk(MultiPartParser)  # the stock parser would write the file to disk
     assert not rolled_to_disk(_InMemoryMultiPart)
