@@ -103,7 +103,9 @@ class PageWatch:
         self.errors.append(f"uncaught: {error}")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API runs it holds an asyncio loop in the
+# thread, and asyncio.run() in a later non-browser test on the same xdist worker would fail.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing; `make test` installs Debian's chromium package")
@@ -111,7 +113,7 @@ def playwright_driver() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     launched = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield launched
