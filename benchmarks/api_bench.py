@@ -36,6 +36,7 @@ from oathdesk.vault.vault import Vault
 OURS = int(os.environ.get("OATHDESK_BENCH_API_REQUESTS", "3000"))
 THEIRS = int(os.environ.get("OATHDESK_BENCH_PI_REQUESTS", "400"))
 CONNECTIONS = 16
+PEER_WORKERS = 2  # processes on each side: oathdesk serve --workers, gunicorn -w
 USERS = 50  # the vault allows at most 1000 reveals per user per day, even raised
 PEERS = Path(__file__).resolve().parent / ".peers"
 OATHDESK = Path(sys.executable).parent / "oathdesk"
@@ -214,18 +215,23 @@ def _server_env(location: VaultLocation) -> dict[str, str]:
     return env
 
 
-def oathdesk_reveals_per_second(locations: list[VaultLocation], count: int) -> float:
-    """Reveals/s through ``len(locations)`` servers (one vault: the same location twice)."""
+def oathdesk_reveals_per_second(
+    locations: list[VaultLocation], count: int, *, workers: int = 1
+) -> float:
+    """Reveals/s through ``len(locations)`` servers (one vault: the same location twice), each
+    with ``workers`` processes (``oathdesk serve --workers``)."""
     key, admin = _prepare_vault(locations[0])
     ports = [_free_port() for _ in locations]
     with contextlib.ExitStack() as stack:
         for location, port in zip(locations, ports, strict=True):
             argv = [str(OATHDESK), "serve", "--host", "127.0.0.1", "--port", str(port)]
+            argv += ["--workers", str(workers)]
             stack.enter_context(_running(argv, _server_env(location), port))
         _raise_limits(ports[0], admin)
         requests = _reveal_requests(key, count + 100)
         warm = [(port, requests[i * 50 : (i + 1) * 50]) for i, port in enumerate(ports)]
-        asyncio.run(_load(warm, len(ports)))  # connections, caches, the first last-used update
+        # connections, caches, the first last-used update (every worker gets some)
+        asyncio.run(_load(warm, len(ports) * max(2, workers)))
         measured = requests[100:]
         targets = [(port, measured[i :: len(ports)]) for i, port in enumerate(ports)]
         seconds, failures = asyncio.run(_load(targets, CONNECTIONS))
@@ -294,8 +300,9 @@ def privacyidea_checks_per_second(count: int) -> tuple[float, str] | None:
     port = _free_port()
     gunicorn = venv / "bin" / "gunicorn"
     if gunicorn.exists():
-        how = "gunicorn, 2 workers"
-        argv = [str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(root)]
+        how = f"gunicorn, {PEER_WORKERS} sync workers"
+        argv = [str(gunicorn), "-w", str(PEER_WORKERS), "-b", f"127.0.0.1:{port}"]
+        argv += ["--chdir", str(root)]
         argv += ["pi_wsgi:application"]
     else:
         how = "Flask's threaded server"
@@ -360,20 +367,32 @@ def _form(path: str, fields: dict[str, str]) -> bytes:
 
 
 def _sqlite_location(root: Path) -> VaultLocation:
+    root.mkdir(parents=True, exist_ok=True)
     path = root / "vault.sqlite3"
     return VaultLocation(f"sqlite:///{path}", root / "vault.key", path)
 
 
 def api_section() -> Section:
     root = Path(tempfile.mkdtemp(prefix="oathdesk-api-bench-"))
-    sqlite = oathdesk_reveals_per_second([_sqlite_location(root)], OURS)
+    single = oathdesk_reveals_per_second([_sqlite_location(root / "one")], OURS)
+    sqlite = oathdesk_reveals_per_second(
+        [_sqlite_location(root / "two")], OURS, workers=PEER_WORKERS
+    )
     rows = [
         Row(
-            f"oathdesk POST /api/v1/reveal, SQLite vault, 1 instance, {OURS:,} requests",
-            sqlite,
+            f"oathdesk POST /api/v1/reveal, SQLite vault, 1 worker, {OURS:,} requests",
+            single,
             "requests/s",
             f"{CONNECTIONS} connections; key check, limits, decrypt, audit record each",
-        )
+        ),
+        Row(
+            f"oathdesk POST /api/v1/reveal, SQLite vault, {PEER_WORKERS} workers, "
+            f"{OURS:,} requests",
+            sqlite,
+            "requests/s",
+            f"`serve --workers {PEER_WORKERS}`, as privacyIDEA's {PEER_WORKERS} gunicorn workers; "
+            f"{CONNECTIONS} connections; synchronous=FULL",
+        ),
     ]
     verdicts: list[str] = []
     postgres = _postgres_pair(OURS)
@@ -405,7 +424,7 @@ def api_section() -> Section:
                 f"{how}, SQLite, TOTP token by serial; {CONNECTIONS} connections",
             )
         )
-        # Like for like: both on SQLite, one machine, the same connections.
+        # Like for like: both on SQLite, one machine, the same connections and processes.
         verdicts.append(verdict("oathdesk reveal / privacyIDEA validate-check", sqlite / rate, 20))
     shutil.rmtree(root, ignore_errors=True)
     return Section(

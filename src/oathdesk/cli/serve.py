@@ -3,6 +3,11 @@
 On a fresh machine it makes the vault first (exactly as `oathdesk init` does), and while the
 vault has no operator it prints a one-time link that creates the first admin. The link is a
 bearer: it is printed only here, on the server's own terminal, works once, and expires.
+
+``--workers N`` serves from N processes on the one listening socket (uvicorn's supervisor, as
+gunicorn does for WSGI apps), so a reveal's Python work uses every core. The parent initialises
+the vault and prints the link once, before any worker starts; the workers share everything
+through the vault (sessions, limits, the audit chain: each write is one transaction).
 """
 
 from __future__ import annotations
@@ -137,6 +142,13 @@ def uvicorn_options() -> dict[str, Any]:
     metavar="MINUTES",
     help="Sign an operator out after this much inactivity.",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes (e.g. one per CPU core); all share the vault.",
+)
 @click.pass_context
 def serve_command(
     ctx: click.Context,
@@ -146,6 +158,7 @@ def serve_command(
     secure_cookies: bool,
     trusted_proxies: tuple[str, ...],
     session_idle: int,
+    workers: int,
 ) -> None:
     """Run the web console and the REST API (initialises the vault on first run)."""
     from oathdesk.vault import db
@@ -180,19 +193,18 @@ def serve_command(
             err=True,
         )
     try:
-        _run(config, sock, _base_url(host, port))
+        if workers == 1:
+            _run(config, sock, _base_url(host, port))
+        else:
+            _run_workers(config, sock, _base_url(host, port), workers)
     finally:
         sock.close()
 
 
-def _run(config: Any, sock: socket.socket, base_url: str) -> None:
-    import uvicorn
-
+def _announce(config: Any, vault: Any, base_url: str) -> None:
+    """The URL, and the one-time set-up link while the vault has no operator."""
     from oathdesk.vault.console import create_setup_token, has_operators
-    from oathdesk.web.app import create_app
 
-    app = create_app(config)
-    vault = app.state.vault
     click.echo(f"oathdesk console: {base_url}/  (vault: {config.location.display})")
     if not has_operators(vault):
         token = create_setup_token(vault, local_actor(), lifetime=config.setup_link_lifetime)
@@ -202,6 +214,15 @@ def _run(config: Any, sock: socket.socket, base_url: str) -> None:
             f"(works once, expires in {minutes} minutes; keep it to yourself):"
         )
         click.echo(f"  {base_url}/setup/{token}")
+
+
+def _run(config: Any, sock: socket.socket, base_url: str) -> None:
+    import uvicorn
+
+    from oathdesk.web.app import create_app
+
+    app = create_app(config)
+    _announce(config, app.state.vault, base_url)
     # On Ctrl-C uvicorn shuts down cleanly, then re-raises the signal for us; one that comes
     # before uvicorn has taken over the signals stops us just as cleanly.
     with contextlib.suppress(KeyboardInterrupt):
@@ -209,4 +230,42 @@ def _run(config: Any, sock: socket.socket, base_url: str) -> None:
         click.echo("press Ctrl-C to stop")
         sys.stdout.flush()
         server.run(sockets=[sock])
+    click.echo("oathdesk console stopped")
+
+
+class AppFactory:
+    """Builds the app inside a worker process. uvicorn starts workers with ``spawn`` and hands
+    them this object through a pipe (pickled with the master key: never a file, an argument or
+    the environment), so each worker opens the vault itself: connections are not shared."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def __repr__(self) -> str:
+        return "AppFactory(<config hidden>)"
+
+    def __call__(self) -> Any:
+        from oathdesk.web.app import create_app
+
+        return create_app(self.config)
+
+
+def _run_workers(config: Any, sock: socket.socket, base_url: str, workers: int) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from oathdesk.vault.vault import Vault
+
+    vault = Vault.open(config.location, config.master_key)
+    try:
+        _announce(config, vault, base_url)
+    finally:
+        vault.close()
+    factory = AppFactory(config)
+    settings = uvicorn.Config(factory, factory=True, workers=workers, **uvicorn_options())
+    click.echo(f"serving from {workers} worker processes")
+    click.echo("press Ctrl-C to stop")
+    sys.stdout.flush()
+    # The supervisor turns Ctrl-C and SIGTERM into a clean stop of every worker.
+    Multiprocess(settings, sockets=[sock]).run()
     click.echo("oathdesk console stopped")

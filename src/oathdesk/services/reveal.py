@@ -79,8 +79,7 @@ class RevealResult:
         return self.longest if self.channel is Channel.EMAIL else self.current
 
 
-def _choose_token(vault: Vault, upn: str, serial: str | None) -> Token:
-    owned = vault.list_tokens(upn=upn)
+def _choose_token(owned: list[Token], upn: str, serial: str | None) -> Token:
     if serial:
         owned = [t for t in owned if t.serial == serial]
         if not owned:
@@ -116,25 +115,31 @@ def reveal_code(
 ) -> RevealResult:
     require(actor.name, actor.role, Permission.REVEAL)
     moment = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
-    settings = vault.settings()
-    upn = vault.get_user(request.upn).upn
-    if settings.four_eyes:
-        approver = request.approver
-        if approver is None:
-            raise PolicyRefused(
-                "the four-eyes rule is on: a second operator must approve (--approver)"
-            )
-        if approver.name == actor.name:
-            raise PolicyRefused("the approver must be a different operator")
-        require(approver.name, approver.role, Permission.REVEAL)
-    token = _choose_token(vault, upn, request.serial)
-    if token.state is TokenState.DELIVERED and not (request.override_reason or "").strip():
-        raise PolicyRefused(
-            f"token {token.serial} was delivered, so {upn} should have it in hand; give "
-            "--override-reason to reveal anyway"
-        )
     refusal: PolicyRefused | None = None
+    # One transaction from the first read to the audit record: the settings, the token's state
+    # and the limits' counts are those the record is written against (and one transaction
+    # costs less than four).
     with vault.transaction() as conn:
+        settings = vault.settings(conn)
+        upn = vault.get_user(request.upn, conn).upn
+        if settings.four_eyes:
+            approver = request.approver
+            if approver is None:
+                raise PolicyRefused(
+                    "the four-eyes rule is on: a second operator must approve (--approver)"
+                )
+            if approver.name == actor.name:
+                raise PolicyRefused("the approver must be a different operator")
+            require(approver.name, approver.role, Permission.REVEAL)
+        token = _choose_token(vault.tokens_of(upn, conn), upn, request.serial)
+        if token.state is TokenState.DELIVERED and not (request.override_reason or "").strip():
+            raise PolicyRefused(
+                f"token {token.serial} was delivered, so {upn} should have it in hand; give "
+                "--override-reason to reveal anyway"
+            )
+        # Limits are counted behind the chain's lock, so two servers cannot both count one
+        # below the limit and both reveal.
+        vault.lock_audit(conn)
         since = moment - LIMIT_WINDOW
         by_user = vault.count_audit(conn, action=REVEAL_ACTION, since=since, upn=upn)
         by_operator = vault.count_audit(conn, action=REVEAL_ACTION, since=since, actor=actor.name)

@@ -26,6 +26,22 @@ from oathdesk.vault.schema import audit_head, audit_log
 GENESIS = b"oathdesk audit chain genesis"
 HEAD_ID = 1
 
+# Built once: every audited operation runs these two (see rows.py on why).
+_LOCK_HEAD = (
+    sa.select(audit_head.c.seq, audit_head.c.last_mac)
+    .where(audit_head.c.id == HEAD_ID)
+    .with_for_update()
+)
+_MOVE_HEAD = (
+    audit_head.update()
+    .where(audit_head.c.id == HEAD_ID)
+    .values(
+        seq=sa.bindparam("new_seq"),
+        last_mac=sa.bindparam("new_last_mac"),
+        head_mac=sa.bindparam("new_head_mac"),
+    )
+)
+
 
 def details_json(details: Mapping[str, Any]) -> str:
     return json.dumps(details, sort_keys=True, separators=(",", ":"))
@@ -127,11 +143,7 @@ class AuditChain:
         BEGIN IMMEDIATE already holds the write lock), so concurrent appends queue here and the
         sequence stays gap-free. Whatever fails here fails the caller's whole transaction.
         """
-        head = conn.execute(
-            sa.select(audit_head.c.seq, audit_head.c.last_mac)
-            .where(audit_head.c.id == HEAD_ID)
-            .with_for_update()
-        ).one()
+        head = conn.execute(_LOCK_HEAD).one()
         at = datetime.now(UTC).isoformat(timespec="microseconds")
         seq, mac = int(head.seq), bytes(head.last_mac)
         rows: list[dict[str, Any]] = []
@@ -157,11 +169,18 @@ class AuditChain:
         if rows:
             insert_rows(conn, audit_log, rows)
             conn.execute(
-                audit_head.update()
-                .where(audit_head.c.id == HEAD_ID)
-                .values(seq=seq, last_mac=mac, head_mac=self.head_mac(seq, mac))
+                _MOVE_HEAD,
+                {"new_seq": seq, "new_last_mac": mac, "new_head_mac": self.head_mac(seq, mac)},
             )
         return seq
+
+    def lock(self, conn: sa.Connection) -> None:
+        """Take the chain's write lock now, before reading what the next record depends on
+        (a rate limit counts records). SQLite: the caller's BEGIN IMMEDIATE holds it already;
+        PostgreSQL: the head row's lock, so a second server counting at the same moment waits
+        for this transaction's record instead of counting without it."""
+        if conn.dialect.name != "sqlite":
+            conn.execute(_LOCK_HEAD).one()
 
     def verify(self, conn: sa.Connection) -> list[str]:
         """Every break in the chain, in plain words; an empty list means the log is intact."""

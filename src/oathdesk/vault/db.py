@@ -4,12 +4,21 @@ SQLite runs in WAL mode with ``secure_delete`` (a purged secret's bytes are zero
 foreign keys on, and every writing transaction started with BEGIN IMMEDIATE so writers queue
 instead of failing half-way; reading transactions (``reading``) start deferred and see a snapshot
 without blocking writers. PostgreSQL needs nothing special beyond row locks taken where needed.
+
+Writers on one SQLite file also queue in ``writing`` (a lock per process, then an ``flock`` on a
+``-writer`` file beside the vault shared by every process): SQLite's own busy handler retries
+by sleeping 1, 2, 5, 10 ... ms, so under load the write lock sat free while waiters slept, and
+a second server process could starve. The queue only orders writers; SQLite's lock (and
+``busy_timeout`` for writers that do not queue, such as another tool) still guards the data.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,14 +53,66 @@ def storage_error(error: sa.exc.DBAPIError) -> StorageError:
     )
 
 
+# Connections kept open: the web server runs requests on up to 40 threads (anyio's default);
+# a smaller pool closed and reopened connections (and re-ran their PRAGMAs) under load.
+POOL_SIZE = 20
+POOL_OVERFLOW = 40
+
+
 def create_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
-        _create_private_file(sa.engine.make_url(url).database)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        database = sa.engine.make_url(url).database
+        _create_private_file(database)
+        if database and database != ":memory:":
+            engine = sa.create_engine(
+                url,
+                connect_args={"timeout": 30},
+                pool_size=POOL_SIZE,
+                max_overflow=POOL_OVERFLOW,
+            )
+            _GATES[engine] = _WriterGate(database + "-writer")
+        else:
+            engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+    )
+
+
+class _WriterGate:
+    """One writer at a time on a SQLite file: a thread lock, then an exclusive ``flock``."""
+
+    def __init__(self, lock_path: str) -> None:
+        self._lock = threading.Lock()
+        self._lock_path = lock_path
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            try:
+                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                fd = -1  # a read-only directory: SQLite's own lock is enough
+            try:
+                if fd >= 0:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                if fd >= 0:
+                    os.close(fd)  # releases the flock
+
+
+_GATES: weakref.WeakKeyDictionary[sa.Engine, _WriterGate] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def writing(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A writing transaction (BEGIN IMMEDIATE on SQLite), queued behind other writers."""
+    gate = _GATES.get(engine)
+    with gate.held() if gate is not None else contextlib.nullcontext(), engine.begin() as conn:
+        yield conn
 
 
 def _create_private_file(path: str | None) -> None:

@@ -26,6 +26,10 @@ from oathdesk.vault.schema import (
 # SQLite allows 32,766 bound parameters per statement; PostgreSQL 65,535. Stay well below.
 IN_CHUNK = 500
 
+# Statements on the reveal path are built once, with bound parameters: SQLAlchemy then reuses
+# their compiled form and cache key instead of building and hashing a new statement per call
+# (that was a third of a reveal's time in the vault; see docs/benchmarks.md).
+
 
 def user_id(conn: sa.Connection, upn: str) -> str | None:
     found: str | None = conn.execute(sa.select(users.c.id).where(users.c.upn == upn)).scalar()
@@ -37,6 +41,14 @@ def require_user_id(conn: sa.Connection, upn: str) -> str:
     if found is None:
         raise NotFound(f"no user {upn}; add them with `oathdesk user add {upn}`")
     return found
+
+
+_USER_BY_UPN = sa.select(users).where(users.c.upn == sa.bindparam("upn"))
+
+
+def find_user(conn: sa.Connection, upn: str) -> User | None:
+    row = conn.execute(_USER_BY_UPN, {"upn": upn}).first()
+    return None if row is None else user_from_row(row)
 
 
 def user_from_row(row: sa.Row[Any]) -> User:
@@ -94,6 +106,14 @@ def token_query() -> sa.Select[Any]:
     return sa.select(tokens, users.c.upn, has_secret.label("has_secret")).outerjoin(
         users, users.c.id == tokens.c.user_id
     )
+
+
+_TOKENS_OF_UPN = token_query().where(users.c.upn == sa.bindparam("upn")).order_by(tokens.c.serial)
+
+
+def tokens_of(conn: sa.Connection, upn: str) -> list[Token]:
+    """The tokens of the user ``upn`` (already normalised), by serial."""
+    return [token_from_row(row) for row in conn.execute(_TOKENS_OF_UPN, {"upn": upn})]
 
 
 def find_token(conn: sa.Connection, serial: str) -> Token:
@@ -161,12 +181,13 @@ def store_secret(conn: sa.Connection, data_key: DataKey, token: Token, secret: b
     )
 
 
+_SECRET_OF = sa.select(token_secrets.c.nonce, token_secrets.c.ciphertext).where(
+    token_secrets.c.token_id == sa.bindparam("token_id")
+)
+
+
 def load_secret(conn: sa.Connection, data_key: DataKey, token: Token) -> bytes:
-    row = conn.execute(
-        sa.select(token_secrets.c.nonce, token_secrets.c.ciphertext).where(
-            token_secrets.c.token_id == token.id
-        )
-    ).first()
+    row = conn.execute(_SECRET_OF, {"token_id": token.id}).first()
     if row is None:
         raise Conflict(f"the vault holds no secret for token {token.serial}")
     return data_key.decrypt(row.nonce, row.ciphertext, token_id=token.id, serial=token.serial)
@@ -193,8 +214,11 @@ def erase_secret(conn: sa.Connection, token_id: str) -> bool:
     return True
 
 
+_SETTINGS = sa.select(settings).where(settings.c.id == 1)
+
+
 def read_settings(conn: sa.Connection) -> VaultSettings:
-    row = conn.execute(sa.select(settings).where(settings.c.id == 1)).one()
+    row = conn.execute(_SETTINGS).one()
     return VaultSettings(**{f.name: getattr(row, f.name) for f in fields(VaultSettings)})
 
 
@@ -212,16 +236,26 @@ def count_audit(
     upn: str | None = None,
 ) -> int:
     """How many records of ``action`` since a time (rate limits count audited events)."""
+    query = _COUNT_AUDIT[bool(actor), bool(upn)]
+    parameters = {"action": action, "since": audit_time(since), "actor": actor, "upn": upn}
+    return int(conn.execute(query, parameters).scalar_one())
+
+
+def _count_audit_query(by_actor: bool, by_upn: bool) -> sa.Select[Any]:
     query = (
         sa.select(sa.func.count())
         .select_from(audit_log)
-        .where(audit_log.c.action == action, audit_log.c.at >= audit_time(since))
+        .where(audit_log.c.action == sa.bindparam("action"))
+        .where(audit_log.c.at >= sa.bindparam("since"))
     )
-    if actor:
-        query = query.where(audit_log.c.actor == actor)
-    if upn:
-        query = query.where(audit_log.c.upn == upn)
-    return int(conn.execute(query).scalar_one())
+    if by_actor:
+        query = query.where(audit_log.c.actor == sa.bindparam("actor"))
+    if by_upn:
+        query = query.where(audit_log.c.upn == sa.bindparam("upn"))
+    return query
+
+
+_COUNT_AUDIT = {(a, u): _count_audit_query(a, u) for a in (False, True) for u in (False, True)}
 
 
 def record_drift(

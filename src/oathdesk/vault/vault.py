@@ -169,7 +169,7 @@ class Vault:
     def transaction(self) -> Iterator[sa.Connection]:
         """A bare writing transaction; services pass it to ``read_secret``, ``audit``, ..."""
         try:
-            with self.engine.begin() as conn:
+            with db.writing(self.engine) as conn:
                 yield conn
         except sa.exc.DBAPIError as error:
             # Locked, read-only, full, a refused row: one line; the statement's values not shown.
@@ -188,6 +188,12 @@ class Vault:
     def audit(self, conn: sa.Connection, actor: Actor, action: str, **fields: Any) -> int:
         """Append an audit record inside ``conn``'s transaction (services use this)."""
         return self._work(conn, actor).audit(action, **fields)
+
+    def lock_audit(self, conn: sa.Connection) -> None:
+        """Queue behind other writers of the audit chain now, in ``conn``'s transaction: what is
+        counted after this (rate limits) includes every record committed before ours, on every
+        server sharing the database."""
+        self._chain.lock(conn)
 
     # -- settings ------------------------------------------------------------------------------
 
@@ -214,12 +220,12 @@ class Vault:
                     raise Conflict(f"user {upn.strip().lower()} already exists") from None
             raise
 
-    def get_user(self, upn: str) -> User:
-        with db.reading(self.engine) as conn:
-            row = conn.execute(sa.select(users).where(users.c.upn == upn.strip().lower())).first()
-        if row is None:
+    def get_user(self, upn: str, conn: sa.Connection | None = None) -> User:
+        with self._reading(conn) as c:
+            user = rows.find_user(c, upn.strip().lower())
+        if user is None:
             raise NotFound(f"no user {upn}; add them with `oathdesk user add {upn}`")
-        return rows.user_from_row(row)
+        return user
 
     def list_users(self) -> list[User]:
         with db.reading(self.engine) as conn:
@@ -306,6 +312,12 @@ class Vault:
             query = query.where(users.c.upn == upn.strip().lower())
         with db.reading(self.engine) as conn:
             return [rows.token_from_row(row) for row in conn.execute(query)]
+
+    def tokens_of(self, upn: str, conn: sa.Connection | None = None) -> list[Token]:
+        """The tokens of user ``upn``, by serial (``list_tokens(upn=...)`` in one statement
+        built once: the reveal path reads it in its own transaction)."""
+        with self._reading(conn) as c:
+            return rows.tokens_of(c, upn.strip().lower())
 
     def assign(
         self, actor: Actor, serial: str, upn: str, *, expected_version: int | None = None

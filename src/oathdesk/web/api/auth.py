@@ -19,7 +19,6 @@ from oathdesk.vault.models import Actor
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Vault
 from oathdesk.web.api.errors import ApiError
-from oathdesk.web.deps import get_alerts, get_vault
 
 REVEALS_PER_MINUTE_ENV = "OATHDESK_API_REVEALS_PER_MINUTE"
 DEFAULT_REVEALS_PER_MINUTE = 10
@@ -31,10 +30,25 @@ bearer = HTTPBearer(
 )
 
 
+# The application's objects, handed out by ``async`` dependencies: FastAPI runs a plain ``def``
+# dependency in the thread pool, a round trip per request that these few attribute reads do not
+# need (the API is benchmarked: see docs/benchmarks.md).
+
+
+async def api_vault(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+async def api_alerts(request: Request) -> AlertSink:
+    alerts: AlertSink = request.app.state.alerts
+    return alerts
+
+
 def api_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    vault: Annotated[Vault, Depends(get_vault)],
+    vault: Annotated[Vault, Depends(api_vault)],
 ) -> Actor:
     """The operator the presented key acts for (401 ``unauthorized`` otherwise)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -45,8 +59,8 @@ def api_actor(
 
 
 ApiActor = Annotated[Actor, Depends(api_actor)]
-VaultDep = Annotated[Vault, Depends(get_vault)]
-AlertsDep = Annotated[AlertSink, Depends(get_alerts)]
+VaultDep = Annotated[Vault, Depends(api_vault)]
+AlertsDep = Annotated[AlertSink, Depends(api_alerts)]
 
 
 def may(actor: Actor, permission: Permission) -> None:
@@ -91,7 +105,7 @@ def _configured_rate() -> int:
 _THROTTLE_LOCK = threading.Lock()
 
 
-def reveal_throttle(request: Request) -> RevealThrottle:
+async def reveal_throttle(request: Request) -> RevealThrottle:
     """The application's throttle (one per app; $OATHDESK_API_REVEALS_PER_MINUTE, default 10)."""
     state = request.app.state
     with _THROTTLE_LOCK:
