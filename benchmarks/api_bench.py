@@ -216,16 +216,17 @@ def _server_env(location: VaultLocation) -> dict[str, str]:
 
 
 def oathdesk_reveals_per_second(
-    locations: list[VaultLocation], count: int, *, workers: int = 1
+    locations: list[VaultLocation], count: int, *, workers: int = 1, threads: int | None = None
 ) -> float:
     """Reveals/s through ``len(locations)`` servers (one vault: the same location twice), each
-    with ``workers`` processes (``oathdesk serve --workers``)."""
+    with ``workers`` processes of ``threads`` request threads (``oathdesk serve``'s options)."""
     key, admin = _prepare_vault(locations[0])
     ports = [_free_port() for _ in locations]
     with contextlib.ExitStack() as stack:
         for location, port in zip(locations, ports, strict=True):
             argv = [str(OATHDESK), "serve", "--host", "127.0.0.1", "--port", str(port)]
             argv += ["--workers", str(workers)]
+            argv += ["--threads", str(threads)] if threads else []
             stack.enter_context(_running(argv, _server_env(location), port))
         _raise_limits(ports[0], admin)
         requests = _reveal_requests(key, count + 100)
@@ -376,22 +377,23 @@ def api_section() -> Section:
     root = Path(tempfile.mkdtemp(prefix="oathdesk-api-bench-"))
     single = oathdesk_reveals_per_second([_sqlite_location(root / "one")], OURS)
     sqlite = oathdesk_reveals_per_second(
-        [_sqlite_location(root / "two")], OURS, workers=PEER_WORKERS
+        [_sqlite_location(root / "two")], OURS, workers=PEER_WORKERS, threads=1
     )
     rows = [
         Row(
             f"oathdesk POST /api/v1/reveal, SQLite vault, 1 worker, {OURS:,} requests",
             single,
             "requests/s",
-            f"{CONNECTIONS} connections; key check, limits, decrypt, audit record each",
+            f"`serve` defaults; {CONNECTIONS} connections; key check, limits, decrypt, audit "
+            "record each, synchronous=FULL",
         ),
         Row(
             f"oathdesk POST /api/v1/reveal, SQLite vault, {PEER_WORKERS} workers, "
             f"{OURS:,} requests",
             sqlite,
             "requests/s",
-            f"`serve --workers {PEER_WORKERS}`, as privacyIDEA's {PEER_WORKERS} gunicorn workers; "
-            f"{CONNECTIONS} connections; synchronous=FULL",
+            f"`serve --workers {PEER_WORKERS} --threads 1`: like privacyIDEA's {PEER_WORKERS} "
+            f"sync gunicorn workers, a request at a time per process; {CONNECTIONS} connections",
         ),
     ]
     verdicts: list[str] = []

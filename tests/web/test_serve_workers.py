@@ -143,16 +143,34 @@ def test_limit_holds_exactly_when_reveals_race_through_two_workers(
         assert admin.get("/audit/verify").json()["intact"] is True
 
 
-def test_workers_option_is_checked() -> None:
+@pytest.mark.parametrize("option", ["--workers", "--threads"])
+def test_workers_and_threads_options_are_checked(option: str) -> None:
     result = subprocess.run(
-        [str(OATHDESK), "serve", "--workers", "0"],
+        [str(OATHDESK), "serve", option, "0"],
         capture_output=True,
         text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("OATHDESK_")},
         check=False,
     )
     assert result.returncode != 0
-    assert "--workers" in result.stderr
+    assert option in result.stderr
+
+
+def test_a_dead_worker_stops_the_server_with_one_line(tmp_path: Path) -> None:
+    process = _serve(clean_env(tmp_path / "data"), free_port())
+    try:
+        read_banner(process, timeout=30)
+        os.kill(_wait_for_workers(process.pid, 2)[0], signal.SIGKILL)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode != 0
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert "stopped unexpectedly" in errors[0]
+    assert "Traceback" not in err
 
 
 def test_limit_holds_exactly_when_reveals_race_through_two_postgres_instances(

@@ -4,15 +4,17 @@ On a fresh machine it makes the vault first (exactly as `oathdesk init` does), a
 vault has no operator it prints a one-time link that creates the first admin. The link is a
 bearer: it is printed only here, on the server's own terminal, works once, and expires.
 
-``--workers N`` serves from N processes on the one listening socket (uvicorn's supervisor, as
-gunicorn does for WSGI apps), so a reveal's Python work uses every core. The parent initialises
-the vault and prints the link once, before any worker starts; the workers share everything
-through the vault (sessions, limits, the audit chain: each write is one transaction).
+``--workers N`` serves from N processes (as gunicorn does for WSGI apps), so a reveal's Python
+work uses every core; each has its own socket on the port (SO_REUSEPORT), so the kernel spreads
+connections evenly. The parent initialises the vault and prints the link once, before any worker
+starts; the workers share everything through the vault (sessions, limits, the audit chain: each
+write is one transaction).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import sys
 from datetime import timedelta
@@ -29,14 +31,20 @@ class PortInUse(OathdeskError):
     exit_code = 1
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
-    """Bind before printing the URL, so a busy port is one clear line, not a log message."""
+def _listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """Bind before printing the URL, so a busy port is one clear line, not a log message.
+
+    ``reuse_port``: one of several sockets on the same port, one per worker process; the kernel
+    spreads new connections over them evenly. (Workers sharing one socket do not share the
+    work: the first to wake accepts every waiting connection, and keep-alive keeps them.)"""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
     # without it Nagle holds a response's second write for the client's delayed ACK (40 ms per
     # request on a keep-alive connection, e.g. behind a proxy or from an API client).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as error:
@@ -149,6 +157,13 @@ def uvicorn_options() -> dict[str, Any]:
     type=click.IntRange(1, 64),
     help="Server processes (e.g. one per CPU core); all share the vault.",
 )
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 200),
+    help="Request threads per worker (default 40). Fewer contend less for Python's GIL: with a "
+    "SQLite vault, one thread per worker and a worker per core serve the most requests.",
+)
 @click.pass_context
 def serve_command(
     ctx: click.Context,
@@ -159,6 +174,7 @@ def serve_command(
     trusted_proxies: tuple[str, ...],
     session_idle: int,
     workers: int,
+    threads: int | None,
 ) -> None:
     """Run the web console and the REST API (initialises the vault on first run)."""
     from oathdesk.vault import db
@@ -184,8 +200,10 @@ def serve_command(
         secure_cookies=secure_cookies,
         trusted_proxies=proxies,
         session_idle=timedelta(minutes=session_idle),
+        request_threads=threads,
     )
-    sock = _listening_socket(host, port)
+    # With workers, one socket each; the first bind tells whether the port is free.
+    socks = [_listening_socket(host, port, reuse_port=workers > 1) for _ in range(workers)]
     if not secure_cookies and not _is_loopback(host):
         click.echo(
             f"warning: listening on {host} over plain HTTP; put a TLS proxy in front and pass "
@@ -194,11 +212,12 @@ def serve_command(
         )
     try:
         if workers == 1:
-            _run(config, sock, _base_url(host, port))
+            _run(config, socks[0], _base_url(host, port))
         else:
-            _run_workers(config, sock, _base_url(host, port), workers)
+            _run_workers(config, socks, _base_url(host, port))
     finally:
-        sock.close()
+        for sock in socks:
+            sock.close()
 
 
 def _announce(config: Any, vault: Any, base_url: str) -> None:
@@ -233,26 +252,29 @@ def _run(config: Any, sock: socket.socket, base_url: str) -> None:
     click.echo("oathdesk console stopped")
 
 
-class AppFactory:
-    """Builds the app inside a worker process. uvicorn starts workers with ``spawn`` and hands
-    them this object through a pipe (pickled with the master key: never a file, an argument or
-    the environment), so each worker opens the vault itself: connections are not shared."""
-
-    def __init__(self, config: Any) -> None:
-        self.config = config
-
-    def __repr__(self) -> str:
-        return "AppFactory(<config hidden>)"
-
-    def __call__(self) -> Any:
-        from oathdesk.web.app import create_app
-
-        return create_app(self.config)
+class WorkerFailed(OathdeskError):
+    code = "worker_failed"
+    exit_code = 1
 
 
-def _run_workers(config: Any, sock: socket.socket, base_url: str, workers: int) -> None:
+def _serve_worker(config: Any, sock: socket.socket) -> None:
+    """One worker process: its own app (its own vault connections) on its own socket."""
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
+
+    from oathdesk.web.app import create_app
+
+    with contextlib.suppress(KeyboardInterrupt):
+        server = uvicorn.Server(uvicorn.Config(create_app(config), **uvicorn_options()))
+        server.run(sockets=[sock])
+
+
+def _run_workers(config: Any, socks: list[socket.socket], base_url: str) -> None:
+    """Start a worker per socket and wait; Ctrl-C or SIGTERM stops them all cleanly. A worker
+    that dies stops the others too (and the command fails), for the service manager to restart
+    the whole server rather than run on with fewer workers than asked for."""
+    import multiprocessing
+    import signal
+    import threading
 
     from oathdesk.vault.vault import Vault
 
@@ -261,11 +283,48 @@ def _run_workers(config: Any, sock: socket.socket, base_url: str, workers: int) 
         _announce(config, vault, base_url)
     finally:
         vault.close()
-    factory = AppFactory(config)
-    settings = uvicorn.Config(factory, factory=True, workers=workers, **uvicorn_options())
-    click.echo(f"serving from {workers} worker processes")
-    click.echo("press Ctrl-C to stop")
-    sys.stdout.flush()
-    # The supervisor turns Ctrl-C and SIGTERM into a clean stop of every worker.
-    Multiprocess(settings, sockets=[sock]).run()
+    # spawn: a fresh interpreter per worker, nothing inherited from this process but the socket
+    # and the configuration, which goes through a pipe (the master key: never a file, an
+    # argument or the environment).
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_serve_worker, args=(config, sock), name=f"oathdesk-worker-{n}")
+        for n, sock in enumerate(socks, 1)
+    ]
+    stop = threading.Event()
+    previous = {
+        number: signal.signal(number, lambda _number, _frame: stop.set())
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        for process in processes:
+            process.start()
+        click.echo(f"serving from {len(processes)} worker processes")
+        click.echo("press Ctrl-C to stop")
+        sys.stdout.flush()
+        failed = None
+        while not stop.wait(0.2):
+            failed = next((p for p in processes if p.exitcode is not None), None)
+            if failed is not None:
+                # Ctrl-C reaches the workers too; one may be quicker to stop than we are to
+                # hear of it.
+                if stop.wait(0.5):
+                    failed = None
+                break
+    finally:
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if failed is not None:
+        raise WorkerFailed(
+            f"worker {failed.name} stopped unexpectedly (exit code {failed.exitcode}); the "
+            "server stopped too; see the messages above, then start it again"
+        )
     click.echo("oathdesk console stopped")

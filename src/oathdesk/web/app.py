@@ -64,6 +64,11 @@ def create_app(config: WebConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if config.request_threads is not None:
+            import anyio.to_thread
+
+            limiter = anyio.to_thread.current_default_thread_limiter()
+            limiter.total_tokens = config.request_threads
         yield
         vault.close()
 
@@ -81,12 +86,14 @@ def create_app(config: WebConfig) -> FastAPI:
         vault, idle=config.session_idle, lifetime=config.session_lifetime
     )
     app.add_middleware(SecurityMiddleware, config=config, internal_error=internal_error)
+    from oathdesk.web import api
+
+    # The API first: routes are matched in order, and a reveal through the API should not be
+    # tried against every page's route before its own (no page lives under /api/).
+    app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in page_modules():
         app.include_router(module.router, include_in_schema=False)
-    from oathdesk.web import api
-
-    app.include_router(api.router)
     _install_error_pages(app, api)
     return app
 

@@ -30,4 +30,8 @@ class WebConfig:
     signin_failures_per_ip: int = 20
     signin_failures_per_name: int = 10
     setup_link_lifetime: timedelta = timedelta(minutes=30)
+    # Threads that run the requests' blocking work (vault reads and writes) in one process.
+    # Fewer threads contend less for Python's GIL; more keep serving while some wait on the
+    # database. None: anyio's default (40).
+    request_threads: int | None = None
     alerts: AlertSettings = field(default_factory=AlertSettings)
