@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import zxingcpp
 from PIL import Image
 from playwright.sync_api import (
     Browser,
@@ -189,3 +190,13 @@ def shoot(tmp_path: Path) -> Shoot:
         return save_screenshot(page.screenshot(full_page=False), name, tmp_path)
 
     return take
+
+
+def qr_codes_in(image: Image.Image) -> list[str]:
+    """The texts of the QR codes zxing-cpp finds in a screenshot (other symbologies ignored:
+    its 1-D readers sometimes see a short "barcode" in a QR code's modules)."""
+    return [
+        str(result.text)
+        for result in zxingcpp.read_barcodes(image.convert("RGB"))
+        if result.valid and result.format == zxingcpp.BarcodeFormat.QRCode
+    ]

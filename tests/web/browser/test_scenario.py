@@ -23,14 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import zxingcpp
 from PIL import Image
 from playwright.sync_api import Locator, Page
 
 from oathdesk.otp import hotp, step_at
 from oathdesk.seed import encode_base32, parse_seed
 from tests.conftest import OATHDESK
-from tests.web.browser.conftest import PageWatch, Shoot
+from tests.web.browser.conftest import PageWatch, Shoot, qr_codes_in
 from tests.web.conftest import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -59,9 +58,9 @@ class Authenticator:
     def __init__(self, qr: Locator) -> None:
         png = qr.screenshot()
         with Image.open(io.BytesIO(png)) as image:
-            found = zxingcpp.read_barcodes(image.convert("RGB"))
+            found = qr_codes_in(image)
         assert len(found) == 1, "the enrolment QR code does not scan"
-        uri = str(found[0].text)
+        uri = found[0]
         assert uri.startswith("otpauth://totp/")
         self.secret = parse_seed(uri).secret
         self.last_step = 0
