@@ -278,8 +278,11 @@ def _privacyidea_venv() -> Path | None:
     return venv
 
 
-def privacyidea_checks_per_second(count: int) -> tuple[float, str] | None:
-    """/validate/check requests per second against a TOTP token (serial and code)."""
+def privacyidea_checks_per_second(
+    count: int, *, threads: int = 1
+) -> tuple[float, str] | None:
+    """/validate/check requests per second against a TOTP token (serial and code); gunicorn's
+    sync workers with ``threads=1``, its threaded workers (keep-alive) otherwise."""
     import httpx
 
     venv = _privacyidea_venv()
@@ -303,6 +306,9 @@ def privacyidea_checks_per_second(count: int) -> tuple[float, str] | None:
     if gunicorn.exists():
         how = f"gunicorn, {PEER_WORKERS} sync workers"
         argv = [str(gunicorn), "-w", str(PEER_WORKERS), "-b", f"127.0.0.1:{port}"]
+        if threads > 1:
+            how = f"gunicorn, {PEER_WORKERS} workers of {threads} threads"
+            argv += ["-k", "gthread", "--threads", str(threads)]
         argv += ["--chdir", str(root)]
         argv += ["pi_wsgi:application"]
     else:

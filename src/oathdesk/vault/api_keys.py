@@ -115,6 +115,22 @@ def _key_query() -> sa.Select[tuple[object, ...]]:
     return sa.select(*_KEY_COLUMNS).join(operators, operators.c.id == api_keys.c.operator_id)
 
 
+# Every API request runs this: built once, so SQLAlchemy reuses its compiled form.
+_KEY_CHECK = (
+    sa.select(
+        api_keys.c.secret_hash,
+        api_keys.c.last_used_at,
+        api_keys.c.expires_at,
+        api_keys.c.revoked_at,
+        operators.c.name,
+        operators.c.role,
+        operators.c.disabled,
+    )
+    .join(operators, operators.c.id == api_keys.c.operator_id)
+    .where(api_keys.c.id == sa.bindparam("key_id"))
+)
+
+
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 128 or not name.isprintable():
@@ -229,21 +245,8 @@ class ApiKeyStore:
             raise ApiKeyRefused(REFUSAL)
         key_id, secret = match.groups()
         moment = now or utc_now()
-        query = (
-            sa.select(
-                api_keys.c.secret_hash,
-                api_keys.c.last_used_at,
-                api_keys.c.expires_at,
-                api_keys.c.revoked_at,
-                operators.c.name,
-                operators.c.role,
-                operators.c.disabled,
-            )
-            .join(operators, operators.c.id == api_keys.c.operator_id)
-            .where(api_keys.c.id == key_id)
-        )
         with db.reading(self.vault.engine) as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_KEY_CHECK, {"key_id": key_id}).first()
         if row is None:
             raise ApiKeyRefused(REFUSAL)
         actor = Actor(row.name, row.role)

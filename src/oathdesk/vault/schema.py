@@ -267,3 +267,8 @@ graph_push_journal = sa.Table(
 # stored before 0004 until the vault fills them in.
 token_secrets.append_column(sa.Column("fingerprint", sa.LargeBinary, nullable=True))
 sa.Index("ix_token_secrets_fingerprint", token_secrets.c.fingerprint)
+
+# Migration 0009: the reveal limits count one user's and one operator's records of an action
+# over 24 hours (services/reveal.py); these answer each count from the index alone.
+sa.Index("ix_audit_log_action_upn_at", audit_log.c.action, audit_log.c.upn, audit_log.c.at)
+sa.Index("ix_audit_log_action_actor_at", audit_log.c.action, audit_log.c.actor, audit_log.c.at)
