@@ -278,9 +278,7 @@ def _privacyidea_venv() -> Path | None:
     return venv
 
 
-def privacyidea_checks_per_second(
-    count: int, *, threads: int = 1
-) -> tuple[float, str] | None:
+def privacyidea_checks_per_second(count: int, *, threads: int = 1) -> tuple[float, str] | None:
     """/validate/check requests per second against a TOTP token (serial and code); gunicorn's
     sync workers with ``threads=1``, its threaded workers (keep-alive) otherwise."""
     import httpx
@@ -410,7 +408,8 @@ def api_section() -> Section:
                 f"oathdesk POST /api/v1/reveal, 2 instances on one PostgreSQL, {OURS:,} requests",
                 postgres,
                 "requests/s",
-                "one vault behind both (test PostgreSQL: fsync off); requests alternate",
+                "one vault behind both (test PostgreSQL: fsync off); requests alternate; "
+                "each `serve --threads 1`",
             )
         )
     try:
@@ -456,7 +455,7 @@ def _postgres_pair(count: int) -> float | None:
             root = Path(tempfile.mkdtemp(prefix="oathdesk-api-bench-pg-"))
             location = VaultLocation(url, root / "vault.key", None)
             try:
-                return oathdesk_reveals_per_second([location, location], count)
+                return oathdesk_reveals_per_second([location, location], count, threads=1)
             finally:
                 shutil.rmtree(root, ignore_errors=True)
     except (RuntimeError, OSError, subprocess.CalledProcessError):
