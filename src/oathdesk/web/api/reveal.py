@@ -109,12 +109,11 @@ def _approver(vault: VaultDep, body: ApproverIn | None) -> Actor | None:
 def reveal(
     body: RevealIn,
     request: Request,
-    response: Response,
     actor: ApiActor,
     vault: VaultDep,
     alerts: AlertsDep,
     throttle: Annotated[RevealThrottle, Depends(reveal_throttle)],
-) -> RevealOut:
+) -> Response:
     """A code for a verified caller. 429 ``rate_limited``: this key's per-minute throttle;
     403 ``policy_refused``: the vault's 24-hour limits, the four-eyes rule or a delivered token."""
     may(actor, Permission.REVEAL)
@@ -132,8 +131,7 @@ def reveal(
         ),
         alerts,
     )
-    response.headers["Cache-Control"] = "no-store"
-    return RevealOut(
+    out = RevealOut(
         serial=result.token.serial,
         model=result.token.model,
         upn=result.token.upn,
@@ -143,6 +141,13 @@ def reveal(
         current=CodeOut.of(result.current),
         longest=CodeOut.of(result.longest),
         recommended="longest" if result.recommended is result.longest else "current",
+    )
+    # Rendered here, from the model just built: FastAPI would validate it once more (in
+    # another trip to the thread pool) before rendering. response_model still documents it.
+    return Response(
+        out.model_dump_json(),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
     )
 
 
