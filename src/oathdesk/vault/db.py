@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,23 +86,58 @@ class _WriterGate:
     """One writer at a time on a SQLite file: a thread lock, then an exclusive ``flock``."""
 
     def __init__(self, lock_path: str) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: a write begun inside another on the same thread must not wait for itself
+        # here (SQLite then refuses it after its busy timeout, as it always did).
+        self._lock = threading.RLock()
+        self._depth = 0
         self._lock_path = lock_path
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._depth = 1
             try:
                 fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError:
                 fd = -1  # a read-only directory: SQLite's own lock is enough
             try:
                 if fd >= 0:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    _lock_file(fd)
                 yield
             finally:
+                self._depth = 0
                 if fd >= 0:
                     os.close(fd)  # releases the flock
+
+
+WRITER_WAIT_SECONDS = 30  # as long as SQLite's busy_timeout above
+
+
+def _lock_file(fd: int) -> None:
+    """An exclusive flock, waiting in steps of at most half a millisecond (a write holds it for
+    about that long) and at most WRITER_WAIT_SECONDS: a writer that never finishes (another
+    tool holding the vault) gets the same clear error as SQLite's busy timeout, not a hang."""
+    delay = 0.00005
+    deadline = time.monotonic() + WRITER_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StorageError(
+                    "another process has been writing to the vault for "
+                    f"{WRITER_WAIT_SECONDS} s; nothing was changed. Try again when it is done"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.0005)
 
 
 _GATES: weakref.WeakKeyDictionary[sa.Engine, _WriterGate] = weakref.WeakKeyDictionary()
