@@ -456,15 +456,16 @@ def api_section() -> Section:
         "Emergency-code reveals through the REST API",
         "Requests per second on loopback, each a complete reveal: API key check, the vault's "
         "24-hour limits counted, the seed decrypted, the codes computed and the audit record "
-        "appended in the same transaction. The load generator runs in the benchmark process. "
-        "Where a reveal's time goes: the web stack (uvicorn's pure-Python HTTP parser, FastAPI's "
-        "routing and dependencies, a trip to the thread pool) about 0.5 ms of CPU, the same as "
-        "a trivial endpoint through the same app (about 2,000 requests/s in one process, 3,000/s "
-        "in two); the vault's part (nine SQL statements in one transaction and the commit's "
-        "fsync) about 0.8 ms, one process at a time. With more than one request thread a "
-        "process spends more CPU per request on Python's interpreter lock, hence `--threads 1`. "
-        "uvicorn's compiled parser and event loop (httptools, uvloop) cut our CPU per request "
-        "by about a fifth.",
+        "appended in the same transaction. The load generator runs in the benchmark process "
+        "(on uvloop, for every server alike) and shares the two cores with the servers. "
+        "Where a reveal's time goes: the web stack (uvicorn with httptools and uvloop, which "
+        "took about a fifth off our CPU per request, FastAPI's routing and dependencies) about "
+        "0.4 ms of CPU, close to a trivial endpoint through the same app; the vault's part "
+        "(nine SQL statements in one transaction and the commit's fsync, synchronous=FULL) "
+        "about 0.8 ms, holding the write lock, so one process at a time: the ceiling of a "
+        "single SQLite vault. With more than one request thread a process spends more CPU per "
+        "request on Python's interpreter lock, hence `--threads 1`. What would lift the "
+        "ceiling: group commit (several reveals' audit records sharing one fsync), not built.",
         rows,
         verdicts,
     )
