@@ -62,6 +62,12 @@ def test_disable_reset_and_roles(vault: Vault) -> None:
     directory.disable(ADMIN, "carol")
     with pytest.raises(SignInRefused):
         directory.authenticate("carol", PASSWORD, totp(fresh, AT + 30), at=AT + 30)
+    with pytest.raises(PermissionDenied, match="may not manage operators"):
+        directory.enable(Actor("carol", "auditor"), "carol")
+    directory.enable(ADMIN, "carol")
+    assert directory.authenticate("carol", PASSWORD, totp(fresh, AT + 60), at=AT + 60).name == (
+        "carol"
+    )
     assert allowed("helpdesk", Permission.REVEAL)
     assert not allowed("helpdesk", Permission.EXPORT_SECRETS)
     assert not allowed("auditor", Permission.REVEAL)

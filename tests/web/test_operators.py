@@ -108,6 +108,20 @@ def test_disabling_an_operator_ends_their_sessions_at_once(
     assert again.status_code == 401
 
 
+def test_a_disabled_operator_enabled_again_signs_in_with_the_same_factors(
+    admin_client: httpx.Client, helpdesk_client: httpx.Client, web_vault: WebVault
+) -> None:
+    assert post_form(admin_client, "/operators/hugo/disable", {}).status_code == 303
+    assert "Enable" in operator_row(admin_client.get("/operators").text, "hugo")
+    response = post_form(admin_client, "/operators/hugo/enable", {}, from_page="/operators")
+    assert response.status_code == 303
+    page = admin_client.get("/operators").text
+    assert "Operator hugo is enabled and can sign in again." in page
+    assert "active" in operator_row(page, "hugo")
+    with signed_in(str(admin_client.base_url), web_vault.helpdesk) as client:
+        assert client.get("/").status_code == 200
+
+
 def test_an_admin_cannot_disable_themselves(admin_client: httpx.Client) -> None:
     response = post_form(admin_client, "/operators/ada/disable", {})
     assert response.status_code == 400

@@ -1,4 +1,4 @@
-"""`oathdesk operator add|list|disable|reset-totp` and `operator api-key ...` (cli/api_keys.py)."""
+"""`oathdesk operator add|list|disable|enable|reset-totp` (`operator api-key`: cli/api_keys.py)."""
 
 from __future__ import annotations
 
@@ -101,6 +101,15 @@ def operator_disable_command(name: str, vault_path: str | None) -> None:
     """Disable an operator (their sign-ins are refused from now on)."""
     OperatorDirectory(open_vault(vault_path)).disable(local_actor(), name)
     click.echo(f"operator {name} is disabled")
+
+
+@operator_group.command("enable")
+@click.argument("name")
+@vault_option
+def operator_enable_command(name: str, vault_path: str | None) -> None:
+    """Let a disabled operator sign in again (same password and TOTP; lockout cleared)."""
+    OperatorDirectory(open_vault(vault_path)).enable(local_actor(), name)
+    click.echo(f"operator {name} is enabled")
 
 
 @operator_group.command("reset-totp")

@@ -120,6 +120,18 @@ class OperatorDirectory:
             conn.execute(operators.update().where(operators.c.name == name).values(disabled=True))
             self.vault.audit(conn, actor, "operator.disabled", details={"operator": name})
 
+    def enable(self, actor: Actor, name: str) -> None:
+        """Let a disabled operator sign in again (with the same password and TOTP), unlocked."""
+        require(actor.name, actor.role, Permission.MANAGE_OPERATORS)
+        with self.vault.transaction() as conn:
+            self._row(conn, name)
+            conn.execute(
+                operators.update()
+                .where(operators.c.name == name)
+                .values(disabled=False, failed_attempts=0, locked_until=None)
+            )
+            self.vault.audit(conn, actor, "operator.enabled", details={"operator": name})
+
     def reset_totp(self, actor: Actor, name: str) -> Enrolment:
         require(actor.name, actor.role, Permission.MANAGE_OPERATORS)
         secret = generate_secret("sha1")

@@ -84,6 +84,13 @@ def disable_operator(request: Request, actor: Admin, name: str) -> Response:
     return RedirectResponse("/operators", status_code=303)
 
 
+@router.post("/operators/{name}/enable", dependencies=[Depends(verify_csrf)])
+def enable_operator(request: Request, actor: Admin, name: str) -> Response:
+    OperatorDirectory(get_vault(request)).enable(actor, name)
+    flash(request, f"Operator {name} is enabled and can sign in again.", "success")
+    return RedirectResponse("/operators", status_code=303)
+
+
 @router.post("/operators/{name}/reset-totp", dependencies=[Depends(verify_csrf)])
 def reset_totp(request: Request, actor: Admin, name: str) -> Response:
     enrolment = OperatorDirectory(get_vault(request)).reset_totp(actor, name)
