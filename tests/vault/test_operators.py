@@ -57,6 +57,10 @@ def test_disable_reset_and_roles(vault: Vault) -> None:
         directory.add(Actor("carol", "auditor"), "dave", "admin", PASSWORD)
     with pytest.raises(InvalidInput, match="at least 12"):
         directory.add(ADMIN, "dave", "admin", "short")
+    with pytest.raises(InvalidInput, match="must not contain the operator name"):
+        directory.add(ADMIN, "dave", "admin", "Dave's own password 1")
+    with pytest.raises(InvalidInput, match="more different characters"):
+        directory.add(ADMIN, "dave", "admin", "abababababababab")
     fresh = parse_seed(directory.reset_totp(ADMIN, "carol").otpauth_uri).secret
     assert directory.authenticate("carol", PASSWORD, totp(fresh, AT), at=AT).role == "auditor"
     directory.disable(ADMIN, "carol")

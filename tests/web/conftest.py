@@ -98,8 +98,8 @@ def make_web_vault(location: VaultLocation) -> WebVault:
     vault = Vault.create(location, key, LOCAL_ADMIN)
     try:
         admin = enrol(vault, "ada", "admin", "correct horse battery staple")
-        helpdesk = enrol(vault, "hugo", "helpdesk", "hugo's long passphrase 42")
-        auditor = enrol(vault, "audrey", "auditor", "audrey reads the logs 7")
+        helpdesk = enrol(vault, "hugo", "helpdesk", "answers the phone at desk 42")
+        auditor = enrol(vault, "audrey", "auditor", "reads the logs every morning 7")
     finally:
         vault.close()
     return WebVault(location, key, admin, helpdesk, auditor)

@@ -34,7 +34,7 @@ def sqlite_env(tmp_path: Path, cli: RunCli) -> dict[str, str]:
 
 @pytest.fixture
 def store(vault: Vault) -> ApiKeyStore:
-    OperatorDirectory(vault).add(ADMIN, "hugo", "helpdesk", "hugo's long passphrase")
+    OperatorDirectory(vault).add(ADMIN, "hugo", "helpdesk", "a long helpdesk passphrase")
     return ApiKeyStore(vault)
 
 
@@ -100,7 +100,7 @@ def test_cli_create_list_revoke(cli: RunCli, sqlite_env: dict[str, str]) -> None
         "--role",
         "helpdesk",
         "--password-stdin",
-        input="hugo's long passphrase\n",
+        input="a long helpdesk passphrase\n",
         env=sqlite_env,
     )
     assert added.returncode == 0, added.stderr

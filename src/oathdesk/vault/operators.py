@@ -24,6 +24,7 @@ from oathdesk.vault.vault import Actor, Vault
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 
@@ -63,6 +64,20 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def password_problem(name: str, password: str) -> str | None:
+    """The minimum policy for operator passwords (the console, the API and the CLI alike), as
+    one line saying what to fix, or None when the password is acceptable."""
+    if len(password) < MIN_PASSWORD:
+        return f"the password must have at least {MIN_PASSWORD} characters"
+    if len(password) > MAX_PASSWORD:
+        return f"the password is too long (at most {MAX_PASSWORD} characters)"
+    if name.strip() and name.strip().lower() in password.lower():
+        return "the password must not contain the operator name"
+    if len(set(password)) < 5:
+        return "the password needs more different characters"
+    return None
+
+
 class OperatorDirectory:
     """Operator management and sign-in on top of an open vault."""
 
@@ -75,8 +90,9 @@ class OperatorDirectory:
         name = name.strip()
         if not name or len(name) > 128 or any(c.isspace() for c in name):
             raise InvalidInput("an operator name is one word, e.g. alice or alice@contoso.com")
-        if len(password) < MIN_PASSWORD:
-            raise InvalidInput(f"the password must have at least {MIN_PASSWORD} characters")
+        problem = password_problem(name, password)
+        if problem:
+            raise InvalidInput(problem)
         operator_id = str(uuid.uuid4())
         secret = generate_secret("sha1")
         nonce, ciphertext = self.vault.encrypt_for(secret, *_aad_parts(operator_id, name))

@@ -22,7 +22,8 @@ from oathdesk.vault.console import (
     setup_token_usable,
 )
 from oathdesk.vault.models import Actor
-from oathdesk.vault.operators import MIN_PASSWORD, OperatorDirectory, SignInRefused
+from oathdesk.vault.operators import OperatorDirectory, SignInRefused
+from oathdesk.vault.operators import password_problem as vault_password_problem
 from oathdesk.web.deps import (
     end_session,
     ensure_session,
@@ -54,18 +55,11 @@ def safe_next(path: str) -> str:
 
 
 def password_problem(name: str, password: str, repeated: str | None = None) -> str | None:
-    """The minimum policy for operator passwords, as one line saying what to fix."""
-    if len(password) < MIN_PASSWORD:
-        return f"the password must have at least {MIN_PASSWORD} characters"
-    if len(password) > 1024:
-        return "the password is too long (at most 1024 characters)"
-    if name.strip().lower() in password.lower():
-        return "the password must not contain the operator name"
-    if len(set(password)) < 5:
-        return "the password needs more different characters"
-    if repeated is not None and repeated != password:
+    """The vault's password policy, plus the form's "type it twice" check."""
+    problem = vault_password_problem(name, password)
+    if problem is None and repeated is not None and repeated != password:
         return "the two passwords differ; type the same one twice"
-    return None
+    return problem
 
 
 def _signin_page(
