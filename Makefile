@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck unit bench lock system-deps clean
+.PHONY: run demo screenshots test lint typecheck unit bench lock system-deps clean
 
 $(STAMP): pyproject.toml requirements.lock scripts/check-python.sh scripts/system-deps.sh
 	@scripts/check-python.sh $(PYTHON)
@@ -41,6 +41,10 @@ unit: $(STAMP) system-deps
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 test: lint typecheck unit
+
+# Retake the console screenshots in docs/screenshots with the browser tests.
+screenshots: $(STAMP) system-deps
+	OATHDESK_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -m browser tests/web/browser
 
 bench: $(STAMP) system-deps
 	@$(BIN)/python -m compileall -q src benchmarks

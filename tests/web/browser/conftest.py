@@ -95,9 +95,6 @@ class PageWatch:
     def on_console(self, message: ConsoleMessage) -> None:
         if message.type not in ("error", "warning"):
             return
-        # Chromium asks every site for /favicon.ico; a missing one is not the page's error.
-        if message.location.get("url", "").endswith("/favicon.ico"):
-            return
         self.errors.append(f"{message.type}: {message.text} ({message.location.get('url')})")
 
     def on_page_error(self, error: Exception) -> None:
