@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from oathdesk.otp import TimedCode
 from oathdesk.services.reveal import (
@@ -66,6 +66,8 @@ class RevealIn(BaseModel):
 
 
 class CodeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     code: str
     step_offset: int
     shown_from: datetime
@@ -74,13 +76,7 @@ class CodeOut(BaseModel):
 
     @classmethod
     def of(cls, item: TimedCode) -> CodeOut:
-        return cls(
-            code=item.code,
-            step_offset=item.step_offset,
-            shown_from=item.shown_from,
-            shown_until=item.shown_until,
-            accepted_until=item.accepted_until,
-        )
+        return cls.model_validate(item)
 
 
 class RevealOut(BaseModel):

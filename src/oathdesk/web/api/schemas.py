@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from oathdesk.otp import Algorithm
 from oathdesk.vault.lifecycle import TokenKind, TokenState
@@ -27,6 +27,9 @@ KeyIdPath = Annotated[str, Path(min_length=1, max_length=32, pattern=ONE_LINE)]
 
 
 class TokenOut(BaseModel):
+    # Read straight off the vault's Token (its id stays out: it is not in this model).
+    model_config = ConfigDict(from_attributes=True)
+
     serial: str
     manufacturer: str
     model: str
@@ -54,35 +57,12 @@ class TokenOut(BaseModel):
 
     @classmethod
     def of(cls, token: Token) -> TokenOut:
-        return cls(
-            serial=token.serial,
-            manufacturer=token.manufacturer,
-            model=token.model,
-            kind=token.kind,
-            algorithm=token.algorithm,
-            digits=token.digits,
-            period=token.period,
-            state=token.state,
-            upn=token.upn,
-            carrier=token.carrier,
-            tracking=token.tracking,
-            drift_seconds=token.drift_seconds,
-            drift_measured_at=token.drift_measured_at,
-            created_at=token.created_at,
-            updated_at=token.updated_at,
-            assigned_at=token.assigned_at,
-            burned_at=token.burned_at,
-            registered_at=token.registered_at,
-            shipped_at=token.shipped_at,
-            delivered_at=token.delivered_at,
-            purged_at=token.purged_at,
-            closed_at=token.closed_at,
-            has_secret=token.has_secret,
-            version=token.version,
-        )
+        return cls.model_validate(token)
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     upn: str
     display_name: str
     phone: str
@@ -91,13 +71,7 @@ class UserOut(BaseModel):
 
     @classmethod
     def of(cls, user: User) -> UserOut:
-        return cls(
-            upn=user.upn,
-            display_name=user.display_name,
-            phone=user.phone,
-            notes=user.notes,
-            created_at=user.created_at,
-        )
+        return cls.model_validate(user)
 
 
 class UserDetailOut(UserOut):
