@@ -7,7 +7,7 @@ The account in each URI's label must be the user's UPN (``otpauth://totp/Microso
 from __future__ import annotations
 
 from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems
-from oathdesk.formats.problems import Code, Problem, one_line, sort_problems
+from oathdesk.formats.problems import Code, Problem, one_line
 from oathdesk.formats.records import ParsedFile, SeedRecord
 from oathdesk.formats.seed_cell import read_seed
 from oathdesk.formats.text import decode
@@ -101,14 +101,7 @@ def parse_otpauth_list(data: bytes) -> ParsedFile:
                 code=Code.EMPTY_FILE,
             )
         )
-    bad_lines = {p.line for p in problems}
-    return ParsedFile(
-        FORMAT,
-        [r for r in records if r.line not in bad_lines],
-        sort_problems(problems),
-        warnings,
-        _NO_COLUMNS,
-    )
+    return ParsedFile.checked(FORMAT, records, problems, warnings, _NO_COLUMNS)
 
 
 def write_otpauth_list(records: list[SeedRecord], *, issuer: str = "Microsoft") -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems
-from oathdesk.formats.problems import Code, Problem, sort_problems
+from oathdesk.formats.problems import Code, Problem
 from oathdesk.formats.records import ParsedFile, SeedRecord
 from oathdesk.upn import is_valid_upn
 
@@ -65,11 +65,8 @@ def parse_pskc(data: bytes, *, password: str | None = None, psk: bytes | None = 
         )
     problems = [p for r in readings for p in r.problems]
     problems += cross_row_problems([r.facts for r in readings], COLUMNS)
-    bad_lines = {p.line for p in problems}
-    records = [
-        r.record for r in readings if r.record is not None and r.record.line not in bad_lines
-    ]
-    return ParsedFile(FORMAT, records, sort_problems(problems), columns=COLUMNS)
+    records = [r.record for r in readings if r.record is not None]
+    return ParsedFile.checked(FORMAT, records, problems, columns=COLUMNS)
 
 
 def refuse_unsafe_xml(data: bytes) -> Problem | None:

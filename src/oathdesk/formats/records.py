@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from oathdesk.formats.checks import Columns
-from oathdesk.formats.problems import Problem
+from oathdesk.formats.problems import Problem, sort_problems
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,26 @@ class ParsedFile:
     problems: list[Problem]
     warnings: list[Problem] = field(default_factory=list)
     columns: Columns = field(default_factory=Columns)
+
+    @classmethod
+    def checked(
+        cls,
+        format: str,
+        records: Iterable[SeedRecord],
+        problems: list[Problem],
+        warnings: list[Problem] | None = None,
+        columns: Columns | None = None,
+    ) -> ParsedFile:
+        """A parse result that keeps only the records on lines without a problem, and the
+        problems in line order."""
+        bad_lines = {p.line for p in problems}
+        return cls(
+            format,
+            [r for r in records if r.line not in bad_lines],
+            sort_problems(problems),
+            warnings or [],
+            columns or Columns(),
+        )
 
     @property
     def ok(self) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems
-from oathdesk.formats.problems import Code, Problem, sort_problems
+from oathdesk.formats.problems import Code, Problem
 from oathdesk.formats.records import ParsedFile, SeedRecord
 from oathdesk.formats.seed_cell import read_seed
 from oathdesk.formats.text import decode, read_rows, sniff_delimiter
@@ -116,14 +116,7 @@ def parse_spreadsheet(data: bytes) -> ParsedFile:
         user=layout.name(layout.user),
     )
     problems += cross_row_problems(facts, columns)
-    bad_lines = {p.line for p in problems}
-    return ParsedFile(
-        FORMAT,
-        [r for r in records if r.line not in bad_lines],
-        sort_problems(problems),
-        warnings,
-        columns,
-    )
+    return ParsedFile.checked(FORMAT, records, problems, warnings, columns)
 
 
 def _cell(cells: Sequence[str], index: int | None) -> str:
