@@ -20,21 +20,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oathdesk.errors import (
-    Conflict,
-    InvalidInput,
-    NotFound,
     OathdeskError,
-    PermissionDenied,
-    PolicyRefused,
 )
 from oathdesk.services.alerts import AlertSink
 from oathdesk.vault.console import SessionStore
-from oathdesk.vault.db import StorageError
 from oathdesk.vault.vault import Vault
 from oathdesk.web import deps
 from oathdesk.web.config import WebConfig
+from oathdesk.web.pages.helpdesk_common import status_for
 from oathdesk.web.render import render_page
-from oathdesk.web.security import SecurityMiddleware, SignInThrottled
+from oathdesk.web.security import SecurityMiddleware
 
 PAGES = (
     "auth",
@@ -98,21 +93,6 @@ def create_app(config: WebConfig) -> FastAPI:
     return app
 
 
-def _status_for(error: OathdeskError) -> int:
-    for kind, status in (
-        (SignInThrottled, 429),
-        (NotFound, 404),
-        (InvalidInput, 400),
-        (Conflict, 409),
-        (PermissionDenied, 403),
-        (PolicyRefused, 403),
-        (StorageError, 503),
-    ):
-        if isinstance(error, kind):
-            return status
-    return 400
-
-
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -146,7 +126,7 @@ def _install_error_pages(app: FastAPI, api: ModuleType) -> None:
     @app.exception_handler(OathdeskError)
     async def oathdesk_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, OathdeskError)
-        status = _status_for(error)
+        status = status_for(error, otherwise=400)
         if _is_api(request):
             return _json_error(api, error, status)
         titles = {403: "Not allowed", 404: "Not found", 429: "Too many attempts"}

@@ -20,8 +20,10 @@ from oathdesk.errors import (
     PolicyRefused,
 )
 from oathdesk.services.alerts import AlertSink
+from oathdesk.vault.db import StorageError
 from oathdesk.vault.vault import Actor, Vault
 from oathdesk.web.deps import current_actor, get_alerts, get_vault, require_admin
+from oathdesk.web.security import SignInThrottled
 
 # What the pages declare they need (FastAPI dependencies).
 VaultDep = Annotated[Vault, Depends(get_vault)]
@@ -38,19 +40,21 @@ SECRET_FIELDS = frozenset(
 )
 
 
-def status_for(error: OathdeskError) -> int:
-    """The HTTP status a refusal is shown with (the page still says why, in one line)."""
-    if isinstance(error, PermissionDenied):
-        return 403
-    if isinstance(error, NotFound):
-        return 404
-    if isinstance(error, Conflict):
-        return 409
-    if isinstance(error, PolicyRefused):
-        return 403
-    if isinstance(error, InvalidInput):
-        return 400
-    return 422
+def status_for(error: OathdeskError, *, otherwise: int = 422) -> int:
+    """The HTTP status a refusal is shown with (the page still says why, in one line);
+    ``otherwise`` for errors of no kind below (a form shown again: 422)."""
+    for kind, status in (
+        (SignInThrottled, 429),
+        (NotFound, 404),
+        (InvalidInput, 400),
+        (Conflict, 409),
+        (PermissionDenied, 403),
+        (PolicyRefused, 403),
+        (StorageError, 503),
+    ):
+        if isinstance(error, kind):
+            return status
+    return otherwise
 
 
 def text_fields(form: FormData) -> dict[str, str]:
