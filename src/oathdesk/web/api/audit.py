@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from oathdesk.errors import InvalidInput
-from oathdesk.vault.roles import Permission
-from oathdesk.web.api.auth import ApiActor, VaultDep, may
+from oathdesk.vault.roles import Permission, require
+from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiRoute, responses
 
 router = APIRouter(tags=["audit"], route_class=ApiRoute)
@@ -64,7 +64,7 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Audit records, oldest first (admin, auditor)."""
-    may(actor, Permission.READ_AUDIT)
+    require(actor, Permission.READ_AUDIT)
     found = vault.export_audit(
         actor=operator,
         upn=upn,
@@ -85,6 +85,6 @@ def list_audit(
 @router.get("/audit/verify", response_model=AuditVerifyOut, responses=responses(403))
 def verify_audit(actor: ApiActor, vault: VaultDep) -> AuditVerifyOut:
     """Check every record of the chain and its head (admin, auditor)."""
-    may(actor, Permission.READ_AUDIT)
+    require(actor, Permission.READ_AUDIT)
     problems = vault.verify_audit()
     return AuditVerifyOut(intact=not problems, records=vault.audit_count(), problems=problems)

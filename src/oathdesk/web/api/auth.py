@@ -16,7 +16,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from oathdesk.services.alerts import AlertSink
 from oathdesk.vault.api_keys import REFUSAL, ApiKeyRefused, ApiKeyStore
 from oathdesk.vault.models import Actor
-from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Vault
 from oathdesk.web.api.errors import ApiError
 
@@ -61,11 +60,6 @@ def api_actor(
 ApiActor = Annotated[Actor, Depends(api_actor)]
 VaultDep = Annotated[Vault, Depends(api_vault)]
 AlertsDep = Annotated[AlertSink, Depends(api_alerts)]
-
-
-def may(actor: Actor, permission: Permission) -> None:
-    """Reads the vault facade does not check itself go through the same role table."""
-    require(actor, permission)
 
 
 class RevealThrottle:

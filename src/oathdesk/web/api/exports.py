@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from oathdesk.services.exporter import export_secrets
-from oathdesk.vault.roles import Permission
-from oathdesk.web.api.auth import ApiActor, VaultDep, may
+from oathdesk.vault.roles import Permission, require
+from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiRoute, responses
 
 router = APIRouter(tags=["import and export"], route_class=ApiRoute)
@@ -44,7 +44,7 @@ async def export(
     kind: ExportKind, actor: ApiActor, vault: VaultDep, body: ExportIn | None = None
 ) -> Response:
     """Export the tokens ready for ``kind`` (admin); the token count is in X-Oathdesk-Count."""
-    may(actor, Permission.EXPORT_SECRETS)
+    require(actor, Permission.EXPORT_SECRETS)
     header = body.header if body else "time interval"
     text, count = await run_in_threadpool(
         export_secrets, vault, actor, kind, header_spelling=header

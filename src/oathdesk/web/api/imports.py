@@ -17,8 +17,8 @@ from oathdesk.errors import InvalidInput
 from oathdesk.formats.problems import Problem
 from oathdesk.services.importer import FORMATS, import_seeds
 from oathdesk.vault.lifecycle import TokenKind
-from oathdesk.vault.roles import Permission
-from oathdesk.web.api.auth import ApiActor, VaultDep, may
+from oathdesk.vault.roles import Permission, require
+from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiError, ApiRoute, ProblemOut, responses
 from oathdesk.web.api.multipart import parse_multipart
 
@@ -114,7 +114,7 @@ async def import_file(
     """Import an Entra CSV, vendor PSKC, helpdesk spreadsheet (CSV/XLSX) or otpauth list (admin).
 
     The file is parsed whole; problems (422 ``import_refused``) list every one at once."""
-    may(actor, Permission.MANAGE_TOKENS)
+    require(actor, Permission.MANAGE_TOKENS)
     if file_format is not None and file_format not in FORMATS:
         raise InvalidInput(f"unknown format; use one of {', '.join(FORMATS)}")
     data, name, password, psk_hex = await _read_upload(request)

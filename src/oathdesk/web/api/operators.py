@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field, SecretStr
 
 from oathdesk.vault.api_keys import ApiKey, ApiKeyStore
 from oathdesk.vault.operators import Enrolment, OperatorDirectory
-from oathdesk.vault.roles import Permission, Role
-from oathdesk.web.api.auth import ApiActor, VaultDep, may
+from oathdesk.vault.roles import Permission, Role, require
+from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiRoute, responses
 from oathdesk.web.api.schemas import ONE_LINE, KeyIdPath, NamePath
 
@@ -100,7 +100,7 @@ def me(request: Request, actor: ApiActor) -> MeOut:
 @router.get("/operators", response_model=list[OperatorOut], responses=responses(403))
 def list_operators(actor: ApiActor, vault: VaultDep) -> list[OperatorOut]:
     """Every operator (admin)."""
-    may(actor, Permission.MANAGE_OPERATORS)
+    require(actor, Permission.MANAGE_OPERATORS)
     return [
         OperatorOut(
             name=o.name,

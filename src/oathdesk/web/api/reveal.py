@@ -22,13 +22,12 @@ from oathdesk.services.reveal import (
 )
 from oathdesk.services.token_checks import drift_report, verify_token
 from oathdesk.vault.models import Actor
-from oathdesk.vault.roles import Permission
+from oathdesk.vault.roles import Permission, require
 from oathdesk.web.api.auth import (
     AlertsDep,
     ApiActor,
     RevealThrottle,
     VaultDep,
-    may,
     reveal_throttle,
 )
 from oathdesk.web.api.errors import ApiRoute, responses
@@ -112,7 +111,7 @@ def reveal(
 ) -> Response:
     """A code for a verified caller. 429 ``rate_limited``: this key's per-minute throttle;
     403 ``policy_refused``: the vault's 24-hour limits, the four-eyes rule or a delivered token."""
-    may(actor, Permission.REVEAL)
+    require(actor, Permission.REVEAL)
     throttle.take(request.state.api_key_id)
     result = reveal_code(
         vault,
@@ -196,7 +195,7 @@ class DriftOut(BaseModel):
 @router.get("/drift", response_model=list[DriftOut], responses=responses(403))
 def drift(actor: ApiActor, vault: VaultDep) -> list[DriftOut]:
     """Tokens whose clock is near or beyond the sign-in window, with trend and forecast."""
-    may(actor, Permission.LOOK_UP)
+    require(actor, Permission.LOOK_UP)
     return [
         DriftOut(
             serial=row.token.serial,

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from oathdesk.errors import InvalidInput
 from oathdesk.vault.models import VaultSettings
-from oathdesk.vault.roles import Permission
-from oathdesk.web.api.auth import ApiActor, VaultDep, may
+from oathdesk.vault.roles import Permission, require
+from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiRoute, responses
 
 router = APIRouter(tags=["settings"], route_class=ApiRoute)
@@ -47,7 +47,7 @@ class SettingsPatch(BaseModel):
 @router.get("/settings", response_model=SettingsOut, responses=responses(403))
 def show_settings(actor: ApiActor, vault: VaultDep) -> SettingsOut:
     """The current policy."""
-    may(actor, Permission.LOOK_UP)
+    require(actor, Permission.LOOK_UP)
     return SettingsOut.of(vault.settings())
 
 

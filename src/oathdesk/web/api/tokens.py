@@ -17,8 +17,8 @@ from oathdesk.seed import ParsedSeed, SeedForm, generate_secret, parse_seed
 from oathdesk.services.token_checks import confirm_delivery
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import NewToken
-from oathdesk.vault.roles import Permission
-from oathdesk.web.api.auth import ApiActor, VaultDep, may
+from oathdesk.vault.roles import Permission, require
+from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiRoute, responses
 from oathdesk.web.api.schemas import (
     ONE_LINE,
@@ -75,7 +75,7 @@ def list_tokens(
     upn: Annotated[str | None, Query(max_length=320, pattern=ONE_LINE)] = None,
 ) -> list[TokenOut]:
     """Tokens, by serial; filter by state and by user."""
-    may(actor, Permission.LOOK_UP)
+    require(actor, Permission.LOOK_UP)
     found = vault.list_tokens(state=state.value if state else None, upn=upn)
     return [TokenOut.of(token) for token in found]
 
@@ -83,7 +83,7 @@ def list_tokens(
 @router.get("/tokens/{serial}", response_model=TokenOut, responses=responses(403, 404))
 def show_token(serial: SerialPath, actor: ApiActor, vault: VaultDep) -> TokenOut:
     """One token (never its secret)."""
-    may(actor, Permission.LOOK_UP)
+    require(actor, Permission.LOOK_UP)
     return TokenOut.of(vault.get_token(serial))
 
 
@@ -95,7 +95,7 @@ def show_token(serial: SerialPath, actor: ApiActor, vault: VaultDep) -> TokenOut
 )
 def add_token(body: TokenIn, actor: ApiActor, vault: VaultDep) -> TokenOut:
     """Add a token with its secret (admin); assigned at once when ``upn`` is given."""
-    may(actor, Permission.MANAGE_TOKENS)
+    require(actor, Permission.MANAGE_TOKENS)
     seed = _seed(body.secret, body.generate, body.algorithm.value if body.algorithm else "sha1")
     item = NewToken(
         serial=body.serial.strip(),
@@ -243,7 +243,7 @@ def purge(
 @router.post("/tokens/{serial}/reassign", response_model=TokenOut, responses=MOVE_RESPONSES)
 def reassign(serial: SerialPath, body: ReassignIn, actor: ApiActor, vault: VaultDep) -> TokenOut:
     """Give a programmable token to another user with a new seed (admin)."""
-    may(actor, Permission.MANAGE_TOKENS)
+    require(actor, Permission.MANAGE_TOKENS)
     seed = _seed(body.secret, body.generate, "sha1")
     return TokenOut.of(vault.reassign(actor, serial, body.upn, seed.secret))
 
@@ -261,7 +261,7 @@ class PurgeDueOut(BaseModel):
 @router.post("/purge-due", response_model=PurgeDueOut, responses=responses(403))
 def purge_due(actor: ApiActor, vault: VaultDep, body: PurgeDueIn | None = None) -> PurgeDueOut:
     """Erase the secrets of tokens delivered more than the retention period ago (admin)."""
-    may(actor, Permission.MANAGE_TOKENS)
+    require(actor, Permission.MANAGE_TOKENS)
     dry_run = body.dry_run if body else False
     purged = vault.purge_due(actor, dry_run=dry_run)
     return PurgeDueOut(
@@ -299,7 +299,7 @@ def generate_seeds(body: GenerateIn, actor: ApiActor, vault: VaultDep) -> Genera
     """New programmable tokens in stock with CSPRNG seeds, ready to burn and export (admin)."""
     from datetime import UTC, datetime
 
-    may(actor, Permission.MANAGE_TOKENS)
+    require(actor, Permission.MANAGE_TOKENS)
     if (body.count is None) == (body.serials is None):
         raise InvalidInput("give either count or serials")
     if body.serials is not None:

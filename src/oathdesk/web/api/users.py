@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from oathdesk.vault.roles import Permission
-from oathdesk.web.api.auth import ApiActor, VaultDep, may
+from oathdesk.vault.roles import Permission, require
+from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiRoute, responses
 from oathdesk.web.api.schemas import ONE_LINE, UPN_FIELD, TokenOut, UpnPath, UserDetailOut, UserOut
 
@@ -25,7 +25,7 @@ class UserIn(BaseModel):
 @router.get("/users", response_model=list[UserOut], responses=responses(403))
 def list_users(actor: ApiActor, vault: VaultDep) -> list[UserOut]:
     """Every user, by UPN."""
-    may(actor, Permission.LOOK_UP)
+    require(actor, Permission.LOOK_UP)
     return [UserOut.of(user) for user in vault.list_users()]
 
 
@@ -46,7 +46,7 @@ def add_user(body: UserIn, actor: ApiActor, vault: VaultDep) -> UserOut:
 @router.get("/users/{upn}", response_model=UserDetailOut, responses=responses(403, 404))
 def show_user(upn: UpnPath, actor: ApiActor, vault: VaultDep) -> UserDetailOut:
     """A user with their tokens."""
-    may(actor, Permission.LOOK_UP)
+    require(actor, Permission.LOOK_UP)
     user = vault.get_user(upn)
     owned = vault.list_tokens(upn=user.upn)
     return UserDetailOut(
