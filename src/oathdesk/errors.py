@@ -5,6 +5,8 @@ went wrong and what to do about it. Messages never contain secrets: callers desc
 ("the secret", "line 4, column 'secret key'"), never echo it.
 """
 
+from __future__ import annotations
+
 
 def _one_line(message: str) -> str:
     if message.isprintable():
@@ -63,3 +65,17 @@ class PolicyRefused(OathdeskError):
 
     code = "policy_refused"
     exit_code = 4
+
+
+class RateLimited(PolicyRefused):
+    """Too many of an action in a short time; ``retry_after``: seconds until one is allowed."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[type[RateLimited], tuple[str, int]]:
+        # Outcomes cross from the server's vault-writer process to its workers (pickled).
+        return type(self), (self.message, self.retry_after)

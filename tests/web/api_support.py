@@ -6,6 +6,7 @@ The servers and operators come from tests/web/conftest.py (``web_vault``, ``live
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,11 +67,20 @@ def api_keys(web_vault: WebVault) -> ApiKeys:
 
 @pytest.fixture
 def api(live_server: str, api_keys: ApiKeys) -> Iterator[Api]:
-    clients = [client(live_server, key) for key in (api_keys.admin, api_keys.helpdesk)]
-    clients += [client(live_server, api_keys.auditor), client(live_server, None)]
-    yield Api(live_server, api_keys, *clients)
-    for each in clients:
-        each.close()
+    with api_clients(live_server, api_keys) as clients:
+        yield clients
+
+
+@contextlib.contextmanager
+def api_clients(base_url: str, api_keys: ApiKeys) -> Iterator[Api]:
+    """An ``Api`` on the server at ``base_url`` (for a test that starts a server of its own)."""
+    clients = [client(base_url, key) for key in (api_keys.admin, api_keys.helpdesk)]
+    clients += [client(base_url, api_keys.auditor), client(base_url, None)]
+    try:
+        yield Api(base_url, api_keys, *clients)
+    finally:
+        for each in clients:
+            each.close()
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> str:

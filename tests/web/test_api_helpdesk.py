@@ -7,22 +7,27 @@ limits, the four-eyes rule and a delivered token answer 403 ``policy_refused``.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
 from oathdesk.otp import hotp, step_at
 from oathdesk.seed import parse_seed
+from oathdesk.web.app import create_app
+from oathdesk.web.config import WebConfig
 from tests.web.api_support import (
     SECRET_B32,
     UPN,
     Api,
+    ApiKeys,
     add_user_and_token,
     api,
+    api_clients,
     api_keys,
     assert_error,
     oathtool_code,
 )
-from tests.web.conftest import WebVault
+from tests.web.conftest import WebVault, serve_app
 
 __all__ = ["api", "api_keys"]  # fixtures
 
@@ -82,18 +87,17 @@ def test_the_vaults_24_hour_limit_is_403_policy_refused(api: Api) -> None:
     assert actions.count("reveal.limit_reached") == 1
 
 
-def test_the_per_key_throttle_is_429_rate_limited(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OATHDESK_API_REVEALS_PER_MINUTE", "2")
-    add_user_and_token(api)
-    for _ in range(2):
-        assert api.helpdesk.post("/reveal", json=REVEAL).status_code == 200
-    response = api.helpdesk.post("/reveal", json=REVEAL)
-    assert_error(response, 429, "rate_limited")
-    assert 1 <= int(response.headers["retry-after"]) <= 60
-    # Another key (of another operator) has its own allowance.
-    assert api.admin.post("/reveal", json=REVEAL).status_code == 200
+def test_the_per_key_throttle_is_429_rate_limited(web_config: WebConfig, api_keys: ApiKeys) -> None:
+    app = create_app(replace(web_config, api_reveals_per_minute=2))
+    with serve_app(app) as base_url, api_clients(base_url, api_keys) as api:
+        add_user_and_token(api)
+        for _ in range(2):
+            assert api.helpdesk.post("/reveal", json=REVEAL).status_code == 200
+        response = api.helpdesk.post("/reveal", json=REVEAL)
+        assert_error(response, 429, "rate_limited")
+        assert 1 <= int(response.headers["retry-after"]) <= 60
+        # Another key (of another operator) has its own allowance.
+        assert api.admin.post("/reveal", json=REVEAL).status_code == 200
 
 
 def test_four_eyes_needs_a_second_operators_password_and_code(

@@ -1,9 +1,11 @@
-"""`oathdesk serve --workers 2`: two processes serve one SQLite vault. The parent makes the vault
-and prints the set-up link once; reveals work through either worker, and the vault's 24-hour
-limit holds exactly when many reveals race through both (the N+1th and later are refused)."""
+"""`oathdesk serve --workers 2`: two processes serve one SQLite vault, and a third, the vault
+writer, runs their reveals. The parent makes the vault and prints the set-up link once; reveals
+work through either worker, and the vault's 24-hour limit holds exactly when many reveals race
+through both (the N+1th and later are refused). A worker or the writer dying stops the server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,16 +30,20 @@ LIMIT = 5
 RACERS = 12
 
 
-def _workers_of(pid: int) -> list[int]:
-    """The worker processes of the server ``pid`` (uvicorn spawns them; a helper process of
-    multiprocessing may run beside them)."""
+def _children_of(pid: int) -> list[int]:
+    """The processes the server ``pid`` spawned, oldest first: the vault writer (started
+    first), then the workers (a helper process of multiprocessing may run beside them)."""
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
-    workers = []
+    children = []
     for child in map(int, found.stdout.split()):
         cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
-            workers.append(child)
-    return workers
+            children.append(child)
+    # Field 22 of /proc/PID/stat: when the process started (after the command's parentheses).
+    started = {
+        c: int(Path(f"/proc/{c}/stat").read_text().rsplit(")", 1)[1].split()[19]) for c in children
+    }
+    return sorted(children, key=lambda c: (started[c], c))
 
 
 def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
@@ -61,14 +67,16 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for_workers(pid: int, count: int, seconds: float = 30) -> list[int]:
+def _wait_for_workers(pid: int, count: int, seconds: float = 30) -> tuple[int, list[int]]:
+    """The vault writer and the ``count`` workers of the server ``pid``, once all run."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        workers = _workers_of(pid)
-        if len(workers) == count:
-            return workers
+        with contextlib.suppress(FileNotFoundError):  # a child that ended meanwhile
+            children = _children_of(pid)
+            if len(children) == count + 1:
+                return children[0], children[1:]
         time.sleep(0.1)
-    raise AssertionError(f"expected {count} workers, found {_workers_of(pid)}")
+    raise AssertionError(f"expected a writer and {count} workers, found {_children_of(pid)}")
 
 
 def test_fresh_vault_two_workers_print_the_setup_link_once(tmp_path: Path) -> None:
@@ -76,7 +84,8 @@ def test_fresh_vault_two_workers_print_the_setup_link_once(tmp_path: Path) -> No
     process = _serve(clean_env(tmp_path / "data"), port)
     try:
         banner = read_banner(process, timeout=30)
-        assert len(_wait_for_workers(process.pid, 2)) == 2
+        _writer, workers = _wait_for_workers(process.pid, 2)
+        assert len(workers) == 2
         for _ in range(3):
             page = httpx.get(f"http://127.0.0.1:{port}/signin", timeout=10)
             assert page.status_code in (200, 303)
@@ -156,11 +165,13 @@ def test_workers_and_threads_options_are_checked(option: str) -> None:
     assert option in result.stderr
 
 
-def test_a_dead_worker_stops_the_server_with_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dying", ["worker", "vault writer"])
+def test_a_dead_worker_or_writer_stops_the_server_with_one_line(tmp_path: Path, dying: str) -> None:
     process = _serve(clean_env(tmp_path / "data"), free_port())
     try:
         read_banner(process, timeout=30)
-        os.kill(_wait_for_workers(process.pid, 2)[0], signal.SIGKILL)
+        writer, workers = _wait_for_workers(process.pid, 2)
+        os.kill(writer if dying == "vault writer" else workers[0], signal.SIGKILL)
         _out, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
@@ -170,6 +181,7 @@ def test_a_dead_worker_stops_the_server_with_one_line(tmp_path: Path) -> None:
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, err
     assert "stopped unexpectedly" in errors[0]
+    assert ("oathdesk-vault-writer" in errors[0]) == (dying == "vault writer")
     assert "Traceback" not in err
 
 

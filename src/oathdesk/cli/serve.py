@@ -8,7 +8,8 @@ bearer: it is printed only here, on the server's own terminal, works once, and e
 work uses every core; each has its own socket on the port (SO_REUSEPORT), so the kernel spreads
 connections evenly. The parent initialises the vault and prints the link once, before any worker
 starts; the workers share everything through the vault (sessions, limits, the audit chain: each
-write is one transaction).
+write is one transaction). Their reveals go to one more process, the vault writer, which runs
+them in batches, a transaction each (services/reveal_queue.py); it stops when the workers have.
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ def serve_command(
         trusted_proxies=proxies,
         session_idle=timedelta(minutes=session_idle),
         request_threads=threads,
+        api_reveals_per_minute=_reveals_per_minute(),
     )
     # With workers, one socket each; the first bind tells whether the port is free.
     socks = [_listening_socket(host, port, reuse_port=workers > 1) for _ in range(workers)]
@@ -257,15 +259,72 @@ class WorkerFailed(OathdeskError):
     exit_code = 1
 
 
-def _serve_worker(config: Any, sock: socket.socket) -> None:
-    """One worker process: its own app (its own vault connections) on its own socket."""
+REVEALS_PER_MINUTE_ENV = "OATHDESK_API_REVEALS_PER_MINUTE"
+
+
+def _reveals_per_minute() -> int:
+    """The REST API's per-key throttle on reveals, from $OATHDESK_API_REVEALS_PER_MINUTE."""
+    from oathdesk.services.reveal_throttle import DEFAULT_REVEALS_PER_MINUTE
+
+    text = os.environ.get(REVEALS_PER_MINUTE_ENV, "").strip()
+    if not text:
+        return DEFAULT_REVEALS_PER_MINUTE
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput(
+            f"{REVEALS_PER_MINUTE_ENV} must be a whole number of reveals a minute, 1 or more "
+            f"(default {DEFAULT_REVEALS_PER_MINUTE}); correct or unset it"
+        )
+    return int(text)
+
+
+def _serve_worker(config: Any, sock: socket.socket, writer: Any) -> None:
+    """One worker process: its own app (its own vault connections) on its own socket; its
+    reveals go to the vault writer process through ``writer``, its end of a pipe."""
     import uvicorn
 
+    from oathdesk.services.reveal_queue import RemoteRevealQueue
     from oathdesk.web.app import create_app
 
     with contextlib.suppress(KeyboardInterrupt):
-        server = uvicorn.Server(uvicorn.Config(create_app(config), **uvicorn_options()))
+        app = create_app(config, reveals=RemoteRevealQueue(writer))
+        server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options()))
         server.run(sockets=[sock])
+
+
+def _serve_vault_writer(config: Any, workers: list[Any]) -> None:
+    """The vault writer process: the workers' reveals, in batches, until every worker has
+    hung up (Ctrl-C reaches it too, but it finishes what the workers still send)."""
+    import signal
+
+    from oathdesk.services.reveal_queue import serve_workers
+    from oathdesk.services.reveal_throttle import KeyThrottle
+    from oathdesk.vault.vault import Vault
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    vault = Vault.open(config.location, config.master_key)
+    try:
+        serve_workers(vault, workers, KeyThrottle(config.api_reveals_per_minute))
+    finally:
+        vault.close()
+
+
+def _stop(processes: list[Any], *, after: float = 0) -> None:
+    """Stop ``processes``: wait up to ``after`` seconds for them to end by themselves, then ask
+    (SIGTERM) and, 30 seconds later, insist."""
+    import signal
+
+    for process in processes:
+        if process.pid is not None:
+            process.join(after)
+    for process in processes:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGTERM)
+    for process in processes:
+        if process.pid is not None:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 def _run_workers(config: Any, socks: list[socket.socket], base_url: str) -> None:
@@ -287,10 +346,20 @@ def _run_workers(config: Any, socks: list[socket.socket], base_url: str) -> None
     # and the configuration, which goes through a pipe (the master key: never a file, an
     # argument or the environment).
     context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=_serve_worker, args=(config, sock), name=f"oathdesk-worker-{n}")
-        for n, sock in enumerate(socks, 1)
+    # A pipe per worker to the vault writer, which runs every worker's reveals.
+    pipes = [context.Pipe(duplex=True) for _ in socks]
+    writer = context.Process(
+        target=_serve_vault_writer,
+        args=(config, [writer_end for writer_end, _ in pipes]),
+        name="oathdesk-vault-writer",
+    )
+    workers = [
+        context.Process(
+            target=_serve_worker, args=(config, sock, worker_end), name=f"oathdesk-worker-{n}"
+        )
+        for n, (sock, (_, worker_end)) in enumerate(zip(socks, pipes, strict=True), 1)
     ]
+    processes = [writer, *workers]
     stop = threading.Event()
     previous = {
         number: signal.signal(number, lambda _number, _frame: stop.set())
@@ -299,7 +368,12 @@ def _run_workers(config: Any, socks: list[socket.socket], base_url: str) -> None
     try:
         for process in processes:
             process.start()
-        click.echo(f"serving from {len(processes)} worker processes")
+        # The children have their ends now; ours would keep the writer from seeing a worker
+        # hang up.
+        for writer_end, worker_end in pipes:
+            writer_end.close()
+            worker_end.close()
+        click.echo(f"serving from {len(workers)} worker processes")
         click.echo("press Ctrl-C to stop")
         sys.stdout.flush()
         failed = None
@@ -312,19 +386,15 @@ def _run_workers(config: Any, socks: list[socket.socket], base_url: str) -> None
                     failed = None
                 break
     finally:
-        for process in processes:
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signal.SIGTERM)
-        for process in processes:
-            process.join(30)
-            if process.is_alive():
-                process.kill()
-                process.join()
+        # The workers first: the writer answers what they still send, then sees them hang up
+        # and stops by itself.
+        _stop(workers)
+        _stop([writer], after=30)
         for number, handler in previous.items():
             signal.signal(number, handler)
     if failed is not None:
         raise WorkerFailed(
-            f"worker {failed.name} stopped unexpectedly (exit code {failed.exitcode}); the "
+            f"{failed.name} stopped unexpectedly (exit code {failed.exitcode}); the "
             "server stopped too; see the messages above, then start it again"
         )
     click.echo("oathdesk console stopped")

@@ -31,6 +31,7 @@ PREFIX = "odk"
 SECRET_BYTES = 32
 ID_HEX = 16
 LAST_USED_EVERY = timedelta(minutes=1)
+REFUSED_ACTION = "api_key.refused"
 MAX_DAYS = 3650
 _SHAPE = re.compile(rf"{PREFIX}_([0-9a-f]{{{ID_HEX}}})_([A-Za-z0-9_-]{{43}})")
 
@@ -240,38 +241,78 @@ class ApiKeyStore:
 
     def authenticate(self, presented: str, *, now: datetime | None = None) -> tuple[Actor, str]:
         """The operator a key acts for and the key's id; ``ApiKeyRefused`` otherwise."""
-        match = _SHAPE.fullmatch(presented.strip())
-        if match is None:
-            raise ApiKeyRefused(REFUSAL)
-        key_id, secret = match.groups()
         moment = now or utc_now()
         with db.reading(self.vault.engine) as conn:
-            row = conn.execute(_KEY_CHECK, {"key_id": key_id}).first()
-        if row is None:
+            check = check_key(conn, presented, moment)
+        if check.refusal:
+            with self.vault.unit_of_work(check.actor) as work:
+                work.audit(REFUSED_ACTION, details=check.refusal_details())
             raise ApiKeyRefused(REFUSAL)
-        actor = Actor(row.name, row.role)
-        reason = ""
-        expires = aware(row.expires_at)
-        if not hmac.compare_digest(_secret_hash(key_id, secret), row.secret_hash):
-            reason = "wrong secret"
-        elif row.revoked_at is not None:
-            reason = "revoked"
-        elif expires is not None and expires <= moment:
-            reason = "expired"
-        elif row.disabled:
-            reason = "operator disabled"
-        elif not allowed(row.role, Permission.LOOK_UP) and not allowed(
-            row.role, Permission.READ_AUDIT
-        ):
-            reason = "unknown role"
-        if reason:
-            with self.vault.unit_of_work(actor) as work:
-                work.audit("api_key.refused", details={"key_id": key_id, "reason": reason})
-            raise ApiKeyRefused(REFUSAL)
-        last_used = aware(row.last_used_at)
-        if last_used is None or moment - last_used >= LAST_USED_EVERY:
+        if check.stamp_due:
             with self.vault.transaction() as conn:
-                conn.execute(
-                    api_keys.update().where(api_keys.c.id == key_id).values(last_used_at=moment)
-                )
-        return actor, key_id
+                stamp_last_use(conn, check.key_id, moment)
+        return check.actor, check.key_id
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """What checking a presented key found: the operator it acts for, or why it is refused
+    (``refusal``, for the audit record only: the caller is told ``REFUSAL`` whatever it is)."""
+
+    actor: Actor
+    key_id: str
+    refusal: str = ""
+    stamp_due: bool = False  # last_used_at is older than LAST_USED_EVERY
+
+    def refusal_details(self) -> dict[str, str]:
+        """The details of the ``REFUSED_ACTION`` record of a refused use of an existing key."""
+        return {"key_id": self.key_id, "reason": self.refusal}
+
+
+def key_shape(presented: str) -> tuple[str, str]:
+    """The id and secret of a key in its ``odk_<id>_<secret>`` form; ``ApiKeyRefused`` for
+    anything else (no database needed to refuse those)."""
+    match = _SHAPE.fullmatch(presented.strip())
+    if match is None:
+        raise ApiKeyRefused(REFUSAL)
+    key_id, secret = match.groups()
+    return key_id, secret
+
+
+def check_key(conn: sa.Connection, presented: str, moment: datetime) -> KeyCheck:
+    """Check a presented key inside the caller's transaction, writing nothing.
+
+    ``ApiKeyRefused`` for a malformed or unknown key (nothing to audit: no operator to name);
+    a ``KeyCheck`` with ``refusal`` set for an existing key that may not be used."""
+    key_id, secret = key_shape(presented)
+    row = conn.execute(_KEY_CHECK, {"key_id": key_id}).first()
+    if row is None:
+        raise ApiKeyRefused(REFUSAL)
+    actor = Actor(row.name, row.role)
+    reason = ""
+    expires = aware(row.expires_at)
+    if not hmac.compare_digest(_secret_hash(key_id, secret), row.secret_hash):
+        reason = "wrong secret"
+    elif row.revoked_at is not None:
+        reason = "revoked"
+    elif expires is not None and expires <= moment:
+        reason = "expired"
+    elif row.disabled:
+        reason = "operator disabled"
+    elif not allowed(row.role, Permission.LOOK_UP) and not allowed(row.role, Permission.READ_AUDIT):
+        reason = "unknown role"
+    last_used = aware(row.last_used_at)
+    due = not reason and (last_used is None or moment - last_used >= LAST_USED_EVERY)
+    return KeyCheck(actor, key_id, reason, due)
+
+
+_STAMP_LAST_USE = (
+    api_keys.update()
+    .where(api_keys.c.id == sa.bindparam("key_id"))
+    .values(last_used_at=sa.bindparam("moment"))
+)
+
+
+def stamp_last_use(conn: sa.Connection, key_id: str, moment: datetime) -> None:
+    """Refresh a key's ``last_used_at`` (at most once a minute, so reads stay reads)."""
+    conn.execute(_STAMP_LAST_USE, {"key_id": key_id, "moment": moment})

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, NotFound
 from oathdesk.vault import db, fingerprints, rows
-from oathdesk.vault.audit import AuditChain, rows_as_dicts
+from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.ids import new_id
 from oathdesk.vault.keys import KEY_BYTES, DataKey, MasterKey, MasterKeyError
@@ -188,6 +188,11 @@ class Vault:
     def audit(self, conn: sa.Connection, actor: Actor, action: str, **fields: Any) -> int:
         """Append an audit record inside ``conn``'s transaction (services use this)."""
         return self._work(conn, actor).audit(action, **fields)
+
+    def audit_entries(self, conn: sa.Connection, entries: Sequence[AuditEntry]) -> int:
+        """Append several records (of any actors) inside ``conn``'s transaction with one head
+        update: a batch of reveals is one append. Returns the last sequence number."""
+        return self._chain.append_many(conn, entries)
 
     def lock_audit(self, conn: sa.Connection) -> None:
         """Queue behind other writers of the audit chain now, in ``conn``'s transaction: what is

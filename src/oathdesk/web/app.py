@@ -23,6 +23,8 @@ from oathdesk.errors import (
     OathdeskError,
 )
 from oathdesk.services.alerts import AlertSink
+from oathdesk.services.reveal_queue import RevealQueue, Reveals
+from oathdesk.services.reveal_throttle import KeyThrottle
 from oathdesk.vault.console import SessionStore
 from oathdesk.vault.vault import Vault
 from oathdesk.web import deps
@@ -54,8 +56,12 @@ def page_modules() -> list[ModuleType]:
     return [importlib.import_module(f"oathdesk.web.pages.{name}") for name in PAGES]
 
 
-def create_app(config: WebConfig) -> FastAPI:
+def create_app(config: WebConfig, *, reveals: Reveals | None = None) -> FastAPI:
+    """The application on its own open vault. ``reveals``: where its reveals run (a server of
+    several workers passes its vault writer process's); by default a writer thread here."""
     vault = Vault.open(config.location, config.master_key)
+    if reveals is None:
+        reveals = RevealQueue(vault, KeyThrottle(config.api_reveals_per_minute))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +71,7 @@ def create_app(config: WebConfig) -> FastAPI:
             limiter = anyio.to_thread.current_default_thread_limiter()
             limiter.total_tokens = config.request_threads
         yield
+        reveals.close()  # the reveals already handed over still run and commit
         vault.close()
 
     app = FastAPI(
@@ -77,6 +84,7 @@ def create_app(config: WebConfig) -> FastAPI:
     app.state.config = config
     app.state.vault = vault
     app.state.alerts = AlertSink(config.alerts)
+    app.state.reveal_queue = reveals
     app.state.sessions = SessionStore(
         vault, idle=config.session_idle, lifetime=config.session_lifetime
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from oathdesk.services.alerts import AlertSettings
+from oathdesk.services.reveal_throttle import DEFAULT_REVEALS_PER_MINUTE
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.keys import MasterKey
 
@@ -35,3 +36,5 @@ class WebConfig:
     # database. None: anyio's default (40).
     request_threads: int | None = None
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    # Reveals through the REST API per key and minute (the vault's 24-hour limits apply too).
+    api_reveals_per_minute: int = DEFAULT_REVEALS_PER_MINUTE

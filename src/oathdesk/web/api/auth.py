@@ -1,26 +1,17 @@
-"""Who is calling: ``Authorization: Bearer odk_...`` (never a key in the URL), and the per-key
-throttle on reveals (the vault's own 24-hour per-operator and per-user limits apply as well)."""
+"""Who is calling: ``Authorization: Bearer odk_...`` (never a key in the URL)."""
 
 from __future__ import annotations
 
-import math
-import os
-import threading
-import time
-from collections import deque
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from oathdesk.services.alerts import AlertSink
-from oathdesk.vault.api_keys import REFUSAL, ApiKeyRefused, ApiKeyStore
+from oathdesk.services.reveal_queue import Reveals
+from oathdesk.vault.api_keys import REFUSAL, ApiKeyRefused, ApiKeyStore, key_shape
 from oathdesk.vault.models import Actor
 from oathdesk.vault.vault import Vault
-from oathdesk.web.api.errors import ApiError
-
-REVEALS_PER_MINUTE_ENV = "OATHDESK_API_REVEALS_PER_MINUTE"
-DEFAULT_REVEALS_PER_MINUTE = 10
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -44,6 +35,11 @@ async def api_alerts(request: Request) -> AlertSink:
     return alerts
 
 
+async def api_reveal_queue(request: Request) -> Reveals:
+    reveals: Reveals = request.app.state.reveal_queue
+    return reveals
+
+
 def api_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -57,55 +53,20 @@ def api_actor(
     return actor
 
 
+async def api_key_presented(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str:
+    """The key presented, unchecked but for its form (401 ``unauthorized`` for a missing or
+    malformed one, before the request's body is looked at): for a route that checks the key
+    in its own transaction (a reveal)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiKeyRefused(REFUSAL)
+    key_shape(credentials.credentials)
+    return credentials.credentials
+
+
 ApiActor = Annotated[Actor, Depends(api_actor)]
+ApiKeyPresented = Annotated[str, Depends(api_key_presented)]
 VaultDep = Annotated[Vault, Depends(api_vault)]
 AlertsDep = Annotated[AlertSink, Depends(api_alerts)]
-
-
-class RevealThrottle:
-    """At most ``per_minute`` reveals per API key in any sliding minute, in this process."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._lock = threading.Lock()
-        self._recent: dict[str, deque[float]] = {}
-
-    def take(self, key_id: str, now: float | None = None) -> None:
-        moment = time.monotonic() if now is None else now
-        with self._lock:
-            recent = self._recent.setdefault(key_id, deque())
-            while recent and moment - recent[0] >= 60:
-                recent.popleft()
-            if len(recent) >= self.per_minute:
-                wait = max(1, math.ceil(60 - (moment - recent[0])))
-                raise ApiError(
-                    429,
-                    "rate_limited",
-                    f"this API key may reveal {self.per_minute} codes a minute; "
-                    f"try again in {wait} s",
-                    headers={"Retry-After": str(wait)},
-                )
-            recent.append(moment)
-
-
-def _configured_rate() -> int:
-    text = os.environ.get(REVEALS_PER_MINUTE_ENV, "")
-    try:
-        return max(1, int(text)) if text else DEFAULT_REVEALS_PER_MINUTE
-    except ValueError:
-        return DEFAULT_REVEALS_PER_MINUTE
-
-
-_THROTTLE_LOCK = threading.Lock()
-
-
-async def reveal_throttle(request: Request) -> RevealThrottle:
-    """The application's throttle (one per app; $OATHDESK_API_REVEALS_PER_MINUTE, default 10)."""
-    state = request.app.state
-    with _THROTTLE_LOCK:
-        throttle = getattr(state, "api_reveal_throttle", None)
-        if throttle is None:
-            throttle = RevealThrottle(_configured_rate())
-            state.api_reveal_throttle = throttle
-    assert isinstance(throttle, RevealThrottle)
-    return throttle
+RevealsDep = Annotated[Reveals, Depends(api_reveal_queue)]

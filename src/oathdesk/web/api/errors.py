@@ -27,6 +27,7 @@ from oathdesk.errors import (
     OathdeskError,
     PermissionDenied,
     PolicyRefused,
+    RateLimited,
 )
 
 log = logging.getLogger("oathdesk.web.api")
@@ -78,6 +79,7 @@ class ApiError(OathdeskError):
 
 # Most specific first: PermissionDenied subclasses (ApiKeyRefused) carry their own code.
 _STATUS: list[tuple[type[OathdeskError], int, str]] = [
+    (RateLimited, 429, "rate_limited"),
     (InvalidInput, 400, "invalid_input"),
     (NotFound, 404, "not_found"),
     (Conflict, 409, "conflict"),
@@ -123,6 +125,10 @@ def from_oathdesk_error(error: OathdeskError) -> JSONResponse:
     if isinstance(error, ApiError):
         return error_response(
             status, code, error.message, problems=error.problems, headers=error.headers
+        )
+    if isinstance(error, RateLimited):
+        return error_response(
+            status, code, error.message, headers={"Retry-After": str(error.retry_after)}
         )
     return error_response(status, code, error.message)
 
