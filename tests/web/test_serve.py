@@ -165,6 +165,17 @@ def test_a_busy_port_is_one_line(served: Served, tmp_path: Path) -> None:
     stop(served)
 
 
+@pytest.mark.parametrize("value", ["ten", "0", "-5", "2.5"])
+def test_the_api_reveal_throttle_must_be_a_whole_number(tmp_path: Path, value: str) -> None:
+    result = run_cli(
+        "serve",
+        env={"XDG_DATA_HOME": str(tmp_path), "OATHDESK_API_REVEALS_PER_MINUTE": value},
+    )
+    assert_one_line_error(result)
+    assert "OATHDESK_API_REVEALS_PER_MINUTE must be a whole number" in result.stderr
+    assert not (tmp_path / "oathdesk").exists()  # refused before anything was made
+
+
 def test_a_trusted_proxy_must_be_an_address(tmp_path: Path) -> None:
     result = run_cli(
         "serve", "--trusted-proxy", "proxy.example", env={"XDG_DATA_HOME": str(tmp_path)}

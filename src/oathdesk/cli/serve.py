@@ -185,6 +185,7 @@ def serve_command(
     if not 0 < port < 65536:
         raise InvalidInput("--port must be between 1 and 65535")
     proxies = frozenset(_proxy_address(text) for text in trusted_proxies)
+    reveals_per_minute = _reveals_per_minute()
     where = location(vault_path)
     revision, created = Vault.inspect(where)
     if not created or revision != db.SCHEMA_HEAD:
@@ -202,7 +203,7 @@ def serve_command(
         trusted_proxies=proxies,
         session_idle=timedelta(minutes=session_idle),
         request_threads=threads,
-        api_reveals_per_minute=_reveals_per_minute(),
+        api_reveals_per_minute=reveals_per_minute,
     )
     # With workers, one socket each; the first bind tells whether the port is free.
     socks = [_listening_socket(host, port, reuse_port=workers > 1) for _ in range(workers)]
