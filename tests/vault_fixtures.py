@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.keys import MasterKey, write_key_file
@@ -53,3 +54,22 @@ def cli_env(location: VaultLocation) -> dict[str, str]:
     else:
         env["OATHDESK_DATABASE_URL"] = location.database_url
     return env
+
+
+def fail_audit_inserts(conn: sa.Connection) -> None:
+    """From now on every audit record fails to be written ('audit store full'), on SQLite or
+    PostgreSQL: for the tests that nothing happens without its record."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            "CREATE TRIGGER audit_full BEFORE INSERT ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'audit store full'); END"
+        )
+    else:
+        conn.exec_driver_sql(
+            "CREATE FUNCTION audit_full() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit store full'; END $$"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER audit_full BEFORE INSERT ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_full()"
+        )

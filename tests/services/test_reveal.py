@@ -15,7 +15,7 @@ from oathdesk.otp import totp
 from oathdesk.seed import encode_base32, parse_seed
 from oathdesk.vault.config import VaultLocation
 from tests.conftest import CliResult, RunCli, assert_one_line_error
-from tests.vault_fixtures import cli_env
+from tests.vault_fixtures import cli_env, fail_audit_inserts
 
 SECRET = bytes(range(50, 70))
 B32 = encode_base32(SECRET)
@@ -236,16 +236,7 @@ def test_no_code_when_the_audit_write_fails(
 ) -> None:
     engine = sa.create_engine(location.database_url)
     with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql(
-                "CREATE TRIGGER audit_full BEFORE INSERT ON audit_log "
-                "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-            )
-        else:
-            database = engine.url.database
-            conn.exec_driver_sql(
-                f'ALTER DATABASE "{database}" SET default_transaction_read_only = on'
-            )
+        fail_audit_inserts(conn)
     engine.dispose()
     result = reveal(cli, env)
     assert result.returncode != 0

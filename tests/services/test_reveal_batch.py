@@ -53,7 +53,7 @@ from oathdesk.vault.operators import OperatorDirectory
 from oathdesk.vault.schema import audit_log
 from oathdesk.vault.vault import Actor, Vault
 from tests.vault.conftest import HELPDESK, programmable, secret_for
-from tests.vault_fixtures import ADMIN
+from tests.vault_fixtures import ADMIN, fail_audit_inserts
 
 AT = 1_790_000_000.0  # 2026-09-21, a fixed moment: the expected codes are known
 USERS = ("helga@contoso.com", "olaf@contoso.com", "ines@contoso.com")
@@ -205,28 +205,13 @@ def test_the_throttle_counts_per_key_across_the_batch(
     assert len(audit_rows(helpdesk_vault, "code.revealed")) == 2
 
 
-def _fail_audit_writes(location: VaultLocation) -> None:
-    engine = sa.create_engine(location.database_url)
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql(
-                "CREATE TRIGGER audit_full BEFORE INSERT ON audit_log "
-                "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-            )
-        else:
-            conn.exec_driver_sql(
-                f'ALTER DATABASE "{engine.url.database}" SET default_transaction_read_only = on'
-            )
-    engine.dispose()
-
-
 def test_when_the_transaction_fails_no_job_gets_a_code(
     helpdesk_vault: Vault, location: VaultLocation
 ) -> None:
-    _fail_audit_writes(location)
-    helpdesk_vault.engine.dispose()  # PostgreSQL: new sessions pick up read-only
+    with helpdesk_vault.transaction() as conn:
+        fail_audit_inserts(conn)
     jobs = [job(upn) for upn in USERS]
-    with pytest.raises(StorageError):
+    with pytest.raises(StorageError, match="audit store full"):
         reveal_batch(helpdesk_vault, jobs, at=AT)
     failures = settle(helpdesk_vault, jobs, None)
     assert len(failures) == 3

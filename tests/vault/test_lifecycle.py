@@ -14,7 +14,7 @@ from oathdesk.vault.lifecycle import TRANSITIONS, TokenKind, TokenState
 from oathdesk.vault.schema import token_secrets
 from oathdesk.vault.vault import Vault
 from tests.vault.conftest import UPN, classic, programmable, read_secret, secret_for
-from tests.vault_fixtures import ADMIN
+from tests.vault_fixtures import ADMIN, fail_audit_inserts
 
 S = TokenState
 
@@ -185,20 +185,7 @@ def test_no_change_without_its_audit_record(vault: Vault) -> None:
     vault.add_user(ADMIN, UPN)
     vault.add_token(ADMIN, programmable("f1"))
     with vault.transaction() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql(
-                "CREATE TRIGGER audit_full BEFORE INSERT ON audit_log "
-                "BEGIN SELECT RAISE(ABORT, 'audit store full'); END"
-            )
-        else:
-            conn.exec_driver_sql(
-                "CREATE FUNCTION audit_full() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'audit store full'; END $$"
-            )
-            conn.exec_driver_sql(
-                "CREATE TRIGGER audit_full BEFORE INSERT ON audit_log "
-                "FOR EACH ROW EXECUTE FUNCTION audit_full()"
-            )
+        fail_audit_inserts(conn)
     before = vault.get_token("f1")
     with pytest.raises(StorageError, match=r"\(audit store full\); nothing was changed"):
         vault.move(ADMIN, "f1", S.LOST, details={"reason": "post"})
