@@ -209,6 +209,9 @@ def test_works_offline_once_loaded(
     page: Page, context: BrowserContext, page_watch: PageWatch, module_server: str
 ) -> None:
     open_toolset(page, module_server, at=1111111109)
+    # Chromium fetches the favicon on its own after the page has loaded; counted before we go
+    # offline, not during (it once landed in between).
+    page.wait_for_load_state("networkidle")
     before = len(page_watch.requests)
     context.set_offline(True)
     set_control(page, "#digits", "8")
