@@ -166,7 +166,7 @@ def reveal_code(
     *,
     at: float | None = None,
 ) -> RevealResult:
-    """One reveal, in a transaction of its own (the CLI and the console)."""
+    """One reveal, in a transaction of its own (the CLI; a server uses ``reveal_queue``)."""
     require(actor.name, actor.role, Permission.REVEAL)
     (outcome,) = reveal_batch(vault, [RevealJob(request, actor=actor)], at=at)
     return outcome.result_or_raise(alerts)

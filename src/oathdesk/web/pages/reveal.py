@@ -21,11 +21,12 @@ from oathdesk.services.directory import reveal_form
 from oathdesk.services.reveal import (
     Channel,
     IdentityCheck,
+    RevealJob,
     RevealRequest,
     RevealResult,
     VerificationMethod,
-    reveal_code,
 )
+from oathdesk.services.reveal_queue import Reveals
 from oathdesk.vault.operators import OperatorDirectory
 from oathdesk.vault.vault import Actor, Vault
 from oathdesk.web.deps import render, verify_csrf
@@ -130,8 +131,11 @@ def _reveal(
     upn: str,
     fields: dict[str, str],
 ) -> HTMLResponse:
+    reveals: Reveals = request.app.state.reveal_queue
     try:
-        result = reveal_code(vault, actor, _request_from(vault, upn, fields), alerts)
+        job = RevealJob(_request_from(vault, upn, fields), actor=actor)
+        # Through the server's vault writer, like the API's reveals (we are in a worker thread).
+        result = reveals.submit(job).result().result_or_raise(alerts)
     except OathdeskError as refused:
         return _form_page(
             request,
