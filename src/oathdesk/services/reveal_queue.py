@@ -2,8 +2,8 @@
 
 Run one at a time, every reveal pays for a transaction of its own and its own fsync while it
 holds the vault's write lock. A server (the console's reveal page and the REST API) instead
-hands its reveals to one vault writer, which takes every reveal waiting and runs them with ``reveal_batch``: one
-transaction, one audit append and one commit for the lot.
+hands its reveals to one vault writer, which takes every reveal waiting and runs them with
+``reveal_batch``: one transaction, one audit append and one commit for the lot.
 
 - Nothing waits for a batch to fill: a reveal that finds the writer idle runs at once; those
   that arrive meanwhile form the next batch.
