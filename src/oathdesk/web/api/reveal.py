@@ -136,9 +136,10 @@ async def reveal(
     else:
         job = await run_in_threadpool(_approved_job, vault, presented, body.approver, request)
     outcome = await asyncio.wrap_future(reveals.submit(job))
-    if outcome.alert is not None:
-        await run_in_threadpool(outcome.result_or_raise, alerts)  # e-mail may take a while
-    result = outcome.result_or_raise(alerts)
+    if outcome.alert is None:
+        result = outcome.result_or_raise(alerts)
+    else:  # a limit refusal: its alert may go by e-mail, so off the event loop
+        result = await run_in_threadpool(outcome.result_or_raise, alerts)
     out = RevealOut(
         serial=result.token.serial,
         model=result.token.model,
