@@ -34,6 +34,14 @@ HASH_BY_CODE = {1: "sha1", 2: "sha256"}
 STEP_BY_CODE = {0x1E: 30, 0x3C: 60}
 
 
+def mid_step(period: int = 30, at: float | None = None) -> float:
+    """The middle of the time step at ``at`` (now by default): the moment to compare a token's
+    code with the vault's. A token's clock is set in whole seconds, so it may run up to a second
+    apart from this computer's; near a step's edge the two would show neighbouring codes."""
+    now = time.time() if at is None else at
+    return (now // period) * period + period / 2
+
+
 def _sw(status: int) -> bytes:
     return status.to_bytes(2, "big")
 

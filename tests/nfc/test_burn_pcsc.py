@@ -37,7 +37,7 @@ from oathdesk.vault.keys import MasterKey, write_key_file
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.vault import Actor, NewToken, Vault
 from tests.nfc.conftest import PutOnReader, wait_until_empty
-from tests.nfc.simulated_token import SimulatedToken, VirtualCard
+from tests.nfc.simulated_token import SimulatedToken, VirtualCard, mid_step
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.xdist_group("pcsc")]
 
@@ -103,7 +103,7 @@ def test_burn_from_the_vault(vault: Vault, reader: PcscReader, put_on_reader: Pu
     assert abs(result.drift_seconds) <= 2
     assert result.token.state is TokenState.BURNED
     assert result.token.drift_seconds == result.drift_seconds
-    for at in (time.time(), time.time() + 30, time.time() + 3600):
+    for at in (mid_step(), mid_step() + 30, mid_step() + 3600):
         assert token.code(at) == _vault_code(vault, MINI, at)
         assert token.code(at) == pyotp.TOTP(base64.b32encode(SEED).decode()).at(at)
     records = list(vault.export_audit())
@@ -136,8 +136,8 @@ def test_burn_with_a_new_seed_creates_the_record_from_the_device_serial(
     assert (stored.model, stored.state, stored.upn) == ("C301-i", TokenState.BURNED, UPN)
     assert (stored.algorithm, stored.period) == (Algorithm.SHA256, 60)
     assert (token.hash_name, token.period) == ("sha256", 60)
-    now = time.time()
-    assert token.code(now) == _vault_code(vault, C301, now)
+    at = mid_step(60)
+    assert token.code(at) == _vault_code(vault, C301, at)
     assert _audit_actions(vault)[-2:] == ["token.added", "token.burned"]
 
 
@@ -296,8 +296,8 @@ def test_resync(
     assert result.reburned is reburned
     assert token.seed_writes == (2 if reburned else 1)
     assert token.seed == SEED
-    now = time.time()
-    assert token.code(now) == _vault_code(vault, serial, now)
+    at = mid_step()
+    assert token.code(at) == _vault_code(vault, serial, at)
     record = list(vault.export_audit())[-1]
     assert (record["action"], record["actor"]) == ("token.resynced", "ops:anna")
     assert record["details"]["seed_reburned"] is reburned
@@ -355,7 +355,8 @@ def test_a_queue_keeps_what_succeeded_and_reports_what_failed(
     ]
     assert report.not_attempted == []
     assert vault.get_token("8659632000302").state is TokenState.BURNED
-    assert tokens[2].code() == _vault_code(vault, "8659632000302", time.time())
+    at = mid_step()
+    assert tokens[2].code(at) == _vault_code(vault, "8659632000302", at)
     assert any("[2/3] failed" in m for m in messages)
 
 
@@ -371,7 +372,8 @@ def test_burn_and_resync_on_sqlite_and_postgresql(
         burn(opened, ADMIN, reader, BurnTarget(upn=UPN, new_seed=seed), _operator(token), timeout=5)
         token.clock_offset = 40
         resync(opened, ADMIN, reader, C301, _operator(token), timeout=5)
-        assert token.code() == _vault_code(opened, C301, time.time())
+        at = mid_step()
+        assert token.code(at) == _vault_code(opened, C301, at)
         assert _audit_actions(opened)[-3:] == ["token.added", "token.burned", "token.resynced"]
         assert opened.verify_audit() == []
     finally:
