@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import time
 from collections import Counter
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from oathdesk.graph.api import HardwareOath
 from oathdesk.otp import totp, totp_codes
 from oathdesk.vault.lifecycle import TokenKind, TokenState
-from tests.conftest import assert_one_line_error
+from tests.conftest import CliResult, assert_one_line_error
 from tests.graph.entra_helpers import ADMIN, EntraWorld, pg_world, world
 
 __all__ = ["pg_world", "world"]
@@ -224,6 +225,36 @@ def test_push_interrupted_twice_resumes_without_doing_anything_twice(
     assert all(world.fake.device(s)["status"] == "activated" for s in serials)
     assert all(world.vault.get_token(s).state is TokenState.REGISTERED for s in serials)
     _assert_no_secret_leaked(world, first.stdout, second.stdout, third.stdout)
+
+
+def test_a_second_push_on_the_same_vault_is_refused_while_the_first_runs(
+    world: EntraWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two desks pushing at once would create and activate the same tokens twice: the second
+    is told who is pushing and waits; once the first has finished, a push runs again."""
+    serials = world.add_tokens("fi@contoso.onmicrosoft.com", 2, first=40)
+    world.login()
+    meanwhile: list[CliResult] = []
+    original = HardwareOath.assign_and_activate
+
+    def activate_while_another_desk_pushes(*args: Any, **kwargs: Any) -> Any:
+        if not meanwhile:
+            meanwhile.append(world.cli("entra", "push"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(HardwareOath, "assign_and_activate", activate_while_another_desk_pushes)
+    first = world.cli("entra", "push")
+    assert first.returncode == 0, first
+    assert "2 registered, 0 failed" in first.stdout
+    (second,) = meanwhile
+    assert_one_line_error(second)
+    assert "`oathdesk entra push` is already running on this vault" in second.stderr
+    assert f" on {socket.gethostname()}, since " in second.stderr
+    assert len(_activation_calls(world)) == 2  # the refused push reached no Entra endpoint
+    assert all(world.vault.get_token(s).state is TokenState.REGISTERED for s in serials)
+    monkeypatch.setattr(HardwareOath, "assign_and_activate", original)
+    again = world.cli("entra", "push")  # the first push let go of the job when it ended
+    assert again.returncode == 0, again
 
 
 def test_push_picks_only_tokens_that_wait_for_entra(world: EntraWorld) -> None:

@@ -10,9 +10,11 @@ journal entry and audit record.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from oathdesk.errors import OathdeskError
@@ -24,6 +26,7 @@ from oathdesk.otp import totp
 from oathdesk.seed import encode_base32
 from oathdesk.services.entra_session import EntraSession
 from oathdesk.services.entra_store import journal, write_journal
+from oathdesk.vault.leases import Lease
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.vault import Token
 
@@ -32,6 +35,11 @@ ACTIVATIONS_PER_WINDOW = 200
 ACTIVATION_WINDOW_SECONDS = 300.0
 BATCH_SIZE = 50
 DONE = "activated"
+LEASE_JOB = "oathdesk entra push"
+# Renewed before every batch and activation: longer than the limiter's longest wait (a 5-minute
+# window) and a throttled call's retries, short enough that a killed push does not hold up the
+# next one for long.
+LEASE_TTL = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,23 @@ def push(
     options: PushOptions,
     progress: Callable[[PushOutcome], None] | None = None,
 ) -> PushReport:
+    """Push the waiting tokens (see the module's docstring). One push at a time per vault: two
+    desks pushing at once would both create and activate the same tokens, so a real run holds
+    the vault's lease for the job (a dry run changes nothing and needs none)."""
+    if options.dry_run:
+        return _push(session, options, progress, None)
+    with session.vault.lease(
+        LEASE_JOB, session.actor, host=socket.gethostname(), ttl=LEASE_TTL
+    ) as lease:
+        return _push(session, options, progress, lease)
+
+
+def _push(
+    session: EntraSession,
+    options: PushOptions,
+    progress: Callable[[PushOutcome], None] | None,
+    lease: Lease | None,
+) -> PushReport:
     report = PushReport()
     candidates = _candidates(session, options.serials, report)
     if not candidates:
@@ -136,7 +161,7 @@ def push(
     inventory: dict[str, list[Device]] = {}
     for device in session.api.devices():
         inventory.setdefault(device.serial, []).append(device)
-    runner = _Runner(session, options, report, progress, inventory)
+    runner = _Runner(session, options, report, progress, inventory, lease)
     try:
         runner.run(candidates)
     except (GraphConnectionLost, GraphPermissionError) as error:
@@ -172,8 +197,10 @@ class _Runner:
         report: PushReport,
         progress: Callable[[PushOutcome], None] | None,
         inventory: dict[str, list[Device]],
+        lease: Lease | None,
     ) -> None:
         self.session = session
+        self.lease = lease
         self.api = session.api
         self.vault = session.vault
         self.actor = session.actor
@@ -209,9 +236,15 @@ class _Runner:
             return
         size = max(1, self.options.batch_size)
         for start in range(0, len(to_create), size):
+            self.still_alone()
             ready.extend(self.create(to_create[start : start + size]))
         for token, device in ready:
             self.activate(token, device)
+
+    def still_alone(self) -> None:
+        """Renew the lease before a step that changes Entra (stops if another run took over)."""
+        if self.lease is not None:
+            self.lease.renew()
 
     def dry_run(self, ready: list[tuple[Token, Device]], to_create: list[Token]) -> None:
         for token in to_create:
@@ -314,6 +347,7 @@ class _Runner:
                 self.register(token, device, "already activated in Entra")
                 return
         self.limiter.acquire()
+        self.still_alone()
         try:
             code = self.code_now(token)
             if self.options.by_serial:

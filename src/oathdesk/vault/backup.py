@@ -52,6 +52,11 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def _backed_up_tables() -> list[sa.Table]:
+    """Every table but those that only coordinate running jobs (leases)."""
+    return [table for table in metadata.sorted_tables if table.info.get("backup", True)]
+
+
 def write_backup(engine: sa.Engine, master_key: MasterKey, target: Path) -> int:
     """Write an encrypted snapshot of every table to ``target``; returns the number of rows."""
     snapshot: dict[str, list[dict[str, Any]]] = {}
@@ -59,7 +64,7 @@ def write_backup(engine: sa.Engine, master_key: MasterKey, target: Path) -> int:
         if engine.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            for table in metadata.sorted_tables:
+            for table in _backed_up_tables():
                 rows = conn.execute(sa.select(table)).mappings().all()
                 snapshot[table.name] = [{k: _encode(v) for k, v in row.items()} for row in rows]
     kdf = next((r["value"] for r in snapshot["vault_meta"] if r["name"] == KDF_META), None)

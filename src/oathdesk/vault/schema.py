@@ -272,3 +272,18 @@ sa.Index("ix_token_secrets_fingerprint", token_secrets.c.fingerprint)
 # over 24 hours (services/reveal.py); these answer each count from the index alone.
 sa.Index("ix_audit_log_action_upn_at", audit_log.c.action, audit_log.c.upn, audit_log.c.at)
 sa.Index("ix_audit_log_action_actor_at", audit_log.c.action, audit_log.c.actor, audit_log.c.at)
+
+# -- leases (migration 0010) ---------------------------------------------------------------------
+# One holder at a time for a long job several machines could start (vault/leases.py). Not in
+# backups: a restored lease would only hold the job up until it expired.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(320), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    info={"backup": False},
+)

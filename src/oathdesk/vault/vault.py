@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, NotFound
-from oathdesk.vault import db, fingerprints, rows
+from oathdesk.vault import db, fingerprints, leases, rows
 from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.ids import new_id
@@ -174,6 +174,22 @@ class Vault:
         except sa.exc.DBAPIError as error:
             # Locked, read-only, full, a refused row: one line; the statement's values not shown.
             raise db.storage_error(error) from None
+
+    @contextlib.contextmanager
+    def lease(self, job: str, actor: Actor, *, host: str, ttl: timedelta) -> Iterator[leases.Lease]:
+        """Run ``job`` alone on this vault, across processes and machines (vault/leases.py):
+        Conflict, naming who runs it, when another run holds it. Released when the block ends,
+        however it ends; a run killed outright frees it after ``ttl`` without a renewal."""
+        held = leases.Lease(self.transaction, job, ttl)
+        current = held.take(actor=actor.name, host=host)
+        if current is not None:
+            raise Conflict(leases.busy_message(job, current))
+        try:
+            yield held
+        finally:
+            # A vault gone meanwhile keeps the lease until it expires; the first error stands.
+            with contextlib.suppress(db.StorageError):
+                held.release()
 
     def _work(self, conn: sa.Connection, actor: Actor) -> UnitOfWork:
         return UnitOfWork(conn, actor, self._data_key, self._chain)
