@@ -15,8 +15,8 @@ from oathdesk.services.entra_store import (
     journal,
     load_connection,
     save_connection,
-    write_journal,
 )
+from oathdesk.vault.entra_records import write_journal
 from oathdesk.vault.keys import MasterKeyError
 from oathdesk.vault.schema import graph_connection
 from oathdesk.vault.vault import Actor, Vault

@@ -17,8 +17,9 @@ from oathdesk.graph.auth import TokenSource, certificate_thumbprint
 from oathdesk.graph.errors import GraphError
 from oathdesk.graph.settings import AuthKind, GraphSettings
 from oathdesk.services.entra_session import EntraSession
-from oathdesk.services.entra_store import forget_journal, save_connection
+from oathdesk.services.entra_store import save_connection
 from oathdesk.upn import validate_upn
+from oathdesk.vault.entra_records import forget_journal
 from oathdesk.vault.models import Actor
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Vault

@@ -25,7 +25,8 @@ from oathdesk.graph.throttle import RateLimiter
 from oathdesk.otp import totp
 from oathdesk.seed import encode_base32
 from oathdesk.services.entra_session import EntraSession
-from oathdesk.services.entra_store import journal, write_journal
+from oathdesk.services.entra_store import journal
+from oathdesk.vault.entra_records import write_journal
 from oathdesk.vault.leases import Lease
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.vault import Token

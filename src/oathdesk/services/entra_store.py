@@ -8,17 +8,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from oathdesk.errors import NotFound
 from oathdesk.graph.settings import AuthKind, GraphSettings
-from oathdesk.vault import db
+from oathdesk.vault import entra_records
+from oathdesk.vault.entra_records import ROW_ID, JournalEntry
 from oathdesk.vault.models import Actor, utc_now
 from oathdesk.vault.roles import Permission, require
-from oathdesk.vault.schema import graph_connection, graph_push_journal
 from oathdesk.vault.vault import Vault
 
-ROW_ID = 1
+__all__ = [
+    "JournalEntry",
+    "StoredConnection",
+    "delete_connection",
+    "journal",
+    "load_connection",
+    "save_connection",
+    "save_token_cache",
+]
+
 NOT_SIGNED_IN = (
     "oathdesk is not connected to Entra; run `oathdesk entra login --tenant ID --client-id ID "
     "--client-secret -` (or --certificate PEM, or --device-code) first"
@@ -72,8 +79,7 @@ def save_connection(
         **_sealed(vault, settings, cache_text, "cache"),
     }
     with vault.unit_of_work(actor) as work:
-        work.conn.execute(graph_connection.delete())
-        work.conn.execute(graph_connection.insert().values(id=ROW_ID, **values))
+        entra_records.replace_connection(work.conn, values)
         work.audit(
             "entra.login",
             details={
@@ -91,18 +97,12 @@ def save_token_cache(vault: Vault, settings: GraphSettings, cache_text: str) -> 
     """Keep msal's refreshed token cache (a refresh is not an operator action: no record)."""
     sealed = _sealed(vault, settings, cache_text, "cache")
     with vault.transaction() as conn:
-        conn.execute(
-            graph_connection.update()
-            .where(graph_connection.c.id == ROW_ID)
-            .values(updated_at=utc_now(), **sealed)
-        )
+        entra_records.update_connection(conn, {"updated_at": utc_now(), **sealed})
 
 
 def load_connection(vault: Vault) -> StoredConnection:
-    with db.reading(vault.engine) as conn:
-        row = conn.execute(
-            sa.select(graph_connection).where(graph_connection.c.id == ROW_ID)
-        ).first()
+    with vault.reading() as conn:
+        row = entra_records.read_connection(conn)
     if row is None:
         raise NotFound(NOT_SIGNED_IN)
     settings = GraphSettings(
@@ -132,70 +132,16 @@ def delete_connection(vault: Vault, actor: Actor) -> bool:
     """Forget the connection and its credentials; False when there was none."""
     require(actor, Permission.SETTINGS)
     with vault.unit_of_work(actor) as work:
-        gone = work.conn.execute(graph_connection.delete()).rowcount
+        gone = entra_records.delete_connection(work.conn)
         if gone:
             work.audit("entra.logout")
-    return bool(gone)
+    return gone
 
 
 # -- the push journal ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class JournalEntry:
-    serial: str
-    upn: str
-    step: str  # creating | created | activated
-    device_id: str | None
-    attempts: int
-    last_error: str
-
-
 def journal(vault: Vault, serials: list[str] | None = None) -> dict[str, JournalEntry]:
-    query = sa.select(graph_push_journal)
-    if serials is not None:
-        query = query.where(graph_push_journal.c.serial.in_(serials))
-    with db.reading(vault.engine) as conn:
-        rows = conn.execute(query).all()
-    return {
-        row.serial: JournalEntry(
-            row.serial, row.upn, row.step, row.device_id, row.attempts, row.last_error
-        )
-        for row in rows
-    }
-
-
-def write_journal(
-    conn: sa.Connection,
-    serial: str,
-    *,
-    upn: str,
-    step: str,
-    device_id: str | None = None,
-    error: str = "",
-    attempted: bool = False,
-) -> None:
-    """Insert or update one serial's journal row inside the caller's transaction."""
-    now = utc_now()
-    current = conn.execute(
-        sa.select(graph_push_journal).where(graph_push_journal.c.serial == serial)
-    ).first()
-    values: dict[str, Any] = {"upn": upn, "step": step, "last_error": error, "updated_at": now}
-    if device_id is not None:
-        values["device_id"] = device_id
-    if step == "activated":
-        values["activated_at"] = now
-    if current is None:
-        conn.execute(
-            graph_push_journal.insert().values(serial=serial, attempts=int(attempted), **values)
-        )
-        return
-    if attempted:
-        values["attempts"] = current.attempts + 1
-    conn.execute(
-        graph_push_journal.update().where(graph_push_journal.c.serial == serial).values(**values)
-    )
-
-
-def forget_journal(conn: sa.Connection, serial: str) -> None:
-    conn.execute(graph_push_journal.delete().where(graph_push_journal.c.serial == serial))
+    """How far `entra push` got, per serial (all serials, or these)."""
+    with vault.reading() as conn:
+        return entra_records.read_journal(conn, serials)

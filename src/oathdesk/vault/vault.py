@@ -191,6 +191,12 @@ class Vault:
             with contextlib.suppress(db.StorageError):
                 held.release()
 
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        """A read-only snapshot for services that read several rows together."""
+        with db.reading(self.engine) as conn:
+            yield conn
+
     def _work(self, conn: sa.Connection, actor: Actor) -> UnitOfWork:
         return UnitOfWork(conn, actor, self._data_key, self._chain)
 
