@@ -252,3 +252,37 @@ def test_seeds_generate_count(tmp_path: Path, cli: RunCli) -> None:
     neither = cli("seeds", "generate", env=env)
     assert neither.returncode != 0
     assert "give either --count N or --serials FILE" in neither.stderr
+
+
+def test_an_export_picks_its_tokens_from_a_big_vault_with_every_seed_right(vault: Vault) -> None:
+    """1,201 tokens waiting among 3,000: the secrets are read in chunks of the IN clause, and
+    each lands with its own serial (an off-by-one between chunks would swap seeds)."""
+    seeds = {f"B{i:05d}": i.to_bytes(20, "big") for i in range(3000)}
+    waiting = {serial for n, serial in enumerate(sorted(seeds)) if n % 5 == 0 or n == 2999}
+    vault.add_tokens(
+        ADMIN,
+        [
+            NewToken(
+                serial,
+                "Token2",
+                "miniOTP-2-i",
+                TokenKind.PROGRAMMABLE,
+                seed,
+                upn=f"{serial}@contoso.com",
+            )
+            if serial in waiting
+            else NewToken(serial, "Token2", "C202", TokenKind.CLASSIC, seed)
+            for serial, seed in seeds.items()
+        ],
+        create_missing_users=True,
+    )
+    listing = export(vault, ADMIN, "otpauth")
+    assert listing.count == len(waiting) == 601
+    parsed = parse_otpauth_list(listing.text.encode())
+    assert parsed.problems == []
+    assert {record.upn: record.secret for record in parsed.records} == {
+        f"{serial.lower()}@contoso.com": seeds[serial] for serial in waiting
+    }
+    body = json.loads(export_secrets(vault, ADMIN, "graph-json")[0])["value"]
+    assert len(body) == 3000
+    assert all(parse_seed(d["secretKey"]).secret == seeds[d["serialNumber"]] for d in body)

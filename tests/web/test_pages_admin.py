@@ -4,14 +4,17 @@ settings; and that a helpdesk operator gets 403 on each of them."""
 from __future__ import annotations
 
 import re
+import stat
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from oathdesk.seed import encode_base32
+from oathdesk.web.app import create_app
 from tests.formats.test_pskc import PASSWORD, make_pskc
-from tests.web.conftest import LOCAL_ADMIN, WebVault
+from tests.web.conftest import LOCAL_ADMIN, WebVault, new_client, serve_app, signed_in
 from tests.web.helpdesk_support import (
     OLAF,
     OLAF_SERIAL,
@@ -135,6 +138,54 @@ def test_big_import_runs_in_the_background_with_progress(
     assert len(serials_in(web_vault)) == 3 + 3600
     # An unknown job is a plain 404.
     assert admin_client.get("/import/jobs/not-a-job").status_code == 404
+
+
+@pytest.mark.slow
+def test_a_background_import_is_seen_by_every_worker_of_the_server(
+    web_vault: WebVault, tmp_path: Path
+) -> None:
+    """`serve --workers N`: the kernel hands each poll to any worker, so the job started on
+    one must be followed on another (two apps here, sharing the server's jobs directory)."""
+    jobs_dir = tmp_path / "jobs"
+    config = web_vault.config(import_jobs_dir=jobs_dir)
+    with (
+        serve_app(create_app(config)) as first,
+        serve_app(create_app(config)) as second,
+        signed_in(first, web_vault.admin) as on_first,
+        new_client(second) as on_second,
+    ):
+        on_second.cookies = on_first.cookies  # the session lives in the vault: either serves it
+        rows = [
+            f"u{i:05d}@contoso.com,9{i:07d},{encode_base32(i.to_bytes(20, 'big'))},30,Token2,C202"
+            for i in range(1, 3601)
+        ]
+        broken = [*rows[:1200], "x@contoso.com,91234567,not base32!,30,Token2,C202", *rows[1200:]]
+        refused = upload(on_first, "big.csv", (HEADER + "\r\n".join(broken)).encode())
+        assert refused.status_code == 303
+        report = _finished(on_second, refused.headers["location"])
+        assert report.status_code == 422
+        assert [row.get("data-line") for row in problem_attrs(report.text)] == ["1202"]
+        assert "nothing was imported" in report.text
+
+        started = upload(on_first, "big.csv", (HEADER + "\r\n".join(rows)).encode())
+        done = _finished(on_second, started.headers["location"])
+        assert "Imported 3600 tokens from big.csv" in done.text
+        assert len(serials_in(web_vault)) == 3 + 3600
+        # Nobody else opens the job; the directory is this user's only and holds no seed (the
+        # report is all it keeps).
+        with signed_in(second, web_vault.helpdesk) as helpdesk:
+            assert helpdesk.get(started.headers["location"]).status_code in (403, 404)
+    assert stat.S_IMODE(jobs_dir.stat().st_mode) == 0o700
+    kept = b"".join(path.read_bytes() for path in jobs_dir.iterdir())
+    assert encode_base32((3600).to_bytes(20, "big")).encode() not in kept
+
+
+def _finished(client: httpx.Client, job_page: str) -> httpx.Response:
+    deadline = time.monotonic() + 120
+    while not client.get(job_page + "/progress").json()["finished"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    return client.get(job_page)
 
 
 def test_import_form_has_its_fields(admin_client: httpx.Client, web_vault: WebVault) -> None:

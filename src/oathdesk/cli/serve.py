@@ -8,17 +8,22 @@ bearer: it is printed only here, on the server's own terminal, works once, and e
 work uses every core; each has its own socket on the port (SO_REUSEPORT), so the kernel spreads
 connections evenly. The parent initialises the vault and prints the link once, before any worker
 starts; the workers share everything through the vault (sessions, limits, the audit chain: each
-write is one transaction). Their reveals go to one more process, the vault writer, which runs
+write is one transaction), and the console's import jobs through a private directory the parent
+makes and removes. Their reveals go to one more process, the vault writer, which runs
 them in batches, a transaction each (services/reveal_queue.py); it stops when the workers have.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -343,6 +348,9 @@ def _run_workers(config: Any, socks: list[socket.socket], base_url: str) -> None
         _announce(config, vault, base_url)
     finally:
         vault.close()
+    # The console's import jobs, seen by every worker (a progress poll may reach any of them).
+    jobs_dir = Path(tempfile.mkdtemp(prefix="oathdesk-imports-"))
+    config = dataclasses.replace(config, import_jobs_dir=jobs_dir)
     # spawn: a fresh interpreter per worker, nothing inherited from this process but the socket
     # and the configuration, which goes through a pipe (the master key: never a file, an
     # argument or the environment).
@@ -393,6 +401,7 @@ def _run_workers(config: Any, socks: list[socket.socket], base_url: str) -> None
         _stop([writer], after=30)
         for number, handler in previous.items():
             signal.signal(number, handler)
+        shutil.rmtree(jobs_dir, ignore_errors=True)
     if failed is not None:
         raise WorkerFailed(
             f"{failed.name} stopped unexpectedly (exit code {failed.exitcode}); the "

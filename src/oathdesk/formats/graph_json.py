@@ -99,4 +99,9 @@ def graph_delta_body(
         if user_id:
             device["assignTo"] = {"id": user_id}
         value.append(device)
-    return json.dumps({"@context": "#$delta", "value": value}, indent=2)
+    # A device per line: readable, and json's C encoder writes each (an indented dump of the
+    # whole body runs in Python, five seconds for 100,000 tokens).
+    devices = ",\n".join(f"    {json.dumps(device)}" for device in value)
+    return (
+        '{\n  "@context": "#$delta",\n  "value": [' + (f"\n{devices}\n  " if value else "") + "]\n}"
+    )

@@ -23,22 +23,32 @@ from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Actor, Token, Vault
 
-__all__ = ["ALL_EXPORTS", "EXPORTS", "SELECTORS", "ExportResult", "export", "export_secrets"]
+__all__ = ["ALL_EXPORTS", "EXPORTS", "SELECTIONS", "ExportResult", "export", "export_secrets"]
 
 EXPORTS = ("entra-csv", "graph-json", "qr-sheet")
 # EXPORTS are what the web console offers; the command line also writes otpauth URI lists.
 ALL_EXPORTS = (*EXPORTS, "otpauth")
 
-# Which tokens each export is for.
-SELECTORS: dict[str, Callable[[Token], bool]] = {
+
+@dataclass(frozen=True)
+class Selection:
+    """Which tokens an export is for: asked of the vault, so a vault of 100,000 tokens in stock
+    is not read whole to find the few that are assigned."""
+
+    states: frozenset[TokenState]
+    kind: TokenKind | None = None  # None: either kind
+
+
+_WAITING_TO_BURN = Selection(frozenset({TokenState.ASSIGNED}), TokenKind.PROGRAMMABLE)
+SELECTIONS: dict[str, Selection] = {
     # Classic tokens assigned to a user and not yet registered in Entra.
-    "entra-csv": lambda t: t.kind is TokenKind.CLASSIC and t.state is TokenState.ASSIGNED,
-    "graph-json": lambda t: (
-        t.state in (TokenState.IN_STOCK, TokenState.ASSIGNED, TokenState.BURNED)
+    "entra-csv": Selection(frozenset({TokenState.ASSIGNED}), TokenKind.CLASSIC),
+    "graph-json": Selection(
+        frozenset({TokenState.IN_STOCK, TokenState.ASSIGNED, TokenState.BURNED})
     ),
     # Programmable tokens waiting to be burned.
-    "qr-sheet": lambda t: t.kind is TokenKind.PROGRAMMABLE and t.state is TokenState.ASSIGNED,
-    "otpauth": lambda t: t.kind is TokenKind.PROGRAMMABLE and t.state is TokenState.ASSIGNED,
+    "qr-sheet": _WAITING_TO_BURN,
+    "otpauth": _WAITING_TO_BURN,
 }
 
 # Why the target cannot take a token (checked without its secret, except the secret's length).
@@ -65,23 +75,29 @@ def export(
     """The export of ``kind``; one audit record names every exported serial and the count
     left out."""
     require(actor.name, actor.role, Permission.EXPORT_SECRETS)
-    if kind not in SELECTORS:
+    if kind not in SELECTIONS:
         raise NotFound(f"no export {kind!r}; use one of {', '.join(ALL_EXPORTS)}")
-    candidates = [t for t in vault.list_tokens() if t.has_secret and SELECTORS[kind](t)]
+    selection = SELECTIONS[kind]
+    candidates = vault.list_tokens(states=selection.states, kind=selection.kind)
     left_out: list[Problem] = []
     excluded: set[str] = set()
     check = CHECKS.get(kind)
+    fit: list[Token] = []
+    for token in candidates:
+        if not token.has_secret:
+            continue
+        # Checked before the secret is decrypted: a token left out is not read at all.
+        problems = check([_record(token, b"")]) if check else []
+        if problems:
+            left_out += problems
+            excluded.add(token.serial)
+        else:
+            fit.append(token)
     records: list[SeedRecord] = []
     with vault.transaction() as conn:
-        for token in candidates:
-            # Checked before the secret is decrypted: a token left out is not read at all.
-            problems = check([_record(token, b"")]) if check else []
-            if not problems:
-                secret = vault.read_secret(
-                    conn, actor, token, purpose=f"export:{kind}", audit=False
-                )
-                record = _record(token, secret)
-                problems = check([record]) if check else []  # the secret's length
+        for token, secret in zip(fit, vault.read_secrets(conn, actor, fit), strict=True):
+            record = _record(token, secret)
+            problems = check([record]) if check else []  # the secret's length
             if problems:
                 left_out += problems
                 excluded.add(token.serial)

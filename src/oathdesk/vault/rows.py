@@ -193,6 +193,24 @@ def load_secret(conn: sa.Connection, data_key: DataKey, token: Token) -> bytes:
     return data_key.decrypt(row.nonce, row.ciphertext, token_id=token.id, serial=token.serial)
 
 
+def load_secrets(conn: sa.Connection, data_key: DataKey, chosen: Sequence[Token]) -> list[bytes]:
+    """The secrets of ``chosen``, in order: a query per ``IN_CHUNK`` tokens, not one each."""
+    found: dict[str, tuple[bytes, bytes]] = {}
+    for start in range(0, len(chosen), IN_CHUNK):
+        ids = [token.id for token in chosen[start : start + IN_CHUNK]]
+        query = sa.select(
+            token_secrets.c.token_id, token_secrets.c.nonce, token_secrets.c.ciphertext
+        ).where(token_secrets.c.token_id.in_(ids))
+        found.update((row.token_id, (row.nonce, row.ciphertext)) for row in conn.execute(query))
+    secrets = []
+    for token in chosen:
+        sealed = found.get(token.id)
+        if sealed is None:
+            raise Conflict(f"the vault holds no secret for token {token.serial}")
+        secrets.append(data_key.decrypt(*sealed, token_id=token.id, serial=token.serial))
+    return secrets
+
+
 def erase_secret(conn: sa.Connection, token_id: str) -> bool:
     """Overwrite the ciphertext with zeros, then delete its row; True if there was one.
 

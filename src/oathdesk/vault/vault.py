@@ -23,7 +23,7 @@ from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.ids import new_id
 from oathdesk.vault.keys import KEY_BYTES, DataKey, MasterKey, MasterKeyError
-from oathdesk.vault.lifecycle import WAITING, TokenState
+from oathdesk.vault.lifecycle import WAITING, TokenKind, TokenState
 from oathdesk.vault.models import Actor, NewToken, Token, User, VaultSettings, utc_now
 from oathdesk.vault.passphrase import KdfParams, store_params
 from oathdesk.vault.schema import (
@@ -331,10 +331,22 @@ class Vault:
         with self._reading(conn) as c:
             return rows.find_token(c, serial)
 
-    def list_tokens(self, *, state: str | None = None, upn: str | None = None) -> list[Token]:
+    def list_tokens(
+        self,
+        *,
+        state: str | None = None,
+        upn: str | None = None,
+        states: Iterable[TokenState] | None = None,
+        kind: TokenKind | None = None,
+    ) -> list[Token]:
+        """Tokens by serial; each filter narrows the query (``states``: any of these)."""
         query = rows.token_query().order_by(tokens.c.serial)
         if state:
             query = query.where(tokens.c.state == TokenState(state).value)
+        if states is not None:
+            query = query.where(tokens.c.state.in_(sorted(s.value for s in states)))
+        if kind is not None:
+            query = query.where(tokens.c.kind == kind.value)
         if upn:
             query = query.where(users.c.upn == upn.strip().lower())
         with db.reading(self.engine) as conn:
@@ -418,6 +430,13 @@ class Vault:
     ) -> bytes:
         """Decrypt a token's secret inside a service's transaction (see ``UnitOfWork``)."""
         return self._work(conn, actor).read_secret(token, purpose=purpose, audit=audit)
+
+    def read_secrets(
+        self, conn: sa.Connection, actor: Actor, chosen: Sequence[Token]
+    ) -> list[bytes]:
+        """Decrypt many tokens' secrets inside a service's transaction, unaudited: the service
+        writes one record for them all (an export)."""
+        return self._work(conn, actor).read_secrets(chosen)
 
     def record_drift(
         self,

@@ -403,6 +403,15 @@ class UnitOfWork:
             )
         return secret
 
+    def read_secrets(self, chosen: Sequence[Token]) -> list[bytes]:
+        """Decrypt the secrets of many tokens at once (an export); unaudited: the caller writes
+        one record naming them all, in this transaction."""
+        require(self.actor, Permission.REVEAL)
+        gone = next((token for token in chosen if token.state not in SECRET_STATES), None)
+        if gone is not None:
+            raise Conflict(f"token {gone.serial} is {gone.state.value}; its secret is gone")
+        return rows.load_secrets(self.conn, self._data_key, chosen)
+
     def record_drift(
         self, token: Token, drift_seconds: int, *, measured_at: datetime | None = None
     ) -> None:

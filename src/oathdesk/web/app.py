@@ -7,6 +7,8 @@ unknown path the 404 page, anything unexpected a generic 500 page. Never a trace
 from __future__ import annotations
 
 import importlib
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +31,7 @@ from oathdesk.vault.console import SessionStore
 from oathdesk.vault.vault import Vault
 from oathdesk.web import deps
 from oathdesk.web.config import WebConfig
+from oathdesk.web.import_jobs import ImportJobs
 from oathdesk.web.pages.helpdesk_common import status_for
 from oathdesk.web.render import render_page
 from oathdesk.web.security import SecurityMiddleware
@@ -62,6 +65,7 @@ def create_app(config: WebConfig, *, reveals: Reveals | None = None) -> FastAPI:
     vault = Vault.open(config.location, config.master_key)
     if reveals is None:
         reveals = RevealQueue(vault, KeyThrottle(config.api_reveals_per_minute))
+    jobs_dir = config.import_jobs_dir or Path(tempfile.mkdtemp(prefix="oathdesk-imports-"))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +77,8 @@ def create_app(config: WebConfig, *, reveals: Reveals | None = None) -> FastAPI:
         yield
         reveals.close()  # the reveals already handed over still run and commit
         vault.close()
+        if config.import_jobs_dir is None:
+            shutil.rmtree(jobs_dir, ignore_errors=True)
 
     app = FastAPI(
         title="oathdesk",
@@ -85,6 +91,7 @@ def create_app(config: WebConfig, *, reveals: Reveals | None = None) -> FastAPI:
     app.state.vault = vault
     app.state.alerts = AlertSink(config.alerts)
     app.state.reveal_queue = reveals
+    app.state.import_jobs = ImportJobs(jobs_dir)
     app.state.sessions = SessionStore(
         vault, idle=config.session_idle, lifetime=config.session_lifetime
     )

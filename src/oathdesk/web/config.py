@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from oathdesk.services.alerts import AlertSettings
 from oathdesk.services.reveal_throttle import DEFAULT_REVEALS_PER_MINUTE
@@ -38,3 +39,6 @@ class WebConfig:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     # Reveals through the REST API per key and minute (the vault's 24-hour limits apply too).
     api_reveals_per_minute: int = DEFAULT_REVEALS_PER_MINUTE
+    # Where the console's import jobs keep their state (web/import_jobs.py): a server's worker
+    # processes share one. None: a private directory of this app's own, removed when it stops.
+    import_jobs_dir: Path | None = None

@@ -51,10 +51,7 @@ class _InMemoryMultiPart(MultiPartParser):
 
 
 def get_jobs(request: Request) -> ImportJobs:
-    jobs: ImportJobs | None = getattr(request.app.state, "import_jobs", None)
-    if jobs is None:
-        jobs = ImportJobs()
-        request.app.state.import_jobs = jobs
+    jobs: ImportJobs = request.app.state.import_jobs
     return jobs
 
 
