@@ -77,11 +77,18 @@ def test_audit_paging_and_broken_chain(admin_client: httpx.Client, web_vault: We
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 5"))
     engine.dispose()
-    page = admin_client.get("/audit")
+    # The whole chain was checked a moment ago, so a view checks what came since (see
+    # services/audit_checks.py); the page's link checks the whole chain now.
+    assert element(admin_client.get("/audit").text, "check-whole-chain") is not None
+    page = admin_client.get("/audit", params={"whole": "1"})
     status = element(page.text, "chain-status")
     assert status is not None
     assert status[1]["data-intact"] == "no"
     assert "does NOT verify" in page.text
+    assert "record 5: MAC mismatch (edited or forged)" in page.text
+    again = element(admin_client.get("/audit").text, "chain-status")  # stays broken
+    assert again is not None
+    assert again[1]["data-intact"] == "no"
 
 
 def test_helpdesk_may_not_read_the_audit_log(helpdesk_client: httpx.Client) -> None:

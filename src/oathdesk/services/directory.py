@@ -12,6 +12,7 @@ from typing import Any
 
 from oathdesk.errors import InvalidInput
 from oathdesk.otp import acceptance_profile
+from oathdesk.services.audit_checks import AuditChecks
 from oathdesk.services.token_actions import available_actions
 from oathdesk.services.token_checks import DriftRow, drift_report
 from oathdesk.vault import lookup
@@ -87,6 +88,7 @@ class AuditView:
     actions: list[str]  # every action in the log, for the filter
     chain_breaks: list[str]  # empty: the chain and its head verify
     log_size: int  # records in the whole log
+    whole_chain_checked_at: datetime  # the records since then were checked for this view
 
     @property
     def intact(self) -> bool:
@@ -100,18 +102,24 @@ def audit_view(
     *,
     offset: int = 0,
     page_size: int = AUDIT_PAGE_SIZE,
+    checks: AuditChecks | None = None,
+    whole_chain: bool = False,
 ) -> AuditView:
+    """A page of the log, with the chain's state: from ``checks`` (a server's, which checks
+    the whole chain only now and then, or when ``whole_chain``), else from a whole check."""
     require(actor, Permission.READ_AUDIT)
     if wanted.since and wanted.until and wanted.since > wanted.until:
         raise InvalidInput("the 'from' date is after the 'to' date; swap them")
     offset = max(offset, 0)
+    chain = (checks or AuditChecks(vault)).status(whole=whole_chain)
     return AuditView(
         lookup.audit_page(vault, wanted, offset=offset, limit=page_size),
         offset,
         page_size,
         lookup.audit_actions(vault),
-        vault.verify_audit(),
+        chain.problems,
         vault.audit_count(),
+        chain.whole_checked_at,
     )
 
 

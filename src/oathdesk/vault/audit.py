@@ -16,12 +16,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from oathdesk.vault.bulk import insert_rows
 from oathdesk.vault.schema import audit_head, audit_log
+
+if TYPE_CHECKING:  # audit_verify reads records with this module's helpers
+    from oathdesk.vault.audit_verify import ChainCheck, ChainPoint
 
 GENESIS = b"oathdesk audit chain genesis"
 HEAD_ID = 1
@@ -187,6 +190,12 @@ class AuditChain:
         from oathdesk.vault.audit_verify import verify_chain
 
         return verify_chain(self, conn)
+
+    def check(self, conn: sa.Connection, after: ChainPoint | None) -> ChainCheck:
+        """The whole chain, or what came after an earlier check's end (see ``check_chain``)."""
+        from oathdesk.vault.audit_verify import check_chain
+
+        return check_chain(self, conn, after=after)
 
 
 def record_from_row(row: sa.Row[Any]) -> AuditRecord | None:

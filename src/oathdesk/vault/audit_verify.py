@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -42,20 +42,55 @@ class _Fault:
     moved_from: int | None
 
 
+@dataclass(frozen=True)
+class ChainPoint:
+    """A record a check found intact, with its MAC: a later check of the records after it
+    starts here instead of at the beginning (see ``ChainCheck``)."""
+
+    seq: int
+    mac: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    problems: list[str]  # every break found, in plain words; empty: intact
+    end: ChainPoint | None  # the last record, when the check found everything intact
+
+
 def verify_chain(chain: MacSource, conn: sa.Connection) -> list[str]:
     """Every break in plain words, in log order; an empty list means the log is intact."""
+    return check_chain(chain, conn).problems
+
+
+def check_chain(
+    chain: MacSource, conn: sa.Connection, *, after: ChainPoint | None = None
+) -> ChainCheck:
+    """The whole log, or only the records after ``after`` (an end point of an earlier check:
+    they must chain on to it) and the head. The second is what is new since the first; a
+    record before ``after`` edited since is found by the next whole check only."""
     problems: list[str] = []
     faults: list[_Fault] = []
     searcher = _MoveSearch(chain)
-    expected_seq = 1
-    previous_mac: bytes | None = chain.genesis()
+    expected_seq = 1 if after is None else after.seq + 1
+    previous_mac: bytes | None = chain.genesis() if after is None else after.mac
     previous_ok = True
 
     def flush_faults() -> None:
         problems.extend(_describe_faults(faults))
         faults.clear()
 
-    for row in conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)):
+    rows = sa.select(audit_log).order_by(audit_log.c.seq)
+    if after is not None:
+        # The record the last check ended at must still be there as it was: that catches the
+        # end of the log cut off since (the head alone would still match).
+        kept = conn.execute(
+            sa.select(audit_log.c.mac).where(audit_log.c.seq == after.seq)
+        ).scalar_one_or_none()
+        if kept is None or not hmac.compare_digest(kept, after.mac):
+            changed = f"record {after.seq}: changed or deleted since the last check"
+            return ChainCheck([changed], None)
+        rows = rows.where(audit_log.c.seq > after.seq)
+    for row in conn.execute(rows):
         if row.seq > expected_seq:
             flush_faults()
             problems.append(f"{_span('record', expected_seq, row.seq - 1)} missing (deleted)")
@@ -89,7 +124,9 @@ def verify_chain(chain: MacSource, conn: sa.Connection) -> list[str]:
         expected_seq = row.seq + 1
     flush_faults()
     last_mac = previous_mac if previous_ok else None  # a bad last row is named already
-    return problems + _check_head(chain, conn, expected_seq - 1, last_mac)
+    problems += _check_head(chain, conn, expected_seq - 1, last_mac)
+    end = ChainPoint(expected_seq - 1, last_mac) if not problems and last_mac else None
+    return ChainCheck(problems, end)
 
 
 class _MoveSearch:

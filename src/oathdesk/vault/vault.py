@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from oathdesk.errors import Conflict, NotFound
 from oathdesk.vault import db, fingerprints, leases, rows
 from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
+from oathdesk.vault.audit_verify import ChainCheck, ChainPoint
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.ids import new_id
 from oathdesk.vault.keys import KEY_BYTES, DataKey, MasterKey, MasterKeyError
@@ -472,6 +473,12 @@ class Vault:
         """Every break in the audit chain, in plain words; empty when intact."""
         with db.reading(self.engine) as conn:
             return self._chain.verify(conn)
+
+    def check_audit(self, after: ChainPoint | None = None) -> ChainCheck:
+        """Like ``verify_audit``, or only the records after an earlier check's end (and the
+        head), for a page that shows the chain's state on every view."""
+        with db.reading(self.engine) as conn:
+            return self._chain.check(conn, after)
 
     def audit_count(self) -> int:
         with db.reading(self.engine) as conn:

@@ -25,6 +25,7 @@ from oathdesk.errors import (
     OathdeskError,
 )
 from oathdesk.services.alerts import AlertSink
+from oathdesk.services.audit_checks import AuditChecks
 from oathdesk.services.reveal_queue import RevealQueue, Reveals
 from oathdesk.services.reveal_throttle import KeyThrottle
 from oathdesk.vault.console import SessionStore
@@ -92,6 +93,7 @@ def create_app(config: WebConfig, *, reveals: Reveals | None = None) -> FastAPI:
     app.state.alerts = AlertSink(config.alerts)
     app.state.reveal_queue = reveals
     app.state.import_jobs = ImportJobs(jobs_dir)
+    app.state.audit_checks = AuditChecks(vault)
     app.state.sessions = SessionStore(
         vault, idle=config.session_idle, lifetime=config.session_lifetime
     )

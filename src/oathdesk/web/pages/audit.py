@@ -45,7 +45,9 @@ def audit_page(
     since: str = "",
     until: str = "",
     offset: int = 0,
+    whole: bool = False,
 ) -> HTMLResponse:
+    checks = request.app.state.audit_checks
     values = {
         "action": action,
         "upn": upn,
@@ -63,9 +65,9 @@ def audit_page(
             since=_day(since, end=False),
             until=_day(until, end=True),
         )
-        view = audit_view(vault, actor, wanted, offset=offset)
+        view = audit_view(vault, actor, wanted, offset=offset, checks=checks, whole_chain=whole)
     except InvalidInput as refused:
-        view = audit_view(vault, actor, AuditFilter())
+        view = audit_view(vault, actor, AuditFilter(), checks=checks, whole_chain=whole)
         return _page(request, view, values, refused.message, status_for(refused))
     return _page(request, view, values, "", 200)
 
