@@ -136,7 +136,7 @@ def drift_overview(vault: Vault, actor: Actor) -> DriftOverview:
     history = vault.drift_history()
     profile_name = vault.settings().acceptance_profile
     latest = []
-    for token in vault.list_tokens():
+    for token in vault.list_tokens(drift_measured=True):
         if token.serial in history and token.drift_seconds is not None:
             profile = acceptance_profile(profile_name, period=token.period)
             window = min(profile.behind, profile.ahead) * token.period

@@ -124,7 +124,7 @@ def drift_report(vault: Vault, *, near_fraction: float = 0.5) -> list[DriftRow]:
     settings = vault.settings()
     history = vault.drift_history()
     rows: list[DriftRow] = []
-    for token in vault.list_tokens():
+    for token in vault.list_tokens(drift_measured=True):
         measurements = history.get(token.serial)
         if not measurements:
             continue

@@ -339,8 +339,10 @@ class Vault:
         upn: str | None = None,
         states: Iterable[TokenState] | None = None,
         kind: TokenKind | None = None,
+        drift_measured: bool = False,
     ) -> list[Token]:
-        """Tokens by serial; each filter narrows the query (``states``: any of these)."""
+        """Tokens by serial; each filter narrows the query (``states``: any of these;
+        ``drift_measured``: only tokens whose clock drift has been measured)."""
         query = rows.token_query().order_by(tokens.c.serial)
         if state:
             query = query.where(tokens.c.state == TokenState(state).value)
@@ -348,6 +350,8 @@ class Vault:
             query = query.where(tokens.c.state.in_(sorted(s.value for s in states)))
         if kind is not None:
             query = query.where(tokens.c.kind == kind.value)
+        if drift_measured:
+            query = query.where(tokens.c.drift_seconds.is_not(None))
         if upn:
             query = query.where(users.c.upn == upn.strip().lower())
         with db.reading(self.engine) as conn:
@@ -422,8 +426,8 @@ class Vault:
         cutoff = (now or utc_now()) - timedelta(days=self.settings().undelivered_warning_days)
         return [
             token
-            for token in self.list_tokens()
-            if token.state in WAITING and (token.assigned_at or token.created_at) <= cutoff
+            for token in self.list_tokens(states=WAITING)
+            if (token.assigned_at or token.created_at) <= cutoff
         ]
 
     def read_secret(
