@@ -6,9 +6,9 @@ the holder renews it as it works and deletes it when done. A holder killed witho
 (kill -9, a machine gone) stops renewing, and the lease frees itself when it expires. A holder
 that finds its lease taken over at a renewal let it expire (it renewed too late), and must stop.
 
-Each function runs in the caller's transaction: take, renew and release are one statement each
-(plus the read that names the current holder), so they serialise on either database without
-explicit locks.
+``take``, ``renew`` and ``release`` run in the caller's transaction, a statement or two each,
+so they serialise on either database without explicit locks; ``Lease`` (what ``Vault.lease``
+hands out) runs each in a transaction of its own.
 """
 
 from __future__ import annotations
