@@ -185,12 +185,6 @@ class AuditChain:
         if conn.dialect.name != "sqlite":
             conn.execute(_LOCK_HEAD).one()
 
-    def verify(self, conn: sa.Connection) -> list[str]:
-        """Every break in the chain, in plain words; an empty list means the log is intact."""
-        from oathdesk.vault.audit_verify import verify_chain
-
-        return verify_chain(self, conn)
-
     def check(self, conn: sa.Connection, after: ChainPoint | None) -> ChainCheck:
         """The whole chain, or what came after an earlier check's end (see ``check_chain``)."""
         from oathdesk.vault.audit_verify import check_chain

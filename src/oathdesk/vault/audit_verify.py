@@ -57,15 +57,12 @@ class ChainCheck:
     end: ChainPoint | None  # the last record, when the check found everything intact
 
 
-def verify_chain(chain: MacSource, conn: sa.Connection) -> list[str]:
-    """Every break in plain words, in log order; an empty list means the log is intact."""
-    return check_chain(chain, conn).problems
-
-
 def check_chain(
     chain: MacSource, conn: sa.Connection, *, after: ChainPoint | None = None
 ) -> ChainCheck:
-    """The whole log, or only the records after ``after`` (an end point of an earlier check:
+    """Every break in plain words, in log order (none: intact), and where an intact log ends.
+
+    The whole log, or only the records after ``after`` (an end point of an earlier check:
     they must chain on to it) and the head. The second is what is new since the first; a
     record before ``after`` edited since is found by the next whole check only."""
     problems: list[str] = []

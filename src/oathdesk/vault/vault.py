@@ -475,12 +475,11 @@ class Vault:
 
     def verify_audit(self) -> list[str]:
         """Every break in the audit chain, in plain words; empty when intact."""
-        with db.reading(self.engine) as conn:
-            return self._chain.verify(conn)
+        return self.check_audit().problems
 
     def check_audit(self, after: ChainPoint | None = None) -> ChainCheck:
-        """Like ``verify_audit``, or only the records after an earlier check's end (and the
-        head), for a page that shows the chain's state on every view."""
+        """The whole chain, or only the records after an earlier check's end (and the head),
+        for a page that shows the chain's state on every view (``check_chain``)."""
         with db.reading(self.engine) as conn:
             return self._chain.check(conn, after)
 
