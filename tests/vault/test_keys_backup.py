@@ -213,3 +213,36 @@ def test_a_damaged_backup_is_refused(vault: Vault, master_key: MasterKey, tmp_pa
     path.write_bytes(b"a spreadsheet")
     with pytest.raises(InvalidInput, match="is not an oathdesk backup"):
         read_backup(master_key, path)
+
+
+def test_backup_refuses_to_overwrite_a_file_without_force(
+    sqlite_env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    target = tmp_path / "keep.bak"
+    target.write_bytes(b"last week's backup")
+    refused = cli("backup", str(target), env=sqlite_env)
+    assert_one_line_error(refused)
+    assert f"{target} exists" in refused.stderr
+    assert "--force" in refused.stderr
+    assert "another name" in refused.stderr
+    assert target.read_bytes() == b"last week's backup"
+    forced = cli("backup", str(target), "--force", env=sqlite_env)
+    assert forced.returncode == 0, forced.stderr
+    assert target.read_bytes().startswith(b"OATHDESK-BACKUP-")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_restore_without_a_key_says_which_key_file_it_looked_for(
+    sqlite_env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    backup = tmp_path / "v.bak"
+    assert cli("backup", str(backup), env=sqlite_env).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    refused = cli("restore", str(backup), "--vault", str(elsewhere / "new.sqlite3"), env={})
+    assert_one_line_error(refused)
+    looked_for = elsewhere / "new.key"
+    assert str(looked_for) in refused.stderr
+    assert "OATHDESK_KEY_FILE" in refused.stderr
+    assert "OATHDESK_MASTER_KEY" in refused.stderr
+    assert "oathdesk init" not in refused.stderr
+    assert not (elsewhere / "new.sqlite3").exists()

@@ -13,8 +13,14 @@ from oathdesk.cli.vault_context import local_actor, location, open_vault_and_key
 from oathdesk.errors import Conflict, InvalidInput
 from oathdesk.vault import db
 from oathdesk.vault.backup import backup_passphrase_params, restore_backup, write_backup
-from oathdesk.vault.config import VaultLocation, load_master_key, read_passphrase
-from oathdesk.vault.keys import MASTER_KEY_ENV, MasterKey, read_key_file, write_key_file
+from oathdesk.vault.config import KEY_FILE_ENV, VaultLocation, load_master_key, read_passphrase
+from oathdesk.vault.keys import (
+    MASTER_KEY_ENV,
+    MasterKey,
+    MasterKeyError,
+    read_key_file,
+    write_key_file,
+)
 from oathdesk.vault.passphrase import derive_master_key, read_params
 from oathdesk.vault.rotation import remaining, rotate_master_key
 from oathdesk.vault.vault import Vault
@@ -125,11 +131,12 @@ def _prompt_new_passphrase() -> str:
 
 @click.command("backup")
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite TARGET if it exists.")
 @vault_option
-def backup_command(target: Path, vault_path: str | None) -> None:
+def backup_command(target: Path, force: bool, vault_path: str | None) -> None:
     """Write an encrypted, consistent copy of the vault (safe while it is in use)."""
     vault, master_key = open_vault_and_key(vault_path)
-    rows = write_backup(vault.engine, master_key, target)
+    rows = write_backup(vault.engine, master_key, target, overwrite=force)
     with vault.unit_of_work(local_actor()) as work:
         work.audit("vault.backup", details={"file": str(target), "rows": rows})
     click.echo(
@@ -150,7 +157,7 @@ def restore_command(source: Path, vault_path: str | None) -> None:
         # A passphrase-sealed vault: its parameters travel in the backup's header.
         master_key = derive_master_key(read_passphrase(), kdf)
     else:
-        master_key = load_master_key(where)
+        master_key = _restore_master_key(where)
     if where.sqlite_path is not None:
         where.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     engine = db.create_engine(where.database_url)
@@ -174,3 +181,15 @@ def restore_command(source: Path, vault_path: str | None) -> None:
         f"restored {rows} rows into {where.display}; audit chain "
         + ("intact" if not problems else f"BROKEN ({len(problems)} problems)")
     )
+
+
+def _restore_master_key(where: VaultLocation) -> MasterKey:
+    """The key the backup was made with. `oathdesk init` would make a new key, which cannot open
+    the backup, so the error names the key file looked for and the ways to give the old key."""
+    if not os.environ.get(MASTER_KEY_ENV) and not where.key_file.exists():
+        raise MasterKeyError(
+            f"no key file at {where.key_file}; a backup opens only with the master key of the "
+            f"vault it came from: copy that key file there, or give it with {KEY_FILE_ENV}=PATH "
+            f"or {MASTER_KEY_ENV}"
+        )
+    return load_master_key(where)

@@ -57,8 +57,15 @@ def _backed_up_tables() -> list[sa.Table]:
     return [table for table in metadata.sorted_tables if table.info.get("backup", True)]
 
 
-def write_backup(engine: sa.Engine, master_key: MasterKey, target: Path) -> int:
-    """Write an encrypted snapshot of every table to ``target``; returns the number of rows."""
+def write_backup(
+    engine: sa.Engine, master_key: MasterKey, target: Path, *, overwrite: bool = False
+) -> int:
+    """Write an encrypted snapshot of every table to ``target``; returns the number of rows.
+
+    An existing ``target`` is refused unless ``overwrite``: it is most likely an older backup,
+    and replacing it silently could leave the admin with no copy that opens."""
+    if target.exists() and not overwrite:
+        raise Conflict(_exists_message(target))
     snapshot: dict[str, list[dict[str, Any]]] = {}
     with db.reading(engine) as conn:
         if engine.dialect.name == "postgresql":
@@ -73,11 +80,20 @@ def write_backup(engine: sa.Engine, master_key: MasterKey, target: Path) -> int:
     nonce = os.urandom(NONCE_BYTES)
     aad = MAGIC + header
     sealed = AESGCM(master_key.derive(PURPOSE)).encrypt(nonce, plain, aad)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_EXCL as well: a file made between the check above and now is not overwritten either.
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    try:
+        fd = os.open(target, flags, 0o600)
+    except FileExistsError:
+        raise Conflict(_exists_message(target)) from None
     with os.fdopen(fd, "wb") as handle:
         os.fchmod(handle.fileno(), 0o600)
         handle.write(MAGIC + len(header).to_bytes(4, "big") + header + nonce + sealed)
     return sum(len(rows) for rows in snapshot.values())
+
+
+def _exists_message(target: Path) -> str:
+    return f"{target} exists; choose another name, or add --force to overwrite it"
 
 
 def _split(source: Path) -> tuple[bytes, bytes, bytes, bytes]:
