@@ -95,12 +95,18 @@ def _base_url(host: str, port: int) -> str:
 
 def log_config() -> dict[str, Any]:
     """uvicorn's own messages at warning level; our access log (no query strings, set-up
-    tokens masked: see ``oathdesk.web.security``) to standard error."""
+    tokens masked: see ``oathdesk.web.security``) to standard error. Every handler formats with
+    ``SafeFormatter``: a request's path or headers, quoted in any record (ours, uvicorn's, a
+    library's through the root logger, a traceback), cannot forge a line or reach the terminal
+    as control characters."""
+    from oathdesk.logsafe import SafeFormatter
+
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
             "plain": {
+                "()": SafeFormatter,
                 "format": "%(asctime)s %(levelname)s %(message)s",
                 "datefmt": "%Y-%m-%dT%H:%M:%S%z",
             }
@@ -118,6 +124,8 @@ def log_config() -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
             "oathdesk": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         },
+        # Libraries' warnings: through the same formatter, not Python's raw last resort.
+        "root": {"handlers": ["stderr"], "level": "WARNING"},
     }
 
 

@@ -1,0 +1,42 @@
+"""Log lines that a request cannot forge: every control character escaped, one record one line.
+
+A request path, a header or an exception's message is text an attacker chooses. Written raw,
+a newline in it starts a forged record, an ESC sequence rewrites the operator's terminal, a NUL
+truncates a journal field, U+2028 breaks a line in some viewers and a bidi override reverses
+what a reader sees. The server installs ``SafeFormatter`` on every handler it sets up (see
+``oathdesk.cli.serve.log_config``), so no call site has to remember to escape.
+"""
+
+from __future__ import annotations
+
+import logging
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if char in "\n\r\t":
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[char]
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
+
+
+def one_line(text: str) -> str:
+    """``text`` with everything that is not a printable character escaped (C0, DEL, C1, line
+    and paragraph separators, bidi controls, unassigned code points), so it stays one line and
+    shows what was sent. Printable text, in any script, is left as it is."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+class SafeFormatter(logging.Formatter):
+    """A ``logging.Formatter`` whose whole output, message, arguments and traceback included,
+    is one line with every control character escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return one_line(super().format(record))
