@@ -188,13 +188,15 @@ def token_list_command(
 @json_option
 def token_show_command(serial: str, vault_path: str | None, as_json: bool) -> None:
     """One token (never its secret)."""
+    from oathdesk.logsafe import one_line  # a stored model or UPN may hold control characters
+
     token = open_vault(vault_path).get_token(serial)
     if as_json:
         print_json(token.as_dict())
         return
     for key, value in token.as_dict().items():
         if key not in ("id", "version") and value not in (None, ""):
-            click.echo(f"{key.replace('_', ' '):<18} {value}")
+            click.echo(f"{key.replace('_', ' '):<18} {one_line(str(value))}")
 
 
 @token_group.command("assign")

@@ -60,10 +60,16 @@ def print_table(title: str, headings: Sequence[str], rows: Sequence[Sequence[Any
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from oathdesk.logsafe import one_line
 
     table = Table(title=title)
     for heading in headings:
         table.add_column(heading, no_wrap=True)
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        # Cells hold what files and people typed (a vendor's model name): plain Text, never
+        # rich markup, and control characters escaped, so none can restyle or crash the table
+        # or act on the terminal.
+        table.add_row(*(Text(one_line("" if cell is None else str(cell))) for cell in row))
     Console(width=None if sys.stdout.isatty() else 160).print(table)
