@@ -1,7 +1,8 @@
 """A whole lifecycle through the real console script, then every byte at rest is searched: the
 database files (SQLite: file, WAL, journal; PostgreSQL: the data directory and its WAL), the
 session's output, the server log and the backup hold no secret in any form. After the purge, not
-even the secret's ciphertext is left in the vault's files."""
+even the secret's ciphertext is left in the vault's files (PostgreSQL: after the steps
+docs/vault.md gives, each checked for what it removes)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import base64
 import json
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -101,17 +103,8 @@ def test_lifecycle_leaves_no_secret_at_rest(
         for path in vault_files:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     else:
-        # PostgreSQL keeps deleted row versions until VACUUM: docs/vault.md says to run this.
-        engine = sa.create_engine(location.database_url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.exec_driver_sql("VACUUM FULL token_secrets")
-            conn.exec_driver_sql("CHECKPOINT")
-            database_oid = conn.exec_driver_sql(
-                "SELECT oid FROM pg_database WHERE datname = current_database()"
-            ).scalar_one()
-        engine.dispose()
         server: PostgresServer = request.getfixturevalue("postgres")
-        vault_files = files_under(server.data / "base" / str(database_oid))
+        vault_files = purge_postgresql_as_documented(location, server, sealed)
     everything = files_under(*vault_files, log, backup)
     if location.sqlite_path is None:
         # The server's whole data directory (its WAL included) and its log: no plaintext.
@@ -126,3 +119,57 @@ def test_lifecycle_leaves_no_secret_at_rest(
             assert ciphertext not in data, f"the purged ciphertext is still in {path}"
     if holder is not None:
         holder.close()
+
+
+def holding(paths: list[Path], needles: list[bytes]) -> list[Path]:
+    return [path for path in paths if any(needle in path.read_bytes() for needle in needles)]
+
+
+def purge_postgresql_as_documented(
+    location: VaultLocation, server: PostgresServer, sealed: list[bytes]
+) -> list[Path]:
+    """docs/vault.md, "Purging", step by step, and what each step leaves where: the table's files
+    lose a purged ciphertext at VACUUM FULL, the write-ahead log only when its segment is gone.
+    Returns every file of the server's data directory, which then holds it nowhere."""
+    engine = sa.create_engine(location.database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        database_oid = conn.exec_driver_sql(
+            "SELECT oid FROM pg_database WHERE datname = current_database()"
+        ).scalar_one()
+        conn.exec_driver_sql("CHECKPOINT")  # the pages on disk, not only in shared buffers
+        table_files = files_under(server.data / "base" / str(database_oid))
+        # A deleted row version stays in the table's pages until its space is reclaimed.
+        assert holding(table_files, sealed), "expected the dead row version before VACUUM"
+        conn.exec_driver_sql("VACUUM (FULL) token_secrets")
+        conn.exec_driver_sql("CHECKPOINT")
+        table_files = files_under(server.data / "base" / str(database_oid))
+        assert not holding(table_files, sealed), "VACUUM FULL left the ciphertext in the table"
+        # The WAL segment the row was written to is still live: CHECKPOINT does not remove it.
+        assert holding(files_under(server.data / "pg_wal"), sealed)
+        # wal_recycle = off: a finished segment is deleted, not renamed for reuse with its old
+        # bytes (with the default, they stay until new WAL overwrites them: up to min_wal_size).
+        conn.exec_driver_sql("ALTER SYSTEM SET wal_recycle = off")
+        try:
+            reload_configuration(conn, server)
+            conn.exec_driver_sql("SELECT pg_switch_wal()")
+            conn.exec_driver_sql("CHECKPOINT")
+            everything = files_under(server.data)
+            assert not holding(everything, sealed), "the documented procedure left it"
+        finally:
+            conn.exec_driver_sql("ALTER SYSTEM RESET wal_recycle")
+            conn.exec_driver_sql("SELECT pg_reload_conf()")
+    engine.dispose()
+    return everything
+
+
+def reload_configuration(conn: sa.Connection, server: PostgresServer) -> None:
+    """pg_reload_conf() only signals the server: wait until its log says the setting changed,
+    so the CHECKPOINT that follows runs with it."""
+    log = server.root / "log"
+    seen = log.read_text(errors="replace").count('"wal_recycle" changed to "off"')
+    conn.exec_driver_sql("SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 30
+    while log.read_text(errors="replace").count('"wal_recycle" changed to "off"') == seen:
+        assert time.monotonic() < deadline, "PostgreSQL did not reload its configuration"
+        time.sleep(0.01)
+    time.sleep(0.2)  # the postmaster logs, then signals the checkpointer
