@@ -30,6 +30,7 @@ import click
 
 from oathdesk.cli.vault_context import local_actor, location, vault_option
 from oathdesk.errors import InvalidInput, OathdeskError
+from oathdesk.platform_io import SHARES_PORT, parent_sentinel, when_parent_exits
 
 
 class PortInUse(OathdeskError):
@@ -197,6 +198,11 @@ def serve_command(
 
     if not 0 < port < 65536:
         raise InvalidInput("--port must be between 1 and 65535")
+    if workers > 1 and not SHARES_PORT:
+        raise InvalidInput(
+            "--workers above 1 needs processes sharing a port (SO_REUSEPORT: Linux, macOS, BSD), "
+            "which this system lacks; serve with one worker (drop --workers)"
+        )
     proxies = frozenset(_proxy_address(text) for text in trusted_proxies)
     reveals_per_minute = _reveals_per_minute()
     where = location(vault_path)
@@ -302,7 +308,24 @@ def _serve_worker(config: Any, sock: socket.socket, writer: Any) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         app = create_app(config, reveals=RemoteRevealQueue(writer))
         server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options()))
+        when_parent_exits(lambda: _orphaned(server))
         server.run(sockets=[sock])
+
+
+ORPHAN_GRACE_SECONDS = 5.0  # for the requests in flight when the parent died
+
+
+def _orphaned(server: Any) -> None:
+    """The parent is gone (killed outright, or it would have stopped us): stop as on Ctrl-C,
+    closing the socket at once, and leave for good if requests in flight still hold us after
+    ORPHAN_GRACE_SECONDS. Nobody is left to stop this worker or to restart the server, and a
+    worker answering on with no parent would keep the port from a restarted server."""
+    import threading
+
+    server.should_exit = True
+    leave = threading.Timer(ORPHAN_GRACE_SECONDS, os._exit, args=(1,))
+    leave.daemon = True  # a worker that stopped in time just ends
+    leave.start()
 
 
 def _serve_vault_writer(config: Any, workers: list[Any]) -> None:
@@ -317,7 +340,9 @@ def _serve_vault_writer(config: Any, workers: list[Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     vault = Vault.open(config.location, config.master_key)
     try:
-        serve_workers(vault, workers, KeyThrottle(config.api_reveals_per_minute))
+        serve_workers(
+            vault, workers, KeyThrottle(config.api_reveals_per_minute), parent=parent_sentinel()
+        )
     finally:
         vault.close()
 

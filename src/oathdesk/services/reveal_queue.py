@@ -155,16 +155,28 @@ def serve_workers(
     throttle: KeyThrottle | None,
     *,
     max_batch: int = MAX_BATCH,
+    parent: int | None = None,
 ) -> None:
     """The vault writer process: run the reveals the workers send, in batches across all of
     them, until every worker has hung up. A message is ``(ticket, RevealJob)``, answered with
     ``(ticket, RevealOutcome | OathdeskError)``; ``None`` is a worker's goodbye, answered with
-    ``None`` once everything it sent before is answered."""
+    ``None`` once everything it sent before is answered.
+
+    ``parent``: the server's sentinel (``platform_io.parent_sentinel``); once it is ready the
+    server is gone (killed outright), and the writer stops after answering what it has, rather
+    than serve on for workers nobody will stop."""
     open_connections = list(connections)
-    while open_connections:
+    orphaned = False
+    while open_connections and not orphaned:
         waiting: list[tuple[Connection, int, RevealJob]] = []
         leaving: list[Connection] = []
-        for connection in wait(open_connections):
+        watched: list[Connection | int] = [*open_connections]
+        if parent is not None:
+            watched.append(parent)
+        for connection in wait(watched):
+            if connection == parent:
+                orphaned = True
+                continue
             assert isinstance(connection, Connection)
             try:
                 while len(waiting) < max_batch:
