@@ -24,9 +24,18 @@ from tests.graph.fake_graph.helpers import (
     public_app,
     steady_step,
 )
+from tests.test_window_codes import OLD_CHOICE_INSIDE
+from tests.window_codes import code_absent_from_window, code_outside_window
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 HELGA = "helga@contoso.onmicrosoft.com"
+ENTRA_WINDOW = 2880  # steps each side: +-1 day at 30 s, +-2 days at 60 s
+
+
+def set_fake_clock(fake_graph: FakeGraph, step: int, interval: int) -> None:
+    """Move the fake's clock to the middle of ``step``: its code checks then see that step for
+    the next interval/2 seconds, far more than one request takes."""
+    fake_graph.clock_offset = step * interval + interval / 2 - time.time()
 
 
 @pytest.fixture
@@ -381,7 +390,8 @@ def test_wrong_code_fails_activation_and_a_retry_can_succeed(
     device_id = fake_graph.add_device("10101", SECRET, assign_to=HELGA)
     step = steady_step(30)
     right = code_at_step(step, SECRET)
-    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    # Not "right + 1": any code of the +-1 day window is accepted, and that one is 0.6% of the time.
+    wrong = code_absent_from_window(SECRET, step, ENTRA_WINDOW, ENTRA_WINDOW)
     activate = f"{methods_url()}/{device_id}/activate"
     response = graph.post(activate, json={"verificationCode": wrong})
     assert response.status_code == 400
@@ -431,18 +441,31 @@ def test_activation_window_edges(
     window_steps: int,
     side: int,
 ) -> None:
-    """+-1 day at 30 s, +-2 days at 60 s: the last step inside is accepted, the next is not."""
+    """+-1 day at 30 s, +-2 days at 60 s: the last step inside is accepted, the next is not.
+
+    The refused code is the first one past the edge that occurs nowhere inside the window (the
+    code right past the edge also occurs inside 0.6% of the time). The fake's clock is set to
+    moments where it does (pinned in tests/test_window_codes.py) and to now; the choice itself
+    is checked at 1,000 moments there.
+    """
     fake_graph.add_user(HELGA)
     hash_function = "hmacsha256" if digest is hashlib.sha256 else "hmacsha1"
-    device_id = fake_graph.add_device(
-        "10401", SECRET, time_interval=interval, hash_function=hash_function, assign_to=HELGA
-    )
-    activate = f"{methods_url()}/{device_id}/activate"
-    step = steady_step(interval)
-    outside = code_at_step(step + side * (window_steps + 1), SECRET, interval, digest)
-    inside = code_at_step(step + side * window_steps, SECRET, interval, digest)
-    assert graph.post(activate, json={"verificationCode": outside}).status_code == 400
-    assert graph.post(activate, json={"verificationCode": inside}).status_code == 204
+    name = "sha256" if digest is hashlib.sha256 else "sha1"
+    pinned = [moment // interval for moment in OLD_CHOICE_INSIDE[(interval, name, side)][:2]]
+    for n, step in enumerate([*pinned, int(time.time()) // interval]):
+        device_id = fake_graph.add_device(
+            f"1040{n}", SECRET, time_interval=interval, hash_function=hash_function, assign_to=HELGA
+        )
+        activate = f"{methods_url()}/{device_id}/activate"
+        outside, offset = code_outside_window(
+            SECRET, step, window_steps, window_steps, side=side, digest=name
+        )
+        assert offset * side > window_steps
+        inside = code_at_step(step + side * window_steps, SECRET, interval, digest)
+        set_fake_clock(fake_graph, step, interval)
+        assert graph.post(activate, json={"verificationCode": outside}).status_code == 400
+        set_fake_clock(fake_graph, step, interval)
+        assert graph.post(activate, json={"verificationCode": inside}).status_code == 204
 
 
 def test_clock_offset_moves_the_fake_clock(fake_graph: FakeGraph, graph: httpx.Client) -> None:
@@ -451,10 +474,13 @@ def test_clock_offset_moves_the_fake_clock(fake_graph: FakeGraph, graph: httpx.C
     activate = f"{methods_url()}/{device_id}/activate"
     fake_graph.clock_offset = 3 * 86_400  # the fake runs three days ahead
     step = steady_step(30)
-    assert (
-        graph.post(activate, json={"verificationCode": code_at_step(step, SECRET)}).status_code
-        == 400
+    # The code of now, or (when that one recurs inside the fake's window) the nearest older one
+    # that does not: the fake must refuse it.
+    stale, offset = code_outside_window(
+        SECRET, step + 3 * 2880, ENTRA_WINDOW, ENTRA_WINDOW, side=-1, start=-3 * 2880
     )
+    assert offset <= -3 * 2880
+    assert graph.post(activate, json={"verificationCode": stale}).status_code == 400
     ahead = code_at_step(step + 3 * 2880, SECRET)
     assert graph.post(activate, json={"verificationCode": ahead}).status_code == 204
 
@@ -487,8 +513,9 @@ def test_assign_and_activate_with_a_wrong_code_leaves_it_assigned_failed(
     fake_graph.add_user(HELGA)
     create(graph, "11201")
     url = f"{methods_url()}/assignAndActivateBySerialNumber"
-    right = current_code(SECRET)
-    wrong = f"{(int(right) + 500_000) % 1_000_000:06d}"
+    step = steady_step(30)
+    right = code_at_step(step, SECRET)
+    wrong = code_absent_from_window(SECRET, step, ENTRA_WINDOW, ENTRA_WINDOW)
     assert (
         graph.post(url, json={"serialNumber": "11201", "verificationCode": wrong}).status_code
         == 400
