@@ -270,6 +270,14 @@ def enable_command(vault_path: str | None) -> None:
     help="... per this many seconds (Entra documents 200 per 5 minutes).",
 )
 @click.option("--by-serial", is_flag=True, help="Activate with assignAndActivateBySerialNumber.")
+@click.option(
+    "--take-over-lease",
+    is_flag=True,
+    help="If a push from another machine holds the vault's lease but is gone (machine off, "
+    "process killed), take the lease over after confirming (audited). One killed on this "
+    "machine is taken over without asking.",
+)
+@click.option("--yes", is_flag=True, help="Confirm --take-over-lease without a prompt.")
 @vault_option
 @json_option
 def push_command(
@@ -279,6 +287,8 @@ def push_command(
     activations: int,
     per_seconds: float,
     by_serial: bool,
+    take_over_lease: bool,
+    yes: bool,
     vault_path: str | None,
     as_json: bool,
 ) -> None:
@@ -304,8 +314,12 @@ def push_command(
         def show(outcome: Any) -> None:
             click.echo(f"{outcome.serial}: {outcome.result}", err=True)
 
+    if yes and not take_over_lease:
+        raise InvalidInput("--yes confirms --take-over-lease; give both, or neither")
     with _session(vault_path) as session:
-        report = push(session, options, show)
+        report = push(session, options, show, _confirm_take_over(yes) if take_over_lease else None)
+    if report.took_over:
+        click.echo(report.took_over, err=True)
     rows = [[o.serial, o.upn, o.result, o.detail] for o in report.outcomes]
     if as_json:
         print_json(
@@ -314,6 +328,7 @@ def push_command(
                     dict(zip(("serial", "upn", "result", "detail"), r, strict=True)) for r in rows
                 ],
                 "stopped": report.stopped,
+                "took_over_lease": report.took_over,
                 "limiter_waited_seconds": round(report.limiter_waited, 3),
                 "throttled_waited_seconds": round(report.throttled_waited, 3),
             }
@@ -330,9 +345,12 @@ def push_command(
             click.echo(f"failed {outcome.serial}: {outcome.detail}")
     if not as_json and (rows or not report.stopped):
         done = sum(o.result in ("activated", "already activated") for o in report.outcomes)
+        finished = len(report.already_done)
         click.echo(
-            f"{done} registered, {len(report.failed)} failed"
-            + (f", {len(rows) - done - len(report.failed)} planned" if dry_run else "")
+            f"{done} registered"
+            + (f", {finished} already done" if finished else "")
+            + f", {len(report.failed)} failed"
+            + (f", {len(rows) - done - finished - len(report.failed)} planned" if dry_run else "")
             + f"; waited {report.limiter_waited:.1f} s for the activation limit and "
             f"{report.throttled_waited:.1f} s for Graph throttling"
             if rows
@@ -342,6 +360,29 @@ def push_command(
         raise GraphError(f"push stopped: {report.stopped}")
     if report.failed:
         raise click.exceptions.Exit(1)
+
+
+def _confirm_take_over(yes: bool) -> Callable[[Any], bool]:
+    """Whether to take over a lease held from another machine: oathdesk cannot see whether that
+    run is gone, so a person says so (or --yes, for a script whose author made sure)."""
+
+    def confirm(holder: Any) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise InvalidInput(
+                f"the push by {holder.describe()} holds the vault's lease; cannot ask whether it "
+                "is gone without a terminal: add --yes once you are sure it is"
+            )
+        return click.confirm(
+            f"the push by {holder.describe()} holds the vault's lease. Take it over? Only if "
+            "that run is gone (its machine off, its process killed): two pushes at once "
+            "create and activate tokens twice",
+            default=False,
+            err=True,
+        )
+
+    return confirm
 
 
 @entra_group.command("pull")

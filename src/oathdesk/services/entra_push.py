@@ -27,7 +27,7 @@ from oathdesk.seed import encode_base32
 from oathdesk.services.entra_session import EntraSession
 from oathdesk.services.entra_store import journal
 from oathdesk.vault.entra_records import write_journal
-from oathdesk.vault.leases import Lease
+from oathdesk.vault.leases import Lease, LeaseHolder
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.vault import Token
 
@@ -36,6 +36,12 @@ ACTIVATIONS_PER_WINDOW = 200
 ACTIVATION_WINDOW_SECONDS = 300.0
 BATCH_SIZE = 50
 DONE = "activated"
+ALREADY_DONE = "already done"
+# Vault states a push leaves behind (registered) or that follow it: a serial asked for by name
+# in one of them was finished before, by an earlier run (or by a CSV upload), not a failure.
+FINISHED = frozenset(
+    (TokenState.REGISTERED, TokenState.SHIPPED, TokenState.DELIVERED, TokenState.SECRET_PURGED)
+)
 LEASE_JOB = "oathdesk entra push"
 # Renewed before every batch and activation: longer than the limiter's longest wait (a 5-minute
 # window) and a throttled call's retries, short enough that a killed push does not hold up the
@@ -59,7 +65,7 @@ class PushOptions:
 class PushOutcome:
     serial: str
     upn: str
-    result: str  # activated | already activated | failed | would ...
+    result: str  # activated | already activated | already done | failed | would ...
     detail: str = ""
 
 
@@ -67,6 +73,7 @@ class PushOutcome:
 class PushReport:
     outcomes: list[PushOutcome] = field(default_factory=list)
     stopped: str = ""  # why the run stopped early (run again to resume)
+    took_over: str = ""  # whose lease this run took over, and why
     limiter_waited: float = 0.0
     throttled_waited: float = 0.0
 
@@ -78,6 +85,10 @@ class PushReport:
     @property
     def failed(self) -> list[PushOutcome]:
         return [o for o in self.outcomes if o.result == "failed"]
+
+    @property
+    def already_done(self) -> list[PushOutcome]:
+        return [o for o in self.outcomes if o.result == ALREADY_DONE]
 
 
 def pushable(token: Token) -> bool:
@@ -105,11 +116,23 @@ def _candidates(session: EntraSession, serials: Sequence[str], report: PushRepor
     if not serials:
         return [t for t in tokens if pushable(t) and not graph_misfit(t)]
     by_serial = {t.serial: t for t in tokens}
+    earlier = journal(session.vault, list(serials))
     chosen = []
     for serial in dict.fromkeys(serials):
         token = by_serial.get(serial)
         if token is None:
             report.add(PushOutcome(serial, "", "failed", "not in the vault"), None)
+        elif token.state in FINISHED:
+            # A rerun of the same command after an interruption names the serials the first
+            # run finished: they are done, and a scripted retry must be able to succeed.
+            entry = earlier.get(serial)
+            how = (
+                f"activated in Entra by an earlier push (device {entry.device_id})"
+                if entry is not None and entry.step == DONE
+                else "registered in Entra before"
+            )
+            detail = f"{how}; the vault has it {token.state.value}"
+            report.add(PushOutcome(serial, token.upn or "", ALREADY_DONE, detail), None)
         elif not pushable(token):
             why = (
                 "its seed is no longer in the vault"
@@ -131,16 +154,27 @@ def push(
     session: EntraSession,
     options: PushOptions,
     progress: Callable[[PushOutcome], None] | None = None,
+    take_over: Callable[[LeaseHolder], bool] | None = None,
 ) -> PushReport:
     """Push the waiting tokens (see the module's docstring). One push at a time per vault: two
     desks pushing at once would both create and activate the same tokens, so a real run holds
-    the vault's lease for the job (a dry run changes nothing and needs none)."""
+    the vault's lease for the job (a dry run changes nothing and needs none). A lease whose
+    holder was killed on this machine is taken over at once; one held from another machine
+    only when ``take_over`` (a person, shown the holder) confirms that run is gone."""
     if options.dry_run:
         return _push(session, options, progress, None)
     with session.vault.lease(
-        LEASE_JOB, session.actor, host=socket.gethostname(), ttl=LEASE_TTL
+        LEASE_JOB, session.actor, host=socket.gethostname(), ttl=LEASE_TTL, take_over=take_over
     ) as lease:
-        return _push(session, options, progress, lease)
+        took_over = ""
+        if lease.taken_over is not None:
+            took_over = (
+                f"took over the lease of the push by {lease.taken_over.describe()} "
+                f"({lease.take_over_reason})"
+            )
+        report = _push(session, options, progress, lease)
+        report.took_over = took_over
+        return report
 
 
 def _push(

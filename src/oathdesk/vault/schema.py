@@ -285,5 +285,10 @@ leases = sa.Table(
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    # Migration 0011: the holder's process and machine, so that a lease whose holder was killed
+    # on this machine can be taken over at once (a pid alone may be reused by a later process).
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("process_started", sa.Float, nullable=True),
+    sa.Column("boot_time", sa.Float, nullable=True),
     info={"backup": False},
 )

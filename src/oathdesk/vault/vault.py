@@ -177,14 +177,53 @@ class Vault:
             raise db.storage_error(error) from None
 
     @contextlib.contextmanager
-    def lease(self, job: str, actor: Actor, *, host: str, ttl: timedelta) -> Iterator[leases.Lease]:
+    def lease(
+        self,
+        job: str,
+        actor: Actor,
+        *,
+        host: str,
+        ttl: timedelta,
+        take_over: Callable[[leases.LeaseHolder], bool] | None = None,
+    ) -> Iterator[leases.Lease]:
         """Run ``job`` alone on this vault, across processes and machines (vault/leases.py):
         Conflict, naming who runs it, when another run holds it. Released when the block ends,
-        however it ends; a run killed outright frees it after ``ttl`` without a renewal."""
+        however it ends; a run killed outright frees it after ``ttl`` without a renewal.
+
+        A holder on this machine whose process is gone is taken over at once; one whose fate is
+        unknown (another machine) only when ``take_over`` (a person's confirmation, shown the
+        holder) says yes. Each take-over is an audit record ``lease.taken_over`` naming the old
+        holder, in the transaction that takes the lease."""
         held = leases.Lease(self.transaction, job, ttl)
         current = held.take(actor=actor.name, host=host)
-        if current is not None:
-            raise Conflict(leases.busy_message(job, current))
+        while current is not None:
+            fate = current.fate(host=host, me=held.process)
+            if fate is leases.HolderFate.RUNNING:
+                raise Conflict(leases.busy_message(job, current, running_here=True))
+            if fate is leases.HolderFate.GONE:
+                reason = "its process is gone from this machine"
+            elif take_over is not None and take_over(current):
+                reason = f"confirmed by {actor.name}: the holder on {current.host} is gone"
+            else:
+                raise Conflict(leases.busy_message(job, current))
+            with self.unit_of_work(actor) as work:
+                now_held = held.take_over(
+                    work.conn, current, actor=actor.name, host=host, reason=reason
+                )
+                if now_held is None:
+                    work.audit(
+                        "lease.taken_over",
+                        details={
+                            "job": job,
+                            "from_actor": current.actor,
+                            "from_host": current.host,
+                            "from_pid": current.pid,
+                            "from_taken_at": current.taken_at.isoformat(),
+                            "reason": reason,
+                        },
+                    )
+            # None: ours now. Else another run took it first: judge that one the same way (it is most likely alive).
+            current = now_held
         try:
             yield held
         finally:

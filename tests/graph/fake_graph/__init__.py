@@ -44,7 +44,7 @@ fake_graph`` in your conftest.py)::
                      path_contains="") -> None
         def fail_next(self, count=1, *, status=500, drop_connection=False, path_contains="",
                       after_processing=False) -> None
-        def delay_next(self, count=1, *, seconds, path_contains="") -> None  # late answers
+        def delay_next(self, count=1, *, seconds, path_contains="", method="") -> None  # late
         def limit_activations(self, count=200, per_seconds=300) -> None
         def approve_device_code(self, upn=None) -> None   # default admin@contoso.onmicrosoft.com
         def decline_device_code(self) -> None

@@ -213,12 +213,22 @@ class FakeGraph:
                 )
             )
 
-    def delay_next(self, count: int = 1, *, seconds: float, path_contains: str = "") -> None:
-        """The next matching requests are carried out but answered ``seconds`` late (for the
-        client's timeouts: a timed-out request may well have worked)."""
+    def delay_next(
+        self, count: int = 1, *, seconds: float, path_contains: str = "", method: str = ""
+    ) -> None:
+        """The next matching requests (of HTTP ``method`` if given) are carried out but answered
+        ``seconds`` late (for the client's timeouts: a timed-out request may well have worked;
+        and for killing a client at a chosen point, once the request is in ``requests``)."""
         with self._tenant.lock:
             self._router.faults.append(
-                Fault(count, 200, apply=True, delay=seconds, path_contains=path_contains)
+                Fault(
+                    count,
+                    200,
+                    apply=True,
+                    delay=seconds,
+                    path_contains=path_contains,
+                    method=method,
+                )
             )
 
     def limit_activations(self, count: int = 200, per_seconds: float = 300) -> None:

@@ -65,8 +65,11 @@ class Fault:
     apply: bool = False  # carry the request out first, then fail (the answer is lost)
     delay: float = 0.0  # delay_next(): answer normally, but this many seconds late
     path_contains: str = ""
+    method: str = ""  # only requests of this HTTP method ("": any)
 
-    def matches(self, path_and_query: str) -> bool:
+    def matches(self, method: str, path_and_query: str) -> bool:
+        if self.method and method != self.method:
+            return False
         if self.path_contains:
             return self.path_contains in path_and_query
         # By default only Graph calls: failing the token endpoint is asked for explicitly.
@@ -133,16 +136,16 @@ class Router:
 
     def dispatch(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Response:
         with self.tenant.lock:
-            fault = self._take(target, throttle=False)
+            fault = self._take(method, target, throttle=False)
             if fault is not None and fault.delay:
-                response = self._throttled(target, headers) or self._answer(
+                response = self._throttled(method, target, headers) or self._answer(
                     method, target, headers, raw
                 )
                 response.delay = fault.delay
             elif fault is not None and not fault.apply:
                 response = self._fault_response(fault, target, headers)
             else:
-                response = self._throttled(target, headers) or self._answer(
+                response = self._throttled(method, target, headers) or self._answer(
                     method, target, headers, raw
                 )
                 if fault is not None:
@@ -152,15 +155,15 @@ class Router:
             )
             return response
 
-    def _take(self, target: str, *, throttle: bool) -> Fault | None:
+    def _take(self, method: str, target: str, *, throttle: bool) -> Fault | None:
         for fault in self.faults:
-            if fault.throttle == throttle and fault.remaining > 0 and fault.matches(target):
+            if fault.throttle == throttle and fault.remaining > 0 and fault.matches(method, target):
                 fault.remaining -= 1
                 return fault
         return None
 
-    def _throttled(self, target: str, headers: dict[str, str]) -> Response | None:
-        fault = self._take(target, throttle=True)
+    def _throttled(self, method: str, target: str, headers: dict[str, str]) -> Response | None:
+        fault = self._take(method, target, throttle=True)
         return None if fault is None else self._fault_response(fault, target, headers)
 
     def _fault_response(self, fault: Fault, target: str, headers: dict[str, str]) -> Response:
