@@ -8,92 +8,25 @@ whose next line is produced only when the command reads it.
 from __future__ import annotations
 
 import base64
-import io
 import re
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import segno
 
-from oathdesk.cli.main import run
 from oathdesk.otp import totp
 from oathdesk.seed import build_otpauth_uri
-from oathdesk.vault.config import VaultLocation
-from oathdesk.vault.keys import MasterKey, write_key_file
 from oathdesk.vault.lifecycle import TokenKind, TokenState
-from oathdesk.vault.vault import Actor, NewToken, Vault
+from oathdesk.vault.vault import NewToken, Vault
 from tests.conftest import assert_one_line_error, run_cli
-from tests.nfc.conftest import PutOnReader
+from tests.nfc.conftest import ADMIN, UPN, Line, Oathdesk, PutOnReader, Result
 from tests.nfc.simulated_token import SimulatedToken, mid_step
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.xdist_group("pcsc")]
 
-ADMIN = Actor("local:test", "admin")
-UPN = "helga@contoso.com"
 SEED = bytes(range(101, 121))
 MINI = "8659600000501"
 C302 = "8659632000502"
-
-Line = str | Callable[[], str]
-
-
-class TypedLines(io.RawIOBase):
-    """Standard input that produces each line when it is read (the operator's typing)."""
-
-    def __init__(self, lines: list[Line]) -> None:
-        self._lines = list(lines)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        if not self._lines:
-            return 0
-        item = self._lines.pop(0)
-        data = ((item() if callable(item) else item) + "\n").encode()
-        buffer[: len(data)] = data
-        return len(data)
-
-
-class Result:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.returncode, self.stdout, self.stderr = code, out, err
-
-
-Oathdesk = Callable[..., Result]
-
-
-@pytest.fixture
-def vault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Vault]:
-    path = tmp_path / "vault.sqlite3"
-    location = VaultLocation(f"sqlite:///{path}", tmp_path / "vault.key", path)
-    key = MasterKey.generate()
-    write_key_file(location.key_file, key)
-    monkeypatch.setenv("OATHDESK_VAULT", str(path))
-    monkeypatch.setenv("OATHDESK_KEY_FILE", str(location.key_file))
-    opened = Vault.create(location, key, ADMIN)
-    opened.add_user(ADMIN, UPN)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def oathdesk(
-    pcsc_reader: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Oathdesk:
-    monkeypatch.setattr("oathdesk.nfc.hostclock.ntp_synchronised", lambda: True)
-
-    def invoke(*args: str, typed: list[Line] | None = None) -> Result:
-        capsys.readouterr()
-        stdin = io.TextIOWrapper(io.BufferedReader(TypedLines(typed or [])), encoding="utf-8")
-        monkeypatch.setattr(sys, "stdin", stdin)
-        code = run(list(args))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return invoke
 
 
 def _add(vault: Vault, serial: str) -> None:
@@ -225,7 +158,7 @@ def test_batch_reports_the_failed_ones(
     result = oathdesk("burn", "--batch", str(queue), "--generate")
     assert result.returncode != 0
     assert "burned 0 of 1 tokens" in result.stdout
-    assert f"  failed   #1 {UPN}: the token refused authentication" in result.stdout
+    assert f"  failed   {UPN}: the token refused authentication" in result.stdout
     assert result.stderr.splitlines()[-1].startswith("error: 1 of 1 tokens are not burned")
     assert vault.list_tokens() == []
 

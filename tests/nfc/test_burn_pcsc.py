@@ -28,10 +28,10 @@ from oathdesk.services.burn import (
     CodeRequest,
     SeedInput,
     burn,
-    burn_queue,
     resync,
     token_info,
 )
+from oathdesk.services.burn_batch import burn_queue
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.keys import MasterKey, write_key_file
 from oathdesk.vault.lifecycle import TokenKind, TokenState

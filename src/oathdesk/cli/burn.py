@@ -27,7 +27,8 @@ from oathdesk.services.burn import BurnTarget, CodeRequest, SeedInput
 
 if TYPE_CHECKING:
     from oathdesk.nfc.transport import PcscReader
-    from oathdesk.services.burn import BatchReport
+    from oathdesk.services.burn_batch import BatchFile, BatchReport
+    from oathdesk.vault.vault import Vault
 
 READER_HELP = "Use the reader whose name contains this (default: the first one)."
 
@@ -71,10 +72,18 @@ def read_code(request: CodeRequest) -> str:
         f"shows{again}"
     )
     if sys.stdin.isatty():
-        return str(click.prompt(prompt, err=True))
+        try:
+            return str(click.prompt(prompt, err=True))
+        except click.Abort:
+            # click turns Ctrl-C at a prompt into Abort; a queue stops on KeyboardInterrupt and
+            # writes what is left, so give it back the interrupt.
+            click.echo("", err=True)
+            raise KeyboardInterrupt from None
     click.echo(f"{prompt}: ", err=True, nl=False)
-    line = sys.stdin.readline()
-    click.echo("", err=True)
+    try:
+        line = sys.stdin.readline()
+    finally:
+        click.echo("", err=True)  # Ctrl-C too: the error that follows gets a line of its own
     if not line.strip():
         raise InvalidInput("no code on standard input; type the code the token shows")
     return line
@@ -107,18 +116,17 @@ def _seed_input(qr_image: Path | None, secret: bool, generate: bool) -> SeedInpu
 
 
 def _batch_targets(
-    path: Path, generate: bool, hash_name: str | None, period: int | None
+    batch: BatchFile, name: str, generate: bool, hash_name: str | None, period: int | None
 ) -> list[BurnTarget]:
     from oathdesk.seed import generate_secret
 
     targets = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
+    for number, line in enumerate(batch.entries, start=1):
         is_upn = "@" in line
         if generate and not is_upn:
-            raise InvalidInput(f"{path.name} line {number}: --generate needs a UPN on each line")
+            raise InvalidInput(
+                f"{name} entry {number} ({line}): --generate needs a UPN on each line"
+            )
         seed = SeedInput(generate_secret("sha1"), "generated") if generate else None
         targets.append(
             BurnTarget(
@@ -129,8 +137,6 @@ def _batch_targets(
                 period=period,
             )
         )
-    if not targets:
-        raise InvalidInput(f"{path.name} lists no tokens (one UPN or serial per line)")
     return targets
 
 
@@ -144,7 +150,8 @@ def _batch_targets(
 @click.option(
     "--batch",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="A queue: one UPN or serial per line.",
+    help="A queue: one UPN or serial per line, burned in any order; run again, it does what is "
+    "left (and writes that to FILE.left).",
 )
 @click.option("--count", type=click.IntRange(1, 10_000), help="Burn N tokens awaiting their burn.")
 @click.option("--hash", "hash_name", type=click.Choice(["sha1", "sha256"]))
@@ -178,7 +185,7 @@ def burn_command(
     vault_path: str | None,
 ) -> None:
     """Program a Token2 token on the NFC reader with its seed from the vault, and check it."""
-    from oathdesk.services.burn import burn, burn_queue
+    from oathdesk.services.burn import burn
 
     if click.get_current_context().args:
         raise InvalidInput(
@@ -202,21 +209,7 @@ def burn_command(
     _warn_unsynchronised_clock()
     with _reader(reader_name) as reader:
         if batch is not None or count is not None:
-            targets = (
-                _batch_targets(batch, generate, hash_name, step)
-                if batch is not None
-                else [BurnTarget(hash_name=hash_name, period=step)] * (count or 0)
-            )
-            report = burn_queue(
-                vault,
-                local_actor(),
-                reader,
-                targets,
-                read_code,
-                announce=lambda text: click.echo(text, err=True),
-                timeout=timeout,
-            )
-            _summary(report, len(targets))
+            _burn_queue(reader, vault, batch, count, generate, hash_name, step, timeout)
             return
         target = BurnTarget(
             upn=upn,
@@ -234,19 +227,131 @@ def burn_command(
     )
 
 
-def _summary(report: BatchReport, total: int) -> None:
-    click.echo(f"burned {len(report.burned)} of {total} tokens")
+class Interrupted(OathdeskError):
+    exit_code = 130  # the shell's convention for Ctrl-C
+
+
+def _burn_queue(
+    reader: PcscReader,
+    vault: Vault,
+    batch: Path | None,
+    count: int | None,
+    generate: bool,
+    hash_name: str | None,
+    step: int | None,
+    timeout: float,
+) -> None:
+    from oathdesk.services.burn_batch import burn_queue, parse_batch
+
+    parsed = None
+    if batch is not None:
+        parsed = parse_batch(_read_batch(batch), batch.name)
+        targets = _batch_targets(parsed, batch.name, generate, hash_name, step)
+    else:
+        targets = [BurnTarget(hash_name=hash_name, period=step)] * (count or 0)
+    report = burn_queue(
+        vault,
+        local_actor(),
+        reader,
+        targets,
+        read_code,
+        announce=lambda text: click.echo(text, err=True),
+        batch=parsed.batch_id if parsed else None,
+        timeout=timeout,
+    )
+    left = None
+    if batch is not None and parsed is not None:
+        left = _write_left_over(batch, parsed.batch_id, report)
+    _summary(report, len(targets), left, " --generate" if generate else "")
+
+
+def _read_batch(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInput(
+            f"cannot read the queue {path.name} ({type(error).__name__}); give a text file "
+            "with one UPN or serial per line"
+        ) from None
+
+
+def left_over_path(batch: Path) -> Path:
+    """queue.txt -> queue.left.txt; a left-over file is rewritten in place."""
+    if batch.stem.endswith(".left"):
+        return batch
+    return batch.with_name(f"{batch.stem}.left{batch.suffix}")
+
+
+def _write_left_over(batch: Path, batch_id: str, report: BatchReport) -> Path | None:
+    """Write what the next run must do next to the queue, with the queue's permissions (the
+    file names users; it holds no seeds: the queue held none). Nothing left: a left-over file
+    of ours there is removed, so that no stale list is run again."""
+    import os
+    import tempfile
+
+    from oathdesk.services.burn_batch import is_left_over_file, left_over_text
+
+    path = left_over_path(batch)
+    left = report.left_over()
+    try:
+        if not left:
+            if path.exists() and is_left_over_file(path.read_text(encoding="utf-8")):
+                path.unlink()
+            return None
+        text = left_over_text(
+            batch_id, [t.describe() for _, t in left], batch.name, datetime.now(UTC)
+        )
+        mode = batch.stat().st_mode & 0o777
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except (OSError, UnicodeDecodeError) as error:
+        click.echo(
+            f"warning: could not write the left-over entries to {path} "
+            f"({type(error).__name__}); run the same queue again: it skips what is done",
+            err=True,
+        )
+        return None
+    return path
+
+
+def _summary(report: BatchReport, total: int, left: Path | None, options: str) -> None:
+    skipped = f"; {len(report.skipped)} already burned (skipped)" if report.skipped else ""
+    click.echo(f"burned {len(report.burned)} of {total} tokens{skipped}")
     for result in report.burned:
         click.echo(f"  burned   {result.token.serial} ({result.model.name}) {result.token.upn}")
-    for position, target, message in report.failed:
-        click.echo(f"  failed   #{position} {target.describe()}: {message}")
-    for position, target in report.not_attempted:
-        click.echo(f"  not done #{position} {target.describe()}")
-    if report.failed or report.not_attempted:
-        raise OathdeskError(
-            f"{len(report.failed) + len(report.not_attempted)} of {total} tokens are not burned "
-            "(listed above; the vault is unchanged for them): run the burn again for those"
-        )
+    for _, target, message in report.skipped:
+        click.echo(f"  skipped  {target.describe()}: {message}")
+    for _, target, message in report.failed:
+        click.echo(f"  failed   {target.describe()}: {message}")
+    for _, target in report.not_attempted:
+        click.echo(f"  not done {target.describe()}")
+    if report.stopped:
+        click.echo(f"stopped: {report.stopped}")
+    missing = len(report.failed) + len(report.not_attempted)
+    if left is not None:
+        entries = "entry" if missing == 1 else "entries"
+        click.echo(f"left over: {missing} {entries} written to {left}")
+    if not missing:
+        return
+    again = (
+        f"run `oathdesk burn --batch {left}{options}` for them"
+        if left is not None
+        else "run the burn again for those"
+    )
+    message = (
+        f"{missing} of {total} tokens are not burned (listed above; the vault is unchanged for "
+        f"them): {again}"
+    )
+    if report.interrupted:
+        raise Interrupted(f"interrupted; {message}")
+    raise OathdeskError(message)
 
 
 @click.command("info")

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from oathdesk.errors import Conflict, InvalidInput, NotFound, OathdeskError, PolicyRefused
 from oathdesk.nfc.apdu import HASHES, MAX_SEED_BYTES, STEPS
-from oathdesk.nfc.errors import NoReader, NotProgrammable
+from oathdesk.nfc.errors import NotProgrammable
 from oathdesk.nfc.models import TokenModel, model_for_serial
 from oathdesk.nfc.token import DeviceInfo, Link, TokenSession
 from oathdesk.otp import Algorithm, totp
@@ -71,6 +71,7 @@ class BurnTarget:
     new_seed: SeedInput | None = None
     hash_name: str | None = None
     period: int | None = None
+    batch: str | None = None  # the queue it came from, named in the burn's audit record
 
     def describe(self) -> str:
         return self.upn or self.serial or "any token awaiting its burn"
@@ -98,21 +99,21 @@ class BurnResult:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     existing: list[Token]  # the vault tokens the device may be (empty: a new record)
     upn: str | None
 
 
-def _plan(vault: Vault, target: BurnTarget) -> _Plan:
+def plan_burn(vault: Vault, target: BurnTarget) -> Plan:
     """What the vault expects before the reader is touched (a mistake costs no token write)."""
     if target.new_seed is not None:
         if not target.upn:
             raise InvalidInput("a seed given to the burn needs the user it belongs to (UPN)")
-        return _Plan([], _check_new_seed(vault, target.upn, target.new_seed.secret))
+        return Plan([], _check_new_seed(vault, target.upn, target.new_seed.secret))
     if target.serial:
         token = vault.get_token(target.serial)
         _check_burnable(token)
-        return _Plan([token], token.upn)
+        return Plan([token], token.upn)
     upn = vault.get_user(target.upn).upn if target.upn else None
     waiting = [
         t
@@ -127,7 +128,7 @@ def _plan(vault: Vault, target: BurnTarget) -> _Plan:
             else "add them first (`oathdesk token add --user UPN ...` or `oathdesk import`)"
         )
         raise NotFound(f"{who} no programmable token waiting to be burned; {hint}")
-    return _Plan(waiting, upn)
+    return Plan(waiting, upn)
 
 
 def _check_new_seed(vault: Vault, upn: str, secret: bytes) -> str:
@@ -166,7 +167,7 @@ def _check_burnable(token: Token) -> None:
         raise Conflict(f"the vault no longer holds the seed of token {token.serial}")
 
 
-def _match(plan: _Plan, device: DeviceInfo, vault: Vault) -> Token | None:
+def _match(plan: Plan, device: DeviceInfo, vault: Vault) -> Token | None:
     if not plan.existing:
         if vault.existing_serials([device.serial]):
             raise Conflict(
@@ -233,6 +234,22 @@ def code_matches(secret: bytes, code: str, at: float, *, hash_name: str, period:
     return matched
 
 
+def code_confirmed(
+    read_code: ReadCode,
+    device: DeviceInfo,
+    secret: bytes,
+    clock: Clock,
+    hash_name: str,
+    period: int,
+) -> bool:
+    """The operator typed, within three tries, the code of ``secret`` that the token shows."""
+    for attempt in range(1, CODE_ATTEMPTS + 1):
+        code = read_code(CodeRequest(device.serial, device.model.name, attempt))
+        if code_matches(secret, code, clock(), hash_name=hash_name, period=period):
+            return True
+    return False
+
+
 def _confirm_code(
     read_code: ReadCode,
     device: DeviceInfo,
@@ -241,14 +258,24 @@ def _confirm_code(
     hash_name: str,
     period: int,
 ) -> None:
-    for attempt in range(1, CODE_ATTEMPTS + 1):
-        code = read_code(CodeRequest(device.serial, device.model.name, attempt))
-        if code_matches(secret, code, clock(), hash_name=hash_name, period=period):
-            return
-    raise PolicyRefused(
-        f"the code typed does not match token {device.serial} ({CODE_ATTEMPTS} tries); nothing "
-        "was recorded: check the token's display and burn it again"
-    )
+    if not code_confirmed(read_code, device, secret, clock, hash_name, period):
+        raise PolicyRefused(
+            f"the code typed does not match token {device.serial} ({CODE_ATTEMPTS} tries); "
+            "nothing was recorded: check the token's display and burn it again"
+        )
+
+
+@dataclass(frozen=True)
+class Programmed:
+    """A token written and read back, not yet confirmed by its code nor recorded."""
+
+    device: DeviceInfo
+    token: Token | None  # its vault record (None: the burn creates it)
+    upn: str | None
+    secret: bytes = field(repr=False)
+    hash_name: str = "sha1"
+    period: int = 30
+    drift: int = 0
 
 
 def burn(
@@ -262,35 +289,74 @@ def burn(
     clock: Clock = time.time,
 ) -> BurnResult:
     """Program one token and record it; see the module's docstring for the order of things."""
-    require(actor, Permission.SHIP)
-    require(actor, Permission.REVEAL)
-    if target.new_seed is not None:
-        require(actor, Permission.MANAGE_TOKENS)  # it adds a token
-    plan = _plan(vault, target)
+    require_burn(actor, target)
+    plan = plan_burn(vault, target)
     with reader.token(timeout) as link:
         session = TokenSession(link)
         device = session.identify()
         token = _match(plan, device, vault)
-        hash_name, period = _settings(token, target)
-        secret = _secret(vault, actor, token, target)
-        session.authenticate()
-        session.write_config(int(clock()), hash_name=hash_name, period=period)
-        session.write_seed(secret)
-        drift = session.clock() - int(clock())
-    _confirm_code(read_code, device, secret, clock, hash_name, period)
-    details = {
+        programmed = program(vault, actor, session, device, token, plan.upn, target, clock)
+    return record_burn(vault, actor, reader.name, programmed, target, read_code, clock)
+
+
+def require_burn(actor: Actor, target: BurnTarget) -> None:
+    require(actor, Permission.SHIP)
+    require(actor, Permission.REVEAL)
+    if target.new_seed is not None:
+        require(actor, Permission.MANAGE_TOKENS)  # it adds a token
+
+
+def program(
+    vault: Vault,
+    actor: Actor,
+    session: TokenSession,
+    device: DeviceInfo,
+    token: Token | None,
+    upn: str | None,
+    target: BurnTarget,
+    clock: Clock,
+) -> Programmed:
+    """Write the configuration (clock, hash, step) and the seed to the identified token."""
+    hash_name, period = _settings(token, target)
+    secret = _secret(vault, actor, token, target)
+    session.authenticate()
+    session.write_config(int(clock()), hash_name=hash_name, period=period)
+    session.write_seed(secret)
+    drift = session.clock() - int(clock())
+    return Programmed(device, token, upn, secret, hash_name, period, drift)
+
+
+def record_burn(
+    vault: Vault,
+    actor: Actor,
+    reader_name: str,
+    done: Programmed,
+    target: BurnTarget,
+    read_code: ReadCode,
+    clock: Clock,
+) -> BurnResult:
+    """Ask for the code the token shows; only if it matches, record the burn."""
+    device, token = done.device, done.token
+    _confirm_code(read_code, device, done.secret, clock, done.hash_name, done.period)
+    details: dict[str, object] = {
         "model": device.model.name,
-        "reader": reader.name,
-        "hash": hash_name,
-        "period": period,
-        "drift_seconds": drift,
+        "reader": reader_name,
+        "hash": done.hash_name,
+        "period": done.period,
+        "drift_seconds": done.drift,
         "seed_source": target.new_seed.source if target.new_seed else "vault",
     }
+    if target.batch:
+        details["batch"] = target.batch
     try:
         with vault.unit_of_work(actor) as work:
             if token is None:
                 work.add_tokens(
-                    [_new_token(device, target, plan.upn, secret, hash_name, period)],
+                    [
+                        _new_token(
+                            device, target, done.upn, done.secret, done.hash_name, done.period
+                        )
+                    ],
                     source="burn",
                 )
                 token = work.token(device.serial)
@@ -302,13 +368,13 @@ def burn(
                 token = work.move(
                     token.serial, TokenState.BURNED, details=details, expected_version=token.version
                 )
-            work.record_drift(token, drift)
+            work.record_drift(token, done.drift)
     except OathdeskError as error:
         raise type(error)(
             f"token {device.serial} is programmed but the vault did not record it "
             f"({error.message}); burn it again"
         ) from None
-    return BurnResult(vault.get_token(device.serial), device.model, drift, not plan.existing)
+    return BurnResult(vault.get_token(device.serial), device.model, done.drift, done.token is None)
 
 
 def _secret(vault: Vault, actor: Actor, token: Token | None, target: BurnTarget) -> bytes:
@@ -345,60 +411,6 @@ def _new_token(
         period=period,
         upn=upn,
     )
-
-
-# -- a queue of tokens --------------------------------------------------------------------------
-
-
-@dataclass
-class BatchReport:
-    burned: list[BurnResult] = field(default_factory=list)
-    failed: list[tuple[int, BurnTarget, str]] = field(default_factory=list)  # 1-based position
-    not_attempted: list[tuple[int, BurnTarget]] = field(default_factory=list)
-
-
-def burn_queue(
-    vault: Vault,
-    actor: Actor,
-    reader: TokenReader,
-    targets: Sequence[BurnTarget],
-    read_code: ReadCode,
-    *,
-    announce: Callable[[str], None],
-    timeout: float = 60.0,
-    clock: Clock = time.time,
-) -> BatchReport:
-    """Burn ``targets`` one after another; each success is recorded at once, a failure is
-    reported and skipped, so that nothing done is lost and nothing failed is half-recorded."""
-    report = BatchReport()
-    for position, target in enumerate(targets, start=1):
-        announce(f"[{position}/{len(targets)}] present the next token ({target.describe()})")
-        try:
-            result = burn(vault, actor, reader, target, read_code, timeout=timeout, clock=clock)
-        except NoReader as error:
-            report.failed.append((position, target, error.message))
-            report.not_attempted.extend(
-                (later, t) for later, t in enumerate(targets[position:], start=position + 1)
-            )
-            return report
-        except OathdeskError as error:
-            report.failed.append((position, target, error.message))
-            announce(f"[{position}/{len(targets)}] failed: {error.message}")
-        else:
-            report.burned.append(result)
-            announce(
-                f"[{position}/{len(targets)}] burned {result.token.serial} "
-                f"({result.model.name}) for {result.token.upn or 'stock'}"
-            )
-        if position < len(targets):
-            announce("take the token off the reader")
-            if not reader.wait_for_removal(timeout):
-                report.not_attempted.extend(
-                    (later, t) for later, t in enumerate(targets[position:], start=position + 1)
-                )
-                announce("the token stayed on the reader; stopping the queue")
-                return report
-    return report
 
 
 # -- reading and resynchronising ----------------------------------------------------------------
