@@ -14,13 +14,14 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from oathdesk.vault.lifecycle import TokenState
-from tests.conftest import OATHDESK
-from tests.graph.entra_helpers import EntraWorld, world
+from tests.conftest import OATHDESK, assert_one_line_error
+from tests.graph.entra_helpers import ADMIN, EntraWorld, world
 
 __all__ = ["world"]
 
@@ -181,3 +182,46 @@ def test_an_identical_rerun_after_an_interruption_finishes_and_exits_0(
         assert "lease.taken_over" in audit
     else:
         assert "lease.taken_over" not in audit  # Ctrl-C gave the lease back
+
+
+def test_a_spare_device_with_the_same_serial_does_not_stop_a_push_or_its_rerun(
+    world: EntraWorld,
+) -> None:
+    """Someone uploaded a spare device with the serial after the first run created ours (and
+    before it was activated): the rerun activates the one oathdesk created, not the spare."""
+    serials = world.add_tokens(UPN, 2, first=31)
+    world.login()
+    world.fake.fail_next(status=500, path_contains=ACTIVATE)  # the first serial stays created
+    assert world.cli(*_push_args(serials)).returncode == 1
+    ours = world.fake.device(serials[0])["id"]
+    spare = world.fake.add_device(serials[0], "JBSWY3DPEHPK3PXP", allow_duplicate_serial=True)
+    again = world.cli(*_push_args(serials))
+    assert again.returncode == 0, again
+    assert _results(json.loads(again.stdout)) == {
+        serials[0]: "activated",
+        serials[1]: "already done",
+    }
+    states = {d["id"]: d["status"] for d in world.fake.devices}
+    assert states[ours] == "activated"
+    assert states[spare] == "available"
+
+
+def test_a_lease_left_by_another_machine_is_taken_over_only_when_confirmed(
+    world: EntraWorld,
+) -> None:
+    (serial,) = world.add_tokens(UPN, 1, first=41)
+    world.login()
+    gone = world.vault.lease("oathdesk entra push", ADMIN, host="desk-far", ttl=timedelta(hours=1))
+    gone.__enter__()  # never left: that desk was switched off mid-push
+    blocked = world.cli("entra", "push")
+    assert_one_line_error(blocked)
+    assert "`oathdesk entra push --take-over-lease`" in blocked.stderr
+    no_tty = world.cli("entra", "push", "--take-over-lease")
+    assert_one_line_error(no_tty)
+    assert "add --yes once you are sure" in no_tty.stderr
+    assert "lease.taken_over" not in world.audit_text()
+    taken = world.cli("entra", "push", "--take-over-lease", "--yes")
+    assert taken.returncode == 0, taken
+    assert "took over the lease of the push by local:test on desk-far" in taken.stderr
+    assert world.vault.get_token(serial).state is TokenState.REGISTERED
+    assert "lease.taken_over" in world.audit_text()

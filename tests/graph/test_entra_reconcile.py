@@ -131,3 +131,54 @@ def test_only_an_admin_may_use_the_graph_connection(world: EntraWorld) -> None:
         open_session(world.vault, Actor("mia", "helpdesk"))
     with open_session(world.vault, ADMIN) as session:
         assert session.api.policy_state() == "enabled"
+
+
+@pytest.mark.parametrize("spare", ["listed after", "listed before"])
+def test_a_spare_device_with_the_same_serial_is_a_duplicate_not_a_missing_activation(
+    world: EntraWorld, spare: str
+) -> None:
+    """Entra holds the user's activated token and a spare, unassigned device with the same
+    serial: pull names the duplicate with both devices, and no 'not activated'."""
+    upn = "gil@contoso.onmicrosoft.com"
+    (serial,) = world.add_tokens(upn, 1, first=1)
+    world.login()
+    seed = base64.b32encode(world.seeds[serial]).decode()
+    if spare == "listed after":
+        assert world.cli("entra", "push").returncode == 0
+        activated_id = world.fake.device(serial)["id"]
+        spare_id = world.fake.add_device(serial, _b32(), allow_duplicate_serial=True)
+    else:
+        spare_id = world.fake.add_device(serial, _b32())
+        activated_id = world.fake.add_device(
+            serial, seed, assign_to=upn, activated=True, allow_duplicate_serial=True
+        )
+        world.vault.move(ADMIN, serial, TokenState.REGISTERED)
+    result = world.cli("entra", "pull", "--json")
+    assert result.returncode == 0, result
+    found = json.loads(result.stdout)["differences"]
+    assert [d["kind"] for d in found] == ["duplicate"], found
+    detail = found[0]["detail"]
+    assert f"{activated_id} (activated, assigned to" in detail
+    assert f"{spare_id} (available" in detail
+
+
+def test_unassign_and_delete_pick_the_right_one_of_two_devices_with_a_serial(
+    world: EntraWorld,
+) -> None:
+    upn = "hale@contoso.onmicrosoft.com"
+    (serial,) = world.add_tokens(upn, 1, first=1)
+    world.login()
+    assert world.cli("entra", "push").returncode == 0
+    ours = world.fake.device(serial)["id"]
+    spare = world.fake.add_device(serial, _b32(), allow_duplicate_serial=True)
+    deleted = world.cli("entra", "delete", serial)  # only the spare can go: it goes
+    assert deleted.returncode == 0, deleted
+    assert [d["id"] for d in world.fake.devices] == [ours]
+    world.fake.add_device(serial, _b32(), allow_duplicate_serial=True)
+    unassigned = world.cli("entra", "unassign", serial)  # only ours is assigned
+    assert unassigned.returncode == 0, unassigned
+    assert world.fake.methods_of(upn) == []
+    both_spare = world.cli("entra", "delete", serial)  # now two unassigned: which?
+    assert_one_line_error(both_spare)
+    assert ours in both_spare.stderr
+    assert spare not in both_spare.stderr  # deleted before

@@ -401,12 +401,23 @@ def pull_command(vault_path: str | None, as_json: bool) -> None:
         print_table(
             "Entra vs the vault",
             ["difference", "serial", "user", "detail"],
-            [[KINDS[d.kind], d.serial, d.upn, d.detail] for d in report.differences],
+            [[KINDS[d.kind], d.serial, d.upn, _cell(d.detail)] for d in report.differences],
         )
+        # Details the table would cut (a duplicate names each device), in full, one line each.
+        for d in report.differences:
+            if d.detail != _cell(d.detail):
+                click.echo(f"{KINDS[d.kind]}: {d.serial or d.upn}: {d.detail}")
     click.echo(
         f"{len(report.differences)} difference(s); {report.users_checked} users, "
         f"{report.methods_seen} OATH methods, {report.inventory_size} inventory tokens checked"
     )
+
+
+_CELL = 48
+
+
+def _cell(detail: str) -> str:
+    return detail if len(detail) <= _CELL else detail[: _CELL - 10].rstrip() + " (below)"
 
 
 # -- per user and per token ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from oathdesk.graph.auth import TokenSource, certificate_thumbprint
 from oathdesk.graph.errors import GraphError
 from oathdesk.graph.settings import AuthKind, GraphSettings
 from oathdesk.services.entra_session import EntraSession
-from oathdesk.services.entra_store import save_connection
+from oathdesk.services.entra_store import journal, save_connection
 from oathdesk.upn import validate_upn
 from oathdesk.vault.entra_records import forget_journal
 from oathdesk.vault.models import Actor
@@ -123,21 +123,28 @@ def default_method(session: EntraSession, upn: str, method: str) -> None:
     session.api.set_preferred_method(upn, method)
 
 
-def _one_device(session: EntraSession, serial: str) -> Device:
+def _one_device(session: EntraSession, serial: str, *, assigned: bool) -> Device:
+    """The device with ``serial`` to act on. Entra may hold a serial more than once (a spare
+    beside the user's token): only one of them can be assigned (``assigned``) or the one spare
+    to delete, so pick that one; ask a person only when several fit."""
     found = session.api.device_by_serial(serial)
     if not found:
         raise NotFound(f"no token with serial {serial} in Entra's inventory")
-    if len(found) > 1:
+    if len(found) == 1:
+        return found[0]
+    fitting = [d for d in found if bool(d.assigned_to) == assigned] or found
+    if len(fitting) > 1:
+        listed = "; ".join(f"{d.id} ({d.status})" for d in fitting)
         raise Conflict(
-            f"serial {serial} is in Entra's inventory {len(found)} times; remove the "
+            f"serial {serial} is in Entra's inventory {len(found)} times ({listed}); remove the "
             "duplicates in the Entra admin center first"
         )
-    return found[0]
+    return fitting[0]
 
 
 def unassign(session: EntraSession, serial: str) -> Device:
     """Take a token away from its user in Entra (it returns to 'available')."""
-    device = _one_device(session, serial)
+    device = _one_device(session, serial, assigned=True)
     if not device.assigned_to:
         raise Conflict(f"token {serial} is not assigned to anyone in Entra; nothing to unassign")
     session.api.unassign(device.assigned_to, device.id, serial=serial)
@@ -146,7 +153,7 @@ def unassign(session: EntraSession, serial: str) -> Device:
 
 def delete(session: EntraSession, serial: str) -> Device:
     """Delete a token from Entra's inventory; only an unassigned one can go."""
-    device = _one_device(session, serial)
+    device = _one_device(session, serial, assigned=False)
     if device.assigned_to:
         owner = device.assigned_name or device.assigned_to
         raise Conflict(
@@ -154,6 +161,8 @@ def delete(session: EntraSession, serial: str) -> Device:
             f"`oathdesk entra unassign {serial}` first"
         )
     session.api.delete_device(device.id, serial=serial)
-    with session.vault.transaction() as conn:
-        forget_journal(conn, serial)
+    entry = journal(session.vault, [serial]).get(serial)
+    if entry is None or entry.device_id in (None, device.id):  # not when a spare went
+        with session.vault.transaction() as conn:
+            forget_journal(conn, serial)
     return device

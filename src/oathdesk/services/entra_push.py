@@ -257,7 +257,21 @@ class _Runner:
         for token in candidates:
             found = self.inventory.get(token.serial, [])
             if len(found) > 1:
-                self.done(token, "failed", f"serial is {len(found)} times in Entra's inventory")
+                # A spare uploaded beside ours (by CSV, say): ours is the one the journal
+                # created or the one on the token's user; otherwise nobody can tell which.
+                entry = entries.get(token.serial)
+                device = self.ours(token, found, entry.device_id if entry else None)
+                if device is not None:
+                    ready.append((token, device))
+                    continue
+                listed = "; ".join(f"{d.id} ({d.status})" for d in found)
+                self.done(
+                    token,
+                    "failed",
+                    f"serial is {len(found)} times in Entra's inventory ({listed}), none of them "
+                    f"on {token.upn} or created by oathdesk; delete the spare ones in the Entra "
+                    "admin center",
+                )
             elif found:
                 ready.append((token, found[0]))
             else:
@@ -275,6 +289,18 @@ class _Runner:
             ready.extend(self.create(to_create[start : start + size]))
         for token, device in ready:
             self.activate(token, device)
+
+    def ours(self, token: Token, found: list[Device], device_id: str | None) -> Device | None:
+        """Among devices sharing a serial, the one this token is: created by an earlier push
+        (the journal's id), else the only one assigned to the token's user."""
+        for device in found:
+            if device_id is not None and device.id == device_id:
+                return device
+        if not any(d.assigned_to for d in found):
+            return None
+        mine = {m.device_id or m.id for m in self.api.hardware_methods(token.upn or "")}
+        on_user = [d for d in found if d.id in mine]
+        return on_user[0] if len(on_user) == 1 else None
 
     def still_alone(self) -> None:
         """Renew the lease before a step that changes Entra (stops if another run took over)."""
@@ -354,9 +380,14 @@ class _Runner:
             ready.append((token, device))
         return ready
 
-    def lookup(self, token: Token) -> Device | None:
+    def lookup(self, token: Token, device_id: str | None = None) -> Device | None:
+        """The token's device after a lost answer: ``device_id`` when known, else the only
+        device with the serial (several: a spare beside it, so none can be told for sure)."""
         found = self.api.device_by_serial(token.serial)
-        return found[0] if found else None
+        for device in found:
+            if device.id == device_id:
+                return device
+        return found[0] if len(found) == 1 else None
 
     def recheck(self, batch: list[Token]) -> None:
         for token in batch:
@@ -394,7 +425,7 @@ class _Runner:
                     upn, device.id, code, serial=token.serial, display_name=_display_name(token)
                 )
         except GraphConnectionLost:
-            found = self.lookup(token)
+            found = self.lookup(token, device.id)
             if found is not None and found.status == DONE:
                 self.register(token, found, "activated (confirmed after a dropped connection)")
                 return

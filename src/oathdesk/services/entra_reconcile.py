@@ -90,13 +90,32 @@ def pull(session: EntraSession) -> PullReport:
     )
 
 
+def _by_serial(inventory: list[Device]) -> dict[str, list[Device]]:
+    """The inventory per serial: Entra lets one serial be there more than once (a spare
+    uploaded by CSV beside the one Graph created), so a serial names a list, never one device."""
+    grouped: dict[str, list[Device]] = {}
+    for device in inventory:
+        grouped.setdefault(device.serial, []).append(device)
+    return grouped
+
+
+def _describe(device: Device) -> str:
+    owner = device.assigned_name or device.assigned_to or "nobody"
+    return f"{device.id} ({device.status}, assigned to {owner})"
+
+
 def _inventory_differences(inventory: list[Device], tokens: dict[str, Token]) -> list[Difference]:
     found = []
-    counts = Counter(d.serial for d in inventory)
-    for serial, count in sorted(counts.items()):
-        if count > 1:
+    for serial, devices in sorted(_by_serial(inventory).items()):
+        if len(devices) > 1:
             found.append(
-                Difference("duplicate", serial, "", f"{count} inventory devices with this serial")
+                Difference(
+                    "duplicate",
+                    serial,
+                    "",
+                    f"{len(devices)} inventory devices with this serial: "
+                    + "; ".join(_describe(d) for d in devices),
+                )
             )
     for device in inventory:
         if device.serial not in tokens:
@@ -157,13 +176,13 @@ def _missing(
     methods_by_user: dict[str, list[OathMethod]],
     tokens: dict[str, Token],
 ) -> list[Difference]:
-    in_entra = {d.serial: d for d in inventory}
+    in_entra = _by_serial(inventory)
     found = []
     for serial, token in sorted(tokens.items()):
         if token.state not in IN_ENTRA:
             continue
-        device = in_entra.get(serial)
-        if device is None:
+        devices = in_entra.get(serial, [])
+        if not devices:
             found.append(
                 Difference(
                     "not_in_entra",
@@ -172,8 +191,12 @@ def _missing(
                     f"the vault says {token.state.value}, Entra has no such token",
                 )
             )
-        elif device.status != "activated":
-            found.append(
-                Difference("not_activated", serial, token.upn or "", f"Entra says {device.status}")
+        elif not any(d.status == "activated" for d in devices):
+            # One activated device is the token at work; the others are reported as duplicates.
+            says = (
+                f"Entra says {devices[0].status}"
+                if len(devices) == 1
+                else "Entra has " + "; ".join(_describe(d) for d in devices)
             )
+            found.append(Difference("not_activated", serial, token.upn or "", says))
     return found
