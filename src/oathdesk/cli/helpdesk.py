@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -19,7 +19,7 @@ from oathdesk.cli.vault_context import (
 )
 from oathdesk.errors import InvalidInput
 from oathdesk.otp import PROFILE_NAMES, TimedCode
-from oathdesk.services.alerts import AlertSettings, AlertSink, SmtpSettings
+from oathdesk.services.alerts import AlertSink, alert_settings
 from oathdesk.services.reveal import (
     Channel,
     IdentityCheck,
@@ -29,22 +29,8 @@ from oathdesk.services.reveal import (
 )
 from oathdesk.services.token_checks import drift_report, verify_token
 from oathdesk.timeparse import parse_instant
+from oathdesk.timetext import iso_utc, until_text
 from oathdesk.vault.vault import Actor, Vault
-
-
-def alert_sink_from_environment() -> AlertSink:
-    """OATHDESK_ALERTS (a JSON-lines file, or - for stdout) and OATHDESK_SMTP_* for e-mail."""
-    smtp = None
-    if os.environ.get("OATHDESK_SMTP_HOST"):
-        smtp = SmtpSettings(
-            host=os.environ["OATHDESK_SMTP_HOST"],
-            port=int(os.environ.get("OATHDESK_SMTP_PORT", "25")),
-            sender=os.environ.get("OATHDESK_ALERT_FROM", "oathdesk@localhost"),
-            recipients=tuple(
-                r.strip() for r in os.environ.get("OATHDESK_ALERT_TO", "").split(",") if r.strip()
-            ),
-        )
-    return AlertSink(AlertSettings(os.environ.get("OATHDESK_ALERTS"), smtp))
 
 
 def _approver(vault: Vault, name: str | None) -> Actor | None:
@@ -64,10 +50,7 @@ def _approver(vault: Vault, name: str | None) -> Actor | None:
 
 
 def _until(item: TimedCode) -> str:
-    seconds = max(int(item.accepted_until.timestamp() - datetime.now().timestamp()), 0)
-    return (
-        f"{item.accepted_until.astimezone():%H:%M:%S} (in {seconds // 60} min {seconds % 60:02d} s)"
-    )
+    return until_text(item.accepted_until, datetime.now(UTC))
 
 
 def _grouped(code: str) -> str:
@@ -76,10 +59,13 @@ def _grouped(code: str) -> str:
 
 
 def _code_json(item: TimedCode) -> dict[str, Any]:
+    """The REST API's CodeOut (web/api/reveal.py): same fields, same meaning, same format."""
     return {
         "code": item.code,
         "step_offset": item.step_offset,
-        "accepted_until": item.accepted_until.isoformat(),
+        "shown_from": iso_utc(item.shown_from),
+        "shown_until": iso_utc(item.shown_until),
+        "accepted_until": iso_utc(item.accepted_until),
     }
 
 
@@ -119,6 +105,7 @@ def reveal_command(
     as_json: bool,
 ) -> None:
     """Give a verified caller a code from their token's stored seed (never the seed)."""
+    alerts = alert_settings(os.environ)  # a mistake in them is said before anything is done
     vault = open_vault(vault_path)
     request = RevealRequest(
         upn=upn,
@@ -128,7 +115,7 @@ def reveal_command(
         override_reason=override_reason,
         approver=_approver(vault, approver),
     )
-    result = reveal_code(vault, local_actor(), request, alert_sink_from_environment())
+    result = reveal_code(vault, local_actor(), request, AlertSink(alerts, vault))
     if as_json:
         print_json(
             {
@@ -276,11 +263,15 @@ def settings_group() -> None:
 @json_option
 def settings_show_command(vault_path: str | None, as_json: bool) -> None:
     current = open_vault(vault_path).settings().__dict__
+    # Alerts are set by the environment, not the vault: what this shell's environment says
+    # (a server's own environment may differ; `oathdesk serve` says its own at start-up).
+    alerts = alert_settings(os.environ).describe()
     if as_json:
-        print_json(current)
+        print_json({**current, "alerts": alerts})
         return
     for key, value in current.items():
         click.echo(f"{key:<26} {value}")
+    click.echo(f"{'alerts (environment)':<26} {alerts}")
 
 
 @settings_group.command("set")

@@ -205,6 +205,9 @@ def serve_command(
         )
     proxies = frozenset(_proxy_address(text) for text in trusted_proxies)
     reveals_per_minute = _reveals_per_minute()
+    from oathdesk.services.alerts import alert_settings
+
+    alerts = alert_settings(os.environ)  # a mistake in them: one line, before anything is made
     where = location(vault_path)
     revision, created = Vault.inspect(where)
     if not created or revision != db.SCHEMA_HEAD:
@@ -223,6 +226,7 @@ def serve_command(
         session_idle=timedelta(minutes=session_idle),
         request_threads=threads,
         api_reveals_per_minute=reveals_per_minute,
+        alerts=alerts,
     )
     # With workers, one socket each; the first bind tells whether the port is free.
     socks = [_listening_socket(host, port, reuse_port=workers > 1) for _ in range(workers)]
@@ -247,6 +251,8 @@ def _announce(config: Any, vault: Any, base_url: str) -> None:
     from oathdesk.vault.console import create_setup_token, has_operators
 
     click.echo(f"oathdesk console: {base_url}/  (vault: {config.location.display})")
+    # Said once, so that an admin who configured nothing knows where a limit's alert goes.
+    click.echo(f"alerts: {config.alerts.describe()}")
     if not has_operators(vault):
         token = create_setup_token(vault, local_actor(), lifetime=config.setup_link_lifetime)
         minutes = int(config.setup_link_lifetime / timedelta(minutes=1))

@@ -15,6 +15,7 @@ is a batch of one.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -149,10 +150,17 @@ class RevealOutcome:
     alert: dict[str, str] | None = None
 
     def result_or_raise(self, alerts: AlertSink) -> RevealResult:
-        """The result; or send the alert, if any, and raise the refusal."""
+        """The result; or send the alert, if any, and raise the refusal. An alert that could
+        not be sent is said in the refusal's line: the operator is then the one to tell the
+        security team."""
+        failures = []
         if self.alert is not None:
-            alerts.emit("reveal.limit_reached", **self.alert)
+            failures = alerts.emit("reveal.limit_reached", **self.alert)
         if self.error is not None:
+            if failures:
+                error = copy.copy(self.error)  # the same kind (code, exit status), more said
+                error.args = ("; ".join([self.error.message, *(f.message for f in failures)]),)
+                raise error
             raise self.error
         assert self.result is not None
         return self.result

@@ -90,7 +90,7 @@ def create_app(config: WebConfig, *, reveals: Reveals | None = None) -> FastAPI:
     )
     app.state.config = config
     app.state.vault = vault
-    app.state.alerts = AlertSink(config.alerts)
+    app.state.alerts = AlertSink(config.alerts, vault)  # a failed alert is audited
     app.state.reveal_queue = reveals
     app.state.import_jobs = ImportJobs(jobs_dir)
     app.state.audit_checks = AuditChecks(vault)
