@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -13,7 +17,7 @@ import sqlalchemy as sa
 from oathdesk.errors import Conflict, InvalidInput
 from oathdesk.vault import db
 from oathdesk.vault.backup import read_backup, restore_backup, write_backup
-from oathdesk.vault.config import VaultLocation
+from oathdesk.vault.config import VaultLocation, load_master_key
 from oathdesk.vault.keys import MasterKey, read_key_file, write_key_file
 from oathdesk.vault.schema import wrapped_keys
 from oathdesk.vault.vault import Vault
@@ -22,6 +26,8 @@ from tests.vault.conftest import UPN, classic, read_secret, secret_for
 from tests.vault_fixtures import ADMIN, cli_env
 
 PASSPHRASE = "a long vault passphrase"
+SEED_HEX = "3132333435363738393031323334353637383930"
+B32 = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # SEED_HEX, RFC 4226's test secret
 
 
 def rewrap_one_key(location: VaultLocation, old: MasterKey, new: MasterKey) -> None:
@@ -246,3 +252,97 @@ def test_restore_without_a_key_says_which_key_file_it_looked_for(
     assert "OATHDESK_MASTER_KEY" in refused.stderr
     assert "oathdesk init" not in refused.stderr
     assert not (elsewhere / "new.sqlite3").exists()
+
+
+# Runs `oathdesk key rotate` in a real process that SIGKILLs itself right after its N-th durable
+# step (as the CLI reports them), so each test case stops the rotation at one exact point. Only
+# this test process patches the step reporter; the product has no hook for it.
+KILL_AT_STEP = """
+import os, signal, sys
+from oathdesk.cli import vault_keys
+from oathdesk.cli.entry import main
+stop_after, seen = int(sys.argv[1]), []
+report = vault_keys._report_step
+def report_then_die(message):
+    report(message)
+    seen.append(message)
+    if len(seen) == stop_after:
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+vault_keys._report_step = report_then_die
+sys.argv = ["oathdesk", "key", "rotate"]
+sys.exit(main())
+"""
+
+
+def rotate_killed_after(step: int, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OATHDESK_")}
+    return subprocess.run(
+        [sys.executable, "-c", KILL_AT_STEP, str(step)],
+        env={**full_env, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def steps_of_a_whole_rotation(env: dict[str, str], cli: RunCli) -> int:
+    done = rotate_killed_after(0, env)  # step 0: never killed
+    assert done.returncode == 0, done.stderr
+    return len([line for line in done.stdout.splitlines() if line.startswith("step: ")])
+
+
+@pytest.mark.parametrize("sealed", [False, True], ids=["key_file", "passphrase"])
+def test_rotation_killed_at_every_step_says_so_and_finishes(
+    sealed: bool, tmp_path: Path, cli: RunCli
+) -> None:
+    def fresh(name: str) -> dict[str, str]:
+        env = {
+            "OATHDESK_VAULT": str(tmp_path / name / "vault.sqlite3"),
+            "OATHDESK_KEY_FILE": str(tmp_path / name / "vault.key"),
+        }
+        if sealed:
+            env["OATHDESK_PASSPHRASE"] = PASSPHRASE
+            env["OATHDESK_NEW_PASSPHRASE"] = "the new passphrase"
+        made = cli("init", *(["--passphrase"] if sealed else []), env=env)
+        assert made.returncode == 0, made.stderr
+        assert cli("user", "add", UPN, env=env).returncode == 0
+        added = cli("token", "add", "--serial", "K1", "--user", UPN, input=B32 + "\n", env=env)
+        assert added.returncode == 0, added.stderr
+        return env
+
+    total = steps_of_a_whole_rotation(fresh("whole"), cli)
+    assert total >= 4
+    for step in range(1, total):
+        env = fresh(f"step{step}")
+        killed = rotate_killed_after(step, env)
+        assert killed.returncode == -signal.SIGKILL, (step, killed.stdout, killed.stderr)
+        with_old = cli("token", "list", env=env)
+        with_new = {**env, "OATHDESK_PASSPHRASE": "the new passphrase"} if sealed else env
+        if with_old.returncode != 0:
+            # Whatever the point, never "wrong key": an admin told that may restore a backup.
+            assert_one_line_error(with_old)
+            assert "does not open this vault" not in with_old.stderr, (step, with_old.stderr)
+            assert "rotation was interrupted" in with_old.stderr, (step, with_old.stderr)
+            assert "`oathdesk key rotate` again" in with_old.stderr, (step, with_old.stderr)
+        resumed = cli("key", "rotate", env=env)
+        assert resumed.returncode == 0, (step, resumed.stdout, resumed.stderr)
+        if not sealed:
+            assert not Path(env["OATHDESK_KEY_FILE"] + ".new").exists()
+        shown = cli("token", "list", "--json", env=with_new)
+        assert shown.returncode == 0, (step, shown.stderr)
+        assert [t["serial"] for t in json.loads(shown.stdout)] == ["K1"]
+        where = VaultLocation(
+            f"sqlite:///{env['OATHDESK_VAULT']}",
+            Path(env["OATHDESK_KEY_FILE"]),
+            Path(env["OATHDESK_VAULT"]),
+        )
+        opened = Vault.open(where, load_master_key(where, with_new))
+        assert read_secret(opened, "K1") == bytes.fromhex(SEED_HEX)
+        assert opened.verify_audit() == []
+        rotations = opened.export_audit(action="key.rotated")
+        assert len(rotations) == 1, (step, rotations)
+        opened.close()
+        if sealed:
+            assert_one_line_error(cli("token", "list", env=env))  # the old passphrase no more

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -22,7 +23,13 @@ from oathdesk.vault.keys import (
     write_key_file,
 )
 from oathdesk.vault.passphrase import derive_master_key, read_params
-from oathdesk.vault.rotation import remaining, rotate_master_key
+from oathdesk.vault.rotation import (
+    clear_pending,
+    read_pending,
+    record_pending,
+    remaining,
+    rotate_master_key,
+)
 from oathdesk.vault.vault import Vault
 
 NEW_PASSPHRASE_ENV = "OATHDESK_NEW_PASSPHRASE"  # noqa: S105 (a variable name)
@@ -49,53 +56,99 @@ def key_rotate_command(vault_path: str | None) -> None:
     engine = db.create_engine(where.database_url)
     try:
         if read_params(engine) is not None:
-            old, new, finish = _passphrase_rotation(engine, where)
+            rotation = _passphrase_rotation(engine, where)
         else:
-            old, new, finish = _key_file_rotation(where)
-        moved = rotate_master_key(engine, old, new)
+            rotation = _key_file_rotation(engine, where)
+        old, new = rotation.old, rotation.new
+        pending = record_pending(engine, old.key_id, new.key_id)
+        _report_step("recorded in the vault that a rotation is under way")
+        moved = (
+            0
+            if old.key_id == new.key_id
+            else rotate_master_key(engine, old, new, on_step=_report_step)
+        )
         if remaining(engine, new):
             raise Conflict(
                 "some keys are wrapped by a third master key (a different new key or passphrase "
                 "than the interrupted run's); run again with that one, or restore a backup"
             )
-        finish()
+        rotation.swap()
     finally:
         engine.dispose()
     vault = Vault.open(where, new)
-    with vault.unit_of_work(local_actor()) as work:
-        work.audit(
-            "key.rotated",
-            details={
-                "old_master_key_id": old.key_id,
-                "new_master_key_id": new.key_id,
-                "rewrapped": moved,
-            },
-        )
-    vault.close()
+    try:
+        # The end of the rotation is one transaction: its audit record, the vault's note that a
+        # rotation is under way removed, and (passphrase) the new parameters adopted.
+        with vault.unit_of_work(local_actor()) as work:
+            rotation.adopt(work.conn)
+            clear_pending(work.conn)
+            work.audit(
+                "key.rotated",
+                details={
+                    "old_master_key_id": pending.old_key_id,
+                    "new_master_key_id": new.key_id,
+                    "rewrapped": moved,
+                },
+            )
+    finally:
+        vault.close()
+    _report_step("recorded key.rotated in the audit log")
     click.echo(f"re-wrapped {moved} key(s) under the new master key")
+    rotation.done()
 
 
-def _key_file_rotation(where: VaultLocation) -> tuple[MasterKey, MasterKey, Callable[[], None]]:
+def _report_step(message: str) -> None:
+    """Each durable step of a rotation, as it is made: an admin sees how far it got."""
+    click.echo(f"step: {message}")
+
+
+@dataclass
+class _Rotation:
+    old: MasterKey
+    new: MasterKey
+    swap: Callable[[], None] = lambda: None  # after every key moved, before the audit record
+    adopt: Callable[[sa.Connection], None] = lambda _conn: None  # in the audit's transaction
+    done: Callable[[], None] = lambda: None  # what to tell the admin at the end
+
+
+def _key_file_rotation(engine: sa.Engine, where: VaultLocation) -> _Rotation:
     old = read_key_file(where.key_file)
     pending = where.key_file.with_name(where.key_file.name + ".new")
     if pending.exists():
         new = read_key_file(pending)
         click.echo(f"resuming an interrupted rotation with {pending}")
     else:
+        with engine.connect() as conn:
+            under_way = read_pending(conn)
+        if under_way is not None and under_way.new_key_id == old.key_id:
+            # Killed after the key file was swapped: only the audit record is left to write.
+            click.echo(f"finishing an interrupted rotation: {where.key_file} holds the new key")
+            return _Rotation(old, old, done=_key_file_done(where))
         new = MasterKey.generate()
-        write_key_file(pending, new)
+        # Written whole under another name, then renamed: a kill never leaves a half-written
+        # .new file that a resumed run would take for the new key.
+        partial = pending.with_name(pending.name + ".partial")
+        partial.unlink(missing_ok=True)
+        write_key_file(partial, new)
+        os.replace(partial, pending)
+        _report_step(f"wrote the new master key to {pending}")
 
-    def finish() -> None:
+    def swap() -> None:
         os.replace(pending, where.key_file)
+        _report_step(f"{where.key_file} now holds the new master key")
+
+    return _Rotation(old, new, swap=swap, done=_key_file_done(where))
+
+
+def _key_file_done(where: VaultLocation) -> Callable[[], None]:
+    def done() -> None:
         click.echo(f"{where.key_file} now holds the new master key")
         click.echo("destroy every copy of the old key file, and back up the new one offline")
 
-    return old, new, finish
+    return done
 
 
-def _passphrase_rotation(
-    engine: sa.Engine, where: VaultLocation
-) -> tuple[MasterKey, MasterKey, Callable[[], None]]:
+def _passphrase_rotation(engine: sa.Engine, where: VaultLocation) -> _Rotation:
     from oathdesk.vault.passphrase import (
         adopt_pending_params,
         derive_master_key,
@@ -107,14 +160,14 @@ def _passphrase_rotation(
     old = load_master_key(where)  # the current passphrase ($OATHDESK_PASSPHRASE or a prompt)
     new_passphrase = os.environ.get(NEW_PASSPHRASE_ENV) or _prompt_new_passphrase()
     new = derive_master_key(new_passphrase, pending_params(engine))
+    _report_step("stored the new passphrase's parameters as pending")
     if new.key_id == old.key_id:
         raise InvalidInput("the new passphrase must differ from the current one")
 
-    def finish() -> None:
-        adopt_pending_params(engine)
+    def done() -> None:
         click.echo("the vault now opens with the new passphrase only")
 
-    return old, new, finish
+    return _Rotation(old, new, adopt=adopt_pending_params, done=done)
 
 
 def _prompt_new_passphrase() -> str:

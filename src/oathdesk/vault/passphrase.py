@@ -96,13 +96,13 @@ def pending_params(engine: sa.Engine) -> KdfParams:
     return fresh
 
 
-def adopt_pending_params(engine: sa.Engine) -> None:
-    """After every key is re-wrapped: the new passphrase's parameters become the vault's."""
-    with engine.begin() as conn:
-        pending = conn.execute(
-            sa.select(vault_meta.c.value).where(vault_meta.c.name == PENDING_NAME)
-        ).scalar_one()
-        conn.execute(
-            vault_meta.update().where(vault_meta.c.name == META_NAME).values(value=pending)
-        )
-        conn.execute(vault_meta.delete().where(vault_meta.c.name == PENDING_NAME))
+def adopt_pending_params(conn: sa.Connection) -> None:
+    """After every key is re-wrapped: the new passphrase's parameters become the vault's (in the
+    caller's transaction, the one of the rotation's audit record, so both happen or neither)."""
+    pending = conn.execute(
+        sa.select(vault_meta.c.value).where(vault_meta.c.name == PENDING_NAME)
+    ).scalar()
+    if pending is None:
+        return  # adopted by the run that was interrupted after it
+    conn.execute(vault_meta.update().where(vault_meta.c.name == META_NAME).values(value=pending))
+    conn.execute(vault_meta.delete().where(vault_meta.c.name == PENDING_NAME))

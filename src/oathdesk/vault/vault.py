@@ -18,12 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, NotFound
-from oathdesk.vault import db, fingerprints, leases, rows
+from oathdesk.vault import db, fingerprints, leases, rotation, rows
 from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
 from oathdesk.vault.audit_verify import ChainCheck, ChainPoint
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.ids import new_id
-from oathdesk.vault.keys import KEY_BYTES, DataKey, MasterKey, MasterKeyError
+from oathdesk.vault.keys import KEY_BYTES, DataKey, MasterKey
 from oathdesk.vault.lifecycle import WAITING, TokenKind, TokenState
 from oathdesk.vault.models import Actor, NewToken, Token, User, VaultSettings, utc_now
 from oathdesk.vault.passphrase import KdfParams, store_params
@@ -139,16 +139,14 @@ class Vault:
             )
         with db.reading(engine) as conn:
             stored = conn.execute(sa.select(wrapped_keys).order_by(wrapped_keys.c.created_at)).all()
-        if len({row.master_key_id for row in stored}) > 1:
-            raise MasterKeyError(
-                "a master key rotation was interrupted; run `oathdesk key rotate` again to finish"
-            )
+            wrappers = {row.master_key_id for row in stored}
+            # An interrupted rotation, told apart from a wrong key (vault/rotation.py).
+            refused = rotation.refusal(conn, wrappers) if wrappers - {master_key.key_id} else None
+        if refused is not None:
+            engine.dispose()
+            raise refused
         keys = {}
         for row in stored:
-            if row.master_key_id != master_key.key_id:
-                raise MasterKeyError(
-                    "the master key does not open this vault; use the key it was created with"
-                )
             keys[row.purpose] = (row.id, master_key.unwrap(row.nonce, row.wrapped, slot=row.id))
         return cls(engine, DataKey(*keys["data"]), AuditChain(keys["audit"][1]))
 
