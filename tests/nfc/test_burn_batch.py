@@ -8,12 +8,14 @@ answered with what the token on the reader shows.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
 
+from oathdesk.otp import totp
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.vault import NewToken, Vault
 from tests.nfc.conftest import ADMIN, UPN, Line, Oathdesk, wait_until_empty
@@ -35,6 +37,8 @@ class Operator:
         self.box: list[SimulatedToken] = []
         self.current: SimulatedToken | None = None
         self.interrupt_at: str | None = None  # press Ctrl-C at the prompt of this serial
+        # serial -> a seed this token must provably not be taken to show (see ``code``)
+        self.not_showing: dict[str, bytes] = {}
 
     def hears(self, text: str) -> None:
         if "present the next token" in text and self.box:
@@ -48,7 +52,17 @@ class Operator:
         assert self.current is not None, "asked for a code with no token on the reader"
         if self.current.serial == self.interrupt_at:
             raise KeyboardInterrupt
-        return self.current.code()
+        code = self.current.code()
+        other = self.not_showing.get(self.current.serial)
+        if other is None or self.current.seed == other:
+            return code
+        # A token with another seed shows the other seed's code (within the ±1 step accepted)
+        # about 3 times in a million: type a code provably outside that window, at every moment.
+        now = time.time()
+        window = {totp(other, now + step * 30) for step in range(-3, 4)}
+        while code in window:
+            code = f"{(int(code) + 1) % 1_000_000:06d}"
+        return code
 
     def lines(self) -> list[Line]:
         return [self.code] * 20
@@ -277,6 +291,9 @@ def test_a_finished_token_put_back_is_checked_by_its_code_not_burned(
     # A token that lost its seed (a dead battery, say) shows no matching code: burned again.
     operator.done()
     three[A].seed = bytes(20)
+    with vault.transaction() as conn:
+        stored = vault.read_secret(conn, ADMIN, vault.get_token(A), purpose="test", audit=False)
+    operator.not_showing[A] = stored
     queue = _queue(tmp_path, A, C)
     operator.box = [three[A], three[C]]
     third = oathdesk("burn", "--batch", str(queue), "--timeout", "5", typed=operator.lines())
@@ -345,3 +362,48 @@ def test_nothing_is_burned_twice_over_reruns(
     assert actions.count("token.burned") == 3
     assert "token.reburned" not in actions
     assert not left.exists()
+
+
+def test_a_registered_token_without_its_seed_is_left_over_not_rewritten(
+    vault: Vault,
+    oathdesk: Oathdesk,
+    operator: Operator,
+    three: dict[str, SimulatedToken],
+    tmp_path: Path,
+) -> None:
+    """Past `burned` (here: registered with Entra) a token is not burned again by a queue."""
+    queue = _queue(tmp_path, A)
+    operator.box = [three[A]]
+    assert oathdesk("burn", "--batch", str(queue), typed=operator.lines()).returncode == 0
+    operator.done()
+    vault.move(ADMIN, A, TokenState.REGISTERED)
+    with vault.transaction() as conn:
+        stored = vault.read_secret(conn, ADMIN, vault.get_token(A), purpose="test", audit=False)
+    three[A].seed, operator.not_showing[A] = bytes(20), stored
+    writes = three[A].config_writes
+    queue = _queue(tmp_path, A, B)
+    operator.box = [three[A], three[B]]
+    result = oathdesk("burn", "--batch", str(queue), "--timeout", "5", typed=operator.lines())
+    assert result.returncode != 0
+    assert f"  failed   {A}: token {A} is registered" in result.stdout
+    assert three[A].config_writes == writes
+    left = tmp_path / "queue.left.txt"
+    assert [ln for ln in left.read_text().splitlines() if not ln.startswith("#")] == [A]
+    assert vault.get_token(B).state is TokenState.BURNED
+
+
+def test_the_left_over_file_keeps_the_queues_id() -> None:
+    from datetime import UTC, datetime
+
+    from oathdesk.cli.burn import left_over_path
+    from oathdesk.services.burn_batch import left_over_text, parse_batch
+
+    original = parse_batch(f"# tokens\n{UPN}\n\n{A}  # the spare\n{BOB}\n", "queue.txt")
+    assert original.entries == [UPN, A, BOB]
+    assert parse_batch(f"{UPN.upper()}\n{A}\n{BOB}\n", "copy.txt").batch_id == original.batch_id
+    text = left_over_text(original.batch_id, [BOB], "queue.txt", datetime(2026, 12, 4, tzinfo=UTC))
+    again = parse_batch(text, "queue.left.txt")
+    assert (again.batch_id, again.entries) == (original.batch_id, [BOB])
+    assert left_over_path(Path("/q/queue.txt")) == Path("/q/queue.left.txt")
+    assert left_over_path(Path("/q/queue.left.txt")) == Path("/q/queue.left.txt")
+    assert left_over_path(Path("/q/queue")) == Path("/q/queue.left")

@@ -313,15 +313,20 @@ class _Queue:
         del self.finished[device.serial]
         self.report.skipped = [s for s in self.report.skipped if s[0] != position]
         self.pending[position] = replace(target, serial=device.serial, upn=None, new_seed=None)
-        result = burn(
-            self.vault,
-            self.actor,
-            self.reader,
-            self.pending[position],
-            self.read_code,
-            timeout=self.timeout,
-            clock=self.clock,
-        )
+        try:
+            result = burn(
+                self.vault,
+                self.actor,
+                self.reader,
+                self.pending[position],
+                self.read_code,
+                timeout=self.timeout,
+                clock=self.clock,
+            )
+        except OathdeskError as error:
+            # e.g. a token already registered is not burned again here: left for the next run.
+            self._failed(self.label(), position, error.message)
+            return
         del self.pending[position]
         self._burned(self.label(), result)
 
