@@ -40,3 +40,20 @@ class SafeFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return one_line(super().format(record))
+
+
+def log_thread_failures() -> None:
+    """Log a background thread's uncaught exception (an import job's, a reveal writer's) as one
+    error line naming the thread and the exception's type. Python's default prints the whole
+    traceback raw on standard error: past every formatter, and its message may quote input."""
+    import threading
+
+    thread_log = logging.getLogger("oathdesk.threads")
+
+    def hook(failure: threading.ExceptHookArgs) -> None:
+        if failure.exc_type is SystemExit:
+            return
+        name = failure.thread.name if failure.thread is not None else "a thread"
+        thread_log.error("%s stopped on an unexpected %s", name, failure.exc_type.__name__)
+
+    threading.excepthook = hook

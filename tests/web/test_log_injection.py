@@ -146,3 +146,45 @@ def test_every_handler_of_the_server_escapes(tmp_path: Path) -> None:
         formatter = config["formatters"][handler["formatter"]]
         assert formatter.get("()") is SafeFormatter, name
     assert config["root"]["handlers"], "a library's records must not reach Python's last resort"
+
+
+def test_a_background_threads_crash_is_one_log_line_by_type(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A thread of the server that dies (an import job's, the reveal writer's) is logged, one
+    line, by its exception's type: not Python's raw traceback on standard error, which bypasses
+    the formatter and may quote input."""
+    import threading
+
+    from oathdesk.logsafe import log_thread_failures
+
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    logger = logging.getLogger("oathdesk.threads")
+    keep = Keep()
+    logger.addHandler(keep)
+    previous = threading.excepthook
+    try:
+        log_thread_failures()
+
+        def crash() -> None:
+            raise ValueError("typed input\nforged line")
+
+        thread = threading.Thread(target=crash, name="oathdesk-import-test")
+        thread.start()
+        thread.join()
+    finally:
+        threading.excepthook = previous
+        logger.removeHandler(keep)
+    (record,) = seen
+    assert record.levelno == logging.ERROR
+    text = record.getMessage()
+    assert "oathdesk-import-test" in text
+    assert "ValueError" in text
+    assert "typed input" not in text
+    assert record.exc_info is None
+    assert "Traceback" not in capsys.readouterr().err

@@ -266,8 +266,10 @@ def _announce(config: Any, vault: Any, base_url: str) -> None:
 def _run(config: Any, sock: socket.socket, base_url: str) -> None:
     import uvicorn
 
+    from oathdesk.logsafe import log_thread_failures
     from oathdesk.web.app import create_app
 
+    log_thread_failures()  # an import job's thread that dies is a line of our log
     app = create_app(config)
     _announce(config, app.state.vault, base_url)
     # On Ctrl-C uvicorn shuts down cleanly, then re-raises the signal for us; one that comes
@@ -308,9 +310,11 @@ def _serve_worker(config: Any, sock: socket.socket, writer: Any) -> None:
     reveals go to the vault writer process through ``writer``, its end of a pipe."""
     import uvicorn
 
+    from oathdesk.logsafe import log_thread_failures
     from oathdesk.services.reveal_queue import RemoteRevealQueue
     from oathdesk.web.app import create_app
 
+    log_thread_failures()
     with contextlib.suppress(KeyboardInterrupt):
         app = create_app(config, reveals=RemoteRevealQueue(writer))
         server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options()))
@@ -337,12 +341,18 @@ def _orphaned(server: Any) -> None:
 def _serve_vault_writer(config: Any, workers: list[Any]) -> None:
     """The vault writer process: the workers' reveals, in batches, until every worker has
     hung up (Ctrl-C reaches it too, but it finishes what the workers still send)."""
+    import logging.config
     import signal
 
+    from oathdesk.logsafe import log_thread_failures
     from oathdesk.services.reveal_queue import serve_workers
     from oathdesk.services.reveal_throttle import KeyThrottle
     from oathdesk.vault.vault import Vault
 
+    # The writer's own failures (a reveal batch that failed) go to the server's log, formatted
+    # like the workers' lines, not through Python's bare last-resort handler.
+    logging.config.dictConfig(log_config())
+    log_thread_failures()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     vault = Vault.open(config.location, config.master_key)
     try:

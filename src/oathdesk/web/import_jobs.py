@@ -12,6 +12,7 @@ any of them. Several servers behind a proxy have a directory each: keep an opera
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -26,6 +27,8 @@ from oathdesk.formats.problems import Problem
 from oathdesk.services.importer import ImportResult, import_seeds
 from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.vault.vault import Actor, Vault
+
+log = logging.getLogger("oathdesk.web.imports")
 
 KEEP_SECONDS = 3600  # finished jobs' reports are kept this long, then forgotten
 SAVE_EVERY_SECONDS = 0.25  # progress is written at most this often (a phase change at once)
@@ -160,6 +163,9 @@ class ImportJobs:
             job.error = (
                 f"the import failed unexpectedly ({type(unexpected).__name__}); nothing changed"
             )
+            # ... and the server's log: a bug to report. The type only: the message may quote
+            # the file.
+            log.error("console import %s failed: unexpected %s", job.id, type(unexpected).__name__)
             job.phase = "failed"
         finally:
             job.finished_at = time.time()
