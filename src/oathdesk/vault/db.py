@@ -44,13 +44,84 @@ class ConstraintRefused(StorageError):
     code = "constraint_refused"
 
 
+def _driver_reason(error: sa.exc.DBAPIError) -> str:
+    """The driver's first line (never the statement's values)."""
+    return str(error.orig).strip().splitlines()[0][:120] if error.orig else type(error).__name__
+
+
+# The driver's words for a cause an admin can act on, and what to tell them (SQLite, then
+# psycopg/libpq). Each says the true reason instead of a catch-all "check the path".
+_CAUSES = (
+    (
+        ("readonly database", "read-only file system", "read-only transaction"),
+        "the vault is read-only (a read-only mount, file or replica); reading works, changes "
+        "need it writable",
+    ),
+    (
+        ("database or disk is full", "no space left", "could not extend file"),
+        "the disk holding the vault is full; free space and try again",
+    ),
+    (
+        ("database is locked", "lock timeout", "could not obtain lock"),
+        "another process holds the vault's write lock; try again when it is done",
+    ),
+    (
+        ("permission denied", "authentication failed", "unable to open database file"),
+        "the vault cannot be opened by this user (permissions, or the database's login); "
+        "check the file's owner and mode, or the user and password in the URL",
+    ),
+)
+
+
+def _cause(reason: str) -> str | None:
+    lowered = reason.lower()
+    for words, advice in _CAUSES:
+        if any(word in lowered for word in words):
+            return advice
+    return None
+
+
 def storage_error(error: sa.exc.DBAPIError) -> StorageError:
-    """A one-line error for a database failure: the driver's first line, never the values."""
-    reason = str(error.orig).strip().splitlines()[0][:120] if error.orig else type(error).__name__
+    """A one-line error for a database failure: its true cause where known, never the values."""
+    reason = _driver_reason(error)
     kind = ConstraintRefused if isinstance(error, sa.exc.IntegrityError) else StorageError
+    cause = None if kind is ConstraintRefused else _cause(reason)
+    if cause is not None:
+        return kind(f"{cause}; nothing was changed ({reason})")
     return kind(
         f"the vault could not complete the change ({reason}); nothing was changed. "
         "Check the database (busy, read-only, disk full?) and try again"
+    )
+
+
+def open_error(display: str, url: str, error: sa.exc.DBAPIError) -> StorageError:
+    """Why the vault at ``display`` cannot be opened: an unreachable server by host and port,
+    else the cause the driver gives; the path only when it is the path."""
+    reason = _driver_reason(error)
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        lowered = reason.lower()
+        if any(
+            words in lowered
+            for words in (
+                "connection refused",
+                "could not connect",
+                "timeout expired",
+                "could not translate host",
+                "no route to host",
+                "connection failed",
+            )
+        ):
+            where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+            return StorageError(
+                f"cannot reach the database server at {where} ({reason}); check that it is "
+                "running and that this machine may connect to it"
+            )
+    cause = _cause(reason)
+    if cause is not None:
+        return StorageError(f"cannot open the vault at {display}: {cause} ({reason})")
+    return StorageError(
+        f"cannot open the vault at {display} ({reason}); check the path or database URL"
     )
 
 
@@ -65,8 +136,9 @@ def create_engine(url: str) -> sa.Engine:
         database = sa.engine.make_url(url).database
         _create_private_file(database)
         if database and database != ":memory:":
+            read_only = _read_only_uri(database)
             engine = sa.create_engine(
-                url,
+                "sqlite:///" + read_only + "&uri=true" if read_only else url,
                 connect_args={"timeout": 30},
                 pool_size=POOL_SIZE,
                 max_overflow=POOL_OVERFLOW,
@@ -74,7 +146,10 @@ def create_engine(url: str) -> sa.Engine:
             _GATES[engine] = _WriterGate(database + "-writer")
         else:
             engine = sa.create_engine(url, connect_args={"timeout": 30})
-        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        if database and database != ":memory:" and _read_only_uri(database):
+            sa.event.listen(engine, "connect", _sqlite_on_connect_read_only)
+        else:
+            sa.event.listen(engine, "connect", _sqlite_on_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(
@@ -149,6 +224,31 @@ def writing(engine: sa.Engine) -> Iterator[sa.Connection]:
     gate = _GATES.get(engine)
     with gate.held() if gate is not None else contextlib.nullcontext(), engine.begin() as conn:
         yield conn
+
+
+def _read_only_uri(database: str) -> str | None:
+    """A read-only SQLite URI for a vault that cannot be written (a read-only mount or file), so
+    that it is still read: SQLite's WAL mode otherwise fails to open it at all. Without a WAL
+    file there is nothing beside the file to read, and ``immutable`` lets SQLite read it with
+    no shared-memory file (which it cannot create there); writes are then refused as
+    read-only. None: writable (or missing), opened as usual."""
+    folder = os.path.dirname(database) or "."
+    if not os.path.exists(database) or (
+        os.access(database, os.W_OK) and os.access(folder, os.W_OK)
+    ):
+        return None
+    from urllib.parse import quote
+
+    flags = "mode=ro" if os.path.exists(database + "-wal") else "mode=ro&immutable=1"
+    return f"file:{quote(os.path.abspath(database))}?{flags}"
+
+
+def _sqlite_on_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
 
 
 def _create_private_file(path: str | None) -> None:

@@ -99,10 +99,8 @@ class Vault:
             with db.reading(engine) as conn:
                 count = conn.execute(sa.select(sa.func.count()).select_from(wrapped_keys))
                 return revision, bool(count.scalar_one())
-        except sa.exc.OperationalError:
-            raise db.StorageError(
-                f"cannot reach the database at {location.display}; check the path or URL"
-            ) from None
+        except sa.exc.OperationalError as error:
+            raise db.open_error(location.display, location.database_url, error) from None
         finally:
             engine.dispose()
 
@@ -122,11 +120,9 @@ class Vault:
         engine = db.create_engine(location.database_url)
         try:
             revision = db.schema_revision(engine)
-        except sa.exc.OperationalError:
+        except sa.exc.OperationalError as error:
             engine.dispose()
-            raise db.StorageError(
-                f"cannot open the vault at {location.display}; check the path or database URL"
-            ) from None
+            raise db.open_error(location.display, location.database_url, error) from None
         if revision != db.SCHEMA_HEAD:
             engine.dispose()
             if revision is None:
