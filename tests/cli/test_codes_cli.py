@@ -128,6 +128,26 @@ def test_codes_longest(cli: RunCli, profile: str, steps: int) -> None:
     assert "accepted until" in plain.stderr
 
 
+def test_accepted_until_days_away_names_the_day_the_zone_and_days(cli: RunCli) -> None:
+    """entra-activation: the date, the zone's name and days/hours, wherever `codes` says when a
+    code stops being accepted (issue 13, item 13). AT is 2027-01-15 08:00:15 UTC."""
+    zurich = {"TZ": "Europe/Zurich"}
+    args = ("codes", SECRET, "--at", str(AT), "--window", "entra-activation")
+    longest = cli(*args, "--longest", env=zurich)
+    assert longest.returncode == 0, longest.stderr
+    assert longest.stderr.startswith(
+        "accepted until 2027-01-17 09:00:30 CET (in 2 d 0 h 00 min), 2027-01-17 08:00:30 UTC, "
+    ), longest.stderr
+    table = cli(*args, "--past", "0", "--future", "0", env=zurich)
+    assert table.returncode == 0, table.stderr
+    assert "2027-01-16 09:00:30 CET" in table.stdout
+    # on the same day: the time and the zone, no date
+    near = cli("codes", SECRET, "--at", str(AT), "--longest", env=zurich)
+    assert near.stderr.startswith("accepted until 09:02:30 CET (in 2 min 15 s), 08:02:30 UTC, "), (
+        near.stderr
+    )
+
+
 def test_codes_table(cli: RunCli) -> None:
     result = cli("codes", SECRET, "--at", str(AT), "--past", "1", "--future", "1")
     assert result.returncode == 0

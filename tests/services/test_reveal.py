@@ -4,9 +4,11 @@ four-eyes, state rules, one audit record per reveal, and no code when the audit 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -93,17 +95,70 @@ def test_codes_equal_oathtool_and_accepted_until_follows_the_profile(
     assert payload["longest"]["step_offset"] == steps
     assert payload["recommended"] == "longest"
     step_start = int(at) - int(at) % 30
-    assert (
-        payload["current"]["accepted_until"]
-        == datetime.fromtimestamp(step_start + (steps + 1) * 30, UTC).isoformat()
+    assert datetime.fromisoformat(payload["current"]["accepted_until"]) == datetime.fromtimestamp(
+        step_start + (steps + 1) * 30, UTC
     )
-    assert (
-        payload["longest"]["accepted_until"]
-        == datetime.fromtimestamp(step_start + (2 * steps + 1) * 30, UTC).isoformat()
+    assert datetime.fromisoformat(payload["longest"]["accepted_until"]) == datetime.fromtimestamp(
+        step_start + (2 * steps + 1) * 30, UTC
     )
     text = cli("reveal", UPN, *CHECK, "--channel", "phone", env=env)
     assert f"{payload['current']['code'][:3]} " in text.stdout or "read out now" in text.stdout
     assert B32 not in text.stdout + text.stderr
+
+
+def test_accepted_until_days_away_names_the_day_the_zone_and_days(
+    env: dict[str, str], cli: RunCli
+) -> None:
+    """Under entra-activation a code stays accepted for days: the date, the zone's name and a
+    duration in days and hours, not "20:11:00 (in 2880 min 14 s)" (issue 13, item 13)."""
+    assert cli("settings", "set", "acceptance_profile", "entra-activation", env=env).returncode == 0
+    zurich = {**env, "TZ": "Europe/Zurich"}
+    before = datetime.now(UTC)
+    text = cli("reveal", UPN, *CHECK, "--channel", "phone", env=zurich)
+    after = datetime.now(UTC)
+    assert text.returncode == 0, text.stderr
+    lines = {line.split(":")[0]: line for line in text.stdout.splitlines()}
+    # The current code is accepted 2,880 steps after its own (1 day and 0 to 30 s from now),
+    # the longest-valid one 2,880 steps after the furthest (2 days and 0 to 30 s).
+    for label, days in (("read out now", 1), ("longest-valid", 2)):
+        line = lines[label]
+        days_later = {
+            (moment + timedelta(days=days)).astimezone(ZoneInfo("Europe/Zurich")).date()
+            for moment in (before, after + timedelta(seconds=30))
+        }
+        assert re.search(
+            rf"accepted until ({'|'.join(map(str, days_later))}) \d\d:\d\d:\d\d CES?T "
+            rf"\(in {days} d 0 h 00 min\)$",
+            line,
+        ), line
+
+
+def test_reveal_json_carries_the_apis_fields_in_its_format(
+    env: dict[str, str], cli: RunCli
+) -> None:
+    """`reveal --json` has the API's shown_from/shown_until/accepted_until, as UTC ISO with Z."""
+    from oathdesk.web.api.reveal import CodeOut
+
+    result = reveal(cli, env)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    step_start = int(payload["at"]) - int(payload["at"]) % 30
+    for kind in ("current", "longest"):
+        item = payload[kind]
+        assert set(CodeOut.model_fields) <= set(item)
+        offset = item["step_offset"]
+        begins = datetime.fromtimestamp(step_start + offset * 30, UTC)
+        ends = begins + timedelta(seconds=30)
+        # the API's (pydantic's) rendering of the same moments
+        api = CodeOut(
+            code=item["code"],
+            step_offset=offset,
+            shown_from=begins,
+            shown_until=ends,
+            accepted_until=datetime.fromisoformat(item["accepted_until"]),
+        ).model_dump(mode="json")
+        assert {key: item[key] for key in api} == api
+        assert item["shown_from"].endswith("Z")
 
 
 def test_each_reveal_is_one_audit_record(env: dict[str, str], cli: RunCli) -> None:

@@ -4,6 +4,7 @@ longest-valid code for e-mail, refusals on the form, one audit record, no code i
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import httpx
@@ -180,3 +181,33 @@ def test_four_eyes_needs_a_second_operator(
 
 def test_auditor_may_not_reveal(auditor_client: httpx.Client) -> None:
     assert auditor_client.get(f"/users/{HELGA}/reveal").status_code == 403
+
+
+def test_accepted_until_days_away_names_the_day_the_zone_and_days(
+    helpdesk_client: httpx.Client, web_vault: WebVault
+) -> None:
+    """entra-activation: the date (not today), the zone and days/hours (issue 13, item 13)."""
+    vault = web_vault.open()
+    try:
+        vault.update_settings(LOCAL_ADMIN, acceptance_profile="entra-activation")
+    finally:
+        vault.close()
+    response, before, after = reveal(helpdesk_client, HELGA)
+    assert response.status_code == 200, response.text
+    # The current code: accepted one day (and 0 to 30 s) from now; the longest-valid: two days.
+    for days, kind in ((1, "current"), (2, "longest")):
+        block = re.search(
+            rf'id="code-{kind}".*?accepted until <time datetime="[^"]+">([^<]+)</time>\s*'
+            r'\(<span data-until="\d+">([^<]+)</span>\)',
+            response.text,
+            re.DOTALL,
+        )
+        assert block is not None, response.text
+        dates = {
+            time.strftime("%Y-%m-%d", time.gmtime(moment + days * 86_400 + slack))
+            for moment in (before, after)
+            for slack in (0, 30)
+        }
+        moment_shown, left = block.groups()
+        assert re.fullmatch(rf"({'|'.join(dates)}) \d\d:\d\d:\d\d UTC", moment_shown), moment_shown
+        assert left == f"in {days} d 0 h 00 min"

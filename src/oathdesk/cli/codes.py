@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -22,6 +22,7 @@ from oathdesk.otp import (
     timed_codes,
     totp,
 )
+from oathdesk.timetext import moment_text, until_text
 
 SECRET_HELP = (
     f"SECRET is base32, hex or an otpauth:// URI; '-' reads it from stdin, else ${ENV_VAR}."
@@ -75,10 +76,6 @@ def _request(
     return resolve_code_request(
         read_secret_text(secret), at=at, algorithm=algorithm, digits=digits, period=period
     )
-
-
-def _local(moment: datetime) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _utc(moment: datetime) -> str:
@@ -158,8 +155,13 @@ def codes_command(
             click.echo(json.dumps({"profile": profile.name, **_code_json(best)}, indent=2))
             return
         click.echo(best.code)
+        # "in ..." counts from the moment asked about (--at, default now).
+        asked = datetime.fromtimestamp(request.at, UTC)
+        until = best.accepted_until
+        in_utc = moment_text(until, asked, UTC)
+        also = "" if moment_text(until, asked) == in_utc else f", {in_utc}"
         click.echo(
-            f"accepted until {_local(best.accepted_until)} ({_utc(best.accepted_until)} UTC) "
+            f"accepted until {until_text(until, asked)}{also}, "
             f"under the {profile.describe(request.period)} profile; step offset "
             f"{best.step_offset:+d}",
             err=True,
@@ -179,10 +181,12 @@ def codes_command(
         payload = {"profile": profile.name, "codes": [_code_json(item) for item in items]}
         click.echo(json.dumps(payload, indent=2))
         return
-    _print_codes_table(items, profile, request.period)
+    _print_codes_table(items, profile, request.period, datetime.fromtimestamp(request.at, UTC))
 
 
-def _print_codes_table(items: list[TimedCode], profile: AcceptanceProfile, period: int) -> None:
+def _print_codes_table(
+    items: list[TimedCode], profile: AcceptanceProfile, period: int, asked: datetime
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -196,7 +200,7 @@ def _print_codes_table(items: list[TimedCode], profile: AcceptanceProfile, perio
             item.code,
             f"{item.shown_from.astimezone():%H:%M:%S}-{item.shown_until.astimezone():%H:%M:%S}",
             f"{_utc(item.shown_from)}-{_utc(item.shown_until)}",
-            f"{item.accepted_until.astimezone():%Y-%m-%d %H:%M:%S}",
+            moment_text(item.accepted_until, asked),
             style=style,
         )
     Console(soft_wrap=True, width=100).print(table)

@@ -49,8 +49,9 @@ def _approver(vault: Vault, name: str | None) -> Actor | None:
     return OperatorDirectory(vault).authenticate(name, password, code)
 
 
-def _until(item: TimedCode) -> str:
-    return until_text(item.accepted_until, datetime.now(UTC))
+def _until(item: TimedCode, at: float) -> str:
+    # "in ..." counts from the moment the codes were computed, as the codes themselves do.
+    return until_text(item.accepted_until, datetime.fromtimestamp(at, UTC))
 
 
 def _grouped(code: str) -> str:
@@ -136,10 +137,12 @@ def reveal_command(
         f"profile {result.profile}"
     )
     click.echo(
-        f"read out now:   {_grouped(result.current.code)}   accepted until {_until(result.current)}"
+        f"read out now:   {_grouped(result.current.code)}   "
+        f"accepted until {_until(result.current, result.at)}"
     )
     click.echo(
-        f"longest-valid:  {_grouped(result.longest.code)}   accepted until {_until(result.longest)}"
+        f"longest-valid:  {_grouped(result.longest.code)}   "
+        f"accepted until {_until(result.longest, result.at)}"
     )
     if result.channel is Channel.EMAIL:
         click.echo("for email, send the longest-valid code")

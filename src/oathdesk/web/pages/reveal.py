@@ -27,6 +27,7 @@ from oathdesk.services.reveal import (
     VerificationMethod,
 )
 from oathdesk.services.reveal_queue import Reveals
+from oathdesk.timetext import duration_text, moment_text
 from oathdesk.vault.operators import OperatorDirectory
 from oathdesk.vault.vault import Actor, Vault
 from oathdesk.web.deps import render, verify_csrf
@@ -173,20 +174,22 @@ def grouped(code: str) -> str:
 
 def _code_view(item: TimedCode, now: float) -> dict[str, Any]:
     until = item.accepted_until
+    # In UTC: the server's zone is not the operator's, and the page does not know theirs.
     return {
         "grouped": grouped(item.code),
         "plain": item.code,
         "step_offset": item.step_offset,
-        "accepted_until": until.astimezone(UTC).strftime("%H:%M:%S UTC"),
+        "accepted_until": moment_text(until, datetime.fromtimestamp(now, UTC), UTC),
         "accepted_until_iso": until.isoformat(),
         "accepted_until_epoch": int(until.timestamp()),
-        "accepted_for": max(int(until.timestamp() - now), 0),
+        "accepted_in": duration_text(until.timestamp() - now),
         "shown_until_epoch": int(item.shown_until.timestamp()),
     }
 
 
 def _code_context(result: RevealResult) -> dict[str, Any]:
-    now = datetime.now(UTC).timestamp()
+    # From the moment the codes were computed (reveal.js counts on from the browser's clock).
+    now = result.at
     current = _code_view(result.current, now)
     longest = _code_view(result.longest, now)
     email = result.channel is Channel.EMAIL

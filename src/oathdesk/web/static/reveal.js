@@ -7,10 +7,21 @@
     return;
   }
 
+  function two(number) {
+    return (number < 10 ? "0" : "") + number;
+  }
+
+  // The same words as oathdesk/timetext.py's duration_text, which renders the page.
   function plural(seconds) {
-    var minutes = Math.floor(seconds / 60);
-    var rest = seconds % 60;
-    return "in " + minutes + " min " + (rest < 10 ? "0" : "") + rest + " s";
+    var minutes = Math.floor((seconds % 3600) / 60);
+    if (seconds < 3600) {
+      return "in " + minutes + " min " + two(seconds % 60) + " s";
+    }
+    var hours = Math.floor((seconds % 86400) / 3600);
+    if (seconds < 86400) {
+      return "in " + Math.floor(seconds / 3600) + " h " + two(minutes) + " min";
+    }
+    return "in " + Math.floor(seconds / 86400) + " d " + hours + " h " + two(minutes) + " min";
   }
 
   function tick() {
