@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -297,14 +298,14 @@ def test_writer_round_trip_header_spellings_and_enabled() -> None:
         write_entra_csv(tokens, header_spelling="Time Interval")
 
 
-def test_writer_protects_every_field_against_formulas() -> None:
-    evil = EntraToken(2, "=1+1@x.com", '=HYPERLINK("http://x")', SEED_1, 30, "+cmd", "@SUM(1)")
-    row = write_entra_csv([evil]).splitlines()[1]
-    assert row.startswith("'=1+1@x.com,")
-    for escaped in ("'=HYPERLINK", "'+cmd", "'@SUM"):
-        assert escaped in row
-    # and the linter refuses what came out: such values are never legitimate
-    assert not parse_entra_csv(write_entra_csv([evil]).encode()).ok
+def test_writer_refuses_formulas_rather_than_changing_them() -> None:
+    # Escaping (a leading apostrophe) would upload a value other than the one stored.
+    good = EntraToken(2, "helga@contoso.com", "1", SEED_1, 30, "Token2", "C202")
+    for field in ("upn", "serial", "manufacturer", "model"):
+        for value in ("=1+1@x.com", '=HYPERLINK("http://x")', "+cmd", "@SUM(1)", "-2"):
+            evil = dataclasses.replace(good, **{field: value})
+            with pytest.raises(ValueError, match="starts like a spreadsheet formula"):
+                write_entra_csv([good, evil])
 
 
 @settings(max_examples=300, deadline=None)

@@ -305,3 +305,52 @@ def test_users_over_the_limit_with_what_the_vault_holds(
         "limit); give this token to someone else, or retire one of the user's tokens first"
     ]
     assert vault_contents(cli, env) == before
+
+
+def test_formula_cells_and_bad_upns_are_refused_everywhere_they_enter(
+    env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    """Issue 13, item 5: the import, `user add` and `token add` refuse what a spreadsheet
+    would run as a formula and UPNs outside Entra's rules; nothing is stored."""
+    before = vault_contents(cli, env)
+    order = tmp_path / "order.csv"
+    order.write_text(
+        "upn,serial number,secret key,time interval,manufacturer,model\n"
+        f'helga@contoso.com,60234567,{encode_base32(S1)},30,"=HYPERLINK(""x"")",C202\n'
+        f"-olaf@contoso.com,60234568,{encode_base32(S2)},30,Token2,C202\n"
+        f"anna@contoso.com,@SUM(1+1),{encode_base32(S3)},30,Token2,+cmd|' /C calc'!A0\n"
+    )
+    refused = cli("import", str(order), env=env)
+    assert_one_line_error(refused)
+    assert refused.stdout.splitlines() == [
+        f"order.csv:2: column 'manufacturer': {line}" for line in [_formula("manufacturer")]
+    ] + [
+        f"order.csv:3: column 'upn': {_formula('upn')}",
+        f"order.csv:4: column 'model': {_formula('model')}",
+        f"order.csv:4: column 'serial number': {_formula('serial number')}",
+    ]
+    lint = cli("entra-csv", "lint", str(order), env=env)
+    assert lint.returncode == 1
+    assert "ready to upload" not in lint.stdout
+    for upn in ("-helga@contoso.com", "a+b@contoso.com", "helga.@contoso.com"):
+        bad_user = cli("user", "add", "--", upn, env=env)
+        assert_one_line_error(bad_user)
+        assert "not a valid UPN" in bad_user.stderr
+    for option, value in (("--serial", "@SUM(1+1)"), ("--model", "=1+1")):
+        args = {"--serial": "60234599", "--model": "C202", option: value}
+        bad_token = cli(
+            "token",
+            "add",
+            *[part for pair in args.items() for part in pair],
+            env=env,
+            input=S3.hex(),
+        )
+        assert_one_line_error(bad_token)
+        assert "runs as a formula" in bad_token.stderr
+    assert vault_contents(cli, env) == before
+
+
+def _formula(what: str) -> str:
+    from oathdesk.formats.cells import FORMULA_FIX, formula_message
+
+    return f"{formula_message(what)}; {FORMULA_FIX}"

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from oathdesk.formats.cells import FORMULA_FIX, formula_message, starts_like_formula
 from oathdesk.formats.problems import Code, Problem
+from oathdesk.upn import upn_problem
 
 # What Excel shows for a long number in a "General" cell: 1.10000E+09, 6,02346E+7 ...
 _SCIENTIFIC = re.compile(r"^\d+([.,]\d+)?[eE]\+\d+$")
@@ -35,6 +37,35 @@ class Columns:
     serial: str = "serial number"
     seed: str = "secret key"
     user: str = "upn"
+
+
+def formula_problems(line: int, column: str, what: str, value: str | None) -> list[Problem]:
+    """The cell's problem if a spreadsheet would run it as a formula (see ``cells``)."""
+    if not value or not starts_like_formula(value):
+        return []
+    return [Problem(line, column, formula_message(what), fix=FORMULA_FIX, code=Code.FORMULA_CELL)]
+
+
+def user_and_field_problems(
+    line: int, user: str | None, fields: Mapping[str, str | None], user_column: str = "UserId"
+) -> list[Problem]:
+    """A user that is not a UPN Entra takes, and fields (by column name) that start like a
+    formula: what a format that names its values in elements (PSKC) checks for each key."""
+    found = formula_problems(line, user_column, "user", user)
+    reason = upn_problem(user) if user and not found else None
+    if reason is not None:
+        found.append(
+            Problem(
+                line,
+                user_column,
+                f"the user is not a valid UPN: {reason}",
+                fix="ask the vendor to correct the user, or remove it and assign the token later",
+                code=Code.UPN_INVALID,
+            )
+        )
+    for column, value in fields.items():
+        found += formula_problems(line, column, column.lower(), value)
+    return found
 
 
 def cross_row_problems(

@@ -20,8 +20,8 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from oathdesk.formats.cells import safe_cell
-from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems
+from oathdesk.formats.cells import safe_cell, starts_like_formula
+from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems, formula_problems
 from oathdesk.formats.entra_header import COLUMNS, Header, HeaderKind, read_header
 from oathdesk.formats.entra_rules import (
     ENABLED_VALUES,
@@ -232,6 +232,11 @@ class _RowReader:
             return
         values = dict(zip(self.names, cells, strict=False))
         line = row.line
+        # A cell a spreadsheet would run as a formula is that cell's one problem: what else is
+        # wrong with it does not matter, and it must never be stored or uploaded.
+        formulas = {
+            name: formula_problems(line, name, name, value) for name, value in values.items()
+        }
         secret = check_secret(line, "secret key", values["secret key"])
         found = [
             *check_upn(line, "upn", values["upn"]),
@@ -242,9 +247,12 @@ class _RowReader:
             *check_filled(line, "model", values["model"], "model"),
             *check_enabled(line, "enabled", values.get("enabled", "")),
         ]
+        found = [p for p in found if not formulas.get(p.column)]
+        found += [p for problems in formulas.values() for p in problems]
         self.problems += found
-        self.form_problems += secret.form_problems
-        self.warnings += secret.warnings
+        if not formulas["secret key"]:
+            self.form_problems += secret.form_problems
+            self.warnings += secret.warnings
         self.facts.append(
             RowFacts(
                 line,
@@ -341,8 +349,10 @@ def write_entra_csv(
 ) -> str:
     """The CSV to upload: UTF-8 text (encode it without a byte-order mark), commas, CRLF.
 
-    Every field goes through ``safe_cell`` so that a hostile value cannot become a spreadsheet
-    formula; legitimate values never start with the characters it guards against.
+    A value a spreadsheet would run as a formula is refused (ValueError naming the token's
+    position, never the value): escaping it would upload a value other than the one stored, and
+    legitimate values never start like that (``entra_csv_problems`` leaves such tokens out
+    first). ``safe_cell`` stays as a second guard.
     """
     if header_spelling not in HEADER_SPELLINGS:
         raise ValueError(f"header spelling must be one of {HEADER_SPELLINGS}")
@@ -350,7 +360,7 @@ def write_entra_csv(
     writer = csv.writer(buffer, lineterminator="\r\n")
     header = [*COLUMNS[:3], header_spelling, *COLUMNS[4:]]
     writer.writerow([*header, "Enabled"] if enabled_column else header)
-    for token in tokens:
+    for position, token in enumerate(tokens, start=1):
         row = [
             token.upn,
             token.serial,
@@ -361,5 +371,10 @@ def write_entra_csv(
         ]
         if enabled_column:
             row.append("true" if token.enabled else "false")
+        if any(starts_like_formula(value) for value in row):
+            raise ValueError(
+                f"token at position {position} has a value that starts like a spreadsheet "
+                "formula; it cannot be written unchanged"
+            )
         writer.writerow([safe_cell(value) for value in row])
     return buffer.getvalue()

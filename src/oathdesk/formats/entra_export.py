@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from oathdesk.formats.cells import safe_cell
+from oathdesk.formats.cells import starts_like_formula
 from oathdesk.formats.entra_rules import MAX_SECRET_CHARS, check_upn
 from oathdesk.formats.problems import Code, Problem
 from oathdesk.formats.records import SeedRecord
@@ -56,7 +56,7 @@ def entra_csv_problems(records: Iterable[SeedRecord]) -> list[Problem]:
         ):
             if not value.strip():
                 refuse(f"{where} has no {column}", column)
-            elif safe_cell(value) != value:
+            elif starts_like_formula(value):
                 refuse(f"{where}: the {column} starts like a spreadsheet formula", column)
         if len(encode_base32(record.secret)) > MAX_SECRET_CHARS:
             refuse(

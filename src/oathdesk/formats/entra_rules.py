@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from oathdesk.errors import SeedError
 from oathdesk.formats.problems import Code, Problem
 from oathdesk.seed import MIN_SECRET_BYTES, parse_seed
-from oathdesk.upn import is_valid_upn
+from oathdesk.upn import upn_problem
 
 MAX_SECRET_CHARS = 128
 INTERVALS = ("30", "60")
@@ -195,12 +195,13 @@ def check_upn(line: int, column: str, text: str) -> list[Problem]:
                 code=Code.UPN_INVALID,
             )
         ]
-    if not is_valid_upn(text):
+    reason = upn_problem(text)
+    if reason is not None:
         return [
             Problem(
                 line,
                 column,
-                "not a valid UPN; a UPN looks like name@contoso.com",
+                f"not a valid UPN: {reason}",
                 fix="correct it as Entra shows it under Users, without display name or quotes",
                 code=Code.UPN_INVALID,
             )

@@ -13,10 +13,14 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems
+from oathdesk.formats.checks import (
+    Columns,
+    RowFacts,
+    cross_row_problems,
+    user_and_field_problems,
+)
 from oathdesk.formats.problems import Code, Problem
 from oathdesk.formats.records import ParsedFile, SeedRecord
-from oathdesk.upn import is_valid_upn
 
 FORMAT = "pskc"
 TOTP_URN = "urn:ietf:params:xml:ns:keyprov:pskc:totp"
@@ -239,12 +243,15 @@ def _read_key(key: Any, line: int) -> _KeyReading:
                 code=Code.SERIAL_EMPTY,
             )
         )
+    problems += user_and_field_problems(
+        line, user, {"SerialNo": serial, "Manufacturer": key.manufacturer, "Model": key.model}
+    )
     if problems or not secret or algorithm is None:
         return _KeyReading(None, problems, facts)
     record = SeedRecord(
         line,
         bytes(secret),
-        upn=user.strip().lower() if user and is_valid_upn(user) else None,
+        upn=user.strip().lower() if user else None,
         serial=serial,
         manufacturer=key.manufacturer,
         model=key.model,

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems
+from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems, formula_problems
 from oathdesk.formats.problems import Code, Problem
 from oathdesk.formats.records import ParsedFile, SeedRecord
 from oathdesk.formats.seed_cell import read_seed
 from oathdesk.formats.text import decode, read_rows, sniff_delimiter
 from oathdesk.formats.xlsx import XLSX_MAGIC, read_xlsx_rows
-from oathdesk.upn import is_valid_upn
+from oathdesk.upn import upn_problem
 
 __all__ = ["XLSX_MAGIC", "find_header", "parse_spreadsheet"]
 
@@ -27,10 +27,23 @@ USER_NAMES = frozenset(
     {"user", "username", "upn", "userprincipalname", "email", "emailaddress", "mail", "login"}
     | {"account", "userid", "benutzer", "utilisateur"}
 )
-SECRET_NAMES = frozenset(
-    {"secret", "secretkey", "seed", "key", "totpsecret", "sharedsecret", "otpsecret", "totpkey"}
-    | {"base32", "base32secret", "secretbase32", "geheimnis"}
+# A secret column whose header names hex ("Secret (hex)", "Hex seed", ...) is read as hex.
+HEX_SECRET_NAMES = frozenset(
+    {"hex", "hexsecret", "secrethex", "hexseed", "seedhex", "hexkey", "keyhex", "secretkeyhex"}
 )
+SECRET_NAMES = (
+    frozenset(
+        {"secret", "secretkey", "seed", "key", "totpsecret", "sharedsecret", "otpsecret"}
+        | {"totpkey", "base32", "base32secret", "secretbase32", "geheimnis"}
+    )
+    | HEX_SECRET_NAMES
+)
+# In any secret column, an all-digit value of at least this many digits (an even count) is a hex
+# seed: base32 has only the digits 2-7, so a value with 0, 1, 8 or 9 cannot be base32, and 32
+# digits of 2-7 alone would be a one in 10**23 base32 secret; serial numbers are far shorter
+# (Token2: 11 to 13 digits). 32 hex digits are 16 bytes, RFC 4226's minimum seed.
+HEX_SEED_MIN_DIGITS = 32
+_SEPARATORS = str.maketrans("", "", " -\t")
 SERIAL_NAMES = frozenset(
     {"serial", "serialnumber", "serialno", "sn", "token", "tokenserial", "tokenserialnumber"}
     | {"seriennummer"}
@@ -53,6 +66,7 @@ class _Layout:
     serial: int | None
     period: int | None
     names: tuple[str, ...]
+    secret_is_hex: bool = False  # the header says the secrets are hex
 
     def name(self, index: int) -> str:
         return self.names[index]
@@ -67,7 +81,15 @@ def _layout(line: int, cells: Sequence[str]) -> _Layout | None:
     user, secret = find(USER_NAMES), find(SECRET_NAMES)
     if user is None or secret is None:
         return None
-    return _Layout(line, user, secret, find(SERIAL_NAMES), find(PERIOD_NAMES), tuple(cells))
+    return _Layout(
+        line,
+        user,
+        secret,
+        find(SERIAL_NAMES),
+        find(PERIOD_NAMES),
+        tuple(cells),
+        keys[secret] in HEX_SECRET_NAMES,
+    )
 
 
 def find_header(table: Sequence[tuple[int, Sequence[str]]]) -> tuple[int, _Layout] | None:
@@ -129,27 +151,30 @@ def _read_row(
     user_column, secret_column = layout.name(layout.user), layout.name(layout.secret)
     user, secret_text = _cell(cells, layout.user), _cell(cells, layout.secret)
     serial = _cell(cells, layout.serial) or None
-    problems = []
-    if not is_valid_upn(user):
+    problems = formula_problems(line, user_column, "user", user)
+    user_problem = upn_problem(user)
+    if user_problem is not None and not problems:
         problems.append(
             Problem(
                 line,
                 user_column,
-                "the user is empty"
-                if not user
-                else "not a valid UPN; a UPN looks like name@contoso.com",
+                "the user is empty" if not user else f"not a valid UPN: {user_problem}",
                 fix="write the user's UPN as Entra shows it under Users",
                 code=Code.UPN_INVALID,
             )
         )
-    parsed = read_seed(secret_text)
+    if layout.serial is not None:
+        problems += formula_problems(line, layout.name(layout.serial), "serial number", serial)
+    secret_formula = formula_problems(line, secret_column, "secret", secret_text)
+    problems += secret_formula
+    parsed = read_seed(_seed_text(secret_text, layout)) if not secret_formula else "formula"
     seed = None if isinstance(parsed, str) else parsed
-    if isinstance(parsed, str):
+    if isinstance(parsed, str) and not secret_formula:
         problems.append(
             Problem(
                 line,
                 secret_column,
-                parsed,
+                _ALL_DIGITS if _short_digits(secret_text, layout) else parsed,
                 fix="copy the secret again from where it was first recorded",
                 code=Code.SECRET_INVALID,
             )
@@ -168,6 +193,43 @@ def _read_row(
         period=seed.period or period or 30,
     )
     return record, problems, fact
+
+
+_ALL_DIGITS = (
+    "the secret is all digits and too short for a hex seed, which is usually the token's serial "
+    f"number (a hex seed here has {HEX_SEED_MIN_DIGITS} digits or more, or the column is headed "
+    "'Secret (hex)')"
+)
+
+
+def _compact(text: str) -> str:
+    return text.strip().translate(_SEPARATORS)
+
+
+def _all_digits(text: str) -> bool:
+    compact = _compact(text)
+    return compact.isascii() and compact.isdigit()
+
+
+def _short_digits(text: str, layout: _Layout) -> bool:
+    """All digits, too few for a hex seed, in a column not headed as hex: a pasted serial."""
+    return (
+        not layout.secret_is_hex and _all_digits(text) and len(_compact(text)) < HEX_SEED_MIN_DIGITS
+    )
+
+
+def _seed_text(text: str, layout: _Layout) -> str:
+    """The cell as ``oathdesk.seed`` should read it: hex marked as hex when the header says so
+    or the value is all digits of a hex seed's length (see ``HEX_SEED_MIN_DIGITS``)."""
+    lowered = text.strip().lower()
+    if lowered.startswith(("otpauth:", "hex:", "base32:")):
+        return text
+    compact = _compact(text)
+    if layout.secret_is_hex and compact:
+        return "hex:" + compact
+    if _all_digits(text) and len(compact) >= HEX_SEED_MIN_DIGITS:
+        return "hex:" + compact  # an odd count is refused by the hex decoder, not guessed
+    return text
 
 
 def _period(line: int, text: str, layout: _Layout, problems: list[Problem]) -> int | None:

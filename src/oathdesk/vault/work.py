@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, InvalidInput, NotFound
+from oathdesk.formats.cells import starts_like_formula
 from oathdesk.upn import validate_upn
 from oathdesk.vault import fingerprints, rows
 from oathdesk.vault.audit import AuditChain, AuditEntry
@@ -426,6 +427,14 @@ def _check_batch(items: Sequence[NewToken]) -> None:
     serials = [item.serial for item in items]
     if not all(map(str.strip, serials)):
         raise InvalidInput("a token in this batch has no serial number; give every token one")
+    # Stored values are exported unchanged (Entra CSV), so one a spreadsheet would run as a
+    # formula never gets in: no legitimate serial, manufacturer or model starts like that. The
+    # first characters are gathered first (cheap for 100,000 tokens); only unusual ones are
+    # looked at closely.
+    firsts = {i.serial[:1] for i in items} | {i.manufacturer[:1] for i in items}
+    firsts |= {i.model[:1] for i in items}
+    if not all(first.isascii() and first.isalnum() for first in firsts):
+        _refuse_formulas(items)
     if len(set(serials)) != len(serials):
         seen: set[str] = set()
         for serial in serials:
@@ -443,6 +452,20 @@ def _check_batch(items: Sequence[NewToken]) -> None:
                         f"tokens {other} and {item.serial} have the same secret; every token "
                         "needs its own seed"
                     )
+
+
+def _refuse_formulas(items: Sequence[NewToken]) -> None:
+    for item in items:
+        for what, value in (
+            ("serial number", item.serial),
+            ("manufacturer", item.manufacturer),
+            ("model", item.model),
+        ):
+            if starts_like_formula(value):
+                raise InvalidInput(
+                    f"the {what} of a token starts with =, +, -, @, a tab or a line break, "
+                    "which a spreadsheet runs as a formula; remove the leading character(s)"
+                )
 
 
 def serials_digest(serials: Iterable[str]) -> str:
