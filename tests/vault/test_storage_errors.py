@@ -72,3 +72,21 @@ def test_postgresql_down_is_named_by_host_and_port(cli: RunCli, tmp_path: Path) 
         assert_one_line_error(down)
         assert f"cannot reach the database server at 127.0.0.1:{port}" in down.stderr, down.stderr
         assert "check the path" not in down.stderr
+
+
+def test_a_vault_from_a_newer_oathdesk_says_to_upgrade_oathdesk(tmp_path: Path, cli: RunCli) -> None:
+    """A vault migrated by a newer release is not "an older schema" to upgrade with `init`:
+    `init` cannot migrate downwards, and the admin must run the newer oathdesk instead."""
+    import sqlite3
+
+    path = tmp_path / "vault.sqlite3"
+    env = {"OATHDESK_VAULT": str(path)}
+    assert cli("init", env=env).returncode == 0
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    for args in (("token", "list"), ("audit", "verify"), ("init",)):
+        result = cli(*args, env=env)
+        assert_one_line_error(result)
+        assert "newer oathdesk" in result.stderr, (args, result.stderr)
+        assert "9999" in result.stderr, result.stderr
+        assert "older schema" not in result.stderr

@@ -378,6 +378,16 @@ def schema_revision(engine: sa.Engine) -> str | None:
         return None if found is None else str(found)
 
 
+def refuse_newer_schema(display: str, revision: str | None) -> None:
+    """Raise when a newer oathdesk migrated the vault: this one cannot migrate it back down, and
+    calling it "older" would send the admin to `init`, which fails."""
+    if revision is not None and revision > SCHEMA_HEAD:  # zero-padded numbers: text order works
+        raise StorageError(
+            f"the vault at {display} was upgraded by a newer oathdesk (schema {revision}; this "
+            f"one knows up to {SCHEMA_HEAD}); run that release or upgrade oathdesk"
+        )
+
+
 def schema_is_current(engine: sa.Engine) -> bool:
     return schema_revision(engine) == SCHEMA_HEAD
 

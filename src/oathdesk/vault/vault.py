@@ -109,6 +109,7 @@ class Vault:
         """Apply the migrations a vault made by an older oathdesk lacks (keys are untouched)."""
         engine = db.create_engine(location.database_url)
         try:
+            db.refuse_newer_schema(location.display, db.schema_revision(engine))
             db.upgrade(engine)
         finally:
             engine.dispose()
@@ -129,6 +130,7 @@ class Vault:
                 raise db.StorageError(
                     f"{location.display} is not an oathdesk vault; run `oathdesk init` to make one"
                 )
+            db.refuse_newer_schema(location.display, revision)
             raise db.StorageError(
                 f"the vault at {location.display} has an older schema ({revision}); run "
                 "`oathdesk init` to upgrade it"
