@@ -42,12 +42,26 @@ class SafeFormatter(logging.Formatter):
         return one_line(super().format(record))
 
 
-def log_thread_failures() -> None:
-    """Log a background thread's uncaught exception (an import job's, a reveal writer's) as one
-    error line naming the thread and the exception's type. Python's default prints the whole
-    traceback raw on standard error: past every formatter, and its message may quote input."""
+LINE_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def guard_unhandled() -> None:
+    """For a server process: what no handler of ours would take, formatted safely too.
+
+    A background thread's uncaught exception (an import job's, a reveal writer's) becomes one
+    error line naming the thread and the exception's type; Python's default prints the whole
+    traceback raw on standard error, past every formatter, and its message may quote input. A
+    library's record that no handler takes goes to Python's last-resort handler: that one
+    formats with ``SafeFormatter`` now. (Not a handler on the root logger: configuring the root
+    would remove the handlers others put there, e.g. a test run's log capture.)"""
+    import sys
     import threading
 
+    last_resort = logging.StreamHandler(sys.stderr)
+    last_resort.setLevel(logging.WARNING)
+    last_resort.setFormatter(SafeFormatter(LINE_FORMAT, DATE_FORMAT))
+    logging.lastResort = last_resort
     thread_log = logging.getLogger("oathdesk.threads")
 
     def hook(failure: threading.ExceptHookArgs) -> None:

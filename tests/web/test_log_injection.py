@@ -137,15 +137,22 @@ def test_one_line(text: str, shown: str) -> None:
 
 
 def test_every_handler_of_the_server_escapes(tmp_path: Path) -> None:
-    """Whatever logger a record comes from (ours, uvicorn's, a library's through the root),
+    """Whatever logger a record comes from (ours, uvicorn's, a library's that no handler takes),
     the handler it reaches formats it safely."""
     from oathdesk.cli.serve import log_config
+    from oathdesk.logsafe import guard_unhandled
 
     config = log_config()
     for name, handler in config["handlers"].items():
         formatter = config["formatters"][handler["formatter"]]
         assert formatter.get("()") is SafeFormatter, name
-    assert config["root"]["handlers"], "a library's records must not reach Python's last resort"
+    previous = logging.lastResort
+    try:
+        guard_unhandled()
+        assert logging.lastResort is not None
+        assert isinstance(logging.lastResort.formatter, SafeFormatter)
+    finally:
+        logging.lastResort = previous
 
 
 def test_a_background_threads_crash_is_one_log_line_by_type(
@@ -156,7 +163,7 @@ def test_a_background_threads_crash_is_one_log_line_by_type(
     the formatter and may quote input."""
     import threading
 
-    from oathdesk.logsafe import log_thread_failures
+    from oathdesk.logsafe import guard_unhandled
 
     seen: list[logging.LogRecord] = []
 
@@ -167,9 +174,9 @@ def test_a_background_threads_crash_is_one_log_line_by_type(
     logger = logging.getLogger("oathdesk.threads")
     keep = Keep()
     logger.addHandler(keep)
-    previous = threading.excepthook
+    previous, last_resort = threading.excepthook, logging.lastResort
     try:
-        log_thread_failures()
+        guard_unhandled()
 
         def crash() -> None:
             raise ValueError("typed input\nforged line")
@@ -178,7 +185,7 @@ def test_a_background_threads_crash_is_one_log_line_by_type(
         thread.start()
         thread.join()
     finally:
-        threading.excepthook = previous
+        threading.excepthook, logging.lastResort = previous, last_resort
         logger.removeHandler(keep)
     (record,) = seen
     assert record.levelno == logging.ERROR

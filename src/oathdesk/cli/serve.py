@@ -98,19 +98,15 @@ def log_config() -> dict[str, Any]:
     """uvicorn's own messages at warning level; our access log (no query strings, set-up
     tokens masked: see ``oathdesk.web.security``) to standard error. Every handler formats with
     ``SafeFormatter``: a request's path or headers, quoted in any record (ours, uvicorn's, a
-    library's through the root logger, a traceback), cannot forge a line or reach the terminal
-    as control characters."""
-    from oathdesk.logsafe import SafeFormatter
+    library's through ``guard_unhandled``'s last resort, a traceback), cannot forge a line or
+    reach the terminal as control characters."""
+    from oathdesk.logsafe import DATE_FORMAT, LINE_FORMAT, SafeFormatter
 
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
-            "plain": {
-                "()": SafeFormatter,
-                "format": "%(asctime)s %(levelname)s %(message)s",
-                "datefmt": "%Y-%m-%dT%H:%M:%S%z",
-            }
+            "plain": {"()": SafeFormatter, "format": LINE_FORMAT, "datefmt": DATE_FORMAT}
         },
         "handlers": {
             "stderr": {
@@ -125,8 +121,6 @@ def log_config() -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
             "oathdesk": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         },
-        # Libraries' warnings: through the same formatter, not Python's raw last resort.
-        "root": {"handlers": ["stderr"], "level": "WARNING"},
     }
 
 
@@ -266,10 +260,10 @@ def _announce(config: Any, vault: Any, base_url: str) -> None:
 def _run(config: Any, sock: socket.socket, base_url: str) -> None:
     import uvicorn
 
-    from oathdesk.logsafe import log_thread_failures
+    from oathdesk.logsafe import guard_unhandled
     from oathdesk.web.app import create_app
 
-    log_thread_failures()  # an import job's thread that dies is a line of our log
+    guard_unhandled()  # a thread that dies, a library's stray warning: escaped lines of our log
     app = create_app(config)
     _announce(config, app.state.vault, base_url)
     # On Ctrl-C uvicorn shuts down cleanly, then re-raises the signal for us; one that comes
@@ -310,11 +304,11 @@ def _serve_worker(config: Any, sock: socket.socket, writer: Any) -> None:
     reveals go to the vault writer process through ``writer``, its end of a pipe."""
     import uvicorn
 
-    from oathdesk.logsafe import log_thread_failures
+    from oathdesk.logsafe import guard_unhandled
     from oathdesk.services.reveal_queue import RemoteRevealQueue
     from oathdesk.web.app import create_app
 
-    log_thread_failures()
+    guard_unhandled()
     with contextlib.suppress(KeyboardInterrupt):
         app = create_app(config, reveals=RemoteRevealQueue(writer))
         server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options()))
@@ -344,7 +338,7 @@ def _serve_vault_writer(config: Any, workers: list[Any]) -> None:
     import logging.config
     import signal
 
-    from oathdesk.logsafe import log_thread_failures
+    from oathdesk.logsafe import guard_unhandled
     from oathdesk.services.reveal_queue import serve_workers
     from oathdesk.services.reveal_throttle import KeyThrottle
     from oathdesk.vault.vault import Vault
@@ -352,7 +346,7 @@ def _serve_vault_writer(config: Any, workers: list[Any]) -> None:
     # The writer's own failures (a reveal batch that failed) go to the server's log, formatted
     # like the workers' lines, not through Python's bare last-resort handler.
     logging.config.dictConfig(log_config())
-    log_thread_failures()
+    guard_unhandled()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     vault = Vault.open(config.location, config.master_key)
     try:
