@@ -17,17 +17,16 @@ this means for a desk.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import multiprocessing
 import multiprocessing.connection
 import os
 import socket
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
-
-import filelock
+from typing import BinaryIO
 
 # POSIX ownership and mode bits mean something only where there are user ids.
 POSIX_PERMISSIONS = hasattr(os, "getuid") and hasattr(os, "fchmod")
@@ -56,14 +55,23 @@ class FileLock:
     dies, so a killed writer never leaves it held. Not re-entrant: the caller counts."""
 
     def __init__(self, path: Path) -> None:
-        self._lock = filelock.FileLock(path, mode=0o600, thread_local=False)
+        import filelock  # only commands that write a vault pay for it
+
+        self._busy = filelock.Timeout
+        # The lock file holds nothing, but the vault's folder is nobody else's business: 0600
+        # where there are modes (filelock fchmods an explicit mode, which Windows lacks).
+        self._lock = (
+            filelock.FileLock(path, mode=0o600, thread_local=False)
+            if POSIX_PERMISSIONS
+            else filelock.FileLock(path, thread_local=False)
+        )
 
     def try_acquire(self) -> bool:
         """Take the lock if it is free; False when another process holds it. OSError when the
         lock file cannot be made (a read-only directory)."""
         try:
             self._lock.acquire(blocking=False)
-        except filelock.Timeout:
+        except self._busy:
             return False
         return True
 
@@ -74,19 +82,19 @@ class FileLock:
 # -- private files --------------------------------------------------------------------------------
 
 
-def open_private(path: Path, mode: str, *, exclusive: bool = False) -> IO[bytes] | IO[str]:
-    """Open ``path`` for writing (``mode`` "w" or "wb"), truncated, readable by its owner only:
-    mode 0600 on POSIX, whatever umask says (see the module's note for Windows).
-    ``exclusive``: FileExistsError if it exists."""
+def open_private(path: Path, *, exclusive: bool = False) -> BinaryIO:
+    """Open ``path`` for writing bytes, truncated, readable by its owner only: mode 0600 on
+    POSIX, whatever the umask says (see the module's note for Windows). ``exclusive``:
+    FileExistsError if it exists."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
-    flags |= getattr(os, "O_BINARY", 0) if "b" in mode else 0
+    flags |= getattr(os, "O_BINARY", 0)  # Windows: no newline translation
     fd = os.open(path, flags, 0o600)
     try:
         make_private(fd)
     except BaseException:
         os.close(fd)
         raise
-    return os.fdopen(fd, mode)
+    return os.fdopen(fd, "wb")
 
 
 def make_private(fd: int) -> None:
@@ -111,6 +119,25 @@ def exposure(path: Path) -> str | None:
     if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         return f"readable by others; run `chmod 600 {path}` and try again"
     return None
+
+
+# -- the user -------------------------------------------------------------------------------------
+
+
+def login_name() -> str:
+    """Who runs this command, for the audit log: the login name from the environment (USERNAME
+    on Windows), else the account database where there is one, else "unknown"."""
+    try:
+        return getpass.getuser()
+    except (ImportError, KeyError, OSError):  # no pwd module (Windows), or no such uid
+        return "unknown"
+
+
+def data_home(env: Mapping[str, str]) -> Path:
+    """Where per-user data lives: $XDG_DATA_HOME, else %LOCALAPPDATA% (Windows: private to the
+    user by the profile's permissions), else ~/.local/share."""
+    base = env.get("XDG_DATA_HOME") or env.get("LOCALAPPDATA")
+    return Path(base) if base else Path.home() / ".local" / "share"
 
 
 # -- processes ------------------------------------------------------------------------------------

@@ -7,10 +7,10 @@ code anywhere in that screenshot. Files written here hold secrets, so they are c
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 from oathdesk.errors import InvalidInput
+from oathdesk.platform_io import open_private
 
 QR_SUFFIXES = (".svg", ".png")
 
@@ -50,9 +50,7 @@ def decode_image(path: Path) -> str:
 
 def _write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to a new file readable only by its owner (it holds a secret)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), 0o600)
+    with open_private(path) as handle:
         handle.write(data)
 
 

@@ -7,7 +7,6 @@ or a file, never from the command line, and are kept encrypted in the vault.
 from __future__ import annotations
 
 import getpass
-import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from oathdesk.cli.vault_context import (
     vault_option,
 )
 from oathdesk.errors import InvalidInput
+from oathdesk.platform_io import exposure
 
 FIELDS = ("serial", "upn", "result", "detail")
 PERMISSION_HELP = (
@@ -69,7 +69,7 @@ def _read_source(source: str, what: str) -> str:
 
 def _read_private_file(path: Path, what: str, *, show_path: bool = True) -> str:
     try:
-        mode = path.stat().st_mode
+        problem = exposure(path)
     except (FileNotFoundError, OSError):
         # The "path" may be the secret itself, typed where a path was expected: never echo it.
         where = f" {path}" if show_path else ""
@@ -77,8 +77,8 @@ def _read_private_file(path: Path, what: str, *, show_path: bool = True) -> str:
             f"no such file{where}; give the {what} as '-' (standard input), 'prompt' or the "
             "path of a file holding it, never the secret itself"
         ) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise InvalidInput(f"{path} is readable by others; run `chmod 600 {path}` and try again")
+    if problem:
+        raise InvalidInput(f"{path} is {problem}")
     try:
         return path.read_text().strip()
     except (OSError, UnicodeDecodeError):

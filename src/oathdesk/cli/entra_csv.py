@@ -17,6 +17,7 @@ from oathdesk.errors import InvalidInput, OathdeskError
 from oathdesk.formats.entra_csv import DEFAULT_MAX_PER_USER, EntraCsv, parse_entra_csv
 from oathdesk.formats.entra_csv_fix import FixedCsv, fix_entra_csv
 from oathdesk.formats.problems import Code
+from oathdesk.platform_io import PRIVATE_FILES
 
 # Problems that `--fix` repairs.
 FIXABLE = frozenset(
@@ -111,7 +112,7 @@ def _print_human(file: Path, result: EntraCsv, fixed: FixedCsv | None) -> None:
     if fixed is not None:
         changes = "; ".join(fixed.changes) or "nothing needed changing"
         click.echo(
-            f"wrote {file} (mode 0600; it holds seeds: delete it after the upload): {changes}"
+            f"wrote {file} ({PRIVATE_FILES}; it holds seeds: delete it after the upload): {changes}"
         )
     for problem in result.lint_problems:
         click.echo(problem.render(file.name))

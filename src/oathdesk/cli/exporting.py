@@ -10,6 +10,7 @@ import click
 
 from oathdesk.cli.vault_context import local_actor, open_vault, vault_option
 from oathdesk.errors import InvalidInput
+from oathdesk.platform_io import PRIVATE_FILES
 from oathdesk.services.exporter import ALL_EXPORTS, export
 
 SHOWN_LEFT_OUT = 20
@@ -51,7 +52,7 @@ def export_command(kind: str, output: Path, header: str, vault_path: str | None)
             "cannot take them (reasons above)"
         )
     click.echo(
-        f"wrote {result.count} token(s) to {output}: it contains secrets (mode 0600); "
+        f"wrote {result.count} token(s) to {output}: it contains secrets ({PRIVATE_FILES}); "
         f"upload it, then destroy it (`shred -u {shlex.quote(str(output))}`)"
     )
 

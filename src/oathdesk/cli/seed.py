@@ -123,7 +123,11 @@ def qr_command(
         click.echo(terminal_qr(uri))
         return
     write_qr(uri, output)
-    click.echo(f"wrote {output} (mode 0600: it holds the secret; delete it after use)", err=True)
+    from oathdesk.platform_io import PRIVATE_FILES
+
+    click.echo(
+        f"wrote {output} ({PRIVATE_FILES}: it holds the secret; delete it after use)", err=True
+    )
 
 
 @seed_group.command("from-image")

@@ -18,6 +18,7 @@ from oathdesk.cli.vault_context import (
     vault_option,
 )
 from oathdesk.errors import Conflict, OathdeskError
+from oathdesk.platform_io import PRIVATE_FILES
 from oathdesk.timeparse import parse_instant
 from oathdesk.vault import db
 from oathdesk.vault.keys import MASTER_KEY_ENV, MasterKey, write_key_file
@@ -62,7 +63,7 @@ def init_command(vault_path: str | None, passphrase: bool) -> None:
         key = MasterKey.generate()
         write_key_file(where.key_file, key)
         written = where.key_file
-        key_note = f"master key written to {where.key_file} (mode 0600): back it up offline"
+        key_note = f"master key written to {where.key_file} ({PRIVATE_FILES}): back it up offline"
     try:
         Vault.create(where, key, local_actor(), kdf=kdf).close()
     except BaseException:

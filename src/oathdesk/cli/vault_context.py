@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
+from oathdesk.platform_io import login_name
 from oathdesk.vault.config import VaultLocation, load_master_key, locate
 from oathdesk.vault.keys import MasterKey
 from oathdesk.vault.vault import Actor, Vault
 
 VAULT_HELP = (
     "The SQLite vault file (default: $OATHDESK_VAULT, else $OATHDESK_DATABASE_URL, else "
-    "vault.sqlite3 in $XDG_DATA_HOME/oathdesk or ~/.local/share/oathdesk)."
+    "vault.sqlite3 in $XDG_DATA_HOME/oathdesk, %LOCALAPPDATA%\\oathdesk on Windows, or "
+    "~/.local/share/oathdesk)."
 )
 
 
@@ -48,7 +49,7 @@ def open_vault_and_key(vault_path: str | None) -> tuple[Vault, MasterKey]:
 
 def local_actor() -> Actor:
     """On the server host, whoever holds the key file acts as a local admin, audited as such."""
-    return Actor(f"local:{getpass.getuser()}", "admin")
+    return Actor(f"local:{login_name()}", "admin")
 
 
 def print_json(data: Any) -> None:

@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from oathdesk.errors import Conflict, InvalidInput
+from oathdesk.platform_io import open_private
 from oathdesk.vault import db
 from oathdesk.vault.keys import MasterKey
 from oathdesk.vault.passphrase import META_NAME as KDF_META
@@ -81,13 +82,11 @@ def write_backup(
     aad = MAGIC + header
     sealed = AESGCM(master_key.derive(PURPOSE)).encrypt(nonce, plain, aad)
     # O_EXCL as well: a file made between the check above and now is not overwritten either.
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
-        fd = os.open(target, flags, 0o600)
+        handle = open_private(target, exclusive=not overwrite)
     except FileExistsError:
         raise Conflict(_exists_message(target)) from None
-    with os.fdopen(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), 0o600)
+    with handle:
         handle.write(MAGIC + len(header).to_bytes(4, "big") + header + nonce + sealed)
     return sum(len(rows) for rows in snapshot.values())
 

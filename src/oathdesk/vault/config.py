@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from oathdesk.platform_io import data_home
 from oathdesk.vault.keys import MASTER_KEY_ENV, MasterKey, read_key_file
 
 VAULT_ENV = "OATHDESK_VAULT"
@@ -19,8 +20,7 @@ KEY_FILE_ENV = "OATHDESK_KEY_FILE"
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "oathdesk"
+    return data_home(env) / "oathdesk"
 
 
 @dataclass(frozen=True)

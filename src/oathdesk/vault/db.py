@@ -5,17 +5,17 @@ foreign keys on, and every writing transaction started with BEGIN IMMEDIATE so w
 instead of failing half-way; reading transactions (``reading``) start deferred and see a snapshot
 without blocking writers. PostgreSQL needs nothing special beyond row locks taken where needed.
 
-Writers on one SQLite file also queue in ``writing`` (a lock per process, then an ``flock`` on a
-``-writer`` file beside the vault shared by every process): SQLite's own busy handler retries
-by sleeping 1, 2, 5, 10 ... ms, so under load the write lock sat free while waiters slept, and
-a second server process could starve. The queue only orders writers; SQLite's lock (and
-``busy_timeout`` for writers that do not queue, such as another tool) still guards the data.
+Writers on one SQLite file also queue in ``writing`` (a lock per process, then a file lock,
+``platform_io.FileLock``, on a ``-writer`` file beside the vault shared by every process):
+SQLite's own busy handler retries by sleeping 1, 2, 5, 10 ... ms, so under load the write lock
+sat free while waiters slept, and a second server process could starve. The queue only orders
+writers; SQLite's lock (and ``busy_timeout`` for writers that do not queue, such as another
+tool) still guards the data.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
 import time
@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from oathdesk.errors import OathdeskError
+from oathdesk.platform_io import FileLock, chmod_private
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -158,14 +159,14 @@ def create_engine(url: str) -> sa.Engine:
 
 
 class _WriterGate:
-    """One writer at a time on a SQLite file: a thread lock, then an exclusive ``flock``."""
+    """One writer at a time on a SQLite file: a thread lock, then an exclusive file lock."""
 
     def __init__(self, lock_path: str) -> None:
         # Re-entrant: a write begun inside another on the same thread must not wait for itself
         # here (SQLite then refuses it after its busy timeout, as it always did).
         self._lock = threading.RLock()
         self._depth = 0
-        self._lock_path = lock_path
+        self._file_lock = FileLock(Path(lock_path))
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -178,41 +179,39 @@ class _WriterGate:
                     self._depth -= 1
                 return
             self._depth = 1
+            locked = False
             try:
-                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:
-                fd = -1  # a read-only directory: SQLite's own lock is enough
-            try:
-                if fd >= 0:
-                    _lock_file(fd)
+                locked = _lock_file(self._file_lock)
                 yield
             finally:
                 self._depth = 0
-                if fd >= 0:
-                    os.close(fd)  # releases the flock
+                if locked:
+                    self._file_lock.release()
 
 
 WRITER_WAIT_SECONDS = 30  # as long as SQLite's busy_timeout above
 
 
-def _lock_file(fd: int) -> None:
-    """An exclusive flock, waiting in steps of at most half a millisecond (a write holds it for
+def _lock_file(lock: FileLock) -> bool:
+    """An exclusive file lock, waiting in steps of at most half a millisecond (a write holds it for
     about that long) and at most WRITER_WAIT_SECONDS: a writer that never finishes (another
-    tool holding the vault) gets the same clear error as SQLite's busy timeout, not a hang."""
+    tool holding the vault) gets the same clear error as SQLite's busy timeout, not a hang.
+    False: no lock file can be made (a read-only directory), and SQLite's own lock is enough."""
     delay = 0.00005
     deadline = time.monotonic() + WRITER_WAIT_SECONDS
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise StorageError(
-                    "another process has been writing to the vault for "
-                    f"{WRITER_WAIT_SECONDS} s; nothing was changed. Try again when it is done"
-                ) from None
-            time.sleep(delay)
-            delay = min(delay * 2, 0.0005)
+            if lock.try_acquire():
+                return True
+        except OSError:
+            return False
+        if time.monotonic() >= deadline:
+            raise StorageError(
+                "another process has been writing to the vault for "
+                f"{WRITER_WAIT_SECONDS} s; nothing was changed. Try again when it is done"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.0005)
 
 
 _GATES: weakref.WeakKeyDictionary[sa.Engine, _WriterGate] = weakref.WeakKeyDictionary()
@@ -277,8 +276,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         # SQLite creates the WAL and shared-memory files with the umask's mode; they hold the
         # same ciphertext as the vault file, so they get its mode.
         for suffix in ("-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError, PermissionError):
-                os.chmod(database + suffix, 0o600)
+            chmod_private(database + suffix)
 
 
 READ_ONLY = "oathdesk_read_only"

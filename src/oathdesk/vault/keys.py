@@ -13,7 +13,6 @@ import binascii
 import hashlib
 import hmac
 import os
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from oathdesk.errors import OathdeskError
+from oathdesk.platform_io import exposure, open_private
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -168,24 +168,24 @@ class DataKey:
 
 
 def write_key_file(path: Path, key: MasterKey) -> None:
-    """Create ``path`` with mode 0600 holding ``key``; never overwrite an existing key."""
+    """Create ``path`` readable by its owner only (``platform_io.open_private``) holding
+    ``key``; never overwrite an existing key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        handle = open_private(path, exclusive=True)
     except FileExistsError:
         raise MasterKeyError(f"{path} already exists; refusing to overwrite a master key") from None
-    with os.fdopen(fd, "w") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(key.to_text() + "\n")
+    with handle:
+        handle.write((key.to_text() + "\n").encode())
 
 
 def read_key_file(path: Path) -> MasterKey:
     try:
-        mode = path.stat().st_mode
+        problem = exposure(path)
     except FileNotFoundError:
         raise MasterKeyError(
             f"no key file at {path}; run `oathdesk init` or set OATHDESK_KEY_FILE"
         ) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise MasterKeyError(f"{path} is readable by others; run `chmod 600 {path}` and try again")
+    if problem:
+        raise MasterKeyError(f"{path} is {problem}")
     return MasterKey.from_text(path.read_text(), source=str(path))
