@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock scripts/check-python.sh scripts/syste
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
-	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e '.[nfc]'
 	@$(BIN)/python -m compileall -q src  # byte-code up front, even where PYTHONDONTWRITEBYTECODE is set
 	@touch $@
 
@@ -56,7 +56,7 @@ bench: $(STAMP) system-deps
 # Regenerate the lock file from the ranges in pyproject.toml.
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
-	.lockenv/bin/pip install -q -e '.[dev]'
+	.lockenv/bin/pip install -q -e '.[dev,nfc]'
 	.lockenv/bin/pip freeze --exclude-editable | grep -v '^oathdesk' > requirements.lock
 	rm -rf .lockenv
 

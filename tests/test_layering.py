@@ -96,3 +96,13 @@ def test_core_vault_services_and_adapters_import_no_interface() -> None:
     # Name the culprits: one process per module, only when something is wrong.
     culprits = {name: interfaces_in(modules_after(f"import {name}")) for name in modules}
     assert not {name: found for name, found in culprits.items() if found}
+
+
+def test_only_the_nfc_transport_imports_pyscard() -> None:
+    """pyscard is the optional extra "nfc": every module but the reader's transport (which the
+    reader commands import when they run) loads without it, the CLI and the console too."""
+    modules = [name for name in lower_layer_modules() if name != "oathdesk.nfc.transport"]
+    modules += ["oathdesk.cli.main", "oathdesk.cli.burn", "oathdesk.cli.tokens", "oathdesk.web.app"]
+    loaded = modules_after("\n".join(f"import {name}" for name in modules))
+    assert "smartcard" not in loaded
+    assert "oathdesk.nfc.transport" not in loaded

@@ -54,6 +54,8 @@ def _reader(name: str | None) -> Iterator[PcscReader]:
 
 
 def _warn_unsynchronised_clock() -> None:
+    # Without the extra "nfc" (pyscard), its one-line error comes first, not after a warning.
+    import oathdesk.nfc.transport  # noqa: F401
     from oathdesk.nfc.hostclock import ntp_synchronised
 
     if ntp_synchronised() is False:

@@ -17,6 +17,12 @@ class NoReader(NfcError):
     code = "no_reader"
 
 
+class NfcNotInstalled(NfcError):
+    """pyscard, the extra ``oathdesk[nfc]``, is not installed."""
+
+    code = "nfc_not_installed"
+
+
 class NoToken(NfcError):
     code = "no_token"
 

@@ -12,10 +12,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from smartcard import scard
-
 from oathdesk.nfc.apdu import get_response, split_status, with_le
-from oathdesk.nfc.errors import NfcError, NoReader, NoToken, TokenRemoved
+from oathdesk.nfc.errors import NfcError, NfcNotInstalled, NoReader, NoToken, TokenRemoved
+
+# pyscard is the optional extra "nfc": a console-only server installs without it (it has no
+# Linux wheel and builds against the PC/SC headers). Only this module imports it, and only the
+# commands that talk to a reader import this module.
+try:
+    from smartcard import scard
+except ImportError:
+    raise NfcNotInstalled(
+        "NFC support is not installed; run `pip install 'oathdesk[nfc]'` (on Linux it builds "
+        "against PC/SC first: `apt-get install gcc swig python3-dev libpcsclite-dev pcscd`)"
+    ) from None
 
 # The card left, was reset or went silent during an exchange.
 _CARD_GONE = frozenset(
