@@ -53,6 +53,13 @@ def test_a_read_only_vault_is_read_and_refuses_changes_as_read_only(
         assert [t["serial"] for t in json.loads(listed.stdout)] == ["R1"]
         verified = cli("audit", "verify", env=ro)
         assert verified.returncode == 0, verified.stderr
+        csv = tmp_path / "entra.csv"
+        csv.write_text(
+            "upn,serial number,secret key,time interval,manufacturer,model\n"
+            f"{UPN},R2,JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP,30,Token2,c202\n"
+        )
+        dry = cli("import", "--dry-run", str(csv), env=ro)
+        assert dry.returncode == 0, dry.stderr
         refused = cli("user", "add", "other@contoso.com", env=ro)
         assert_one_line_error(refused)
         assert "read-only" in refused.stderr, refused.stderr
@@ -74,7 +81,9 @@ def test_postgresql_down_is_named_by_host_and_port(cli: RunCli, tmp_path: Path) 
         assert "check the path" not in down.stderr
 
 
-def test_a_vault_from_a_newer_oathdesk_says_to_upgrade_oathdesk(tmp_path: Path, cli: RunCli) -> None:
+def test_a_vault_from_a_newer_oathdesk_says_to_upgrade_oathdesk(
+    tmp_path: Path, cli: RunCli
+) -> None:
     """A vault migrated by a newer release is not "an older schema" to upgrade with `init`:
     `init` cannot migrate downwards, and the admin must run the newer oathdesk instead."""
     import sqlite3
