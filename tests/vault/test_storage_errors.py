@@ -99,3 +99,45 @@ def test_a_vault_from_a_newer_oathdesk_says_to_upgrade_oathdesk(
         assert "newer oathdesk" in result.stderr, (args, result.stderr)
         assert "9999" in result.stderr, result.stderr
         assert "older schema" not in result.stderr
+
+
+def _real_error(url: str, setup: list[str], statement: str, **connect: object) -> str:
+    """The one line oathdesk makes of what SQLite really says when ``statement`` fails."""
+    import sqlalchemy as sa
+
+    from oathdesk.vault import db
+
+    engine = sa.create_engine(url, connect_args=connect)
+    try:
+        with engine.begin() as conn:
+            for line in setup:
+                conn.exec_driver_sql(line)
+            conn.exec_driver_sql(statement)
+    except sa.exc.DBAPIError as error:
+        return str(db.storage_error(error))
+    finally:
+        engine.dispose()
+    raise AssertionError(f"{statement} did not fail")
+
+
+def test_a_full_disk_is_named_as_a_full_disk(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'full.sqlite3'}"
+    message = _real_error(
+        url,
+        ["CREATE TABLE t (b BLOB)", "PRAGMA max_page_count = 8"],
+        "INSERT INTO t VALUES (zeroblob(1000000))",
+    )
+    assert message.startswith("the disk holding the vault is full"), message
+    assert "\n" not in message
+
+
+def test_another_writer_is_named_as_holding_the_write_lock(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "locked.sqlite3"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("CREATE TABLE t (x INTEGER)")
+        holder.execute("BEGIN IMMEDIATE")
+        message = _real_error(f"sqlite:///{path}", [], "INSERT INTO t VALUES (1)", timeout=0)
+        holder.execute("ROLLBACK")
+    assert message.startswith("another process holds the vault's write lock"), message
