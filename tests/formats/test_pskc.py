@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -243,3 +245,143 @@ def env_vault(tmp_path: Path, cli: RunCli) -> dict[str, str]:
     env = {"OATHDESK_VAULT": str(tmp_path / "v.sqlite3")}
     assert cli("init", env=env).returncode == 0
     return env
+
+
+# python-pskc's own test files (tests/formats/data/python-pskc/README.md says where from).
+PSKC_DATA = Path(__file__).parent / "data" / "python-pskc"
+FIGURE6_PSK = bytes.fromhex("12345678901234567890123456789012")
+
+
+def pskc_file(name: str) -> bytes:
+    return (PSKC_DATA / f"{name}.pskcxml").read_bytes()
+
+
+@pytest.mark.parametrize("given", [{}, {"psk": FIGURE6_PSK}, {"password": "qwerty"}])
+def test_rsa_key_transport_is_refused_as_unsupported_not_as_a_missing_key(
+    given: dict[str, object],
+) -> None:
+    result = parse_pskc(pskc_file("figure8"), **given)  # type: ignore[arg-type]
+    assert result.records == []
+    assert [(p.line, p.code) for p in result.problems] == [(0, Code.ENCRYPTION_UNSUPPORTED)]
+    problem = result.problems[0]
+    assert "RSA" in problem.message
+    assert "pre-shared key" not in problem.message
+    assert "pre-shared key or a password" in problem.fix
+    assert "decrypt" in problem.fix
+    assert_well_formed(result.problems)
+
+
+def test_the_right_key_opens_the_rfc_files() -> None:
+    # The oracle for the tests below: the key and password are right, the files are HOTP.
+    for name, secrets in [("figure6", {"psk": FIGURE6_PSK}), ("figure7", {"password": "qwerty"})]:
+        result = parse_pskc(pskc_file(name), **secrets)  # type: ignore[arg-type]
+        assert [p.code for p in result.problems] == [Code.NOT_TOTP], name
+
+
+def test_a_file_whose_mac_fails_is_altered_not_a_wrong_key() -> None:
+    result = parse_pskc(pskc_file("mac-value"), psk=FIGURE6_PSK)
+    assert result.records == []
+    assert [(p.line, p.code) for p in result.problems] == [(30, Code.MAC_MISMATCH)]
+    problem = result.problems[0]
+    assert "altered or corrupted" in problem.message
+    assert "does not open" not in problem.message
+    assert "new copy" in problem.fix
+    assert_well_formed(result.problems)
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        ("unknown-encryption", "http://www.w3.org/2001/04/xmlenc#unknown"),
+        ("mac-algorithm", "http://www.w3.org/2000/09/xmldsig#hmac-zha9"),
+    ],
+)
+@pytest.mark.parametrize("given", [{}, {"psk": FIGURE6_PSK}])
+def test_an_unknown_algorithm_is_named(name: str, named: str, given: dict[str, object]) -> None:
+    result = parse_pskc(pskc_file(name), **given)  # type: ignore[arg-type]
+    assert [(p.line, p.code) for p in result.problems] == [(0, Code.ENCRYPTION_UNSUPPORTED)]
+    assert named in result.problems[0].message
+    assert "does not open" not in result.problems[0].message
+    assert_well_formed(result.problems)
+
+
+def test_an_encryption_without_an_algorithm_says_so() -> None:
+    result = parse_pskc(pskc_file("missing-encryption"), psk=FIGURE6_PSK)
+    assert [(p.line, p.code) for p in result.problems] == [(0, Code.ENCRYPTION_UNSUPPORTED)]
+    assert "does not say with which algorithm" in result.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "column", "what"),
+    [
+        ("not-integer", 11, "NumberOfTransactions", "a whole number"),
+        ("not-integer2", 11, "MinLength", "a whole number"),
+        ("not-boolean", 11, "CheckDigits", "true or false"),
+    ],
+)
+def test_a_bad_value_is_named_with_its_element_and_line(
+    name: str, line: int, column: str, what: str
+) -> None:
+    result = parse_pskc(pskc_file(name))
+    assert [(p.line, p.column, p.code) for p in result.problems] == [
+        (line, column, Code.VALUE_INVALID)
+    ]
+    assert what in result.problems[0].message
+    assert "not a PSKC" not in result.problems[0].message
+    assert_well_formed(result.problems)
+
+
+def test_bad_values_elsewhere_are_named_too() -> None:
+    data = make_pskc()
+    cases = {
+        b"<pskc:PlainValue>30<": b"<pskc:PlainValue>3!0<",  # a TimeInterval
+        b'Length="6"': b'Length="six"',
+        b"<pskc:PlainValue>AAEC": b"<pskc:PlainValue>AC",  # a Secret, cut short
+    }
+    for old, new in cases.items():
+        assert old in data, old
+        result = parse_pskc(data.replace(old, new, 1))
+        assert [p.code for p in result.problems] == [Code.VALUE_INVALID], new
+        assert result.problems[0].line > 1
+        assert_no_secret([repr(result)], SEEDS.values())
+
+
+def test_another_pskc_version_is_named() -> None:
+    result = parse_pskc(pskc_file("wrongversion"))
+    assert [(p.line, p.code) for p in result.problems] == [(2, Code.NOT_PSKC)]
+    assert "version 1.2" in result.problems[0].message
+    assert "1.0" in result.problems[0].fix
+
+
+def test_an_incomplete_pbkdf2_setup_is_not_a_wrong_password() -> None:
+    result = parse_pskc(pskc_file("incomplete-derivation"), password="qwerty")
+    assert [(p.line, p.code) for p in result.problems] == [(0, Code.PROTECTION_INVALID)]
+    assert "PBKDF2" in result.problems[0].message
+    assert "new copy" in result.problems[0].fix
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"<IterationCount>1000<", b"<IterationCount>1000000000000<"),
+        (b"<KeyLength>16<", b"<KeyLength>1000000000<"),
+    ],
+)
+def test_hostile_pbkdf2_parameters_are_refused_before_deriving(
+    old: bytes, new: bytes, tmp_path: Path
+) -> None:
+    data = pskc_file("figure7")
+    assert old in data
+    path = tmp_path / "hostile.pskcxml"
+    path.write_bytes(data.replace(old, new))
+    # In a process of its own: a derivation that runs for hours must fail the test, not hang it.
+    program = (
+        "import sys; from pathlib import Path; from oathdesk.formats.pskc import parse_pskc; "
+        "r = parse_pskc(Path(sys.argv[1]).read_bytes(), password='qwerty'); "
+        "print(*[f'{p.line} {p.code}' for p in r.problems], sep='|')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, str(path)], capture_output=True, text=True, timeout=20
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"0 {Code.PROTECTION_INVALID}"
