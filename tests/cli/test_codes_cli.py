@@ -11,6 +11,7 @@ import pytest
 
 from oathdesk.seed import encode_base32
 from tests.conftest import RunCli, assert_one_line_error
+from tests.window_codes import code_outside_window
 
 SECRET = encode_base32(bytes(range(40, 60)))
 AT = 1_800_000_015
@@ -172,10 +173,15 @@ def test_check_reports_offset_and_drift(cli: RunCli, offset: int) -> None:
 
 
 def test_check_no_match_exits_1(cli: RunCli) -> None:
-    far = oathtool("--totp", f"--now={stamp(AT + 3 * 86_400)}")[0]
-    result = cli("check", SECRET, far, "--at", str(AT))
-    assert result.returncode == 1
-    assert "no match" in result.stdout
+    # A code from 3 days on, or the nearest later one that does not recur by chance within the
+    # +-1 day search; a few moments (each a process), the choice itself is tested at 1,000.
+    for at in (AT, AT + 12_345, AT + 987_654):
+        far, _ = code_outside_window(
+            bytes(range(40, 60)), at // 30, 2880, 2880, side=1, start=3 * 2880
+        )
+        result = cli("check", SECRET, far, "--at", str(at))
+        assert result.returncode == 1
+        assert "no match" in result.stdout
 
 
 def test_cold_start_is_fast(cli: RunCli) -> None:

@@ -25,6 +25,7 @@ from oathdesk.otp import (
     totp_codes,
     verify_totp,
 )
+from tests.window_codes import code_outside_window, window_codes
 
 RFC4226_KEY = b"12345678901234567890"
 # RFC 4226 Appendix D: HOTP values for counters 0..9.
@@ -131,9 +132,19 @@ def test_verify_returns_the_matched_offset(offset: int) -> None:
     assert verify_totp(RFC4226_KEY, code, at) == offset
 
 
+def moments(first: int = 1_700_000_000, count: int = 1000) -> list[float]:
+    """``count`` moments on consecutive 30 s steps, each at another second of its step."""
+    return [first + 30 * k + (k * 7) % 30 + 0.25 for k in range(count)]
+
+
 def test_verify_rejects_outside_window_and_junk() -> None:
+    for at in moments():
+        step = step_at(at)
+        # The code of step +3 recurs inside +-2 steps now and then: take the nearest that doesn't.
+        code, offset = code_outside_window(RFC4226_KEY, step, 2, 2, side=1)
+        assert verify_totp(RFC4226_KEY, code, at) is None
+        assert verify_totp(RFC4226_KEY, code, at, ahead=offset) is not None
     at = 1_700_000_000
-    assert verify_totp(RFC4226_KEY, totp(RFC4226_KEY, at + 90), at) is None
     assert verify_totp(RFC4226_KEY, totp(RFC4226_KEY, at + 90), at, ahead=3) == 3
     assert verify_totp(RFC4226_KEY, "12345", at) is None
     assert verify_totp(RFC4226_KEY, "abcdef", at) is None
@@ -155,13 +166,22 @@ def test_drift_search_finds_the_offset(key: bytes, offset: int) -> None:
 
 
 def test_drift_search_bounds_and_sign() -> None:
+    for at in moments(1_800_000_000):
+        step = step_at(at)
+        behind = totp(RFC4226_KEY, at - 600)
+        # +-40 steps keeps 1,000 moments quick; the default (one day) is the far check's bound.
+        found = measure_drift(RFC4226_KEY, behind, at, max_steps=40)
+        assert found is not None
+        if behind not in window_codes(RFC4226_KEY, step, 19, 19):  # else a nearer match wins
+            assert found.drift_seconds == -600
+        assert not found.confirmed_by_next_code
+        # Beyond the bound: step +120 or, when its code recurs within +-100 steps, the next one
+        # that does not (a code past the edge is inside the window now and then, by chance).
+        far, offset = code_outside_window(RFC4226_KEY, step, 100, 100, side=1, start=120)
+        assert offset >= 120
+        assert measure_drift(RFC4226_KEY, far, at, max_steps=100) is None
     at = 1_800_000_000
-    behind = totp(RFC4226_KEY, at - 600)
-    found = measure_drift(RFC4226_KEY, behind, at)
-    assert found is not None
-    assert found.drift_seconds == -600
-    assert not found.confirmed_by_next_code
-    far = totp(RFC4226_KEY, at + 3000 * 30)
+    far, offset = code_outside_window(RFC4226_KEY, step_at(at), 2880, 2880, side=1, start=3000)
     assert measure_drift(RFC4226_KEY, far, at, max_steps=2880) is None
 
 
@@ -200,19 +220,23 @@ def test_profiles() -> None:
 
 @pytest.mark.parametrize(("name", "steps"), [("entra", 2), ("legacy", 15)])
 def test_longest_valid_code(name: str, steps: int) -> None:
-    at = 1_800_000_010  # 10 s into a step that starts at 1_800_000_000
     profile = acceptance_profile(name)
-    best = longest_valid_code(RFC4226_KEY, at, profile=profile)
-    assert best.step_offset == steps
-    assert best.code == totp(RFC4226_KEY, at + steps * 30)
-    # Accepted now (server step s: code step - ahead <= s) ...
-    assert verify_totp(RFC4226_KEY, best.code, at, behind=steps, ahead=steps) == steps
-    # ... until the end of step now + 2N, and not a second longer.
-    until = 1_800_000_000 + (2 * steps + 1) * 30
-    assert best.accepted_until == datetime.fromtimestamp(until, UTC)
-    assert verify_totp(RFC4226_KEY, best.code, until - 1, behind=steps, ahead=steps) is not None
-    assert verify_totp(RFC4226_KEY, best.code, until, behind=steps, ahead=steps) is None
-    assert best.code not in repr(best)
+    for at in moments(1_800_000_000):
+        step = step_at(at)
+        best = longest_valid_code(RFC4226_KEY, at, profile=profile)
+        assert best.step_offset == steps
+        assert best.code == totp(RFC4226_KEY, at + steps * 30)
+        # Accepted now (server step s: code step - ahead <= s) ...
+        assert verify_totp(RFC4226_KEY, best.code, at, behind=steps, ahead=steps) is not None
+        # ... until the end of step now + 2N, and not a second longer.
+        until = (step + 2 * steps + 1) * 30
+        assert best.accepted_until == datetime.fromtimestamp(until, UTC)
+        assert verify_totp(RFC4226_KEY, best.code, until - 1, behind=steps, ahead=steps) is not None
+        # Refused then, unless the same digits are by chance another code of that window.
+        later = window_codes(RFC4226_KEY, step + 2 * steps + 1, steps, steps)
+        refused = verify_totp(RFC4226_KEY, best.code, until, behind=steps, ahead=steps) is None
+        assert refused is (best.code not in later)
+        assert best.code not in repr(best)
 
 
 def test_timed_codes_show_and_accept_times() -> None:
