@@ -37,6 +37,7 @@ from oathdesk.vault.operators import OperatorDirectory
 from oathdesk.vault.vault import Vault
 from oathdesk.web.app import create_app
 from oathdesk.web.config import WebConfig
+from tests.window_codes import code_absent_from_window
 
 LOCAL_ADMIN = Actor("local:test", "admin")
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -67,9 +68,9 @@ class Operator:
             time.sleep(1)
 
     def wrong_code(self) -> str:
-        now = step_at(time.time())
-        good = {hotp(self.secret, step) for step in range(now - 2, now + 3)}
-        return next(code for code in ("000000", "111111", "222222") if code not in good)
+        """A code of none of the steps the server may accept: its +-1 step, around this step
+        or the next (if a step begins before the request is checked)."""
+        return code_absent_from_window(self.secret, step_at(time.time()), 2, 2)
 
 
 def enrol(vault: Vault, name: str, role: str, password: str) -> Operator:
