@@ -6,6 +6,7 @@ import codecs
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -303,7 +304,8 @@ def test_writer_refuses_formulas_rather_than_changing_them() -> None:
     good = EntraToken(2, "helga@contoso.com", "1", SEED_1, 30, "Token2", "C202")
     for field in ("upn", "serial", "manufacturer", "model"):
         for value in ("=1+1@x.com", '=HYPERLINK("http://x")', "+cmd", "@SUM(1)", "-2"):
-            evil = dataclasses.replace(good, **{field: value})
+            changes: dict[str, Any] = {field: value}
+            evil = dataclasses.replace(good, **changes)
             with pytest.raises(ValueError, match="starts like a spreadsheet formula"):
                 write_entra_csv([good, evil])
 

@@ -47,15 +47,17 @@ def stocked(vault: Vault) -> Vault:
 
 def test_entra_csv_export(stocked: Vault) -> None:
     text, count = export_secrets(stocked, ADMIN, "entra-csv", header_spelling="timeinterval")
-    assert count == 1
+    assert count == 2
     parsed = parse_entra_csv(text.encode())
     assert parsed.problems == []
     assert parsed.header_spelling == "timeinterval"
+    # The programmable token's seed is not in Entra yet either: it goes in the upload too.
     assert [(t.serial, t.secret, t.upn) for t in parsed.tokens] == [
-        ("60234567", SECRET, "helga@contoso.com")
+        ("60234567", SECRET, "helga@contoso.com"),
+        ("86596120001", bytes(range(1, 21)), "helga@contoso.com"),
     ]
     record = stocked.export_audit(action="tokens.exported")[-1]
-    assert record["details"] == {"format": "entra-csv", "serials": ["60234567"]}
+    assert record["details"] == {"format": "entra-csv", "serials": ["60234567", "86596120001"]}
 
 
 def test_graph_json_and_qr_sheet(stocked: Vault) -> None:
@@ -136,7 +138,7 @@ def test_exports_leave_out_what_the_target_cannot_take_and_say_why(stocked: Vaul
         ],
     )
     entra = export(stocked, ADMIN, "entra-csv", header_spelling="time interval")
-    assert entra.count == 1
+    assert entra.count == 2  # the classic token and the programmable one
     assert entra.left_out_tokens == 2
     assert [p.message for p in entra.left_out] == [
         "token 60239001 uses SHA256; the Entra CSV means SHA-1 (use `oathdesk export graph-json` "
@@ -149,7 +151,7 @@ def test_exports_leave_out_what_the_target_cannot_take_and_say_why(stocked: Vaul
     parsed = parse_entra_csv(entra.text.encode())
     assert (parsed.problems, parsed.form_problems) == ([], [])
     assert parsed.header_spelling == "time interval"
-    assert [t.serial for t in parsed.tokens] == ["60234567"]
+    assert [t.serial for t in parsed.tokens] == ["60234567", "86596120001"]
 
     graph = export(stocked, ADMIN, "graph-json")
     body = json.loads(graph.text)
@@ -286,3 +288,45 @@ def test_an_export_picks_its_tokens_from_a_big_vault_with_every_seed_right(vault
     body = json.loads(export_secrets(vault, ADMIN, "graph-json")[0])["value"]
     assert len(body) == 3000
     assert all(parse_seed(d["secretKey"]).secret == seeds[d["serialNumber"]] for d in body)
+
+
+def test_programmable_tokens_with_new_seeds_go_into_the_entra_csv(
+    tmp_path: Path, cli: RunCli
+) -> None:
+    """Issue 13, item 8: a programmable token with a seed oathdesk generated is one Entra does
+    not know yet, so the CSV upload must carry it (assigned, or burned and not registered)."""
+    env = {"OATHDESK_VAULT": str(tmp_path / "v.sqlite3")}
+    assert cli("init", env=env).returncode == 0
+    empty = cli("export", "entra-csv", "-o", str(tmp_path / "none.csv"), env=env)
+    assert "no token is ready for an entra-csv export" in empty.stderr
+    cli("user", "add", "olaf@contoso.com", env=env)
+    cli("user", "add", "anna@contoso.com", env=env)
+    for serial, upn in (("86596120010", "olaf@contoso.com"), ("86596120011", "anna@contoso.com")):
+        added = cli(
+            "token",
+            "add",
+            "--serial",
+            serial,
+            "--model",
+            "miniOTP-2-i",
+            "--user",
+            upn,
+            "--generate",
+            env=env,
+        )
+        assert added.returncode == 0, added.stderr
+    assert cli("token", "burned", "86596120011", env=env).returncode == 0
+    target = tmp_path / "upload.csv"
+    done = cli("export", "entra-csv", "-o", str(target), env=env)
+    assert done.returncode == 0, done.stderr
+    parsed = parse_entra_csv(target.read_bytes())
+    assert parsed.ready_to_upload
+    assert sorted((t.serial, t.upn) for t in parsed.tokens) == [
+        ("86596120010", "olaf@contoso.com"),
+        ("86596120011", "anna@contoso.com"),
+    ]
+    # Once Entra knows the seed, it is not uploaded again.
+    assert cli("token", "registered", "86596120010", env=env).returncode == 0
+    assert cli("token", "registered", "86596120011", env=env).returncode == 0
+    again = cli("export", "entra-csv", "-o", str(tmp_path / "again.csv"), env=env)
+    assert "no token is ready for an entra-csv export" in again.stderr

@@ -354,3 +354,51 @@ def _formula(what: str) -> str:
     from oathdesk.formats.cells import FORMULA_FIX, formula_message
 
     return f"{formula_message(what)}; {FORMULA_FIX}"
+
+
+def test_import_help_names_the_kind_each_format_really_gets(
+    env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    """Issue 13, item 7: `import --help` said every non-Entra format defaults to programmable,
+    while PSKC files (vendors' factory-seeded tokens) were imported as classic."""
+    import io
+    import re
+
+    import pskc
+
+    from oathdesk.formats.pskc import TOTP_URN
+
+    container = pskc.PSKC()
+    key = container.add_key(id="k", serial="60230001", secret=S1, algorithm=TOTP_URN)
+    key.manufacturer, key.model, key.time_interval, key.response_length = "Token2", "C202", 30, 6
+    buffer = io.BytesIO()
+    container.write(buffer)
+    files = {
+        "entra-csv": (
+            "order.csv",
+            "upn,serial number,secret key,time interval,manufacturer,model\n"
+            f"helga@contoso.com,60230002,{encode_base32(S2)},30,Token2,C202\n".encode(),
+        ),
+        "pskc": ("vendor.pskc", buffer.getvalue()),
+        "spreadsheet": ("sheet.csv", f"User,Secret\nolaf@contoso.com,{S3.hex()}\n".encode()),
+        "otpauth": (
+            "uris.txt",
+            (build_otpauth_uri(bytes(range(60, 80)), account="anna@contoso.com") + "\n").encode(),
+        ),
+    }
+    help_text = " ".join(cli("import", "--help").stdout.split())
+    claimed = {}
+    for kind, formats in re.findall(
+        r"(classic|programmable)(?: \([^)]*\))? for ([a-z, -]+?) \(", help_text
+    ):
+        for name in formats.split(", "):
+            claimed[name] = kind
+    assert set(claimed) == set(files)
+    for file_format, (name, data) in files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        done = cli("import", str(path), env=env)
+        assert done.returncode == 0, done.stderr
+        assert f"imported 1 {claimed[file_format]} token(s) from {name} ({file_format})" in (
+            done.stdout
+        )

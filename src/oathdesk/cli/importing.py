@@ -10,7 +10,7 @@ import click
 
 from oathdesk.cli.vault_context import local_actor, open_vault, vault_option
 from oathdesk.errors import InvalidInput, OathdeskError
-from oathdesk.services.importer import FORMATS, import_seeds
+from oathdesk.services.importer import DEFAULT_KINDS, FORMATS, import_seeds
 from oathdesk.vault.lifecycle import TokenKind
 
 
@@ -30,7 +30,11 @@ class ImportRefused(OathdeskError):
 @click.option(
     "--kind",
     type=click.Choice([k.value for k in TokenKind]),
-    help="Token kind (default: classic for Entra CSVs, programmable otherwise).",
+    help="Token kind. Default: classic (factory-seeded) for "
+    + ", ".join(f for f, k in DEFAULT_KINDS.items() if k is TokenKind.CLASSIC)
+    + " (the vendor's files); programmable for "
+    + ", ".join(f for f, k in DEFAULT_KINDS.items() if k is TokenKind.PROGRAMMABLE)
+    + " (seeds the helpdesk chose).",
 )
 @click.option("--dry-run", is_flag=True, help="Check everything, change nothing.")
 @click.option("--password-stdin", is_flag=True, help="PSKC: read the file's password from stdin.")

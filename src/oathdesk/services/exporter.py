@@ -1,6 +1,6 @@
 """Exports that contain secrets: admin only, audited, written 0600 by the interface.
 
-Each export takes the tokens in the right states (``SELECTORS``), leaves out those the target
+Each export takes the tokens in the right states (``SELECTIONS``), leaves out those the target
 cannot take (an Entra CSV means SHA-1, 6 digits, 30 or 60 s; Graph takes SHA-1/SHA-256, 6
 digits, 30 or 60 s, a serial and a model) and says which and why, then reads the secrets of the
 others in one transaction with one audit record naming every exported serial.
@@ -41,8 +41,11 @@ class Selection:
 
 _WAITING_TO_BURN = Selection(frozenset({TokenState.ASSIGNED}), TokenKind.PROGRAMMABLE)
 SELECTIONS: dict[str, Selection] = {
-    # Classic tokens assigned to a user and not yet registered in Entra.
-    "entra-csv": Selection(frozenset({TokenState.ASSIGNED}), TokenKind.CLASSIC),
+    # Tokens assigned to a user whose seed Entra does not know yet: classic ones not registered,
+    # and programmable ones with a seed oathdesk generated (`burn --generate`, `token add
+    # --generate`, `seeds generate`), before or after burning (classic tokens are never burned).
+    # Registered tokens are left out: Entra has their seed already.
+    "entra-csv": Selection(frozenset({TokenState.ASSIGNED, TokenState.BURNED})),
     "graph-json": Selection(
         frozenset({TokenState.IN_STOCK, TokenState.ASSIGNED, TokenState.BURNED})
     ),
@@ -106,7 +109,7 @@ def export(
         if not records:
             reason = f"; {left_out[0].message}" if left_out else ""
             raise NotFound(
-                f"no token is ready for a {kind} export"
+                f"no token is ready for {_article(kind)} {kind} export"
                 + (f" ({len(excluded)} left out{reason})" if excluded else "")
             )
         vault.audit(
@@ -130,6 +133,11 @@ def export_secrets(
     """The export's text and how many tokens it holds (see ``export`` for what it left out)."""
     result = export(vault, actor, kind, header_spelling=header_spelling)
     return result.text, result.count
+
+
+def _article(word: str) -> str:
+    """'a' or 'an' for the export names ("an entra-csv", "an otpauth", "a qr-sheet")."""
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _record(token: Token, secret: bytes) -> SeedRecord:

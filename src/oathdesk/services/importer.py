@@ -18,7 +18,24 @@ from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Actor, NewToken, Vault
 
-__all__ = ["FORMATS", "ImportResult", "detect_format", "import_seeds", "parse_file"]
+__all__ = [
+    "DEFAULT_KINDS",
+    "FORMATS",
+    "ImportResult",
+    "detect_format",
+    "import_seeds",
+    "parse_file",
+]
+
+# The kind a file's tokens are added as when the operator does not say (`--kind`). An Entra CSV
+# or a PSKC file comes from the vendor with its order: factory-seeded (classic) tokens. A
+# helpdesk's spreadsheet or otpauth list holds seeds the helpdesk chose: programmable tokens.
+DEFAULT_KINDS: dict[str, TokenKind] = {
+    "entra-csv": TokenKind.CLASSIC,
+    "pskc": TokenKind.CLASSIC,
+    "spreadsheet": TokenKind.PROGRAMMABLE,
+    "otpauth": TokenKind.PROGRAMMABLE,
+}
 
 
 @dataclass(frozen=True)
@@ -130,9 +147,7 @@ def import_seeds(
     )
     if problems or dry_run:
         return ImportResult(parsed.format, problems, 0, 0, dry_run, parsed.warnings)
-    default_kind = kind or (
-        TokenKind.CLASSIC if parsed.format in ("entra-csv", "pskc") else TokenKind.PROGRAMMABLE
-    )
+    default_kind = kind or DEFAULT_KINDS[parsed.format]
     placeholders = 0
     tokens = []
     # Parsed once per name, not once per token (a tenth of a second for 100,000).
