@@ -8,6 +8,7 @@ from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.lookup import (
     AuditFilter,
     audit_actions,
+    audit_log_size,
     audit_page,
     recent_audit_about,
     search_tokens,
@@ -36,35 +37,40 @@ def fill(vault: Vault) -> None:
 
 def test_search_is_partial_case_blind_and_literal(vault: Vault) -> None:
     fill(vault)
-    assert [u.upn for u in search_users(vault, "HELGA")] == ["helga@contoso.com"]
-    assert [u.upn for u in search_users(vault, "braun")] == ["helga@contoso.com"]
+    assert [u.upn for u in search_users(vault, "HELGA").items] == ["helga@contoso.com"]
+    assert [u.upn for u in search_users(vault, "braun").items] == ["helga@contoso.com"]
     # _ and % are what the operator typed, not wildcards.
-    assert [u.upn for u in search_users(vault, "hel_")] == ["hel_ga@contoso.com"]
-    assert [u.upn for u in search_users(vault, "100%")] == ["olaf@contoso.com"]
-    assert search_users(vault, "o%b") == []  # as a wildcard it would match olaf
-    assert [t.serial for t in search_tokens(vault, "02345")] == ["60234567", "60234568"]
-    assert [t.serial for t in search_tokens(vault, "jd01")] == ["60234567"]
-    assert len(search_users(vault, "contoso", limit=2)) == 2
+    assert [u.upn for u in search_users(vault, "hel_").items] == ["hel_ga@contoso.com"]
+    assert [u.upn for u in search_users(vault, "100%").items] == ["olaf@contoso.com"]
+    assert search_users(vault, "o%b").items == []  # as a wildcard it would match olaf
+    assert [t.serial for t in search_tokens(vault, "02345").items] == ["60234567", "60234568"]
+    assert [t.serial for t in search_tokens(vault, "jd01").items] == ["60234567"]
+    first = search_users(vault, "contoso", limit=2)
+    assert [u.upn for u in first.items] == ["hel_ga@contoso.com", "helga@contoso.com"]
+    rest = search_users(vault, "contoso", cursor=first.next_cursor, limit=2)
+    assert ([u.upn for u in rest.items], rest.next_cursor) == (["olaf@contoso.com"], None)
 
 
 def test_audit_pages_filters_and_recent(vault: Vault) -> None:
     fill(vault)
     everything = audit_page(vault, AuditFilter(), limit=1000)
-    assert everything.total == vault.audit_count()
-    seqs = [r["seq"] for r in everything.records]
+    assert len(everything.items) == vault.audit_count() == audit_log_size(vault)
+    assert everything.next_cursor is None
+    seqs = [r["seq"] for r in everything.items]
     assert seqs == sorted(seqs, reverse=True)  # newest first
-    second = audit_page(vault, AuditFilter(), offset=2, limit=3)
-    assert [r["seq"] for r in second.records] == seqs[2:5]
+    first = audit_page(vault, AuditFilter(), limit=2)
+    second = audit_page(vault, AuditFilter(), cursor=first.next_cursor, limit=3)
+    assert [r["seq"] for r in second.items] == seqs[2:5]
     shipped = audit_page(vault, AuditFilter(action="token.shipped"))
-    assert shipped.total == 1
-    assert shipped.records[0]["details"] == {"carrier": "DHL", "tracking": "JD0146"}
+    assert len(shipped.items) == 1
+    assert shipped.items[0]["details"] == {"carrier": "DHL", "tracking": "JD0146"}
     olaf = audit_page(vault, AuditFilter(upn="OLAF@contoso.com"))
-    assert {r["action"] for r in olaf.records} == {"user.added", "token.added"}
+    assert {r["action"] for r in olaf.items} == {"user.added", "token.added"}
     by_serial = audit_page(vault, AuditFilter(serial="60234567"))
-    assert by_serial.total == 3
+    assert len(by_serial.items) == 3
     tomorrow = datetime.now(UTC) + timedelta(days=1)
-    assert audit_page(vault, AuditFilter(since=tomorrow)).total == 0
-    assert audit_page(vault, AuditFilter(until=tomorrow)).total == everything.total
+    assert audit_page(vault, AuditFilter(since=tomorrow)).items == []
+    assert audit_page(vault, AuditFilter(until=tomorrow), limit=1000).items == everything.items
     assert "token.shipped" in audit_actions(vault)
     recent = recent_audit_about(vault, "helga@contoso.com", ["60234567"], limit=2)
     assert [r["action"] for r in recent] == ["token.shipped", "token.registered"]

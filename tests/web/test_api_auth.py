@@ -51,7 +51,7 @@ def test_a_wrong_secret_is_refused_and_audited(api: Api, web_vault: WebVault) ->
     wrong = f"odk_{key_id}_{secret[:-1]}{'B' if secret[-1] != 'B' else 'C'}"
     with client(api.base_url, wrong) as stranger:
         assert_error(stranger.get("/users"), 401, "unauthorized")
-    records = api.admin.get("/audit", params={"action": "api_key.refused"}).json()["records"]
+    records = api.admin.get("/audit", params={"action": "api_key.refused"}).json()["items"]
     assert [r["details"] for r in records] == [{"key_id": key_id, "reason": "wrong secret"}]
     assert records[0]["actor"] == "hugo"
 
@@ -73,7 +73,7 @@ def test_a_revoked_key_stops_working_at_once(api: Api) -> None:
     assert response.status_code == 200
     assert response.json()["status"] == "revoked"
     assert_error(api.helpdesk.get("/users"), 401, "unauthorized")
-    actions = [r["action"] for r in api.admin.get("/audit").json()["records"]]
+    actions = [r["action"] for r in api.admin.get("/audit").json()["items"]]
     assert "api_key.revoked" in actions
 
 
@@ -124,7 +124,7 @@ def test_roles_are_the_vaults(api: Api) -> None:
 
 
 def test_admin_manages_operators_and_keys(api: Api) -> None:
-    names = [o["name"] for o in api.admin.get("/operators").json()]
+    names = [o["name"] for o in api.admin.get("/operators").json()["items"]]
     assert names == ["ada", "audrey", "hugo"]
     created = api.admin.post("/operators/audrey/keys", json={"name": "siem", "days": 30})
     assert created.status_code == 201
@@ -134,10 +134,10 @@ def test_admin_manages_operators_and_keys(api: Api) -> None:
     assert created.headers["cache-control"] == "no-store"
     with client(api.base_url, body["key"]) as siem:
         assert siem.get("/audit").status_code == 200
-    listed = api.admin.get("/operators/audrey/keys").json()
+    listed = api.admin.get("/operators/audrey/keys").json()["items"]
     assert {k["name"] for k in listed} == {"tests", "siem"}
     assert all("key" not in k for k in listed)
-    assert {k["name"] for k in api.auditor.get("/operators/audrey/keys").json()} == {
+    assert {k["name"] for k in api.auditor.get("/operators/audrey/keys").json()["items"]} == {
         "tests",
         "siem",
     }

@@ -53,7 +53,7 @@ def test_reveal_gives_oathtools_code_and_writes_one_audit_record(api: Api) -> No
     assert body["longest"]["step_offset"] == 2
     assert body["current"]["accepted_until"] < body["longest"]["accepted_until"]
     assert "secret" not in response.text.lower()
-    records = api.admin.get("/audit", params={"action": "code.revealed"}).json()["records"]
+    records = api.admin.get("/audit", params={"action": "code.revealed"}).json()["items"]
     assert len(records) == 1
     record = records[0]
     assert record["actor"] == "hugo"
@@ -83,7 +83,7 @@ def test_the_vaults_24_hour_limit_is_403_policy_refused(api: Api) -> None:
     assert api.helpdesk.post("/reveal", json=REVEAL).status_code == 200
     message = assert_error(api.helpdesk.post("/reveal", json=REVEAL), 403, "policy_refused")
     assert "24 hours" in message
-    actions = [r["action"] for r in api.admin.get("/audit").json()["records"]]
+    actions = [r["action"] for r in api.admin.get("/audit").json()["items"]]
     assert actions.count("reveal.limit_reached") == 1
 
 
@@ -113,8 +113,8 @@ def test_four_eyes_needs_a_second_operators_password_and_code(
     approver = {"name": "ada", "password": ada.password, "code": ada.next_code()}
     response = api.helpdesk.post("/reveal", json={**REVEAL, "approver": approver})
     assert response.status_code == 200, response.text
-    records = api.admin.get("/audit", params={"action": "code.revealed"}).json()["records"]
-    assert records[-1]["details"]["approver"] == "ada"
+    records = api.admin.get("/audit", params={"action": "code.revealed"}).json()["items"]
+    assert records[0]["details"]["approver"] == "ada"  # newest first
 
 
 def test_verify_then_deliver_then_no_more_reveals_without_a_reason(api: Api) -> None:
@@ -129,7 +129,7 @@ def test_verify_then_deliver_then_no_more_reveals_without_a_reason(api: Api) -> 
     assert checked.json()["match"] is True
     assert checked.json()["drift_seconds"] == -90
     assert checked.json()["inside_window"] is False
-    drift = api.helpdesk.get("/drift").json()
+    drift = api.helpdesk.get("/drift").json()["items"]
     assert [(d["serial"], d["status"]) for d in drift] == [("86596120001", "outside")]
     now = time.time()
     current = oathtool_code(SECRET_B32, now)

@@ -38,7 +38,7 @@ def test_two_instances_share_limits_keys_and_audit(
         # the vault's 24-hour limit counts both instances' reveals
         assert_error(helpdesk_a.post("/reveal", json=REVEAL), 403, "policy_refused")
         assert_error(helpdesk_b.post("/reveal", json=REVEAL), 403, "policy_refused")
-        records = admin_b.get("/audit", params={"action": "code.revealed"}).json()["records"]
+        records = admin_b.get("/audit", params={"action": "code.revealed"}).json()["items"]
         assert len(records) == 2
         assert admin_a.get("/audit/verify").json()["intact"] is True
         # a key revoked through one instance is refused by the other at once

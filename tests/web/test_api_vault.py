@@ -38,7 +38,7 @@ def test_users_and_a_token_along_its_lifecycle(api: Api) -> None:
     assert token["has_secret"] is True
     assert "secret" not in {k for k in token if k != "has_secret"}
     assert_error(api.admin.post("/users", json={"upn": UPN}), 409, "conflict")
-    assert [u["upn"] for u in api.helpdesk.get("/users").json()] == [UPN]
+    assert [u["upn"] for u in api.helpdesk.get("/users").json()["items"]] == [UPN]
     shown = api.helpdesk.get(f"/users/{UPN}").json()
     assert [t["serial"] for t in shown["tokens"]] == ["86596120001"]
 
@@ -59,9 +59,12 @@ def test_users_and_a_token_along_its_lifecycle(api: Api) -> None:
     assert_error(api.helpdesk.post(f"/tokens/{serial}/burned"), 409, "conflict")
     reason = {"override_reason": "user read a working code"}
     assert api.helpdesk.post(f"/tokens/{serial}/deliver", json=reason).status_code == 200
-    assert [t["serial"] for t in api.helpdesk.get("/tokens", params={"state": "delivered"}).json()]
-    assert api.helpdesk.get("/tokens", params={"state": "shipped"}).json() == []
-    assert api.helpdesk.get("/tokens", params={"upn": "nobody@contoso.com"}).json() == []
+    assert [
+        t["serial"]
+        for t in api.helpdesk.get("/tokens", params={"state": "delivered"}).json()["items"]
+    ]
+    assert api.helpdesk.get("/tokens", params={"state": "shipped"}).json()["items"] == []
+    assert api.helpdesk.get("/tokens", params={"upn": "nobody@contoso.com"}).json()["items"] == []
     assert_error(api.helpdesk.post(f"/tokens/{serial}/purge"), 403, "forbidden")
     purged = api.admin.post(f"/tokens/{serial}/purge", json={"reason": "delivered"}).json()
     assert purged["state"] == "secret_purged"
@@ -70,9 +73,9 @@ def test_users_and_a_token_along_its_lifecycle(api: Api) -> None:
     assert lost["state"] == "lost"
     assert api.admin.post(f"/tokens/{serial}/retire", json={"reason": "gone"}).status_code == 200
     actions = [
-        r["action"] for r in api.admin.get("/audit", params={"serial": serial}).json()["records"]
+        r["action"] for r in api.admin.get("/audit", params={"serial": serial}).json()["items"]
     ]
-    assert actions == [
+    assert actions[::-1] == [  # newest first
         "token.added",
         "token.burned",
         "token.registered",
@@ -102,7 +105,7 @@ def test_token_add_checks_the_secret_and_never_returns_it(api: Api) -> None:
     )
     serials = api.admin.post("/seeds/generate", json={"count": 3}).json()
     assert serials["created"] == 3
-    assert len(api.admin.get("/tokens", params={"state": "in_stock"}).json()) == 5
+    assert len(api.admin.get("/tokens", params={"state": "in_stock"}).json()["items"]) == 5
 
 
 def test_settings_read_and_change_with_the_clis_ranges(api: Api) -> None:
@@ -115,7 +118,7 @@ def test_settings_read_and_change_with_the_clis_ranges(api: Api) -> None:
     assert_error(api.admin.patch("/settings", json=too_many), 422, "invalid_input")
     profile = {"acceptance_profile": "sideways"}
     assert_error(api.admin.patch("/settings", json=profile), 422, "invalid_input")
-    record = api.admin.get("/audit", params={"action": "settings.updated"}).json()["records"]
+    record = api.admin.get("/audit", params={"action": "settings.updated"}).json()["items"]
     assert record[0]["details"] == {"reveal_limit_per_user": 5, "four_eyes": True}
 
 
@@ -123,16 +126,16 @@ def test_audit_is_filtered_and_paged(api: Api) -> None:
     for i in range(5):
         assert api.admin.post("/users", json={"upn": f"u{i}@contoso.com"}).status_code == 201
     first = api.auditor.get("/audit", params={"action": "user.added", "limit": 2}).json()
-    assert [r["upn"] for r in first["records"]] == ["u0@contoso.com", "u1@contoso.com"]
+    assert [r["upn"] for r in first["items"]] == ["u4@contoso.com", "u3@contoso.com"]  # newest
     rest = api.auditor.get(
-        "/audit", params={"action": "user.added", "limit": 10, "after": first["next_after"]}
+        "/audit", params={"action": "user.added", "limit": 10, "cursor": first["next_cursor"]}
     ).json()
-    assert [r["upn"] for r in rest["records"]] == [f"u{i}@contoso.com" for i in (2, 3, 4)]
-    assert rest["next_after"] is None
-    by_upn = api.auditor.get("/audit", params={"upn": "U3@contoso.com"}).json()["records"]
+    assert [r["upn"] for r in rest["items"]] == [f"u{i}@contoso.com" for i in (2, 1, 0)]
+    assert rest["next_cursor"] is None
+    by_upn = api.auditor.get("/audit", params={"upn": "U3@contoso.com"}).json()["items"]
     assert [r["upn"] for r in by_upn] == ["u3@contoso.com"]
     later = api.auditor.get("/audit", params={"since": "2999-01-01T00:00:00Z"}).json()
-    assert later["records"] == []
+    assert later["items"] == []
     verified = api.auditor.get("/audit/verify").json()
     assert verified["intact"] is True
     assert verified["records"] >= 8
@@ -150,10 +153,10 @@ def test_import_dry_run_then_real_then_problems_as_json(api: Api) -> None:
         "placeholder_serials": 0,
         "problems": [],
     }
-    assert api.admin.get("/tokens").json() == []
+    assert api.admin.get("/tokens").json()["items"] == []
     done = api.admin.post("/import", files=files).json()
     assert done["imported"] == 3
-    assert len(api.admin.get("/tokens").json()) == 3
+    assert len(api.admin.get("/tokens").json()["items"]) == 3
     # the raw body works too; the serials are in the vault now: every row is a problem
     refused = api.admin.post("/import", content=data, headers={"content-type": "text/csv"})
     assert_error(refused, 422, "import_refused")
@@ -192,7 +195,7 @@ def test_export_entra_csv_is_admin_only_audited_and_holds_the_secrets(api: Api) 
     rows = list(csv.reader(io.StringIO(response.text)))
     assert rows[0][:3] == ["upn", "serial number", "secret key"]
     assert {row[2] for row in rows[1:]} == {encode_base32(i.to_bytes(4, "big") * 5) for i in (1, 2)}
-    record = api.admin.get("/audit", params={"action": "tokens.exported"}).json()["records"]
+    record = api.admin.get("/audit", params={"action": "tokens.exported"}).json()["items"]
     assert record[0]["details"]["format"] == "entra-csv"
     assert sorted(record[0]["details"]["serials"]) == ["21000000001", "21000000002"]
     assert_error(api.admin.post("/export/zip"), 422, "invalid_input")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -47,8 +48,11 @@ def test_audit_filters(auditor_client: httpx.Client) -> None:
     assert {row[3] for row in by_serial} == {"token.added", "token.registered"}
     by_operator = audit_rows(auditor_client, operator="audrey")
     assert {row[3] for row in by_operator} == {"operator.signed_in"}
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
-    assert len(audit_rows(auditor_client, since=today, until=today)) == len(
+    # The records were written in the last minutes: from the day an hour ago to today holds
+    # them all, also when the test runs across midnight (UTC), which "today" alone did not.
+    now = datetime.now(UTC)
+    since, until = (f"{moment:%Y-%m-%d}" for moment in (now - timedelta(hours=1), now))
+    assert len(audit_rows(auditor_client, since=since, until=until)) == len(
         audit_rows(auditor_client)
     )
     assert audit_rows(auditor_client, since="2001-01-01", until="2001-12-31") == []
@@ -67,11 +71,22 @@ def test_audit_paging_and_broken_chain(admin_client: httpx.Client, web_vault: We
         vault.close()
     first = admin_client.get("/audit")
     assert len(audit_rows(admin_client)) == 50
-    assert f"{total} matching records; showing 1-50" in text_of(first.text, "audit-count")
-    assert 'rel="next" href="/audit?offset=50"' in first.text
-    second = audit_rows(admin_client, offset="50")
+    assert "50 records on this page, newest first" in text_of(first.text, "audit-count")
+    cursor = re.search(r'rel="next" href="/audit\?cursor=([A-Za-z0-9_-]+)"', first.text)
+    assert cursor is not None
+    assert 'rel="first"' not in first.text
+    second_page = admin_client.get("/audit", params={"cursor": cursor[1]})
+    assert 'rel="first" href="/audit"' in second_page.text
+    second = audit_rows(admin_client, cursor=cursor[1])
     assert len(second) == total - 50
     assert second[-1][0] == "1"  # the oldest record last
+    assert int(second[0][0]) == total - 50  # right after the first page's last, none twice
+    # The cursor is bound to its filter: with another one it is refused, plainly.
+    swapped = admin_client.get("/audit", params={"cursor": cursor[1], "action": "user.added"})
+    assert swapped.status_code == 400
+    assert text_of(swapped.text, "form-error") == (
+        "this page link is not valid for this list; start again from the first page"
+    )
 
     engine = sa.create_engine(web_vault.location.database_url)
     with engine.begin() as conn:

@@ -87,7 +87,7 @@ def test_a_failed_alert_reaches_the_operator_the_audit_and_the_log(
         message = assert_error(api.helpdesk.post("/reveal", json=REVEAL), 403, "policy_refused")
         assert "24 hours" in message
         assert "alert (reveal.limit_reached) was not sent" in message
-        records = api.admin.get("/audit", params={"action": "alert.failed"}).json()["records"]
+        records = api.admin.get("/audit", params={"action": "alert.failed"}).json()["items"]
     _stdout, stderr = stop(served)
     (record,) = records
     assert record["details"]["event"] == "reveal.limit_reached"

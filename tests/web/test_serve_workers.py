@@ -145,10 +145,10 @@ def test_limit_holds_exactly_when_reveals_race_through_two_workers(
         statuses = sorted(pool.map(reveal, range(RACERS)))
     assert statuses == [200] * LIMIT + [403] * (RACERS - LIMIT)
     with client(base, admin_key) as admin:
-        records = admin.get("/audit", params={"action": "code.revealed"}).json()["records"]
+        records = admin.get("/audit", params={"action": "code.revealed"}).json()["items"]
         assert len(records) == LIMIT
         refused = admin.get("/audit", params={"action": "reveal.limit_reached"}).json()
-        assert len(refused["records"]) == RACERS - LIMIT
+        assert len(refused["items"]) == RACERS - LIMIT
         assert admin.get("/audit/verify").json()["intact"] is True
 
 
@@ -215,6 +215,6 @@ def test_limit_holds_exactly_when_reveals_race_through_two_postgres_instances(
             statuses = sorted(pool.map(reveal, range(RACERS)))
         assert statuses == [200] * LIMIT + [403] * (RACERS - LIMIT)
         with client(second, keys.admin) as admin:
-            records = admin.get("/audit", params={"action": "code.revealed"}).json()["records"]
+            records = admin.get("/audit", params={"action": "code.revealed"}).json()["items"]
             assert len(records) == LIMIT
             assert admin.get("/audit/verify").json()["intact"] is True

@@ -18,6 +18,7 @@ from oathdesk.services.token_checks import DriftRow, drift_report
 from oathdesk.vault import lookup
 from oathdesk.vault.lifecycle import SECRET_STATES
 from oathdesk.vault.lookup import AuditFilter
+from oathdesk.vault.paging import Page
 from oathdesk.vault.roles import Permission, allowed, require
 from oathdesk.vault.vault import Actor, Token, User, Vault
 
@@ -31,24 +32,38 @@ class SearchResult:
     query: str
     users: list[User]
     tokens: list[Token]
+    next_users: str | None = None  # cursors of the next page of each (None: no more)
+    next_tokens: str | None = None
 
     @property
     def empty(self) -> bool:
         return not self.users and not self.tokens
 
 
-def search(vault: Vault, actor: Actor, query: str) -> SearchResult:
-    """Users by UPN or name, tokens by serial or tracking reference; partial, any case."""
+def search(
+    vault: Vault,
+    actor: Actor,
+    query: str,
+    *,
+    users_after: str | None = None,
+    tokens_after: str | None = None,
+) -> SearchResult:
+    """Users by UPN or name, tokens by serial or tracking reference; partial, any case; a
+    page of each (``users_after``/``tokens_after``: the cursor of the page to show)."""
     require(actor, Permission.LOOK_UP)
     text = query.strip()
     if len(text) > MAX_QUERY:
         raise InvalidInput(f"a search is at most {MAX_QUERY} characters; type part of a name")
     if not text:
         return SearchResult("", [], [])
+    found_users = lookup.search_users(vault, text, cursor=users_after, limit=SEARCH_LIMIT)
+    found_tokens = lookup.search_tokens(vault, text, cursor=tokens_after, limit=SEARCH_LIMIT)
     return SearchResult(
         text,
-        lookup.search_users(vault, text, limit=SEARCH_LIMIT),
-        lookup.search_tokens(vault, text, limit=SEARCH_LIMIT),
+        found_users.items,
+        found_tokens.items,
+        found_users.next_cursor,
+        found_tokens.next_cursor,
     )
 
 
@@ -82,8 +97,8 @@ def user_overview(vault: Vault, actor: Actor, upn: str, *, events: int = 20) -> 
 
 @dataclass(frozen=True)
 class AuditView:
-    page: lookup.AuditPage
-    offset: int
+    page: Page[dict[str, Any]]  # newest first
+    first_page: bool  # False: a cursor led here (the page offers a way back to the first)
     page_size: int
     actions: list[str]  # every action in the log, for the filter
     chain_breaks: list[str]  # empty: the chain and its head verify
@@ -100,7 +115,7 @@ def audit_view(
     actor: Actor,
     wanted: AuditFilter,
     *,
-    offset: int = 0,
+    cursor: str | None = None,
     page_size: int = AUDIT_PAGE_SIZE,
     checks: AuditChecks | None = None,
     whole_chain: bool = False,
@@ -110,15 +125,14 @@ def audit_view(
     require(actor, Permission.READ_AUDIT)
     if wanted.since and wanted.until and wanted.since > wanted.until:
         raise InvalidInput("the 'from' date is after the 'to' date; swap them")
-    offset = max(offset, 0)
     chain = (checks or AuditChecks(vault)).status(whole=whole_chain)
     return AuditView(
-        lookup.audit_page(vault, wanted, offset=offset, limit=page_size),
-        offset,
+        lookup.audit_page(vault, wanted, cursor=cursor, limit=page_size),
+        not cursor,
         page_size,
         lookup.audit_actions(vault),
         chain.problems,
-        vault.audit_count(),
+        lookup.audit_log_size(vault),
         chain.whole_checked_at,
     )
 
@@ -159,7 +173,7 @@ def token_overview(vault: Vault, actor: Actor, serial: str, *, events: int = 20)
     wanted = AuditFilter(serial=token.serial)
     return TokenOverview(
         TokenView(token, available_actions(token, actor.role)),
-        lookup.audit_page(vault, wanted, limit=events).records,
+        lookup.audit_page(vault, wanted, limit=events).items,
     )
 
 

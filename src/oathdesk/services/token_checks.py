@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from oathdesk.errors import NotFound, PolicyRefused
 from oathdesk.otp import DriftMeasurement, acceptance_profile, measure_drift
+from oathdesk.vault import lookup
 from oathdesk.vault.lifecycle import SECRET_STATES, TokenState
+from oathdesk.vault.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, walk
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Actor, Token, Vault
 
@@ -120,32 +122,61 @@ class DriftRow:
 
 
 def drift_report(vault: Vault, *, near_fraction: float = 0.5) -> list[DriftRow]:
-    """Tokens whose clock is near or beyond the sign-in window, with trend and prediction."""
-    settings = vault.settings()
-    history = vault.drift_history()
-    rows: list[DriftRow] = []
-    for token in vault.list_tokens(drift_measured=True):
-        measurements = history.get(token.serial)
-        if not measurements:
-            continue
-        profile = acceptance_profile(settings.acceptance_profile, period=token.period)
-        window = min(profile.behind, profile.ahead) * token.period
-        first_at, first_drift = measurements[0]
-        last_at, last_drift = measurements[-1]
-        rate = None
-        predicted = None
-        days = (last_at - first_at).total_seconds() / 86_400
-        if len(measurements) >= 2 and days > 0:
-            rate = (last_drift - first_drift) / days
-            if rate != 0 and abs(last_drift) <= window:
-                limit = window if rate > 0 else -window
-                predicted = last_at + timedelta(days=(limit - last_drift) / rate)
-        soon = predicted is not None and predicted - datetime.now(UTC) < timedelta(days=30)
-        if abs(last_drift) > window:
-            status = "outside"
-        elif abs(last_drift) >= window * near_fraction or soon:
-            status = "near"
-        else:
-            continue
-        rows.append(DriftRow(token, last_drift, window, status, rate, predicted))
-    return rows
+    """Tokens whose clock is near or beyond the sign-in window, with trend and prediction
+    (every one: the CLI's report, read a page of measured tokens at a time)."""
+
+    def fetch(cursor: str | None) -> Page[DriftRow]:
+        return drift_page(vault, cursor=cursor, limit=MAX_LIMIT, near_fraction=near_fraction)
+
+    return list(walk(fetch))
+
+
+def drift_page(
+    vault: Vault,
+    *,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    near_fraction: float = 0.5,
+) -> Page[DriftRow]:
+    """A page of the drift report: the next ``limit`` measured tokens by serial, and of those
+    the ones near or outside the window (so a page may show fewer than ``limit``; its cursor
+    still continues after the last token read)."""
+    profile_name = vault.settings().acceptance_profile
+    measured = lookup.token_page(vault, drift_measured=True, cursor=cursor, limit=limit)
+    history = lookup.drift_history(vault, measured.items)
+    shown = []
+    for token in measured.items:
+        row = _drift_row(token, history.get(token.serial, []), profile_name, near_fraction)
+        if row is not None:
+            shown.append(row)
+    return Page(shown, measured.next_cursor)
+
+
+def _drift_row(
+    token: Token,
+    measurements: list[tuple[datetime, int]],
+    profile_name: str,
+    near_fraction: float,
+) -> DriftRow | None:
+    if not measurements:
+        return None
+    profile = acceptance_profile(profile_name, period=token.period)
+    window = min(profile.behind, profile.ahead) * token.period
+    first_at, first_drift = measurements[0]
+    last_at, last_drift = measurements[-1]
+    rate = None
+    predicted = None
+    days = (last_at - first_at).total_seconds() / 86_400
+    if len(measurements) >= 2 and days > 0:
+        rate = (last_drift - first_drift) / days
+        if rate != 0 and abs(last_drift) <= window:
+            limit = window if rate > 0 else -window
+            predicted = last_at + timedelta(days=(limit - last_drift) / rate)
+    soon = predicted is not None and predicted - datetime.now(UTC) < timedelta(days=30)
+    if abs(last_drift) > window:
+        status = "outside"
+    elif abs(last_drift) >= window * near_fraction or soon:
+        status = "near"
+    else:
+        return None
+    return DriftRow(token, last_drift, window, status, rate, predicted)

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from oathdesk.errors import InvalidInput, NotFound, PermissionDenied
 from oathdesk.vault import db
 from oathdesk.vault.models import Actor, aware, utc_now
+from oathdesk.vault.paging import DEFAULT_LIMIT, MAX_LIMIT, Order, Page, read_page, walk
 from oathdesk.vault.roles import Permission, allowed, require
 from oathdesk.vault.schema import api_keys, operators
 from oathdesk.vault.vault import Vault
@@ -116,6 +117,8 @@ def _key_query() -> sa.Select[tuple[object, ...]]:
     return sa.select(*_KEY_COLUMNS).join(operators, operators.c.id == api_keys.c.operator_id)
 
 
+_BY_OPERATOR_AGE = Order((operators.c.name, api_keys.c.created_at, api_keys.c.id))
+
 # Every API request runs this: built once, so SQLAlchemy reuses its compiled form.
 _KEY_CHECK = (
     sa.select(
@@ -193,13 +196,37 @@ class ApiKeyStore:
 
     def list(self, actor: Actor, operator_name: str | None = None) -> list[ApiKey]:
         """Keys of one operator (or all); an operator may list their own, an admin anyone's."""
+        return list(
+            walk(lambda cursor: self.page(actor, operator_name, cursor=cursor, limit=MAX_LIMIT))
+        )
+
+    def page(
+        self,
+        actor: Actor,
+        operator_name: str | None = None,
+        *,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page[ApiKey]:
+        """A page of ``list``: by operator, then oldest first (the id breaks ties)."""
         if operator_name != actor.name:
             require(actor, Permission.MANAGE_OPERATORS)
-        query = _key_query().order_by(operators.c.name, api_keys.c.created_at)
+        query = _key_query()
         if operator_name is not None:
             query = query.where(operators.c.name == operator_name)
         with db.reading(self.vault.engine) as conn:
-            return [_key_from_row(row) for row in conn.execute(query)]
+            return read_page(
+                conn,
+                query,
+                order=_BY_OPERATOR_AGE,
+                cursors=self.vault.cursors,
+                listing="api_keys",
+                wanted={"operator": operator_name},
+                cursor=cursor,
+                limit=limit,
+                key_of=lambda row: (row.operator, row.created_at, row.id),
+                item_of=_key_from_row,
+            )
 
     def get(self, key_id: str) -> ApiKey:
         with db.reading(self.vault.engine) as conn:

@@ -112,6 +112,16 @@ class AuditChain:
     def head_mac(self, seq: int, last_mac: bytes) -> bytes:
         return hmac.new(self._key, b"head|%d|" % seq + last_mac, hashlib.sha256).digest()
 
+    def derived_key(self, purpose: bytes) -> bytes:
+        """A key of its own for ``purpose`` (HKDF-SHA256 from the audit key): what it MACs can
+        never pass for a record or the head, and it says nothing about the audit key."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
+            self._key
+        )
+
     def genesis(self) -> bytes:
         return hmac.new(self._key, GENESIS, hashlib.sha256).digest()
 

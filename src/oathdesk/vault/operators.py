@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -17,6 +18,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from oathdesk.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from oathdesk.otp import step_at, verify_totp
 from oathdesk.seed import build_otpauth_uri, generate_secret
+from oathdesk.vault import db
+from oathdesk.vault.paging import DEFAULT_LIMIT, MAX_LIMIT, Order, Page, read_page, walk
 from oathdesk.vault.roles import Permission, Role, require
 from oathdesk.vault.schema import operators
 from oathdesk.vault.vault import Actor, Vault
@@ -116,18 +119,24 @@ class OperatorDirectory:
         return Enrolment(name, build_otpauth_uri(secret, account=name, issuer="oathdesk"))
 
     def list(self) -> list[Operator]:
-        with self.vault.transaction() as conn:
-            rows = conn.execute(sa.select(operators).order_by(operators.c.name)).all()
-        return [
-            Operator(
-                r.name,
-                Role(r.role),
-                bool(r.disabled),
-                _aware(r.locked_until),
-                _aware(r.created_at) or _now(),
+        """Every operator by name (the CLI's report), read a page at a time."""
+        return list(walk(lambda cursor: self.page(cursor=cursor, limit=MAX_LIMIT)))
+
+    def page(self, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT) -> Page[Operator]:
+        """Operators by name (unique), a page at a time (``paging``)."""
+        with db.reading(self.vault.engine) as conn:
+            return read_page(
+                conn,
+                sa.select(operators),
+                order=_BY_NAME,
+                cursors=self.vault.cursors,
+                listing="operators",
+                wanted={},
+                cursor=cursor,
+                limit=limit,
+                key_of=lambda row: (row.name,),
+                item_of=_operator_from_row,
             )
-            for r in rows
-        ]
 
     def disable(self, actor: Actor, name: str) -> None:
         require(actor.name, actor.role, Permission.MANAGE_OPERATORS)
@@ -237,3 +246,16 @@ def _password_matches(password_hash: str, password: str) -> bool:
         return bool(_HASHER.verify(password_hash, password))
     except (VerificationError, InvalidHashError):
         return False
+
+
+_BY_NAME = Order((operators.c.name,))
+
+
+def _operator_from_row(row: sa.Row[Any]) -> Operator:
+    return Operator(
+        row.name,
+        Role(row.role),
+        bool(row.disabled),
+        _aware(row.locked_until),
+        _aware(row.created_at) or _now(),
+    )

@@ -119,8 +119,11 @@ audit_log = sa.Table(
     sa.Column("prev_mac", sa.LargeBinary, nullable=True),
     # Rate limits count recent events of one action; exports filter by user and token.
     sa.Index("ix_audit_log_action_at", "action", "at"),
-    sa.Index("ix_audit_log_upn", "upn"),
-    sa.Index("ix_audit_log_serial", "serial"),
+    # Pages of the log under one filter, newest first (migration 0012).
+    sa.Index("ix_audit_log_upn_seq", "upn", "seq"),
+    sa.Index("ix_audit_log_serial_seq", "serial", "seq"),
+    sa.Index("ix_audit_log_actor_seq", "actor", "seq"),
+    sa.Index("ix_audit_log_action_seq", "action", "seq"),
 )
 
 # One row: the last sequence number and MAC, itself MACed, so that deleting the newest records
@@ -272,6 +275,17 @@ sa.Index("ix_token_secrets_fingerprint", token_secrets.c.fingerprint)
 # over 24 hours (services/reveal.py); these answer each count from the index alone.
 sa.Index("ix_audit_log_action_upn_at", audit_log.c.action, audit_log.c.upn, audit_log.c.at)
 sa.Index("ix_audit_log_action_actor_at", audit_log.c.action, audit_log.c.actor, audit_log.c.at)
+
+# Migration 0012: pages of tokens by serial under a state or kind filter, and of the measured
+# tokens (the drift report), each read from an index in page order (vault/paging.py).
+sa.Index("ix_tokens_state_serial", tokens.c.state, tokens.c.serial)
+sa.Index("ix_tokens_kind_serial", tokens.c.kind, tokens.c.serial)
+sa.Index(
+    "ix_tokens_measured_serial",
+    tokens.c.serial,
+    sqlite_where=sa.text("drift_seconds IS NOT NULL"),
+    postgresql_where=sa.text("drift_seconds IS NOT NULL"),
+)
 
 # -- leases (migration 0010) ---------------------------------------------------------------------
 # One holder at a time for a long job several machines could start (vault/leases.py). Not in

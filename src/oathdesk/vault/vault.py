@@ -10,6 +10,7 @@ transaction with ``unit_of_work`` (see ``oathdesk.vault.work``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from oathdesk.vault.ids import new_id
 from oathdesk.vault.keys import KEY_BYTES, DataKey, MasterKey
 from oathdesk.vault.lifecycle import WAITING, TokenKind, TokenState
 from oathdesk.vault.models import Actor, NewToken, Token, User, VaultSettings, utc_now
+from oathdesk.vault.paging import CURSOR_PURPOSE, Cursors
 from oathdesk.vault.passphrase import KdfParams, store_params
 from oathdesk.vault.schema import (
     audit_log,
@@ -50,6 +52,11 @@ class Vault:
 
     def __repr__(self) -> str:
         return f"Vault({self.engine.url.render_as_string(hide_password=True)})"
+
+    @functools.cached_property
+    def cursors(self) -> Cursors:
+        """This vault's page cursors (``paging``): bound to a key of its own."""
+        return Cursors(self._chain.derived_key(CURSOR_PURPOSE))
 
     # -- opening -------------------------------------------------------------------------------
 

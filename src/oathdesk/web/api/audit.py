@@ -1,17 +1,21 @@
-"""``/audit``: the tamper-evident log, filtered and paged, and the chain's verification."""
+"""``/audit``: the tamper-evident log, filtered and paged (newest first, in SQL), and the chain's
+verification."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from oathdesk.errors import InvalidInput
+from oathdesk.vault import lookup
+from oathdesk.vault.lookup import AuditFilter
 from oathdesk.vault.roles import Permission, require
 from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiRoute, responses
+from oathdesk.web.api.paging import LIMIT_DEFAULT, Cursor, Limit, PageOut, page_out
 
 router = APIRouter(tags=["audit"], route_class=ApiRoute)
 
@@ -25,11 +29,6 @@ class AuditRecordOut(BaseModel):
     serial: str
     details: dict[str, Any]
     mac: str = Field(description="the record's chain MAC, hex")
-
-
-class AuditPage(BaseModel):
-    records: list[AuditRecordOut]
-    next_after: int | None = Field(description="pass as `after` for the next page; null: done")
 
 
 class AuditVerifyOut(BaseModel):
@@ -50,8 +49,10 @@ def _utc(moment: datetime | None, name: str) -> datetime | None:
         ) from None
 
 
-@router.get("/audit", response_model=AuditPage, responses=responses(403))
+@router.get("/audit", response_model=PageOut[AuditRecordOut], responses=responses(400, 403))
 def list_audit(
+    request: Request,
+    response: Response,
     actor: ApiActor,
     vault: VaultDep,
     operator: Annotated[str | None, Query(max_length=128)] = None,
@@ -60,26 +61,21 @@ def list_audit(
     action: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after: Annotated[int, Query(ge=0, description="only records after this seq")] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> AuditPage:
-    """Audit records, oldest first (admin, auditor)."""
+    limit: Limit = LIMIT_DEFAULT,
+    cursor: Cursor = None,
+) -> PageOut[AuditRecordOut]:
+    """Audit records, newest first, a page at a time (admin, auditor)."""
     require(actor, Permission.READ_AUDIT)
-    found = vault.export_audit(
-        actor=operator,
-        upn=upn,
-        serial=serial,
-        action=action,
+    wanted = AuditFilter(
+        action=action or "",
+        upn=upn or "",
+        serial=serial or "",
+        actor=operator or "",
         since=_utc(since, "since"),
         until=_utc(until, "until"),
     )
-    page = [record for record in found if record["seq"] > after][: limit + 1]
-    more = len(page) > limit
-    page = page[:limit]
-    return AuditPage(
-        records=[AuditRecordOut(**record) for record in page],
-        next_after=page[-1]["seq"] if more else None,
-    )
+    found = lookup.audit_page(vault, wanted, cursor=cursor, limit=limit)
+    return page_out(request, response, found, lambda record: AuditRecordOut(**record))
 
 
 @router.get("/audit/verify", response_model=AuditVerifyOut, responses=responses(403))

@@ -17,6 +17,7 @@ from oathdesk.vault.operators import Enrolment, OperatorDirectory
 from oathdesk.vault.roles import Permission, Role, require
 from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiRoute, responses
+from oathdesk.web.api.paging import LIMIT_DEFAULT, Cursor, Limit, PageOut, page_out
 from oathdesk.web.api.schemas import ONE_LINE, KeyIdPath, NamePath
 
 router = APIRouter(tags=["operators and keys"], route_class=ApiRoute)
@@ -97,20 +98,30 @@ def me(request: Request, actor: ApiActor) -> MeOut:
     return MeOut(operator=actor.name, role=actor.role, key_id=request.state.api_key_id)
 
 
-@router.get("/operators", response_model=list[OperatorOut], responses=responses(403))
-def list_operators(actor: ApiActor, vault: VaultDep) -> list[OperatorOut]:
-    """Every operator (admin)."""
+@router.get("/operators", response_model=PageOut[OperatorOut], responses=responses(400, 403))
+def list_operators(
+    request: Request,
+    response: Response,
+    actor: ApiActor,
+    vault: VaultDep,
+    limit: Limit = LIMIT_DEFAULT,
+    cursor: Cursor = None,
+) -> PageOut[OperatorOut]:
+    """Operators by name, a page at a time (admin)."""
     require(actor, Permission.MANAGE_OPERATORS)
-    return [
-        OperatorOut(
+    found = OperatorDirectory(vault).page(cursor=cursor, limit=limit)
+    return page_out(
+        request,
+        response,
+        found,
+        lambda o: OperatorOut(
             name=o.name,
             role=o.role,
             disabled=o.disabled,
             locked_until=o.locked_until,
             created_at=o.created_at,
-        )
-        for o in OperatorDirectory(vault).list()
-    ]
+        ),
+    )
 
 
 @router.post(
@@ -141,10 +152,22 @@ def disable_operator(name: OperatorName, actor: ApiActor, vault: VaultDep) -> Re
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/operators/{name}/keys", response_model=list[ApiKeyOut], responses=responses(403))
-def list_keys(name: OperatorName, actor: ApiActor, vault: VaultDep) -> list[ApiKeyOut]:
-    """An operator's API keys (their own, or anyone's for an admin)."""
-    return [ApiKeyOut.of(key) for key in ApiKeyStore(vault).list(actor, name)]
+@router.get(
+    "/operators/{name}/keys", response_model=PageOut[ApiKeyOut], responses=responses(400, 403)
+)
+def list_keys(
+    request: Request,
+    response: Response,
+    name: OperatorName,
+    actor: ApiActor,
+    vault: VaultDep,
+    limit: Limit = LIMIT_DEFAULT,
+    cursor: Cursor = None,
+) -> PageOut[ApiKeyOut]:
+    """An operator's API keys, oldest first, a page at a time (their own, or anyone's for an
+    admin)."""
+    found = ApiKeyStore(vault).page(actor, name, cursor=cursor, limit=limit)
+    return page_out(request, response, found, ApiKeyOut.of)
 
 
 @router.post(

@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import replace
 from datetime import datetime
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.concurrency import run_in_threadpool
 
@@ -22,7 +22,7 @@ from oathdesk.services.reveal import (
     RevealRequest,
     VerificationMethod,
 )
-from oathdesk.services.token_checks import drift_report, verify_token
+from oathdesk.services.token_checks import DriftRow, drift_page, verify_token
 from oathdesk.vault.api_keys import ApiKeyStore
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Vault
@@ -34,6 +34,7 @@ from oathdesk.web.api.auth import (
     VaultDep,
 )
 from oathdesk.web.api.errors import ApiRoute, responses
+from oathdesk.web.api.paging import LIMIT_DEFAULT, Cursor, Limit, PageOut, page_out
 from oathdesk.web.api.schemas import ONE_LINE, UPN_FIELD
 
 router = APIRouter(tags=["helpdesk"], route_class=ApiRoute)
@@ -205,13 +206,9 @@ class DriftOut(BaseModel):
     rate_seconds_per_day: float | None
     predicted_outside: datetime | None
 
-
-@router.get("/drift", response_model=list[DriftOut], responses=responses(403))
-def drift(actor: ApiActor, vault: VaultDep) -> list[DriftOut]:
-    """Tokens whose clock is near or beyond the sign-in window, with trend and forecast."""
-    require(actor, Permission.LOOK_UP)
-    return [
-        DriftOut(
+    @classmethod
+    def of(cls, row: DriftRow) -> DriftOut:
+        return cls(
             serial=row.token.serial,
             upn=row.token.upn,
             drift_seconds=row.drift_seconds,
@@ -220,5 +217,20 @@ def drift(actor: ApiActor, vault: VaultDep) -> list[DriftOut]:
             rate_seconds_per_day=row.rate_seconds_per_day,
             predicted_outside=row.predicted_outside,
         )
-        for row in drift_report(vault)
-    ]
+
+
+@router.get("/drift", response_model=PageOut[DriftOut], responses=responses(400, 403))
+def drift(
+    request: Request,
+    response: Response,
+    actor: ApiActor,
+    vault: VaultDep,
+    limit: Limit = LIMIT_DEFAULT,
+    cursor: Cursor = None,
+) -> PageOut[DriftOut]:
+    """Tokens whose clock is near or beyond the sign-in window, with trend and forecast, by
+    serial. A page looks at ``limit`` measured tokens and shows those near or outside, so it
+    may hold fewer (even none) while ``next_cursor`` says more follow."""
+    require(actor, Permission.LOOK_UP)
+    found = drift_page(vault, cursor=cursor, limit=limit)
+    return page_out(request, response, found, DriftOut.of)

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, Field, SecretStr
 
 from oathdesk.errors import InvalidInput
 from oathdesk.otp import Algorithm
 from oathdesk.seed import ParsedSeed, SeedForm, generate_secret, parse_seed
 from oathdesk.services.token_checks import confirm_delivery
+from oathdesk.vault import lookup
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import NewToken
 from oathdesk.vault.roles import Permission, require
 from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiRoute, responses
+from oathdesk.web.api.paging import LIMIT_DEFAULT, Cursor, Limit, PageOut, page_out
 from oathdesk.web.api.schemas import (
     ONE_LINE,
     REASON_FIELD,
@@ -67,17 +69,22 @@ def _seed(secret: SecretStr | None, generate: bool, algorithm: str) -> ParsedSee
     return parse_seed(secret.get_secret_value())
 
 
-@router.get("/tokens", response_model=list[TokenOut], responses=responses(403))
+@router.get("/tokens", response_model=PageOut[TokenOut], responses=responses(400, 403))
 def list_tokens(
+    request: Request,
+    response: Response,
     actor: ApiActor,
     vault: VaultDep,
     state: Annotated[TokenState | None, Query()] = None,
     upn: Annotated[str | None, Query(max_length=320, pattern=ONE_LINE)] = None,
-) -> list[TokenOut]:
-    """Tokens, by serial; filter by state and by user."""
+    kind: Annotated[TokenKind | None, Query()] = None,
+    limit: Limit = LIMIT_DEFAULT,
+    cursor: Cursor = None,
+) -> PageOut[TokenOut]:
+    """Tokens by serial, a page at a time; filter by state, user and kind."""
     require(actor, Permission.LOOK_UP)
-    found = vault.list_tokens(state=state.value if state else None, upn=upn)
-    return [TokenOut.of(token) for token in found]
+    found = lookup.token_page(vault, state=state, upn=upn, kind=kind, cursor=cursor, limit=limit)
+    return page_out(request, response, found, TokenOut.of)
 
 
 @router.get("/tokens/{serial}", response_model=TokenOut, responses=responses(403, 404))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
+from oathdesk.vault import lookup
 from oathdesk.vault.roles import Permission, require
 from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiRoute, responses
+from oathdesk.web.api.paging import LIMIT_DEFAULT, Cursor, Limit, PageOut, page_out
 from oathdesk.web.api.schemas import ONE_LINE, UPN_FIELD, TokenOut, UpnPath, UserDetailOut, UserOut
 
 router = APIRouter(tags=["users"], route_class=ApiRoute)
@@ -22,11 +24,20 @@ class UserIn(BaseModel):
     notes: str = Field(default="", max_length=2000)
 
 
-@router.get("/users", response_model=list[UserOut], responses=responses(403))
-def list_users(actor: ApiActor, vault: VaultDep) -> list[UserOut]:
-    """Every user, by UPN."""
+@router.get("/users", response_model=PageOut[UserOut], responses=responses(400, 403))
+def list_users(
+    request: Request,
+    response: Response,
+    actor: ApiActor,
+    vault: VaultDep,
+    limit: Limit = LIMIT_DEFAULT,
+    cursor: Cursor = None,
+) -> PageOut[UserOut]:
+    """Users by UPN, a page at a time."""
     require(actor, Permission.LOOK_UP)
-    return [UserOut.of(user) for user in vault.list_users()]
+    return page_out(
+        request, response, lookup.user_page(vault, cursor=cursor, limit=limit), UserOut.of
+    )
 
 
 @router.post(

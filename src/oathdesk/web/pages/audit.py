@@ -1,5 +1,6 @@
 """/audit: the audit log, newest first, filtered by action, user, token, operator and dates,
-a page at a time, with the chain's verification status (``Vault.verify_audit``)."""
+a page at a time (keyset paging: the "older" link carries a cursor bound to the filter), with
+the chain's verification status (``Vault.verify_audit``)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def audit_page(
     operator: str = "",
     since: str = "",
     until: str = "",
-    offset: int = 0,
+    cursor: str = "",
     whole: bool = False,
 ) -> HTMLResponse:
     checks = request.app.state.audit_checks
@@ -65,7 +66,9 @@ def audit_page(
             since=_day(since, end=False),
             until=_day(until, end=True),
         )
-        view = audit_view(vault, actor, wanted, offset=offset, checks=checks, whole_chain=whole)
+        view = audit_view(
+            vault, actor, wanted, cursor=cursor or None, checks=checks, whole_chain=whole
+        )
     except InvalidInput as refused:
         view = audit_view(vault, actor, AuditFilter(), checks=checks, whole_chain=whole)
         return _page(request, view, values, refused.message, status_for(refused))

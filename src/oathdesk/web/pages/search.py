@@ -1,4 +1,5 @@
-"""/search?q=: users by UPN or name, tokens by serial or tracking reference (partial, any case)."""
+"""/search?q=: users by UPN or name, tokens by serial or tracking reference (partial, any case),
+a page of each; "more" links carry a cursor for each list (``users_after``, ``tokens_after``)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ def search_page(
     vault: VaultDep,
     actor: ActorDep,
     q: str = "",
+    users_after: str = "",
+    tokens_after: str = "",
 ) -> HTMLResponse:
     try:
-        result = search(vault, actor, q)
+        result = search(
+            vault, actor, q, users_after=users_after or None, tokens_after=tokens_after or None
+        )
     except OathdeskError as refused:
         return render(
             request,
@@ -29,4 +34,6 @@ def search_page(
             {"result": SearchResult(q, [], []), "query": q, "error": refused.message},
             status_code=status_for(refused),
         )
-    return render(request, "search.html", {"result": result, "query": q, "error": ""})
+    shown = {"result": result, "query": q, "error": ""}
+    shown |= {"users_after": users_after, "tokens_after": tokens_after}
+    return render(request, "search.html", shown)
