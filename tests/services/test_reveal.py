@@ -13,11 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from oathdesk.otp import totp
+from oathdesk.otp import step_at, totp
 from oathdesk.seed import encode_base32, parse_seed
 from oathdesk.vault.config import VaultLocation
 from tests.conftest import CliResult, RunCli, assert_one_line_error
 from tests.vault_fixtures import cli_env, fail_audit_inserts
+from tests.window_codes import code_absent_from_window
 
 SECRET = bytes(range(50, 70))
 B32 = encode_base32(SECRET)
@@ -245,7 +246,9 @@ def test_four_eyes(env: dict[str, str], cli: RunCli) -> None:
         cli("audit", "export", "--action", "code.revealed", env=env).stdout.splitlines()[-1]
     )
     assert record["details"]["approver"] == "anna"
-    wrong = reveal(cli, env, "--approver", "anna", stdin=f"{password}\n000000\n")
+    # not "000000": a code of none of the steps the sign-in may accept (+-1 around now or next)
+    absent = code_absent_from_window(secret, step_at(datetime.now(UTC).timestamp()), 2, 2)
+    wrong = reveal(cli, env, "--approver", "anna", stdin=f"{password}\n{absent}\n")
     assert_one_line_error(wrong)
     assert "sign-in refused" in wrong.stderr
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from oathdesk.errors import InvalidInput, PermissionDenied
-from oathdesk.otp import totp
+from oathdesk.otp import step_at, totp
 from oathdesk.seed import parse_seed
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.operators import MAX_FAILURES, OperatorDirectory, SignInRefused
@@ -13,6 +13,7 @@ from oathdesk.vault.roles import Permission, allowed
 from oathdesk.vault.vault import Actor, Vault
 from tests.conftest import RunCli
 from tests.vault_fixtures import ADMIN, cli_env
+from tests.window_codes import code_absent_from_window
 
 PASSWORD = "correct horse battery staple"
 AT = 1_800_000_000.0
@@ -40,8 +41,9 @@ def test_wrong_password_or_code_and_lockout(vault: Vault) -> None:
     with pytest.raises(SignInRefused):
         directory.authenticate("nobody", PASSWORD, "123456", at=AT)
     for attempt in range(1, MAX_FAILURES):
+        wrong = code_absent_from_window(secret, step_at(AT + attempt), 1, 1)
         with pytest.raises(SignInRefused):
-            directory.authenticate("bob", PASSWORD, "000000", at=AT + attempt)
+            directory.authenticate("bob", PASSWORD, wrong, at=AT + attempt)
     # Locked now: even the right password and code are refused for a while.
     with pytest.raises(SignInRefused):
         directory.authenticate("bob", PASSWORD, totp(secret, AT + 60), at=AT + 60)
