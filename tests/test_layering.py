@@ -52,7 +52,14 @@ INTERFACES = (
 
 # Everything below the interfaces: the pure core, the vault, the services and the adapters.
 LOWER_PACKAGES = ("formats", "vault", "services", "nfc", "graph")
-LOWER_MODULES = ("oathdesk.otp", "oathdesk.seed", "oathdesk.qr", "oathdesk.errors", "oathdesk.upn")
+LOWER_MODULES = (
+    "oathdesk.otp",
+    "oathdesk.seed",
+    "oathdesk.qr",
+    "oathdesk.errors",
+    "oathdesk.upn",
+    "oathdesk.timetext",
+)
 
 
 def lower_layer_modules() -> list[str]:
