@@ -271,6 +271,12 @@ def enable_command(vault_path: str | None) -> None:
 )
 @click.option("--by-serial", is_flag=True, help="Activate with assignAndActivateBySerialNumber.")
 @click.option(
+    "--stock",
+    is_flag=True,
+    help="Upload the tokens in stock (no user) unassigned, for users to self-assign at My "
+    "Security Info; they become registered without a user (`entra sync` learns who took them).",
+)
+@click.option(
     "--take-over-lease",
     is_flag=True,
     help="If a push from another machine holds the vault's lease but is gone (machine off, "
@@ -287,12 +293,14 @@ def push_command(
     activations: int,
     per_seconds: float,
     by_serial: bool,
+    stock: bool,
     take_over_lease: bool,
     yes: bool,
     vault_path: str | None,
     as_json: bool,
 ) -> None:
-    """Create the vault's waiting tokens in Entra, assign and activate them, mark them registered.
+    """Create the vault's waiting tokens in Entra, assign and activate them, mark them registered
+    (--stock: upload stock tokens unassigned, for self-service).
 
     Safe to interrupt and run again: a journal in the vault and a look at Entra make sure
     nothing is created or activated twice.
@@ -307,6 +315,7 @@ def push_command(
         activations=activations,
         window_seconds=per_seconds,
         by_serial=by_serial,
+        stock=stock,
     )
     show: Callable[[Any], None] | None = None
     if not as_json and sys.stderr.isatty():
@@ -316,6 +325,8 @@ def push_command(
 
     if yes and not take_over_lease:
         raise InvalidInput("--yes confirms --take-over-lease; give both, or neither")
+    if stock and by_serial:
+        raise InvalidInput("--by-serial chooses how tokens are activated; --stock activates none")
     with _session(vault_path) as session:
         report = push(session, options, show, _confirm_take_over(yes) if take_over_lease else None)
     if report.took_over:
@@ -344,7 +355,10 @@ def push_command(
         for outcome in report.failed:
             click.echo(f"failed {outcome.serial}: {outcome.detail}")
     if not as_json and (rows or not report.stopped):
-        done = sum(o.result in ("activated", "already activated") for o in report.outcomes)
+        done = sum(
+            o.result in ("activated", "already activated", "uploaded as stock")
+            for o in report.outcomes
+        )
         finished = len(report.already_done)
         click.echo(
             f"{done} registered"
@@ -354,7 +368,14 @@ def push_command(
             + f"; waited {report.limiter_waited:.1f} s for the activation limit and "
             f"{report.throttled_waited:.1f} s for Graph throttling"
             if rows
+            else "nothing to push: no token in stock without a user waits"
+            if stock
             else "nothing to push: no assigned classic or burned programmable token waits"
+        )
+    if not as_json and dry_run and stock and rows:
+        click.echo(
+            "each seed uploaded leaves the vault for Microsoft's inventory, where any user who "
+            "holds the token can self-assign it with a code off it"
         )
     if report.stopped:
         raise GraphError(f"push stopped: {report.stopped}")
@@ -362,7 +383,7 @@ def push_command(
         raise click.exceptions.Exit(1)
 
 
-def _confirm_take_over(yes: bool) -> Callable[[Any], bool]:
+def _confirm_take_over(yes: bool, job: str = "push") -> Callable[[Any], bool]:
     """Whether to take over a lease held from another machine: oathdesk cannot see whether that
     run is gone, so a person says so (or --yes, for a script whose author made sure)."""
 
@@ -371,13 +392,13 @@ def _confirm_take_over(yes: bool) -> Callable[[Any], bool]:
             return True
         if not sys.stdin.isatty():
             raise InvalidInput(
-                f"the push by {holder.describe()} holds the vault's lease; cannot ask whether it "
+                f"the {job} by {holder.describe()} holds the vault's lease; cannot ask whether it "
                 "is gone without a terminal: add --yes once you are sure it is"
             )
         return click.confirm(
-            f"the push by {holder.describe()} holds the vault's lease. Take it over? Only if "
-            "that run is gone (its machine off, its process killed): two pushes at once "
-            "create and activate tokens twice",
+            f"the {job} by {holder.describe()} holds the vault's lease. Take it over? Only if "
+            f"that run is gone (its machine off, its process killed): two at once "
+            f"({job}) would act twice",
             default=False,
             err=True,
         )
@@ -410,6 +431,54 @@ def pull_command(vault_path: str | None, as_json: bool) -> None:
     click.echo(
         f"{len(report.differences)} difference(s); {report.users_checked} users, "
         f"{report.methods_seen} OATH methods, {report.inventory_size} inventory tokens checked"
+    )
+
+
+@entra_group.command("sync")
+@click.option(
+    "--take-over-lease",
+    is_flag=True,
+    help="If a sync from another machine holds the vault's lease but is gone, take the lease "
+    "over after confirming (audited). One killed on this machine is taken over without asking.",
+)
+@click.option("--yes", is_flag=True, help="Confirm --take-over-lease without a prompt.")
+@vault_option
+@json_option
+def sync_command(take_over_lease: bool, yes: bool, vault_path: str | None, as_json: bool) -> None:
+    """Learn what users and admins did in Entra and apply it: self-assigned stock tokens get
+    their user, self-activated ones and shipped ones used to sign in become delivered.
+
+    Conflicts (another user, a serial twice, a token unassigned or deleted in Entra) are
+    reported, not changed. Safe to interrupt and to run again.
+    """
+    from oathdesk.services.entra_reconcile import KINDS
+    from oathdesk.services.entra_sync import sync_entra
+
+    if yes and not take_over_lease:
+        raise InvalidInput("--yes confirms --take-over-lease; give both, or neither")
+    take_over = _confirm_take_over(yes, "sync") if take_over_lease else None
+    with _session(vault_path) as session:
+        result = sync_entra(session, take_over=take_over)
+    if result.took_over:
+        click.echo(result.took_over, err=True)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    shown = [("applied", d) for d in result.applied] + [("reported", d) for d in result.reported]
+    if shown:
+        print_table(
+            "entra sync",
+            ["done", "what", "serial", "user", "detail"],
+            [[done, KINDS[d.kind], d.serial, d.upn, _cell(d.detail)] for done, d in shown],
+        )
+        for _, d in shown:
+            if d.detail != _cell(d.detail):
+                click.echo(f"{KINDS[d.kind]}: {d.serial or d.upn}: {d.detail}")
+    added = f", {len(result.users_added)} user(s) added" if result.users_added else ""
+    click.echo(
+        f"{result.assigned} assigned, {result.delivered} delivered{added}; "
+        f"{len(result.reported)} reported for a person; "
+        f"{result.inventory_size} inventory tokens checked"
     )
 
 

@@ -19,6 +19,9 @@ from oathdesk.graph.errors import error_parts, redact
 DEVICES = "/directory/authenticationMethodDevices/hardwareOathDevices"
 POLICY = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/hardwareOath"
 MFA_STATES = ("disabled", "enabled", "enforced")
+USERS = "/users"
+# Graph takes at most 15 values in one `in (...)` of a $filter.
+IDS_PER_FILTER = 15
 
 
 class Device(NamedTuple):
@@ -29,6 +32,7 @@ class Device(NamedTuple):
     status: str  # available | assigned | activated | failedActivation
     assigned_to: str  # the user's object id, or ""
     assigned_name: str
+    last_used: str = ""  # lastUsedDateTime as Graph sent it (ISO 8601), "" until first used
 
 
 class OathMethod(NamedTuple):
@@ -83,6 +87,7 @@ def device_from(item: dict[str, Any]) -> Device:
         str(item.get("status") or ""),
         str(assigned.get("id") or "") if isinstance(assigned, dict) else "",
         str(assigned.get("displayName") or "") if isinstance(assigned, dict) else "",
+        str(item.get("lastUsedDateTime") or ""),
     )
 
 
@@ -166,6 +171,21 @@ class HardwareOath:
         )
 
     # -- users ---------------------------------------------------------------------------------
+
+    def user_names(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """The UPN of each of these user object ids that exists (the inventory names a
+        device's user by id only): ``$filter=id in (...)``, 15 ids per call."""
+        wanted = sorted(set(user_ids))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), IDS_PER_FILTER):
+            chunk = wanted[start : start + IDS_PER_FILTER]
+            quoted = ",".join("'{}'".format(i.replace("'", "''")) for i in chunk)
+            params = {"$filter": f"id in ({quoted})", "$select": "id,userPrincipalName"}
+            target = f"{len(chunk)} user(s)"
+            for item in self.client.pages(ops.LIST_USERS, USERS, params=params, target=target):
+                if item.get("id") and item.get("userPrincipalName"):
+                    found[str(item["id"])] = str(item["userPrincipalName"]).lower()
+        return found
 
     def hardware_methods(self, upn: str) -> list[OathMethod]:
         return [

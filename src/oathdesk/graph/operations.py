@@ -50,6 +50,9 @@ CREATE_DEVICES = Operation(
 DELETE_DEVICE = Operation(
     "devices.delete", "delete a hardware OATH token from the inventory", POLICY_WRITE, POLICY_ADMIN
 )
+LIST_USERS = Operation(
+    "users.list", "read the users tokens are assigned to", "User.Read.All", "Directory Readers"
+)
 LIST_METHODS = Operation("methods.list", "read a user's OATH methods", METHODS_READ, AUTH_ADMIN)
 ACTIVATE = Operation(
     "methods.activate", "assign and activate a hardware OATH token", METHODS_WRITE, AUTH_ADMIN

@@ -1,6 +1,11 @@
 """`entra push`: create the vault's tokens in Entra's inventory, assign each to its user and
 activate it with a code oathdesk computes at that moment, then mark the token registered.
 
+With ``stock`` (`entra push --stock`) it uploads the vault's stock tokens (no user) instead,
+unassigned, for users to self-assign at My Security Info; each becomes ``registered`` without a
+user, its journal entry ``stock`` (so `entra sync` knows that whoever activates it typed a code
+off it), and `entra sync` later gives it the user who took it.
+
 Resumable: a journal in the vault records per serial how far it got, and before any step is
 (re)done Graph is asked where the token stands (the inventory listing, and ``$filter`` by serial
 after a dropped connection), so an interrupted run can be started again without creating or
@@ -36,6 +41,7 @@ ACTIVATIONS_PER_WINDOW = 200
 ACTIVATION_WINDOW_SECONDS = 300.0
 BATCH_SIZE = 50
 DONE = "activated"
+STOCK = "stock"  # the journal's step for a token uploaded unassigned (entra_reconcile.STOCK_STEP)
 ALREADY_DONE = "already done"
 # Vault states a push leaves behind (registered) or that follow it: a serial asked for by name
 # in one of them was finished before, by an earlier run (or by a CSV upload), not a failure.
@@ -57,6 +63,7 @@ class PushOptions:
     activations: int = ACTIVATIONS_PER_WINDOW
     window_seconds: float = ACTIVATION_WINDOW_SECONDS
     by_serial: bool = False  # assignAndActivateBySerialNumber instead of by device id
+    stock: bool = False  # upload stock tokens unassigned, for self-service (no activation)
     clock: Callable[[], float] = field(default=time.time, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
@@ -100,6 +107,11 @@ def pushable(token: Token) -> bool:
     return waiting and token.has_secret and bool(token.upn)
 
 
+def stockable(token: Token) -> bool:
+    """Stock for self-service: in stock, no user, the seed still in the vault."""
+    return token.state is TokenState.IN_STOCK and token.has_secret and not token.upn
+
+
 def graph_misfit(token: Token) -> str:
     """Why Entra cannot take this token as a hardware OATH device ("" if it can)."""
     if token.digits != 6:
@@ -111,11 +123,16 @@ def graph_misfit(token: Token) -> str:
     return ""
 
 
-def _candidates(session: EntraSession, serials: Sequence[str], report: PushReport) -> list[Token]:
-    tokens = session.vault.list_tokens()
+def _candidates(
+    session: EntraSession, serials: Sequence[str], report: PushReport, *, stock: bool
+) -> list[Token]:
+    wanted = stockable if stock else pushable
     if not serials:
-        return [t for t in tokens if pushable(t) and not graph_misfit(t)]
-    by_serial = {t.serial: t for t in tokens}
+        # Only the states push takes are read (token_from_row costs ~35 us a token).
+        waiting = (TokenState.IN_STOCK,) if stock else (TokenState.ASSIGNED, TokenState.BURNED)
+        tokens = session.vault.list_tokens(states=waiting)
+        return [t for t in tokens if wanted(t) and not graph_misfit(t)]
+    by_serial = {t.serial: t for t in session.vault.list_tokens()}
     earlier = journal(session.vault, list(serials))
     chosen = []
     for serial in dict.fromkeys(serials):
@@ -129,15 +146,27 @@ def _candidates(session: EntraSession, serials: Sequence[str], report: PushRepor
             how = (
                 f"activated in Entra by an earlier push (device {entry.device_id})"
                 if entry is not None and entry.step == DONE
+                else f"uploaded to Entra as stock by an earlier push (device {entry.device_id})"
+                if entry is not None and entry.step == STOCK
                 else "registered in Entra before"
             )
             detail = f"{how}; the vault has it {token.state.value}"
             report.add(PushOutcome(serial, token.upn or "", ALREADY_DONE, detail), None)
-        elif not pushable(token):
+        elif stock and not stockable(token):
             why = (
                 "its seed is no longer in the vault"
                 if not token.has_secret
-                else "it has no user"
+                else f"it is {token.state.value} on {token.upn}; --stock takes tokens in stock "
+                "without a user (push it without --stock)"
+                if token.upn
+                else f"it is {token.state.value}; --stock takes tokens in stock"
+            )
+            report.add(PushOutcome(serial, token.upn or "", "failed", why), None)
+        elif not stock and not pushable(token):
+            why = (
+                "its seed is no longer in the vault"
+                if not token.has_secret
+                else "it has no user (stock goes to Entra with `oathdesk entra push --stock`)"
                 if not token.upn
                 else f"it is {token.state.value} ({token.kind.value}); push takes assigned "
                 "classic tokens and burned programmable ones"
@@ -184,7 +213,7 @@ def _push(
     lease: Lease | None,
 ) -> PushReport:
     report = PushReport()
-    candidates = _candidates(session, options.serials, report)
+    candidates = _candidates(session, options.serials, report, stock=options.stock)
     if not candidates:
         return report
     if not options.dry_run and _method_disabled(session):
@@ -265,12 +294,12 @@ class _Runner:
                     ready.append((token, device))
                     continue
                 listed = "; ".join(f"{d.id} ({d.status})" for d in found)
+                whose = "" if self.options.stock else f"on {token.upn} or "
                 self.done(
                     token,
                     "failed",
                     f"serial is {len(found)} times in Entra's inventory ({listed}), none of them "
-                    f"on {token.upn} or created by oathdesk; delete the spare ones in the Entra "
-                    "admin center",
+                    f"{whose}created by oathdesk; delete the spare ones in the Entra admin center",
                 )
             elif found:
                 ready.append((token, found[0]))
@@ -288,7 +317,10 @@ class _Runner:
             self.still_alone()
             ready.extend(self.create(to_create[start : start + size]))
         for token, device in ready:
-            self.activate(token, device)
+            if self.options.stock:
+                self.register_stock(token, device)
+            else:
+                self.activate(token, device)
 
     def ours(self, token: Token, found: list[Device], device_id: str | None) -> Device | None:
         """Among devices sharing a serial, the one this token is: created by an earlier push
@@ -296,7 +328,7 @@ class _Runner:
         for device in found:
             if device_id is not None and device.id == device_id:
                 return device
-        if not any(d.assigned_to for d in found):
+        if self.options.stock or not any(d.assigned_to for d in found):
             return None
         mine = {m.device_id or m.id for m in self.api.hardware_methods(token.upn or "")}
         on_user = [d for d in found if d.id in mine]
@@ -308,6 +340,17 @@ class _Runner:
             self.lease.renew()
 
     def dry_run(self, ready: list[tuple[Token, Device]], to_create: list[Token]) -> None:
+        if self.options.stock:
+            for token in to_create:
+                self.done(
+                    token,
+                    "would create unassigned",
+                    "its seed leaves the vault for Microsoft's inventory, for any user who "
+                    "holds the token to self-assign",
+                )
+            for token, device in ready:
+                self.done(token, "would mark registered", f"in Entra already ({device.status})")
+            return
         for token in to_create:
             self.done(token, "would create", f"then assign to {token.upn} and activate")
         for token, device in ready:
@@ -439,6 +482,20 @@ class _Runner:
             self.done(token, "failed", reason)
             return
         self.register(token, device, "")
+
+    def register_stock(self, token: Token, device: Device) -> None:
+        """One transaction: journal 'stock', token 'registered' without a user, audit record.
+        Whatever a user did with the device meanwhile is `entra sync`'s to learn."""
+        self.still_alone()
+        with self.vault.unit_of_work(self.actor) as work:
+            write_journal(work.conn, token.serial, upn="", step=STOCK, device_id=device.id)
+            work.move(
+                token.serial,
+                TokenState.REGISTERED,
+                details={"via": "graph", "device_id": device.id, "stock": True},
+            )
+        detail = "" if device.status == "available" else f"in Entra already ({device.status})"
+        self.done(token, "uploaded as stock", detail)
 
     def code_now(self, token: Token) -> str:
         """The code the token shows now, computed from the vault's seed (read audited)."""

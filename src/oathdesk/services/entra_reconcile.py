@@ -2,18 +2,26 @@
 
 Reads each vault user's hardware and software OATH methods and the whole inventory, then
 reports: tokens in Entra unknown to the vault, vault tokens that should be in Entra but are not,
-duplicates (one serial twice: uploaded by CSV and by Graph), and users over Entra's five methods.
-Nothing is changed on either side.
+duplicates (one serial twice: uploaded by CSV and by Graph), users over Entra's five methods,
+and what `entra sync` would apply (a stock token a user self-assigned or activated, a shipped
+token used to sign in). Nothing is changed on either side.
+
+``differences`` is the one function that compares the inventory with the vault; `entra pull`
+shows its answer, `entra sync` (services/entra_sync.py) acts on the kinds in ``SYNC_APPLIES``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 from oathdesk.graph.api import Device, OathMethod
 from oathdesk.graph.errors import GraphError
 from oathdesk.services.entra_session import EntraSession
+from oathdesk.services.entra_store import journal
+from oathdesk.vault.entra_records import JournalEntry
 from oathdesk.vault.lifecycle import TokenState
 from oathdesk.vault.vault import Token
 
@@ -23,7 +31,15 @@ IN_ENTRA = frozenset(
     (TokenState.REGISTERED, TokenState.SHIPPED, TokenState.DELIVERED, TokenState.SECRET_PURGED)
 )
 
+# The push journal's step for a token uploaded unassigned (`entra push --stock`): whoever
+# activates it in Entra typed a code off it, so its activation shows the user holds it.
+STOCK_STEP = "stock"
+
 KINDS = {
+    "self_activated": "activated in Entra by its user (self-service)",
+    "self_assigned": "assigned in Entra to a user (self-service), not yet activated",
+    "used_after_shipping": "used to sign in after it was shipped",
+    "unassigned_in_entra": "unassigned in Entra, the vault has a user",
     "unknown_to_vault": "in Entra, not in the vault",
     "not_in_entra": "registered in the vault, missing in Entra",
     "wrong_user": "in Entra on another user than in the vault",
@@ -31,7 +47,12 @@ KINDS = {
     "duplicate": "the same serial twice in Entra",
     "over_limit": "user has more than 5 OATH methods",
     "user_not_found": "vault user not found in Entra",
+    "changed_meanwhile": "changed in the vault during the sync; run it again",
 }
+
+
+# The differences `entra sync` applies to the vault; every other kind is reported only.
+SYNC_APPLIES = frozenset(("self_activated", "self_assigned", "used_after_shipping"))
 
 
 @dataclass(frozen=True)
@@ -77,17 +98,91 @@ def pull(session: EntraSession) -> PullReport:
                 continue
             raise
         methods_by_user[user.upn] = hardware + software
-    found += _inventory_differences(inventory, tokens)
-    found += _method_differences(methods_by_user, tokens)
-    found += _missing(inventory, methods_by_user, tokens)
-    order = list(KINDS)
-    found.sort(key=lambda d: (order.index(d.kind), d.serial, d.upn))
+    found += differences(inventory, tokens, journal(vault), _owners(inventory, methods_by_user))
+    found += _method_differences(methods_by_user)
     return PullReport(
         len(methods_by_user),
         len(inventory),
         sum(len(m) for m in methods_by_user.values()),
-        found,
+        sorted_differences(found),
     )
+
+
+def sorted_differences(found: list[Difference]) -> list[Difference]:
+    order = list(KINDS)
+    return sorted(found, key=lambda d: (order.index(d.kind), d.serial, d.upn))
+
+
+def _owners(
+    inventory: list[Device], methods_by_user: dict[str, list[OathMethod]]
+) -> dict[str, str]:
+    """Entra user id -> UPN, learnt from the vault users' methods (pull reads them anyway; a
+    device names its user by id only)."""
+    on_user = {m.device_id or m.id: upn for upn, ms in methods_by_user.items() for m in ms}
+    return {d.assigned_to: on_user[d.id] for d in inventory if d.assigned_to and d.id in on_user}
+
+
+def differences(
+    inventory: list[Device],
+    tokens: Mapping[str, Token],
+    journal: Mapping[str, JournalEntry],
+    owners: Mapping[str, str],
+) -> list[Difference]:
+    """Every difference between Entra's inventory and the vault, unsorted.
+
+    ``tokens``: the vault's tokens, by serial: at least those with a serial in the inventory
+    and those the vault says are in Entra (registered and after). ``journal``: the push journal
+    for those serials. ``owners``: Entra user id -> UPN for the devices' users (a user missing
+    from it is someone the vault cannot name, so never the vault's user)."""
+    by_serial = _by_serial(inventory)
+    found = _inventory_differences(inventory, tokens)
+    found += _missing(by_serial, tokens)
+    for serial, devices in sorted(by_serial.items()):
+        token = tokens.get(serial)
+        if token is None or len(devices) > 1 or token.state not in IN_ENTRA:
+            continue  # unknown, or a duplicate: reported above, left to a person
+        found += _one_device(token, devices[0], journal.get(serial), owners)
+    return found
+
+
+def _one_device(
+    token: Token, device: Device, entry: JournalEntry | None, owners: Mapping[str, str]
+) -> list[Difference]:
+    serial, vault_upn = token.serial, token.upn or ""
+    if not device.assigned_to:
+        if vault_upn:
+            says = f"Entra has it {device.status} with no user; the vault has it on {vault_upn}"
+            return [Difference("unassigned_in_entra", serial, vault_upn, says)]
+        return []  # stock waiting in Entra for a user: as it should be
+    owner = owners.get(device.assigned_to, "")
+    if owner != vault_upn and (vault_upn or not owner):
+        named = owner or f"{device.assigned_name or 'a user'} (id {device.assigned_to})"
+        says = f"Entra has it on {named}, the vault has it on {vault_upn or 'nobody'}"
+        return [Difference("wrong_user", serial, owner, says)]
+    stock = token.state is TokenState.REGISTERED and (
+        not vault_upn or (entry is not None and entry.step == STOCK_STEP)
+    )
+    if stock and device.status == "activated":
+        return [Difference("self_activated", serial, owner, f"activated by {owner} in Entra")]
+    if stock and not vault_upn:
+        says = f"{device.status} in Entra on {owner}"
+        return [Difference("self_assigned", serial, owner, says)]
+    if device.status != "activated":
+        return [Difference("not_activated", serial, vault_upn, f"Entra says {device.status}")]
+    used = _moment(device.last_used)
+    if token.state is TokenState.SHIPPED and token.shipped_at and used and used > token.shipped_at:
+        says = f"last used {device.last_used}, shipped {token.shipped_at.isoformat()}"
+        return [Difference("used_after_shipping", serial, vault_upn, says)]
+    return []
+
+
+def _moment(text: str) -> datetime | None:
+    """Graph's ``lastUsedDateTime`` (ISO 8601, UTC 'Z'), or None when unset or unreadable."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+    return moment if moment is None or moment.tzinfo is not None else None
 
 
 def _by_serial(inventory: list[Device]) -> dict[str, list[Device]]:
@@ -104,7 +199,9 @@ def _describe(device: Device) -> str:
     return f"{device.id} ({device.status}, assigned to {owner})"
 
 
-def _inventory_differences(inventory: list[Device], tokens: dict[str, Token]) -> list[Difference]:
+def _inventory_differences(
+    inventory: list[Device], tokens: Mapping[str, Token]
+) -> list[Difference]:
     found = []
     for serial, devices in sorted(_by_serial(inventory).items()):
         if len(devices) > 1:
@@ -128,9 +225,7 @@ def _inventory_differences(inventory: list[Device], tokens: dict[str, Token]) ->
     return found
 
 
-def _method_differences(
-    methods_by_user: dict[str, list[OathMethod]], tokens: dict[str, Token]
-) -> list[Difference]:
+def _method_differences(methods_by_user: dict[str, list[OathMethod]]) -> list[Difference]:
     found = []
     for upn, methods in sorted(methods_by_user.items()):
         if len(methods) > MAX_METHODS:
@@ -155,28 +250,10 @@ def _method_differences(
                         f"{count} hardware methods for one serial (uploaded by CSV and by Graph?)",
                     )
                 )
-        for method in methods:
-            token = tokens.get(method.serial)
-            if method.kind != "hardware" or token is None:
-                continue
-            if token.upn != upn:
-                found.append(
-                    Difference(
-                        "wrong_user",
-                        method.serial,
-                        upn,
-                        f"the vault has it on {token.upn or 'nobody'}",
-                    )
-                )
     return found
 
 
-def _missing(
-    inventory: list[Device],
-    methods_by_user: dict[str, list[OathMethod]],
-    tokens: dict[str, Token],
-) -> list[Difference]:
-    in_entra = _by_serial(inventory)
+def _missing(in_entra: dict[str, list[Device]], tokens: Mapping[str, Token]) -> list[Difference]:
     found = []
     for serial, token in sorted(tokens.items()):
         if token.state not in IN_ENTRA:
@@ -191,12 +268,10 @@ def _missing(
                     f"the vault says {token.state.value}, Entra has no such token",
                 )
             )
-        elif not any(d.status == "activated" for d in devices):
+        elif len(devices) > 1 and token.upn and not any(d.status == "activated" for d in devices):
             # One activated device is the token at work; the others are reported as duplicates.
-            says = (
-                f"Entra says {devices[0].status}"
-                if len(devices) == 1
-                else "Entra has " + "; ".join(_describe(d) for d in devices)
-            )
+            # (One device alone is judged with its user: ``_one_device``; stock without a user
+            # is not activated until a user takes it.)
+            says = "Entra has " + "; ".join(_describe(d) for d in devices)
             found.append(Difference("not_activated", serial, token.upn or "", says))
     return found

@@ -259,7 +259,9 @@ def undelivered_tokens(vault: Vault, *, limit: int) -> tuple[list[Token], int]:
     with db.reading(vault.engine) as conn:
         cutoff = utc_now() - timedelta(days=rows.read_settings(conn).undelivered_warning_days)
         since = sa.func.coalesce(tokens.c.assigned_at, tokens.c.created_at)
-        late = sa.and_(tokens.c.state.in_([state.value for state in WAITING]), since <= cutoff)
+        waiting = tokens.c.state.in_([state.value for state in WAITING])
+        # Stock registered in Entra without a user (`entra push --stock`) waits for no one.
+        late = sa.and_(waiting, tokens.c.user_id.is_not(None), since <= cutoff)
         total = conn.execute(sa.select(sa.func.count()).select_from(tokens).where(late))
         found = conn.execute(rows.token_query().where(late).order_by(since).limit(limit))
         return [rows.token_from_row(row) for row in found], int(total.scalar_one())

@@ -1,4 +1,5 @@
-"""The Entra (Graph) connection and the push journal, as stored.
+"""The Entra (Graph) connection and the push journal, as stored; and the one vault change
+only `entra sync` makes (a stock token Entra gave to a user gets that user).
 
 Rows in, rows out, inside the caller's transaction. What the columns mean, and how the sealed
 ones are sealed, is ``services/entra_store.py``'s business.
@@ -13,8 +14,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from oathdesk.vault.models import utc_now
+from oathdesk.errors import Conflict
+from oathdesk.vault import rows
+from oathdesk.vault.lifecycle import TokenState
+from oathdesk.vault.models import Token, utc_now
+from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.schema import graph_connection, graph_push_journal
+from oathdesk.vault.work import UnitOfWork
 
 ROW_ID = 1  # one connection per vault
 
@@ -44,16 +50,25 @@ def delete_connection(conn: sa.Connection) -> bool:
 class JournalEntry:
     serial: str
     upn: str
-    step: str  # creating | created | activated
+    step: str  # creating | created | activated | stock (created unassigned, for self-service)
     device_id: str | None
     attempts: int
     last_error: str
 
 
 def read_journal(conn: sa.Connection, serials: list[str] | None = None) -> dict[str, JournalEntry]:
-    query = sa.select(graph_push_journal)
-    if serials is not None:
-        query = query.where(graph_push_journal.c.serial.in_(serials))
+    if serials is None:
+        return _journal_rows(conn, sa.select(graph_push_journal))
+    found: dict[str, JournalEntry] = {}
+    # In chunks: a sync asks for every serial of a 10,000-token inventory.
+    for start in range(0, len(serials), rows.IN_CHUNK):
+        chunk = serials[start : start + rows.IN_CHUNK]
+        query = sa.select(graph_push_journal).where(graph_push_journal.c.serial.in_(chunk))
+        found.update(_journal_rows(conn, query))
+    return found
+
+
+def _journal_rows(conn: sa.Connection, query: sa.Select[Any]) -> dict[str, JournalEntry]:
     return {
         row.serial: JournalEntry(
             row.serial, row.upn, row.step, row.device_id, row.attempts, row.last_error
@@ -97,3 +112,35 @@ def write_journal(
 
 def forget_journal(conn: sa.Connection, serial: str) -> None:
     conn.execute(graph_push_journal.delete().where(graph_push_journal.c.serial == serial))
+
+
+# -- what `entra sync` writes ----------------------------------------------------------------------
+
+
+def give_stock_token(
+    work: UnitOfWork, token: Token, upn: str, *, details: Mapping[str, Any]
+) -> None:
+    """A token registered in Entra without a user (``entra push --stock``) gets the user who
+    self-assigned it there; it stays ``registered``. ``token`` is the version the caller read:
+    if it changed meanwhile (or got a user), the update is refused, never applied twice."""
+    require(work.actor, Permission.MANAGE_TOKENS)
+    if token.state is not TokenState.REGISTERED or token.upn:
+        raise Conflict(f"token {token.serial} is no longer a registered stock token")
+    owner_id = rows.require_user_id(work.conn, upn)
+    rows.update_token(work.conn, token, user_id=owner_id, assigned_at=utc_now())
+    work.audit("token.assigned", upn=upn, serial=token.serial, details=details)
+
+
+def ensure_user(work: UnitOfWork, upn: str, *, notes: str) -> bool:
+    """Add the user ``upn`` unless the vault has them; True when added (audited user.added)."""
+    if rows.user_id(work.conn, upn) is not None:
+        return False
+    work.add_user(upn, display_name="", phone="", notes=notes)
+    return True
+
+
+def tokens_for_entra(
+    conn: sa.Connection, serials: list[str], states: frozenset[TokenState]
+) -> list[Token]:
+    """See ``rows.tokens_for_entra``."""
+    return rows.tokens_for_entra(conn, serials, states)

@@ -2,6 +2,8 @@
 
 in_stock -> assigned -> burned (programmable only) -> registered -> shipped -> delivered
 -> secret_purged; lost, revoked and retired end a token's working life from most states.
+A stock token may also go straight to registered without a user (`entra push --stock`: Entra
+holds it for a user to self-assign); `entra sync` then gives it the user Entra names.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ S = TokenState
 _ACTIVE = (S.IN_STOCK, S.ASSIGNED, S.BURNED, S.REGISTERED, S.SHIPPED, S.DELIVERED)
 
 TRANSITIONS: dict[TokenState, tuple[TokenState, ...]] = {
-    S.IN_STOCK: (S.ASSIGNED, S.LOST, S.RETIRED),
+    S.IN_STOCK: (S.ASSIGNED, S.REGISTERED, S.LOST, S.RETIRED),
     S.ASSIGNED: (S.BURNED, S.REGISTERED, S.LOST, S.REVOKED, S.RETIRED),
     S.BURNED: (S.REGISTERED, S.LOST, S.REVOKED, S.RETIRED),
     S.REGISTERED: (S.SHIPPED, S.DELIVERED, S.LOST, S.REVOKED, S.RETIRED),

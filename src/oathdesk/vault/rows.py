@@ -102,9 +102,13 @@ def existing_serials(conn: sa.Connection, serials: Iterable[str]) -> set[str]:
 
 
 def token_query() -> sa.Select[Any]:
-    has_secret = sa.exists().where(token_secrets.c.token_id == tokens.c.id)
-    return sa.select(tokens, users.c.upn, has_secret.label("has_secret")).outerjoin(
-        users, users.c.id == tokens.c.user_id
+    # A join on token_secrets' key, not EXISTS: PostgreSQL ran EXISTS as a hashed subplan that
+    # read every secret's row to answer a page of 20 tokens (tests/vault/test_paging.py).
+    has_secret = token_secrets.c.token_id.is_not(None)
+    return (
+        sa.select(tokens, users.c.upn, has_secret.label("has_secret"))
+        .outerjoin(users, users.c.id == tokens.c.user_id)
+        .outerjoin(token_secrets, token_secrets.c.token_id == tokens.c.id)
     )
 
 
@@ -114,6 +118,22 @@ _TOKENS_OF_UPN = token_query().where(users.c.upn == sa.bindparam("upn")).order_b
 def tokens_of(conn: sa.Connection, upn: str) -> list[Token]:
     """The tokens of the user ``upn`` (already normalised), by serial."""
     return [token_from_row(row) for row in conn.execute(_TOKENS_OF_UPN, {"upn": upn})]
+
+
+def tokens_for_entra(
+    conn: sa.Connection, serials: Sequence[str], states: Iterable[TokenState]
+) -> list[Token]:
+    """The tokens with one of ``serials`` or in one of ``states`` (what `entra sync` compares
+    with Entra's inventory: the serials Entra lists, and every token the vault says is there),
+    without reading the rest of the vault."""
+    found: dict[str, Token] = {}
+    by_state = token_query().where(tokens.c.state.in_(sorted(s.value for s in states)))
+    found.update((t.serial, t) for t in map(token_from_row, conn.execute(by_state)))
+    wanted = [serial for serial in dict.fromkeys(serials) if serial not in found]
+    for start in range(0, len(wanted), IN_CHUNK):
+        query = token_query().where(tokens.c.serial.in_(wanted[start : start + IN_CHUNK]))
+        found.update((t.serial, t) for t in map(token_from_row, conn.execute(query)))
+    return list(found.values())
 
 
 def find_token(conn: sa.Connection, serial: str) -> Token:

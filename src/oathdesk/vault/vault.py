@@ -464,12 +464,13 @@ class Vault:
         return due
 
     def undelivered(self, *, now: datetime | None = None) -> list[Token]:
-        """Tokens still not in the user's hands after the warning period: chase them."""
+        """Tokens still not in the user's hands after the warning period: chase them. Stock
+        registered in Entra without a user (`entra push --stock`) waits for no one."""
         cutoff = (now or utc_now()) - timedelta(days=self.settings().undelivered_warning_days)
         return [
             token
             for token in self.list_tokens(states=WAITING)
-            if (token.assigned_at or token.created_at) <= cutoff
+            if token.upn and (token.assigned_at or token.created_at) <= cutoff
         ]
 
     def read_secret(

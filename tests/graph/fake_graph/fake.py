@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ssl
 import uuid
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from tests.graph.fake_graph.graph_api import ActivationLimit, GraphApi
 from tests.graph.fake_graph.identity import Identity
@@ -260,6 +263,37 @@ class FakeGraph:
     @wrap_device_list.setter
     def wrap_device_list(self, wrap: bool) -> None:
         self._api.wrap_device_list = wrap
+
+    # -- what users do at My Security Info ------------------------------------------------------
+    def self_service_token(self, upn: str) -> str:
+        """The delegated token the security info page holds for ``upn`` (self permissions)."""
+        with self._tenant.lock:
+            return self._identity.self_service_token(self._tenant.user(upn))
+
+    def self_assign(
+        self, upn: str, serial: str, code: str, *, client: httpx.Client | None = None
+    ) -> int:
+        """``upn`` registers the hardware token ``serial`` with a code off it, as My Security
+        Info does: a real ``POST /me/authentication/hardwareOathMethods/
+        assignAndActivateBySerialNumber`` with the user's own token. Returns the HTTP status
+        (204 done; 400 a wrong code, 404 no such serial, 409 someone else's token)."""
+        body = {"serialNumber": serial, "verificationCode": code, "displayName": serial}
+        path = "/me/authentication/hardwareOathMethods/assignAndActivateBySerialNumber"
+        headers = {"Authorization": f"Bearer {self.self_service_token(upn)}"}
+        if client is not None:
+            return client.post(self.graph_url + path, json=body, headers=headers).status_code
+        with httpx.Client(verify=self.ssl_context(), timeout=10) as own:
+            return own.post(self.graph_url + path, json=body, headers=headers).status_code
+
+    def set_last_used(self, serial: str, when: dt.datetime) -> None:
+        """Test control: Entra saw the token ``serial`` used to sign in at ``when``
+        (``lastUsedDateTime``; every device with that serial)."""
+        with self._tenant.lock:
+            matches = [d for d in self._tenant.devices.values() if d.serial_number == serial]
+            if not matches:
+                raise KeyError(f"no device with serial {serial} in the fake inventory")
+            for device in matches:
+                device.last_used = when
 
     # -- clock ------------------------------------------------------------------------------
     @property

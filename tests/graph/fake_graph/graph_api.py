@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.graph.fake_graph.errors import GraphError, bad_request, not_found, retry_after
-from tests.graph.fake_graph.identity import Identity
+from tests.graph.fake_graph.identity import MY_SIGN_INS_APP_ID, Identity
 from tests.graph.fake_graph.queries import check_options, filtered, page
 from tests.graph.fake_graph.state import Device, Tenant, User
 
@@ -89,6 +89,8 @@ class GraphApi:
     # -- authorization ----------------------------------------------------------------------
     def _permissions(self, call: Call) -> set[str]:
         in_token = set(call.claims.get("roles") or call.claims.get("scp", "").split())
+        if call.claims.get("appid") == MY_SIGN_INS_APP_ID:
+            return in_token  # Microsoft's own app: its scopes need no consent of the tenant's
         # A revoke takes effect at once (the fake checks today's grants); a grant needs a new
         # token, as admin consent does.
         return in_token & self.identity.granted

@@ -39,6 +39,10 @@ OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
 SIGNING_KEY_ID = "oathdesk-fake-graph-key"
 
 
+# The fake's id for Microsoft's first-party My Sign-ins app (the security info page).
+MY_SIGN_INS_APP_ID = "19db86c3-b2b9-44cc-b339-36da233a3be2"
+
+
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -414,6 +418,24 @@ class Identity:
             "id_token": id_token,
             "client_info": b64url(json.dumps(client_info).encode()),
         }
+
+    def self_service_token(self, user: User) -> str:
+        """A user's token from Microsoft's own My Sign-ins app (https://aka.ms/mysecurityinfo),
+        as the page holds it when the user registers a hardware token: delegated, the "self"
+        permission, first-party (no admin consent of this tenant's apps involved)."""
+        claims = self._base_claims(GRAPH_RESOURCE)
+        claims.update(
+            appid=MY_SIGN_INS_APP_ID,
+            app_displayname="My Signins",
+            idtyp="user",
+            oid=user.id,
+            sub=user.id,
+            upn=user.upn,
+            unique_name=user.upn,
+            name=user.display_name,
+            scp="UserAuthenticationMethod.ReadWrite",
+        )
+        return self._sign(claims)
 
     # -- Graph side: who is calling ---------------------------------------------------------
     def verify_access_token(self, authorization: str | None) -> dict[str, Any]:

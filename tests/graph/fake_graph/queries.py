@@ -1,4 +1,5 @@
-"""OData query options the fake understands: ``$filter=prop eq 'v'``, ``$top``, paging."""
+"""OData query options the fake understands: ``$filter=prop eq 'v'`` or ``prop in ('a', 'b')``
+(at most 15 values, Graph's limit for ``in``), ``$top``, paging."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from urllib.parse import quote, urlencode
 from tests.graph.fake_graph.errors import GraphError
 
 _EQ = re.compile(r"^\s*([A-Za-z]+(?:/[A-Za-z]+)?)\s+eq\s+'((?:[^']|'')*)'\s*$")
+_IN = re.compile(r"^\s*([A-Za-z]+(?:/[A-Za-z]+)?)\s+in\s+\((.*)\)\s*$")
+_QUOTED = re.compile(r"\s*'((?:[^']|'')*)'\s*(?:,|$)")
+MAX_IN_VALUES = 15
 IGNORED_OPTIONS = {"$select", "$count"}  # accepted and ignored: answers carry every property
 MAX_TOP = 999
 
@@ -28,6 +32,24 @@ def parse_filter(expression: str, supported: set[str]) -> tuple[str, str]:
     if prop not in supported:
         raise unsupported(f"Unsupported or invalid query filter clause specified for '{prop}'.")
     return prop, value
+
+
+def parse_in_filter(expression: str, supported: set[str]) -> tuple[str, set[str]] | None:
+    """``id in ('a','b')`` -> ("id", {"a", "b"}); None when it is not an ``in`` clause."""
+    match = _IN.match(expression)
+    if not match:
+        return None
+    prop, listed = match.group(1), match.group(2)
+    values = [v.replace("''", "'") for v in _QUOTED.findall(listed)]
+    if not values or _QUOTED.sub("", listed).strip():
+        raise unsupported(f"Invalid filter clause: {expression!r}.")
+    if len(values) > MAX_IN_VALUES:
+        raise unsupported(
+            f"Too many values in an 'in' clause: {len(values)} (at most {MAX_IN_VALUES})."
+        )
+    if prop not in supported:
+        raise unsupported(f"Unsupported or invalid query filter clause specified for '{prop}'.")
+    return prop, set(values)
 
 
 def check_options(query: dict[str, str], allowed: set[str]) -> None:
@@ -80,6 +102,10 @@ def filtered(
 ) -> list[Any]:
     if "$filter" not in query:
         return list(items)
+    listed = parse_in_filter(query["$filter"], set(fields))
+    if listed is not None:
+        getter_in = fields[listed[0]]
+        return [item for item in items if str(getter_in(item)) in listed[1]]
     prop, value = parse_filter(query["$filter"], set(fields))
     getter = fields[prop]
     return [item for item in items if str(getter(item)) == value]

@@ -1,0 +1,181 @@
+"""`entra sync`: learn what users and other admins did in Entra, and apply it to the vault.
+
+One paged listing of Entra's inventory, the vault's tokens for just those serials (and those the
+vault says are in Entra), the users named by id resolved 15 at a time, then
+``entra_reconcile.differences`` (the same comparison `entra pull` shows) says what differs.
+Sync applies three kinds, as audited transitions with ``source: entra``:
+
+- ``self_assigned``: a stock token (``entra push --stock``) a user self-assigned gets that user
+  (added to the vault if missing); it stays ``registered``;
+- ``self_activated``: a stock token its user activated becomes ``delivered`` (typing a code off
+  the token proves they hold it), which starts its retention clock (``purge --due``);
+- ``used_after_shipping``: a token oathdesk activated itself (push, before shipping: proves
+  nothing about delivery) becomes ``delivered`` once Entra shows it used to sign in after it
+  was shipped (``lastUsedDateTime`` later than the vault's shipped time).
+
+Everything else (a token unassigned or deleted in Entra, another user than the vault's, a serial
+twice, ...) is reported, never changed. Graph is read completely before the vault is written,
+so a Graph failure changes nothing; changes are written in batches, each batch one transaction
+(a change is never half applied), and a run killed between batches is finished by the next
+run, which finds the applied changes no longer differ. Running it twice changes nothing the
+second time.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from oathdesk.errors import Conflict
+from oathdesk.services.entra_reconcile import (
+    IN_ENTRA,
+    KINDS,
+    SYNC_APPLIES,
+    Difference,
+    differences,
+    sorted_differences,
+)
+from oathdesk.services.entra_session import EntraSession
+from oathdesk.vault.entra_records import (
+    ensure_user,
+    give_stock_token,
+    read_journal,
+    tokens_for_entra,
+)
+from oathdesk.vault.leases import Lease, LeaseHolder
+from oathdesk.vault.lifecycle import TokenState
+from oathdesk.vault.models import Token
+from oathdesk.vault.work import UnitOfWork
+
+LEASE_JOB = "oathdesk entra sync"
+LEASE_TTL = timedelta(minutes=15)
+# Changes per vault transaction: few commits for a large self-service wave, short write locks.
+BATCH_SIZE = 200
+SOURCE = "entra"
+NEW_USER_NOTES = "added by `oathdesk entra sync`: self-assigned a token in Entra"
+
+
+@dataclass
+class SyncResult:
+    """What one sync did: the changes applied, and the differences left for a person."""
+
+    inventory_size: int = 0
+    applied: list[Difference] = field(default_factory=list)
+    reported: list[Difference] = field(default_factory=list)
+    users_added: list[str] = field(default_factory=list)
+    took_over: str = ""
+
+    def counts(self) -> dict[str, int]:
+        """Per kind of difference, how many (applied and reported alike)."""
+        counted = Counter(d.kind for d in self.applied + self.reported)
+        return {kind: counted[kind] for kind in KINDS if counted[kind]}
+
+    @property
+    def assigned(self) -> int:
+        return sum(1 for d in self.applied if d.kind in ("self_assigned", "self_activated"))
+
+    @property
+    def delivered(self) -> int:
+        return sum(1 for d in self.applied if d.kind in ("self_activated", "used_after_shipping"))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "inventory_size": self.inventory_size,
+            "counts": self.counts(),
+            "applied": [d.as_dict() for d in self.applied],
+            "reported": [d.as_dict() for d in self.reported],
+            "users_added": self.users_added,
+            "took_over": self.took_over,
+        }
+
+
+def sync_entra(
+    session: EntraSession,
+    *,
+    take_over: Callable[[LeaseHolder], bool] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> SyncResult:
+    """Read Entra's inventory, apply what users and admins did there to the vault, report the
+    rest (see the module's docstring). Holds the vault's lease for the job, so two syncs (two
+    servers' housekeeping, say) never run at once; a lease whose holder died on this machine is
+    taken over at once, one from another machine only when ``take_over`` confirms.
+
+    Raises a GraphError (one line) when Graph cannot be read; the vault is then unchanged.
+    Conflict when another sync holds the lease."""
+    with session.vault.lease(
+        LEASE_JOB, session.actor, host=socket.gethostname(), ttl=LEASE_TTL, take_over=take_over
+    ) as lease:
+        result = _sync(session, lease, max(1, batch_size))
+        if lease.taken_over is not None:
+            result.took_over = (
+                f"took over the lease of the sync by {lease.taken_over.describe()} "
+                f"({lease.take_over_reason})"
+            )
+        return result
+
+
+def _sync(session: EntraSession, lease: Lease, batch_size: int) -> SyncResult:
+    vault, api = session.vault, session.api
+    inventory = api.devices()
+    serials = sorted({d.serial for d in inventory})
+    with vault.reading() as conn:
+        tokens = {t.serial: t for t in tokens_for_entra(conn, serials, IN_ENTRA)}
+        journal = read_journal(conn, sorted(tokens))
+    # Only the users of devices the vault knows need a name (an unknown serial is reported as
+    # such, whoever has it).
+    owner_ids = sorted({d.assigned_to for d in inventory if d.assigned_to and d.serial in tokens})
+    owners = api.user_names(owner_ids) if owner_ids else {}
+    found = sorted_differences(differences(inventory, tokens, journal, owners))
+    result = SyncResult(inventory_size=len(inventory))
+    to_apply = [d for d in found if d.kind in SYNC_APPLIES]
+    result.reported = [d for d in found if d.kind not in SYNC_APPLIES]
+    for start in range(0, len(to_apply), batch_size):
+        lease.renew()  # stops here if another sync took the job over meanwhile
+        _apply_batch(session, to_apply[start : start + batch_size], tokens, result)
+    return result
+
+
+def _apply_batch(
+    session: EntraSession, batch: list[Difference], tokens: dict[str, Token], result: SyncResult
+) -> None:
+    """One transaction for the batch; when one change in it is refused (the token changed since
+    it was read), the batch is undone and its changes applied one by one instead, so only that
+    one is left (reported; the next sync sees it afresh)."""
+    try:
+        with session.vault.unit_of_work(session.actor) as work:
+            added = [upn for d in batch if (upn := _apply(work, d, tokens[d.serial]))]
+    except Conflict:
+        for difference in batch:
+            try:
+                with session.vault.unit_of_work(session.actor) as work:
+                    upn = _apply(work, difference, tokens[difference.serial])
+            except Conflict as error:
+                result.reported.append(
+                    Difference(
+                        "changed_meanwhile", difference.serial, difference.upn, error.message
+                    )
+                )
+                continue
+            result.applied.append(difference)
+            result.users_added += [upn] if upn else []
+        return
+    result.applied += batch
+    result.users_added += added
+
+
+def _apply(work: UnitOfWork, difference: Difference, token: Token) -> str:
+    """Apply one difference in ``work``; returns the UPN of a user it added to the vault."""
+    upn, serial = difference.upn, difference.serial
+    details = {"source": SOURCE, "entra": difference.detail}
+    added = ""
+    if difference.kind in ("self_assigned", "self_activated") and not token.upn:
+        if ensure_user(work, upn, notes=NEW_USER_NOTES):
+            added = upn
+        give_stock_token(work, token, upn, details=details)
+        token = work.token(serial)
+    if difference.kind in ("self_activated", "used_after_shipping"):
+        work.move(serial, TokenState.DELIVERED, details=details, expected_version=token.version)
+    return added
