@@ -61,11 +61,11 @@ def search_tokens(
     vault: Vault, text: str, *, cursor: str | None = None, limit: int = 50
 ) -> Page[Token]:
     """Tokens whose serial number or tracking reference contains ``text``, by serial."""
-    query = rows.token_query().where(
+    query = sa.select(tokens).where(
         sa.or_(_contains(tokens.c.serial, text), _contains(tokens.c.tracking, text))
     )
     with db.reading(vault.engine) as conn:
-        return read_page(
+        found = read_page(
             conn,
             query,
             order=BY_SERIAL,
@@ -75,8 +75,9 @@ def search_tokens(
             cursor=cursor,
             limit=limit,
             key_of=lambda row: (row.serial,),
-            item_of=rows.token_from_row,
+            item_of=lambda row: row,
         )
+        return Page(rows.tokens_of_rows(conn, found.items), found.next_cursor)
 
 
 def token_page(
@@ -91,7 +92,7 @@ def token_page(
 ) -> Page[Token]:
     """Tokens by serial, filtered (``drift_measured``: only those whose drift was measured)."""
     owner = upn.strip().lower() if upn else None
-    query = rows.token_query()
+    query = sa.select(tokens)
     if state is not None:
         query = query.where(tokens.c.state == state.value)
     if kind is not None:
@@ -99,7 +100,8 @@ def token_page(
     if drift_measured:
         query = query.where(tokens.c.drift_seconds.is_not(None))
     if owner:
-        query = query.where(users.c.upn == owner)
+        owner_id = sa.select(users.c.id).where(users.c.upn == owner).scalar_subquery()
+        query = query.where(tokens.c.user_id == owner_id)
     wanted = {
         "state": state.value if state else None,
         "kind": kind.value if kind else None,
@@ -107,7 +109,7 @@ def token_page(
         "drift_measured": drift_measured or None,
     }
     with db.reading(vault.engine) as conn:
-        return read_page(
+        found = read_page(
             conn,
             query,
             order=BY_SERIAL,
@@ -117,8 +119,9 @@ def token_page(
             cursor=cursor,
             limit=limit,
             key_of=lambda row: (row.serial,),
-            item_of=rows.token_from_row,
+            item_of=lambda row: row,
         )
+        return Page(rows.tokens_of_rows(conn, found.items), found.next_cursor)
 
 
 def drift_history(vault: Vault, shown: Sequence[Token]) -> dict[str, list[tuple[datetime, int]]]:

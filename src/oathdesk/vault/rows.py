@@ -144,6 +144,32 @@ def find_token(conn: sa.Connection, serial: str) -> Token:
 
 
 def token_from_row(row: sa.Row[Any]) -> Token:
+    return _token(row, row.upn, bool(row.has_secret))
+
+
+def tokens_of_rows(conn: sa.Connection, found: Sequence[sa.Row[Any]]) -> list[Token]:
+    """The tokens of rows read from ``tokens`` alone (a page), with each owner's UPN and whether
+    the vault holds its secret: two look-ups by key for the page's rows. Joined into the page's
+    query instead, PostgreSQL may hash-join every user and secret to show twenty tokens."""
+    owner_ids = sorted({row.user_id for row in found if row.user_id is not None})
+    token_ids = [row.id for row in found]
+    upns: dict[str, str] = {}
+    held: set[str] = set()
+    for start in range(0, max(len(owner_ids), len(token_ids)), IN_CHUNK):
+        owners = owner_ids[start : start + IN_CHUNK]
+        if owners:
+            query = sa.select(users.c.id, users.c.upn).where(users.c.id.in_(owners))
+            upns.update((owner, upn) for owner, upn in conn.execute(query))
+        chunk = token_ids[start : start + IN_CHUNK]
+        if chunk:
+            query = sa.select(token_secrets.c.token_id).where(token_secrets.c.token_id.in_(chunk))
+            held.update(conn.execute(query).scalars())
+    return [
+        _token(row, upns.get(row.user_id) if row.user_id else None, row.id in held) for row in found
+    ]
+
+
+def _token(row: Any, upn: str | None, has_secret: bool) -> Token:
     return Token(
         id=row.id,
         serial=row.serial,
@@ -154,7 +180,7 @@ def token_from_row(row: sa.Row[Any]) -> Token:
         digits=row.digits,
         period=row.period,
         state=TokenState(row.state),
-        upn=row.upn,
+        upn=upn,
         carrier=row.carrier,
         tracking=row.tracking,
         drift_seconds=row.drift_seconds,
@@ -168,7 +194,7 @@ def token_from_row(row: sa.Row[Any]) -> Token:
         delivered_at=aware(row.delivered_at),
         purged_at=aware(row.purged_at),
         closed_at=aware(row.closed_at),
-        has_secret=bool(row.has_secret),
+        has_secret=has_secret,
         version=row.version,
     )
 

@@ -1,0 +1,380 @@
+"""The paging contracts (vault/paging.py) on real SQLite and PostgreSQL: every page's size, every
+row exactly once in a stable order, walks that stay right while rows are added, cursors that
+cannot be altered or carried into another list or filter, limit bounds, and pages that read only
+their own rows (plus one)."""
+
+from __future__ import annotations
+
+import json
+import string
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oathdesk.errors import InvalidInput
+from oathdesk.vault import lookup
+from oathdesk.vault.api_keys import ApiKeyStore
+from oathdesk.vault.audit import AuditEntry
+from oathdesk.vault.config import VaultLocation
+from oathdesk.vault.keys import MasterKey
+from oathdesk.vault.lifecycle import TokenKind, TokenState
+from oathdesk.vault.lookup import AuditFilter
+from oathdesk.vault.operators import OperatorDirectory
+from oathdesk.vault.paging import MAX_LIMIT, CursorInvalid, Page, _b64, _unb64
+from oathdesk.vault.vault import Vault
+from tests.vault.conftest import classic, programmable
+from tests.vault_fixtures import ADMIN
+
+REFUSED = "this page link is not valid for this list; start again from the first page"
+
+
+def walk_pages(fetch: Callable[[str | None], Page[Any]]) -> list[list[Any]]:
+    pages, cursor = [], None
+    while True:
+        page = fetch(cursor)
+        pages.append(page.items)
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+
+
+def add_stock(vault: Vault, serials: list[str], *, upn: str | None = None) -> None:
+    vault.add_tokens(
+        ADMIN, [programmable(s, upn=upn) for s in serials], create_missing_users=upn is not None
+    )
+
+
+def add_records(vault: Vault, count: int, *, upn: str = "", action: str = "test.note") -> None:
+    entries = [AuditEntry("local:test", action, upn, "", {"n": n}) for n in range(count)]
+    with vault.transaction() as conn:
+        vault.audit_entries(conn, entries)
+
+
+def test_pages_have_their_size_and_the_walk_yields_every_row_once_in_order(vault: Vault) -> None:
+    serials = [f"P{n:04d}" for n in range(53)]
+    add_stock(vault, serials[::2])
+    add_stock(vault, serials[1::2])  # inserted out of order: the order is the serial's
+    for limit in (1, 7, 10, 53, 54, 100):
+        pages = walk_pages(
+            lambda cursor, limit=limit: lookup.token_page(vault, cursor=cursor, limit=limit)
+        )
+        assert [len(p) for p in pages[:-1]] == [limit] * (len(pages) - 1)
+        assert 1 <= len(pages[-1]) <= limit
+        assert [t.serial for p in pages for t in p] == serials
+    # A last page that is exactly full says there is no next one (the extra row told).
+    assert lookup.token_page(vault, limit=53).next_cursor is None
+
+
+def test_an_empty_list_is_one_empty_page(vault: Vault) -> None:
+    assert lookup.token_page(vault) == Page([], None)
+    assert lookup.user_page(vault) == Page([], None)
+    assert lookup.token_page(vault, state=TokenState.LOST).items == []
+
+
+def test_filters_users_operators_and_keys_page_the_same_way(vault: Vault) -> None:
+    add_stock(vault, [f"S{n:03d}" for n in range(12)])
+    vault.add_tokens(ADMIN, [classic(f"C{n:03d}") for n in range(9)])
+    add_stock(vault, [f"U{n:03d}" for n in range(5)], upn="olaf@contoso.com")
+    for n in range(14):
+        vault.add_user(ADMIN, f"user{n:02d}@contoso.com")
+
+    def serials(**wanted: Any) -> list[str]:
+        fetch = lambda cursor: lookup.token_page(vault, cursor=cursor, limit=4, **wanted)  # noqa: E731
+        return [t.serial for page in walk_pages(fetch) for t in page]
+
+    assert serials(kind=TokenKind.CLASSIC) == [f"C{n:03d}" for n in range(9)]
+    assert serials(state=TokenState.ASSIGNED) == [f"U{n:03d}" for n in range(5)]
+    assert serials(upn="OLAF@contoso.com ") == [f"U{n:03d}" for n in range(5)]
+    assert serials(state=TokenState.IN_STOCK, kind=TokenKind.PROGRAMMABLE) == [
+        f"S{n:03d}" for n in range(12)
+    ]
+    users = walk_pages(lambda cursor: lookup.user_page(vault, cursor=cursor, limit=5))
+    assert [len(p) for p in users] == [5, 5, 5]
+    assert [u.upn for p in users for u in p] == sorted(
+        ["olaf@contoso.com"] + [f"user{n:02d}@contoso.com" for n in range(14)]
+    )
+
+    directory = OperatorDirectory(vault)
+    for n in range(7):
+        directory.add(ADMIN, f"op{n}", "helpdesk", "a long enough passphrase 1")
+    operators = walk_pages(lambda cursor: directory.page(cursor=cursor, limit=3))
+    assert [[o.name for o in p] for p in operators] == [
+        ["op0", "op1", "op2"],
+        ["op3", "op4", "op5"],
+        ["op6"],
+    ]
+    assert [o.name for o in directory.list()] == [f"op{n}" for n in range(7)]
+
+    store = ApiKeyStore(vault)
+    made = [store.create(ADMIN, f"op{n % 2}", f"key{n}").key.id for n in range(7)]
+    keys = walk_pages(lambda cursor: store.page(ADMIN, cursor=cursor, limit=2))
+    assert [len(p) for p in keys] == [2, 2, 2, 1]
+    listed = [(k.operator, k.id) for p in keys for k in p]
+    assert sorted(listed, key=lambda k: k[0]) == listed  # by operator, then oldest first
+    assert sorted(k for _, k in listed) == sorted(made)
+    op1 = walk_pages(lambda cursor: store.page(ADMIN, "op1", cursor=cursor, limit=2))
+    assert [k.name for p in op1 for k in p] == ["key1", "key3", "key5"]
+
+
+def test_audit_pages_newest_first_under_each_filter(vault: Vault) -> None:
+    add_records(vault, 25, upn="helga@contoso.com")
+    add_records(vault, 10, upn="olaf@contoso.com", action="test.other")
+    everything = [r["seq"] for r in lookup.audit_page(vault, AuditFilter(), limit=MAX_LIMIT).items]
+    assert everything == list(range(lookup.audit_log_size(vault), 0, -1))
+    for wanted, expected in (
+        (AuditFilter(), everything),
+        (AuditFilter(upn="helga@contoso.com"), everything[10:35]),
+        (AuditFilter(action="test.other"), everything[:10]),
+        (AuditFilter(actor="local:test", upn="olaf@contoso.com"), everything[:10]),
+    ):
+        pages = walk_pages(
+            lambda cursor, wanted=wanted: lookup.audit_page(vault, wanted, cursor=cursor, limit=6)
+        )
+        assert all(len(p) == 6 for p in pages[:-1])
+        assert [r["seq"] for p in pages for r in p] == expected
+
+
+def test_rows_added_during_a_walk_neither_repeat_nor_shift_the_others(vault: Vault) -> None:
+    add_stock(vault, [f"M{n:03d}" for n in range(0, 60, 2)])  # M000, M002, ... M058
+    seen: list[str] = []
+    cursor = None
+    added_behind: list[str] = []
+    added_ahead: list[str] = []
+    while True:
+        page = lookup.token_page(vault, cursor=cursor, limit=7)
+        seen.extend(t.serial for t in page.items)
+        if page.next_cursor is None:
+            break
+        last = int(page.items[-1].serial[1:])
+        # One before the cursor (already passed: never shown) and one after (shown once).
+        behind, ahead = f"M{last - 1:03d}", f"M{last + 1:03d}"
+        add_stock(vault, [behind, ahead])
+        added_behind.append(behind)
+        added_ahead.append(ahead)
+        cursor = page.next_cursor
+    assert len(seen) == len(set(seen))
+    assert seen == sorted(seen)
+    assert set(seen) == {f"M{n:03d}" for n in range(0, 60, 2)} | set(added_ahead)
+    assert not set(seen) & set(added_behind)
+
+
+def test_audit_records_appended_during_a_walk_do_not_appear_in_it(vault: Vault) -> None:
+    add_records(vault, 30)
+    before = [r["seq"] for r in lookup.audit_page(vault, AuditFilter(), limit=MAX_LIMIT).items]
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = lookup.audit_page(vault, AuditFilter(), cursor=cursor, limit=4)
+        seen.extend(r["seq"] for r in page.items)
+        if page.next_cursor is None:
+            break
+        add_records(vault, 3)  # new records are newer than every page still to come
+        cursor = page.next_cursor
+    assert seen == before
+
+
+def tampered(cursor: str) -> Iterator[str]:
+    raw = _unb64(cursor)
+    for position in (0, len(raw) // 2, len(raw) - 1):
+        flipped = bytearray(raw)
+        flipped[position] ^= 0x01
+        yield _b64(bytes(flipped))
+    yield cursor[:-1]
+    yield cursor + "A"
+
+
+def test_cursors_cannot_be_altered_or_carried_to_another_list_or_filter(
+    vault: Vault, location: VaultLocation, tmp_path: Any
+) -> None:
+    add_stock(vault, [f"T{n:03d}" for n in range(6)])
+    add_stock(vault, [f"A{n:03d}" for n in range(4)], upn="olaf@contoso.com")
+    add_records(vault, 6, upn="olaf@contoso.com")
+    stock = lookup.token_page(vault, state=TokenState.IN_STOCK, limit=2).next_cursor
+    assert stock is not None
+    refusals: list[Callable[[], object]] = [
+        lambda: lookup.token_page(vault, state=TokenState.ASSIGNED, cursor=stock, limit=2),
+        lambda: lookup.token_page(vault, cursor=stock, limit=2),  # the filter left out
+        lambda: lookup.token_page(vault, kind=TokenKind.CLASSIC, cursor=stock),
+        lambda: lookup.user_page(vault, cursor=stock),
+        lambda: lookup.search_tokens(vault, "T", cursor=stock),
+        lambda: lookup.audit_page(vault, AuditFilter(), cursor=stock),
+        lambda: OperatorDirectory(vault).page(cursor=stock),
+    ]
+    olaf = lookup.audit_page(vault, AuditFilter(upn="olaf@contoso.com"), limit=2).next_cursor
+    assert olaf is not None
+    refusals += [
+        lambda: lookup.audit_page(vault, AuditFilter(upn="helga@contoso.com"), cursor=olaf),
+        lambda: lookup.audit_page(vault, AuditFilter(), cursor=olaf),
+    ]
+    refusals += [
+        lambda bad=bad: lookup.token_page(vault, state=TokenState.IN_STOCK, cursor=bad)
+        for bad in [*tampered(stock), "", "!!!!", "A", "AAAA", "x" * 400, "é"]
+        if bad  # "" is no cursor: the first page
+    ]
+    for refused in refusals:
+        with pytest.raises(CursorInvalid) as caught:
+            refused()
+        assert caught.value.message == REFUSED
+    # The same filter written differently is the same filter: the UPN is normalised.
+    again = lookup.audit_page(vault, AuditFilter(upn=" OLAF@contoso.com"), cursor=olaf, limit=2)
+    assert len(again.items) == 2
+
+    # Another vault's cursor (another key) is refused too, even for the same list and filter.
+    other_path = tmp_path / "other.sqlite3"
+    other_location = VaultLocation(f"sqlite:///{other_path}", tmp_path / "other.key", other_path)
+    other = Vault.create(other_location, MasterKey.generate(), ADMIN)
+    try:
+        with pytest.raises(CursorInvalid):
+            lookup.token_page(other, state=TokenState.IN_STOCK, cursor=stock, limit=2)
+    finally:
+        other.close()
+
+
+def test_a_cursor_holds_no_more_than_a_sort_key_and_is_short(vault: Vault) -> None:
+    add_stock(vault, ["K1", "K2"])
+    cursor = lookup.token_page(vault, limit=1).next_cursor
+    assert cursor is not None
+    assert len(cursor) < 40
+    assert set(cursor) <= set(string.ascii_letters + string.digits + "-_")
+    assert json.loads(_unb64(cursor)[:-12]) == ["K1"]
+
+
+def test_limits_outside_1_to_1000_are_refused_in_one_line(vault: Vault) -> None:
+    for bad in (0, -1, MAX_LIMIT + 1):
+        with pytest.raises(InvalidInput) as caught:
+            lookup.token_page(vault, limit=bad)
+        assert caught.value.message == "limit must be between 1 and 1000; page with the cursor"
+    assert lookup.token_page(vault, limit=1).items == []
+    assert lookup.audit_page(vault, AuditFilter(), limit=MAX_LIMIT).next_cursor is None
+
+
+class StatementLog:
+    """The SELECT statements an engine runs, with their parameters (to ask the database how it
+    answers each one)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.seen: list[tuple[str, Any]] = []
+
+    def __enter__(self) -> StatementLog:
+        sa.event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "LIMIT" in statement.upper():
+            self.seen.append((statement, parameters))
+
+
+def rows_read(vault: Vault, statement: str, parameters: Any) -> dict[str, int]:
+    """How many rows the database read from each table (through the table or an index) to
+    answer ``statement``: PostgreSQL's EXPLAIN ANALYZE, actual rows of every scan node (those
+    its filter removed included), times its loops."""
+    with vault.engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
+        tree = plan.scalar_one()
+    tree = json.loads(tree) if isinstance(tree, str) else tree
+    read: dict[str, int] = {}
+
+    def visit(node: dict[str, Any]) -> None:
+        if "Scan" in node["Node Type"]:
+            rows = int(node["Actual Rows"]) + int(node.get("Rows Removed by Filter", 0))
+            table = node.get("Relation Name", node["Node Type"])
+            read[table] = read.get(table, 0) + rows * int(node.get("Actual Loops", 1))
+        for child in node.get("Plans", []):
+            visit(child)
+
+    visit(tree[0]["Plan"])
+    return read
+
+
+def sqlite_plan(vault: Vault, statement: str, parameters: Any) -> str:
+    with vault.engine.connect() as conn:
+        found = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+    return "\n".join(str(row[-1]) for row in found)
+
+
+def test_a_page_reads_at_most_limit_plus_one_rows(vault: Vault) -> None:
+    """Deep in a big list and under each filter, a page costs its own rows, not the list's."""
+    add_stock(vault, [f"B{n:05d}" for n in range(1500)])
+    vault.add_tokens(ADMIN, [classic(f"D{n:05d}") for n in range(300)])
+    owned = [programmable(f"E{n:05d}", upn=f"e{n}@contoso.com") for n in range(200)]
+    vault.add_tokens(ADMIN, owned, create_missing_users=True)
+    add_records(vault, 1500, upn="helga@contoso.com")
+    add_records(vault, 300, upn="olaf@contoso.com", action="test.other")
+    with vault.engine.begin() as conn:  # fresh statistics, as a vault in use has
+        conn.exec_driver_sql("ANALYZE")
+    limit = 20
+    calls: list[Callable[[str | None], Page[Any]]] = [
+        lambda c: lookup.token_page(vault, cursor=c, limit=limit),
+        lambda c: lookup.token_page(vault, state=TokenState.IN_STOCK, cursor=c, limit=limit),
+        lambda c: lookup.token_page(vault, kind=TokenKind.CLASSIC, cursor=c, limit=limit),
+        lambda c: lookup.token_page(vault, state=TokenState.ASSIGNED, cursor=c, limit=limit),
+        lambda c: lookup.user_page(vault, cursor=c, limit=limit),
+        lambda c: lookup.audit_page(vault, AuditFilter(), cursor=c, limit=limit),
+        lambda c: lookup.audit_page(
+            vault, AuditFilter(upn="olaf@contoso.com"), cursor=c, limit=limit
+        ),
+        lambda c: lookup.audit_page(vault, AuditFilter(action="test.other"), cursor=c, limit=limit),
+    ]
+    for call in calls:
+        deeper = call(None).next_cursor
+        for _ in range(3):  # a few pages in
+            if deeper is None:
+                break
+            deeper = call(deeper).next_cursor
+        with StatementLog(vault.engine) as log:
+            page = call(deeper)
+        assert len(page.items) <= limit
+        (statement, parameters), *_ = log.seen
+        if vault.engine.dialect.name == "postgresql":
+            read = rows_read(vault, statement, parameters)
+            assert max(read.values()) <= limit + 1, (read, statement)
+        else:
+            plan = sqlite_plan(vault, statement, parameters)
+            # Read in the index's order from the cursor on (no sort of every match, no scan of
+            # the table), so LIMIT stops the read after limit + 1 rows.
+            assert "TEMP B-TREE" not in plan, plan
+            assert "SEARCH" in plan or "USING INDEX" in plan or "PRIMARY KEY" in plan, plan
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    names=st.sets(st.text(alphabet="0123456789abcXYZ-_.", min_size=1, max_size=8), max_size=40),
+    limit=st.integers(min_value=1, max_value=12),
+    extra=st.integers(min_value=0, max_value=25),
+)
+def test_any_data_and_page_size_walk_like_a_sorted_list(
+    vault: Vault, names: set[str], limit: int, extra: int
+) -> None:
+    """Serials of any shape, any page size: the walk of a filtered list equals a plain sorted
+    list of what matches (each example in its own part of the vault, by a fresh prefix)."""
+    prefix = f"h{uuid.uuid4().hex[:6]}"
+    serials = [f"{prefix}{name}" for name in names]
+    if serials:
+        add_stock(vault, serials)
+    if extra:  # a tail of one upn's audit records too
+        add_records(vault, extra, upn=f"{prefix}@contoso.com")
+    walked = walk_pages(
+        lambda cursor: lookup.search_tokens(vault, prefix, cursor=cursor, limit=limit)
+    )
+    assert all(len(page) == limit for page in walked[:-1])
+    assert [t.serial for page in walked for t in page] == sorted(serials)
+    wanted = AuditFilter(upn=f"{prefix}@contoso.com")
+    records = walk_pages(
+        lambda cursor: lookup.audit_page(vault, wanted, cursor=cursor, limit=limit)
+    )
+    seqs = [r["seq"] for page in records for r in page]
+    assert len(seqs) == extra
+    assert seqs == sorted(seqs, reverse=True)
