@@ -11,23 +11,36 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from json.encoder import encode_basestring_ascii
+from typing import TYPE_CHECKING, Any, Protocol
 
-import sqlalchemy as sa
+from oathdesk.vault.audit import HEAD_ID, AuditRecord, parse_record
 
-from oathdesk.vault.audit import HEAD_ID, AuditRecord, record_from_row
-from oathdesk.vault.schema import audit_head, audit_log
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 # How far from its place a moved record is looked for.
 SEARCH_WINDOW = 256
 # Rows searched in full; past this, only the offset of the previous moved row is tried.
 FULL_SEARCHES = 200
+# Rows fetched at a time: a million-record log is streamed, never held in memory whole.
+FETCH_ROWS = 5_000
+
+# Plain SQL on the driver's own connection: a million SQLAlchemy Row objects cost more than the
+# whole check (issue 15). Only this module reads the chain this way; it writes nothing.
+_SCAN = "SELECT seq, at, actor, action, upn, serial, details, mac, prev_mac FROM audit_log"
+_SCAN_ALL = _SCAN + " ORDER BY seq"
+_SCAN_AFTER = _SCAN + " WHERE seq > {p} ORDER BY seq"
+_MAC_AT = "SELECT mac FROM audit_log WHERE seq = {p}"
+_HEAD = "SELECT seq, last_mac, head_mac FROM audit_head WHERE id = {p}"
 
 
 class MacSource(Protocol):
     def record_mac(
         self, record: AuditRecord, previous: bytes, *, seq: int | None = None
     ) -> bytes: ...
+
+    def keyed_hmac(self) -> hmac.HMAC: ...
 
     def head_mac(self, seq: int, last_mac: bytes) -> bytes: ...
 
@@ -65,65 +78,133 @@ def check_chain(
     The whole log, or only the records after ``after`` (an end point of an earlier check:
     they must chain on to it) and the head. The second is what is new since the first; a
     record before ``after`` edited since is found by the next whole check only."""
+    if not conn.in_transaction():
+        conn.begin()  # the scan and the head read in one transaction (the caller ends it)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return check_driver_chain(chain, driver, conn.dialect.name, after=after)
+
+
+def check_driver_chain(
+    chain: MacSource, driver: Any, dialect: str, *, after: ChainPoint | None = None
+) -> ChainCheck:
+    """``check_chain`` on a DBAPI connection (sqlite3 or psycopg) inside a transaction."""
+    p = "?" if dialect == "sqlite" else "%s"  # the driver's parameter style
+    if after is not None:
+        # The record the last check ended at must still be there as it was: that catches the
+        # end of the log cut off since (the head alone would still match).
+        kept = _one(driver, _MAC_AT.format(p=p), (after.seq,))
+        if kept is None or not hmac.compare_digest(bytes(kept[0]), after.mac):
+            changed = f"record {after.seq}: changed or deleted since the last check"
+            return ChainCheck([changed], None)
+    # PostgreSQL: a named (server-side) cursor streams the rows; sqlite3's cursor always does.
+    cursor = driver.cursor(name="oathdesk_audit_check") if dialect != "sqlite" else driver.cursor()
+    try:
+        if after is None:
+            cursor.execute(_SCAN_ALL)
+        else:
+            cursor.execute(_SCAN_AFTER.format(p=p), (after.seq,))
+        problems, last_seq, last_mac = _check_rows(chain, cursor, after)
+    finally:
+        cursor.close()
+    head = _one(driver, _HEAD.format(p=p), (HEAD_ID,))
+    problems += _check_head(chain, head, last_seq, last_mac)
+    end = ChainPoint(last_seq, last_mac) if not problems and last_mac else None
+    return ChainCheck(problems, end)
+
+
+def _check_rows(
+    chain: MacSource, cursor: Any, after: ChainPoint | None
+) -> tuple[list[str], int, bytes | None]:
+    """The problems of the rows ``cursor`` yields in ``seq`` order, the last seq, and the last
+    MAC when the last row is intact.
+
+    One tight loop (a million records in about a second): an intact row costs one copy of the
+    keyed HMAC over the row's columns as stored. Its stored details are the canonical JSON the
+    MAC was made over, so when that MAC matches, the row is exactly what was written and the
+    full check below could only agree. Any row that does not match (or a gap, a missing link,
+    a row after a bad one) goes through the full check, which parses the details, searches
+    where a moved record came from and names the break.
+    """
     problems: list[str] = []
     faults: list[_Fault] = []
     searcher = _MoveSearch(chain)
     expected_seq = 1 if after is None else after.seq + 1
     previous_mac: bytes | None = chain.genesis() if after is None else after.mac
     previous_ok = True
+    new_mac = chain.keyed_hmac().copy
+    compare = hmac.compare_digest
+    quote = encode_basestring_ascii
 
     def flush_faults() -> None:
         problems.extend(_describe_faults(faults))
         faults.clear()
 
-    rows = sa.select(audit_log).order_by(audit_log.c.seq)
-    if after is not None:
-        # The record the last check ended at must still be there as it was: that catches the
-        # end of the log cut off since (the head alone would still match).
-        kept = conn.execute(
-            sa.select(audit_log.c.mac).where(audit_log.c.seq == after.seq)
-        ).scalar_one_or_none()
-        if kept is None or not hmac.compare_digest(kept, after.mac):
-            changed = f"record {after.seq}: changed or deleted since the last check"
-            return ChainCheck([changed], None)
-        rows = rows.where(audit_log.c.seq > after.seq)
-    for row in conn.execute(rows):
-        if row.seq > expected_seq:
-            flush_faults()
-            problems.append(f"{_span('record', expected_seq, row.seq - 1)} missing (deleted)")
-            previous_mac = None  # the deleted predecessor's MAC is gone with it
-        record = record_from_row(row)
-        link = row.prev_mac if row.prev_mac is not None else previous_mac
-        ok = True
-        if record is None:
-            flush_faults()
-            problems.append(f"record {row.seq}: details are not a JSON object (edited)")
-            ok = False
-        elif link is not None and not hmac.compare_digest(chain.record_mac(record, link), row.mac):
-            if faults and faults[-1].seq != row.seq - 1:
+    while chunk := cursor.fetchmany(FETCH_ROWS):
+        for seq, at, actor, action, upn, serial, details, mac, prev_mac in chunk:
+            # The common case, inline: in place, linked to the row before, MAC over the stored
+            # columns (``audit.canonical_bytes``, written out here to save a call per row).
+            if seq == expected_seq and previous_ok:
+                link = previous_mac if prev_mac is None else prev_mac
+                if link is not None and (
+                    prev_mac is None or previous_mac is None or compare(prev_mac, previous_mac)
+                ):
+                    digest = new_mac()
+                    digest.update(
+                        f"[{seq},{quote(at)},{quote(actor)},{quote(action)},{quote(upn)},"
+                        f"{quote(serial)},{details}]".encode()
+                    )
+                    digest.update(link)
+                    if compare(digest.digest(), mac):
+                        if faults:
+                            flush_faults()
+                        previous_mac = mac
+                        expected_seq = seq + 1
+                        continue
+            mac, prev_mac = bytes(mac), None if prev_mac is None else bytes(prev_mac)
+            if seq > expected_seq:
                 flush_faults()
-            faults.append(_Fault(row.seq, searcher.origin(record, row.seq, row.prev_mac, row.mac)))
-            ok = False
-        elif (
-            row.prev_mac is not None
-            and previous_ok
-            and previous_mac is not None
-            and not hmac.compare_digest(row.prev_mac, previous_mac)
-        ):
-            flush_faults()
-            problems.append(
-                f"record {row.seq}: chained to another record than {row.seq - 1} "
-                "(spliced in from another copy of the log)"
-            )
-        if ok:
-            flush_faults()
-        previous_mac, previous_ok = row.mac, ok
-        expected_seq = row.seq + 1
+                problems.append(f"{_span('record', expected_seq, seq - 1)} missing (deleted)")
+                previous_mac = None  # the deleted predecessor's MAC is gone with it
+            record = parse_record(seq, at, actor, action, upn, serial, details)
+            link = prev_mac if prev_mac is not None else previous_mac
+            ok = True
+            if record is None:
+                flush_faults()
+                problems.append(f"record {seq}: details are not a JSON object (edited)")
+                ok = False
+            elif link is not None and not compare(chain.record_mac(record, link), mac):
+                if faults and faults[-1].seq != seq - 1:
+                    flush_faults()
+                faults.append(_Fault(seq, searcher.origin(record, seq, prev_mac, mac)))
+                ok = False
+            elif (
+                prev_mac is not None
+                and previous_ok
+                and previous_mac is not None
+                and not compare(prev_mac, previous_mac)
+            ):
+                flush_faults()
+                problems.append(
+                    f"record {seq}: chained to another record than {seq - 1} "
+                    "(spliced in from another copy of the log)"
+                )
+            if ok:
+                flush_faults()
+            previous_mac, previous_ok = mac, ok
+            expected_seq = seq + 1
     flush_faults()
     last_mac = previous_mac if previous_ok else None  # a bad last row is named already
-    problems += _check_head(chain, conn, expected_seq - 1, last_mac)
-    end = ChainPoint(expected_seq - 1, last_mac) if not problems and last_mac else None
-    return ChainCheck(problems, end)
+    return problems, expected_seq - 1, last_mac
+
+
+def _one(driver: Any, sql: str, parameters: tuple[Any, ...]) -> Any:
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql, parameters)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
 
 
 class _MoveSearch:
@@ -187,24 +268,23 @@ def _span(noun: str, first: int, last: int) -> str:
     return f"{noun} {first}" if first == last else f"{noun}s {first}-{last}"
 
 
-def _check_head(
-    chain: MacSource, conn: sa.Connection, last_seq: int, last_mac: bytes | None
-) -> list[str]:
-    head: Any = conn.execute(sa.select(audit_head).where(audit_head.c.id == HEAD_ID)).one_or_none()
+def _check_head(chain: MacSource, head: Any, last_seq: int, last_mac: bytes | None) -> list[str]:
+    """``head``: the head row (seq, last_mac, head_mac), None when it is missing."""
     if head is None:
         return ["the audit head is missing (deleted); the end of the log cannot be checked"]
-    if not hmac.compare_digest(chain.head_mac(head.seq, head.last_mac), head.head_mac):
+    head_seq, head_last_mac, head_mac = int(head[0]), bytes(head[1]), bytes(head[2])
+    if not hmac.compare_digest(chain.head_mac(head_seq, head_last_mac), head_mac):
         return ["the audit head is forged or edited"]
-    if head.seq > last_seq:
+    if head_seq > last_seq:
         return [
-            f"{_span('record', last_seq + 1, head.seq)} missing at the end (deleted): "
-            f"the head says {head.seq} records, the log ends at {last_seq}"
+            f"{_span('record', last_seq + 1, head_seq)} missing at the end (deleted): "
+            f"the head says {head_seq} records, the log ends at {last_seq}"
         ]
-    if head.seq < last_seq:
+    if head_seq < last_seq:
         return [
-            f"{_span('record', head.seq + 1, last_seq)} after the head's last record "
-            f"{head.seq} (inserted)"
+            f"{_span('record', head_seq + 1, last_seq)} after the head's last record "
+            f"{head_seq} (inserted)"
         ]
-    if last_mac is not None and not hmac.compare_digest(head.last_mac, last_mac):
+    if last_mac is not None and not hmac.compare_digest(head_last_mac, last_mac):
         return [f"record {last_seq}: does not match the head (edited or replaced)"]
     return []
