@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("oathdesk.cli.vault_admin", "init_command"),
     "audit": ("oathdesk.cli.vault_admin", "audit_group"),
     "purge": ("oathdesk.cli.vault_admin", "purge_command"),
+    "housekeeping": ("oathdesk.cli.housekeeping", "housekeeping_command"),
     "user": ("oathdesk.cli.users", "user_group"),
     "token": ("oathdesk.cli.tokens", "token_group"),
     "key": ("oathdesk.cli.vault_keys", "key_group"),

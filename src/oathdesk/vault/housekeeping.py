@@ -1,0 +1,159 @@
+"""Storage for housekeeping and the console's overview: the cycle records, the record of which
+late tokens were warned about, and the overview's figures, each counted by the database.
+
+No table of its own: a cycle's record is its audit record (``housekeeping.cycle``, found by the
+audit log's (action, seq) index), and so is each warning (``token.undelivered_warned``, found by
+its serial). The audit chain already makes them tamper-evident and shared by every server.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from oathdesk.vault.lifecycle import STAMP_COLUMN, WAITING, TokenState
+from oathdesk.vault.models import aware
+from oathdesk.vault.schema import audit_log, tokens, users
+
+CYCLE_ACTION = "housekeeping.cycle"
+WARNED_ACTION = "token.undelivered_warned"
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """One completed housekeeping cycle, as its audit record tells it."""
+
+    seq: int
+    at: datetime
+    actor: str
+    details: dict[str, Any]
+
+    @property
+    def slot(self) -> int | None:
+        slot = self.details.get("slot")
+        return slot if isinstance(slot, int) else None
+
+
+def recent_cycles(conn: sa.Connection, *, limit: int) -> list[CycleRecord]:
+    """The last ``limit`` cycles, newest first (reads no more rows than that)."""
+    query = (
+        sa.select(audit_log.c.seq, audit_log.c.at, audit_log.c.actor, audit_log.c.details)
+        .where(audit_log.c.action == CYCLE_ACTION)
+        .order_by(audit_log.c.seq.desc())
+        .limit(limit)
+    )
+    return [
+        CycleRecord(int(seq), datetime.fromisoformat(at), str(actor), json.loads(details))
+        for seq, at, actor, details in conn.execute(query)
+    ]
+
+
+def last_cycle(conn: sa.Connection) -> CycleRecord | None:
+    found = recent_cycles(conn, limit=1)
+    return found[0] if found else None
+
+
+def cycles_per_slot(conn: sa.Connection) -> dict[int, int]:
+    """How many cycle records each slot has (one, when exactly one server ran it)."""
+    counted: dict[int, int] = {}
+    query = sa.select(audit_log.c.details).where(audit_log.c.action == CYCLE_ACTION)
+    for (details,) in conn.execute(query):
+        slot = json.loads(details).get("slot")
+        if isinstance(slot, int):
+            counted[slot] = counted.get(slot, 0) + 1
+    return counted
+
+
+def _since() -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(tokens.c.assigned_at, tokens.c.created_at)
+
+
+def _late(cutoff: datetime) -> sa.ColumnElement[bool]:
+    """Tokens a user still waits for after the warning period (stock without a user waits for
+    no one)."""
+    return sa.and_(
+        tokens.c.state.in_([state.value for state in WAITING]),
+        tokens.c.user_id.is_not(None),
+        _since() <= cutoff,
+    )
+
+
+def late_unwarned(conn: sa.Connection, cutoff: datetime, *, limit: int) -> list[tuple[str, str]]:
+    """Late tokens (serial, UPN) not yet warned about for their current user, oldest first."""
+    warned = (
+        sa.select(audit_log.c.seq)
+        .where(
+            audit_log.c.action == WARNED_ACTION,
+            audit_log.c.serial == tokens.c.serial,
+            audit_log.c.upn == users.c.upn,
+        )
+        .exists()
+    )
+    query = (
+        sa.select(tokens.c.serial, users.c.upn)
+        .join(users, users.c.id == tokens.c.user_id)
+        .where(_late(cutoff), ~warned)
+        .order_by(_since(), tokens.c.serial)
+        .limit(limit)
+    )
+    return [(str(serial), str(upn)) for serial, upn in conn.execute(query)]
+
+
+def late_count(conn: sa.Connection, cutoff: datetime) -> int:
+    query = sa.select(sa.func.count()).select_from(tokens).where(_late(cutoff))
+    return int(conn.execute(query).scalar_one())
+
+
+def purge_due_count(conn: sa.Connection, cutoff: datetime) -> int:
+    """Delivered tokens whose seed the retention period says to erase now."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(tokens)
+        .where(
+            tokens.c.state == TokenState.DELIVERED.value,
+            tokens.c.delivered_at.is_not(None),
+            tokens.c.delivered_at <= cutoff,
+        )
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class StateFigure:
+    state: str
+    count: int
+    oldest_since: datetime | None  # when the longest-waiting token entered this state
+
+
+def state_figures(conn: sa.Connection) -> list[StateFigure]:
+    """Tokens per state and the oldest entry into each, longest-waiting state first: one
+    GROUP BY over the tokens table."""
+    entered = sa.case(
+        *(
+            (tokens.c.state == state.value, getattr(tokens.c, column))
+            for state, column in STAMP_COLUMN.items()
+        ),
+        else_=tokens.c.created_at,
+    )
+    oldest = sa.func.min(sa.func.coalesce(entered, tokens.c.updated_at))
+    query = sa.select(tokens.c.state, sa.func.count(), oldest).group_by(tokens.c.state)
+    figures = [
+        StateFigure(str(state), int(count), aware(since))
+        for state, count, since in conn.execute(query)
+    ]
+    return sorted(
+        figures, key=lambda f: (f.oldest_since is None, f.oldest_since or datetime.min, f.state)
+    )
+
+
+def count_in_states(conn: sa.Connection, states: frozenset[TokenState]) -> int:
+    query = (
+        sa.select(sa.func.count())
+        .select_from(tokens)
+        .where(tokens.c.state.in_(sorted(state.value for state in states)))
+    )
+    return int(conn.execute(query).scalar_one())
