@@ -332,6 +332,11 @@ def test_a_graph_failure_mid_paging_changes_nothing_and_the_next_sync_completes(
         world.fake.add_user(upn)
         assert world.fake.self_assign(upn, serial, _code(world, serial)) == 204
     world.fake.page_size = 4
+    # pull (read-only) shows what sync will apply, naming users the vault does not know yet
+    pulled = json.loads(world.cli("entra", "pull", "--json").stdout)["differences"]
+    assert {(d["kind"], d["serial"], d["upn"]) for d in pulled} == {
+        ("self_activated", serial, upn) for upn, serial in zip(users, stock, strict=False)
+    }
     changes = _changes(world)
     world.fake.fail_next(1, status=500, path_contains="skiptoken")
     failed = world.cli("entra", "sync")

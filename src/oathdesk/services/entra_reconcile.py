@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from oathdesk.graph.api import Device, OathMethod
-from oathdesk.graph.errors import GraphError
+from oathdesk.graph.errors import GraphError, GraphPermissionError
 from oathdesk.services.entra_session import EntraSession
 from oathdesk.services.entra_store import journal
 from oathdesk.vault.entra_records import JournalEntry
@@ -98,7 +98,9 @@ def pull(session: EntraSession) -> PullReport:
                 continue
             raise
         methods_by_user[user.upn] = hardware + software
-    found += differences(inventory, tokens, journal(vault), _owners(inventory, methods_by_user))
+    owners = _owners(inventory, methods_by_user)
+    owners.update(_other_owners(session, inventory, tokens, owners))
+    found += differences(inventory, tokens, journal(vault), owners)
     found += _method_differences(methods_by_user)
     return PullReport(
         len(methods_by_user),
@@ -120,6 +122,23 @@ def _owners(
     device names its user by id only)."""
     on_user = {m.device_id or m.id: upn for upn, ms in methods_by_user.items() for m in ms}
     return {d.assigned_to: on_user[d.id] for d in inventory if d.assigned_to and d.id in on_user}
+
+
+def _other_owners(
+    session: EntraSession,
+    inventory: list[Device],
+    tokens: Mapping[str, Token],
+    known: Mapping[str, str],
+) -> dict[str, str]:
+    """The UPNs of the other users holding vault tokens in Entra (who self-assigned stock, say),
+    15 per call. Without User.Read.All they stay unnamed: pull still reports, by id."""
+    ids = {d.assigned_to for d in inventory if d.assigned_to and d.serial in tokens} - set(known)
+    if not ids:
+        return {}
+    try:
+        return session.api.user_names(sorted(ids))
+    except GraphPermissionError:
+        return {}
 
 
 def differences(
@@ -155,7 +174,8 @@ def _one_device(
             return [Difference("unassigned_in_entra", serial, vault_upn, says)]
         return []  # stock waiting in Entra for a user: as it should be
     owner = owners.get(device.assigned_to, "")
-    if owner != vault_upn and (vault_upn or not owner):
+    if not owner or (vault_upn and owner != vault_upn):
+        # A user the vault cannot name (deleted since, say) is never the vault's user.
         named = owner or f"{device.assigned_name or 'a user'} (id {device.assigned_to})"
         says = f"Entra has it on {named}, the vault has it on {vault_upn or 'nobody'}"
         return [Difference("wrong_user", serial, owner, says)]
@@ -163,9 +183,9 @@ def _one_device(
         not vault_upn or (entry is not None and entry.step == STOCK_STEP)
     )
     if stock and device.status == "activated":
-        return [Difference("self_activated", serial, owner, f"activated by {owner} in Entra")]
+        return [Difference("self_activated", serial, owner, "activated by the user")]
     if stock and not vault_upn:
-        says = f"{device.status} in Entra on {owner}"
+        says = f"{device.status} in Entra"
         return [Difference("self_assigned", serial, owner, says)]
     if device.status != "activated":
         return [Difference("not_activated", serial, vault_upn, f"Entra says {device.status}")]

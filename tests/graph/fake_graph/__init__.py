@@ -60,6 +60,10 @@ fake_graph`` in your conftest.py)::
         requests: list[tuple[str, str, int]]      # (method, path+query, status); 0 = dropped
         request_bodies: list[tuple[str, str, Any]]  # bodies, secrets "<redacted>"
         clock_offset: float            # seconds added to the fake's clock (code checks)
+        def self_service_token(self, upn) -> str   # the user's token at My Security Info
+        def self_assign(self, upn, serial, code, *, client=None) -> int  # HTTP status; a real
+            # POST /me/.../assignAndActivateBySerialNumber with that token (what the page does)
+        def set_last_used(self, serial, when: datetime) -> None  # lastUsedDateTime (a sign-in)
         internal_errors: list[str]     # the fixture fails the test if the fake itself crashed
 
     Seeded: one user, admin@contoso.onmicrosoft.com (who signs in by device code); granted:
@@ -134,9 +138,12 @@ the reference's list example shows them wrapped like a method, which may be a co
 the truth: ``wrap_device_list = True`` serves that shape, and a robust client unwraps
 ``item.get("device", item)``. Collections: ``{"value": [...],
 "@odata.nextLink": url}``; ``$top`` 1..999 sets the page size; ``$filter`` supports only
-``prop eq 'value'`` (devices: serialNumber, status, id, manufacturer, model, assignedTo/id;
-users: userPrincipalName, id, displayName, mail, userType); anything else -> 400
-``Request_UnsupportedQuery``.
+``prop eq 'value'`` and ``prop in ('a', 'b', ...)`` (at most 15 values, as Graph documents for
+``in``) (devices: serialNumber, status, id, manufacturer, model, assignedTo/id; users:
+userPrincipalName, id, displayName, mail, userType); anything else -> 400
+``Request_UnsupportedQuery``. Tokens of Microsoft's My Sign-ins app (``self_service_token``)
+carry the "self" permission ``UserAuthenticationMethod.ReadWrite`` without the tenant's consent,
+as a first-party app's do; ``/me/...`` then acts on that user.
 
 Order of checks: faults, throttling, token (401), permission (403), then the resource (404),
 then the body (400/409).
