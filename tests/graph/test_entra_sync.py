@@ -418,3 +418,27 @@ def test_sync_without_a_connection_or_with_a_busy_lease_says_what_to_do(
         busy = world.cli("entra", "sync")
     assert_one_line_error(busy)
     assert "`oathdesk entra sync` is already running" in busy.stderr
+
+
+def test_the_fakes_self_service_and_id_in_filters_keep_graphs_contract(world: EntraWorld) -> None:
+    """The fake's additions for sync: My Sign-ins acts only on its own user, and ``id in``
+    takes at most 15 values, as Graph documents."""
+    (serial,) = _add_stock(world, 1)
+    world.fake.add_device(serial, _b32(world.seeds[serial]))
+    world.fake.add_user(ALICE)
+    bob = world.fake.add_user(BOB)
+    own = {"Authorization": f"Bearer {world.fake.self_service_token(ALICE)}"}
+    body = {"serialNumber": serial, "verificationCode": _code(world, serial)}
+    with httpx.Client(verify=world.fake.ssl_context(), timeout=10) as http:
+        other = f"{world.fake.graph_url}/users/{bob}/authentication/hardwareOathMethods"
+        answer = http.post(f"{other}/assignAndActivateBySerialNumber", json=body, headers=own)
+        assert answer.status_code == 403
+    assert world.fake.device(serial)["assignedTo"] is None
+    assert world.fake.self_assign(ALICE, serial, _code(world, serial)) == 204
+    with graph_client(world.fake) as admin:
+        ids = [world.fake.user_id(ALICE), bob]
+        quoted = ",".join(f"'{i}'" for i in ids)
+        found = admin.get("/users", params={"$filter": f"id in ({quoted})"})
+        assert {u["userPrincipalName"] for u in found.json()["value"]} == {ALICE, BOB}
+        many = ",".join(f"'{n}'" for n in range(16))
+        assert admin.get("/users", params={"$filter": f"id in ({many})"}).status_code == 400
