@@ -8,13 +8,19 @@ from __future__ import annotations
 import importlib
 import platform
 import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.harness import Section
 
-SECTIONS_MODULES = ["benchmarks.otp_bench", "benchmarks.import_bench", "benchmarks.api_bench"]
+SECTIONS_MODULES = [
+    "benchmarks.otp_bench",
+    "benchmarks.import_bench",
+    "benchmarks.api_bench",
+    "benchmarks.audit_bench",
+]
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
@@ -58,9 +64,24 @@ def render(sections: list[Section]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def replace_sections(text: str, sections: list[Section]) -> str:
+    """``text`` (a written benchmarks.md) with the sections of these titles rewritten in place,
+    or added at the end; the rest, and the run line, stay as they were."""
+    parts = text.split("\n## ")
+    fresh = {section.title: render([section]).split("\n## ", 1)[1] for section in sections}
+    kept = [
+        part if part.split("\n", 1)[0] not in fresh else fresh.pop(part.split("\n", 1)[0])
+        for part in parts[1:]
+    ]
+    return "\n## ".join([parts[0], *kept, *fresh.values()])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Every section, or only those of the modules named (``python -m benchmarks.run
+    benchmarks.audit_bench``), which then replace their own sections in docs/benchmarks.md."""
+    only = list(sys.argv[1:] if argv is None else argv)
     sections: list[Section] = []
-    for module_name in SECTIONS_MODULES:
+    for module_name in only or SECTIONS_MODULES:
         module = importlib.import_module(module_name)
         functions: list[Callable[[], Section]] = module.SECTIONS
         for function in functions:
@@ -71,7 +92,10 @@ def main() -> None:
             for line in section.verdicts:
                 print(f"  {line}")
             sections.append(section)
-    OUTPUT.write_text(render(sections))
+    if only and OUTPUT.exists():
+        OUTPUT.write_text(replace_sections(OUTPUT.read_text(), sections))
+    else:
+        OUTPUT.write_text(render(sections))
     print(f"wrote {OUTPUT}")
 
 

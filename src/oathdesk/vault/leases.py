@@ -29,9 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-import psutil
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from oathdesk.errors import Conflict
 from oathdesk.vault.models import aware, utc_now
@@ -52,6 +50,8 @@ class Process:
 
     @classmethod
     def current(cls) -> Process:
+        import psutil  # here, not at the top: every vault command imports this module
+
         return cls(os.getpid(), psutil.Process().create_time(), psutil.boot_time())
 
 
@@ -84,6 +84,8 @@ class LeaseHolder:
             or abs(self.boot_time - me.boot_time) > _SAME_TIME
         ):
             return HolderFate.UNKNOWN
+        import psutil  # only a lease's holder is ever looked up (see Process.current)
+
         try:
             process = psutil.Process(self.pid)
             if process.status() == psutil.STATUS_ZOMBIE:  # dead, not yet reaped by its parent
@@ -120,6 +122,10 @@ def take(
     """Take lease ``name`` for ``holder`` (a random id of this run, running as ``process``).
     None when taken; else the current holder, who keeps it."""
     conn.execute(sa.delete(leases).where(leases.c.name == name, leases.c.expires_at <= now))
+    # The dialects' INSERT ... ON CONFLICT, imported when a lease is taken: a reading command
+    # would pay for both dialects' modules at start-up.
+    from sqlalchemy.dialects import postgresql, sqlite
+
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(leases)
