@@ -13,6 +13,10 @@ from oathdesk.errors import InvalidInput
 from oathdesk.platform_io import open_private
 
 QR_SUFFIXES = (".svg", ".png")
+# A screenshot of three 4K screens is 25 million pixels; 40 million leaves room and keeps the
+# decoded image under 120 MiB. Pillow's own bound (89 million) only warns, and past twice that
+# raises an error of its own, so the size an image declares is checked here before decoding.
+MAX_PIXELS = 40_000_000
 
 
 def decode_image(path: Path) -> str:
@@ -22,8 +26,20 @@ def decode_image(path: Path) -> str:
 
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise InvalidInput(
+                    f"{path}: the image is {width} x {height} pixels, larger than any screenshot "
+                    "(a crafted file?); crop it to the QR code and try again"
+                )
             image.load()
             rgb = image.convert("RGB")
+    except Image.DecompressionBombError:
+        # Past twice Pillow's bound Image.open itself refuses, before the size can be read.
+        raise InvalidInput(
+            f"{path}: the image is far larger than any screenshot (a crafted file?); crop it to "
+            "the QR code and try again"
+        ) from None
     except FileNotFoundError:
         raise InvalidInput(f"{path}: no such file; check the path of the screenshot") from None
     except (UnidentifiedImageError, OSError):

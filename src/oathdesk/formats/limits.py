@@ -30,26 +30,33 @@ MAX_DEPTH = 64
 MAX_NODES = 1_000_000
 # Attributes of one element: PSKC and XLSX elements carry a handful.
 MAX_ATTRIBUTES = 100
+# Rows of a table (CSV lines, otpauth lines, XLSX rows): far more tokens than one order holds,
+# and as many as one import reports on in seconds; a bigger stock is imported in parts.
+MAX_ROWS = 200_000
+# One line of a text file: csv's own limit for a field (128 KiB), which no row of a seed file
+# comes near (an otpauth URI or an Entra CSV row is a few hundred bytes).
+MAX_LINE_BYTES = 128 * 1024
 
 
-class XmlRefusalKind(StrEnum):
+class RefusalKind(StrEnum):
     UNSAFE = "unsafe"  # a DTD, entities or external references
     MALFORMED = "malformed"  # not well-formed XML (or a damaged encoding)
     TOO_DEEP = "too-deep"
-    TOO_MANY = "too-many"  # too many elements or attributes
+    TOO_MANY = "too-many"  # too many elements, attributes, lines or rows
+    TOO_LONG = "too-long"  # a line of text
 
 
 @dataclass(frozen=True)
-class XmlRefusal:
-    """Why the XML is not parsed, with the line where that was seen (0 when unknown)."""
+class Refusal:
+    """Why the input is not parsed, with the line where that was seen (0 when unknown)."""
 
-    kind: XmlRefusalKind
+    kind: RefusalKind
     line: int
     message: str
 
 
 class _Bound(Exception):
-    def __init__(self, kind: XmlRefusalKind, message: str) -> None:
+    def __init__(self, kind: RefusalKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -57,7 +64,7 @@ class _Bound(Exception):
 
 def check_xml(
     source: bytes | IO[bytes], *, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES
-) -> XmlRefusal | None:
+) -> Refusal | None:
     """None when ``source`` is well-formed XML without a DTD and within the bounds; else why not.
 
     Memory stays small whatever the size (a file object is read in chunks), and it stops at the
@@ -73,17 +80,17 @@ def check_xml(
         nonlocal depth, nodes
         depth += 1
         if depth > max_depth:
-            raise _Bound(XmlRefusalKind.TOO_DEEP, f"the XML nests elements over {max_depth} deep")
+            raise _Bound(RefusalKind.TOO_DEEP, f"the XML nests elements over {max_depth} deep")
         count = len(attributes)
         if count > MAX_ATTRIBUTES:
             raise _Bound(
-                XmlRefusalKind.TOO_MANY,
+                RefusalKind.TOO_MANY,
                 f"an element has {count:,} attributes (at most {MAX_ATTRIBUTES} are read)",
             )
         nodes += 1 + count
         if nodes > max_nodes:
             raise _Bound(
-                XmlRefusalKind.TOO_MANY, f"the XML holds over {max_nodes:,} elements and attributes"
+                RefusalKind.TOO_MANY, f"the XML holds over {max_nodes:,} elements and attributes"
             )
 
     def end(_name: str) -> None:
@@ -91,7 +98,7 @@ def check_xml(
         depth -= 1
 
     def doctype(*_args: object) -> int:
-        raise _Bound(XmlRefusalKind.UNSAFE, "the XML declares a DTD or entities")
+        raise _Bound(RefusalKind.UNSAFE, "the XML declares a DTD or entities")
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
@@ -106,12 +113,54 @@ def check_xml(
         else:
             parser.ParseFile(source)
     except _Bound as bound:
-        return XmlRefusal(bound.kind, _line(parser), bound.message)
+        return Refusal(bound.kind, _line(parser), bound.message)
     except Exception:  # ExpatError, LookupError or ValueError (a damaged encoding name), ...
-        return XmlRefusal(XmlRefusalKind.MALFORMED, _line(parser), "the XML is not well-formed")
+        return Refusal(RefusalKind.MALFORMED, _line(parser), "the XML is not well-formed")
     return None
 
 
 def _line(parser: expat.XMLParserType) -> int:
     line = parser.CurrentLineNumber
     return line if isinstance(line, int) and line > 0 else 0
+
+
+def check_lines(
+    data: bytes, *, max_lines: int = MAX_ROWS, max_line_bytes: int = MAX_LINE_BYTES
+) -> Refusal | None:
+    """None when the text ``data`` has at most ``max_lines`` lines of at most ``max_line_bytes``.
+
+    A CSV or otpauth reader keeps every row and every problem of every row: two million lines
+    took minutes and gigabytes. Checked on the bytes, before anything is decoded or split; CR,
+    LF and CRLF all end a line (csv reads all three).
+    """
+    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    lines = ends if data.endswith((b"\n", b"\r")) else ends + 1
+    if lines > max_lines:
+        return Refusal(
+            RefusalKind.TOO_MANY,
+            0,
+            f"the file has {lines:,} lines, more than the {max_lines:,} one import reads",
+        )
+    # The next LF and CR at or after ``start``, each searched again only once passed: one pass.
+    start, next_lf, next_cr = 0, data.find(b"\n"), data.find(b"\r")
+    for number in range(1, lines + 2):
+        if 0 <= next_lf < start:
+            next_lf = data.find(b"\n", start)
+        if 0 <= next_cr < start:
+            next_cr = data.find(b"\r", start)
+        end = min((at for at in (next_lf, next_cr) if at >= 0), default=len(data))
+        if end - start > max_line_bytes:
+            return Refusal(
+                RefusalKind.TOO_LONG,
+                number,
+                f"the line is {_size(end - start)} long, over the {_size(max_line_bytes)} a "
+                "line of a seed file may have",
+            )
+        if end >= len(data):
+            return None
+        start = end + (2 if data[end : end + 2] == b"\r\n" else 1)
+    return None
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count:,} bytes"

@@ -27,7 +27,7 @@ from oathdesk.formats.checks import (
     cross_row_problems,
     user_and_field_problems,
 )
-from oathdesk.formats.limits import XmlRefusalKind, check_xml
+from oathdesk.formats.limits import RefusalKind, check_xml
 from oathdesk.formats.problems import Code, Problem, one_line
 from oathdesk.formats.pskc_values import find_bad_value
 from oathdesk.formats.records import ParsedFile, SeedRecord
@@ -103,7 +103,7 @@ def refuse_unsafe_xml(data: bytes) -> Problem | None:
     refusal = check_xml(data)
     if refusal is None:
         return None
-    if refusal.kind is XmlRefusalKind.UNSAFE:
+    if refusal.kind is RefusalKind.UNSAFE:
         return Problem(
             0,
             "",
@@ -112,7 +112,7 @@ def refuse_unsafe_xml(data: bytes) -> Problem | None:
             fix="ask the vendor for a plain PSKC file",
             code=Code.UNSAFE_XML,
         )
-    if refusal.kind is XmlRefusalKind.MALFORMED:
+    if refusal.kind is RefusalKind.MALFORMED:
         return Problem(
             0,
             "",

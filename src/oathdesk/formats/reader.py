@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from oathdesk.formats.detect import FORMATS, FileFormat, UnknownFormat, detect_format
 from oathdesk.formats.entra_csv import DEFAULT_MAX_PER_USER, ENTRA_COLUMNS, parse_entra_csv
+from oathdesk.formats.limits import MAX_ROWS, RefusalKind, check_lines
 from oathdesk.formats.otpauth_list import parse_otpauth_list
+from oathdesk.formats.problems import Code, Problem
 from oathdesk.formats.pskc import parse_pskc
 from oathdesk.formats.records import ParsedFile, SeedRecord
 from oathdesk.formats.spreadsheet import parse_spreadsheet
+from oathdesk.formats.xlsx import XLSX_MAGIC
 
 
 def read_seed_file(
@@ -28,6 +31,22 @@ def read_seed_file(
     if file_format is not None and chosen is None:
         raise UnknownFormat(f"unknown format {file_format!r}; use one of {', '.join(FORMATS)}")
     chosen = chosen or detect_format(data)
+    # Text formats are bounded here, before a reader keeps a row (and its problems) per line;
+    # PSKC and XLSX bound their XML themselves (formats.limits).
+    is_text = chosen is not FileFormat.PSKC and not data.startswith(XLSX_MAGIC)
+    refusal = check_lines(data) if is_text else None
+    if refusal is not None:
+        problem = Problem(
+            refusal.line,
+            "",
+            refusal.message,
+            fix=f"split the file into parts of at most {MAX_ROWS:,} lines and import each"
+            if refusal.kind is RefusalKind.TOO_MANY
+            else "check that this is the seed file (no row of one is that long) and remove or "
+            "shorten that line",
+            code=Code.TOO_LARGE,
+        )
+        return ParsedFile(chosen.value, [], [problem])
     if chosen is FileFormat.ENTRA_CSV:
         entra = parse_entra_csv(data, max_per_user=max_per_user)
         records = [

@@ -3,7 +3,9 @@
 The archive is looked at before openpyxl opens it: a zip that is not a workbook (the vendor's
 password-protected zip), an encrypted entry, or one that would unpack to hundreds of megabytes (a
 zip bomb) is refused with a problem. openpyxl parses the XML inside with defusedxml when it is
-installed, as it is here.
+installed, as it is here; before that every XML part is streamed through ``limits.check_xml``
+(depth, elements, attributes), and reading stops past ``limits.MAX_ROWS`` rows, so a crafted
+workbook (a sheet of a million rows, millions of shared strings) costs seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ import io
 import zipfile
 from typing import Any
 
+from oathdesk.formats.limits import MAX_ROWS, RefusalKind, check_xml
 from oathdesk.formats.problems import Code, Problem
 
 XLSX_MAGIC = b"PK\x03\x04"
 MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 MAX_RATIO = 200  # real workbooks compress about 5-20 times; checked for big ones only
 _BIG = 16 * 1024 * 1024
+# Elements and attributes of one XML part: a sheet of MAX_ROWS rows of six cells takes some
+# 5,000,000; more (a crafted sheet or shared-strings table) is refused before openpyxl reads it.
+MAX_PART_NODES = 6_000_000
 
 Table = list[tuple[int, tuple[str, ...]]]
 
@@ -37,6 +43,16 @@ def read_xlsx_rows(data: bytes) -> tuple[Table, list[Problem]]:
     try:
         for sheet in workbook.worksheets:
             table = _sheet_rows(sheet)
+            if len(table) > MAX_ROWS:
+                return [], [
+                    Problem(
+                        0,
+                        "",
+                        f"the sheet has over {MAX_ROWS:,} rows, more than one import reads",
+                        fix=f"split it into workbooks of at most {MAX_ROWS:,} rows and import each",
+                        code=Code.TOO_LARGE,
+                    )
+                ]
             if table:
                 return table, []
         return [], []
@@ -49,6 +65,8 @@ def read_xlsx_rows(data: bytes) -> tuple[Table, list[Problem]]:
 def _sheet_rows(sheet: Any) -> Table:
     table: Table = []
     for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if len(table) > MAX_ROWS:
+            break  # enough to refuse the sheet; the rest is not read
         cells = [cell_text(value) for value in values]
         while cells and not cells[-1]:
             cells.pop()
@@ -96,6 +114,43 @@ def _archive_problem(data: bytes) -> Problem | None:
             "it was not opened",
             "save the table as 'CSV UTF-8' and import that",
         )
+    return _xml_problem(archive, entries)
+
+
+def _xml_problem(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> Problem | None:
+    """A problem when an XML part of the workbook is malformed, has a DTD, or is out of bounds;
+    each part is streamed, never held whole."""
+    for entry in entries:
+        if not entry.filename.endswith((".xml", ".rels")):
+            continue
+        try:
+            with archive.open(entry) as part:
+                refusal = check_xml(part, max_nodes=MAX_PART_NODES)
+        except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError, EOFError):
+            return _problem(
+                "the file starts like a zip archive but is damaged", "download it again"
+            )
+        if refusal is None:
+            continue
+        if refusal.kind in (RefusalKind.TOO_DEEP, RefusalKind.TOO_MANY):
+            return Problem(
+                0,
+                "",
+                f"the workbook's {entry.filename[:80]}: {refusal.message}, far more than a "
+                "workbook needs (a crafted file?), so it was not opened",
+                fix="save the table as 'CSV UTF-8' and import that",
+                code=Code.TOO_LARGE,
+            )
+        if refusal.kind is RefusalKind.UNSAFE:
+            return Problem(
+                0,
+                "",
+                f"the workbook's {entry.filename[:80]} declares a DTD or entities (an XML bomb or "
+                "external entity?), so it was not opened",
+                fix="save the table as 'CSV UTF-8' and import that",
+                code=Code.UNSAFE_XML,
+            )
+        return _problem("the workbook cannot be read (damaged?)", "save it again in Excel")
     return None
 
 
