@@ -23,6 +23,9 @@ from oathdesk.errors import SeedError
 # No dataclasses, re, secrets or urllib at import time: `oathdesk code` must start fast.
 
 MIN_SECRET_BYTES = 10  # 80 bits; RFC 4226 requires at least 128 and recommends 160
+# The most any token takes and `generate_secret` makes: HMAC-SHA512's block; a longer HMAC key
+# is hashed down, so a longer "seed" is a wrong value (or a crafted file), never a token's.
+MAX_SECRET_BYTES = 128
 DEFAULT_SECRET_BYTES = {"sha1": 20, "sha256": 32, "sha512": 64}
 SUPPORTED_DIGITS = range(6, 11)
 
@@ -244,6 +247,11 @@ def _checked_length(secret: bytes) -> bytes:
         raise SeedError(
             f"the secret is only {len(secret)} bytes; at least {MIN_SECRET_BYTES} are needed, "
             "so part of it is probably missing"
+        )
+    if len(secret) > MAX_SECRET_BYTES:
+        raise SeedError(
+            f"the secret is {len(secret):,} bytes; tokens take at most {MAX_SECRET_BYTES}, so "
+            "this is not a token's seed (a wrong column or a damaged value?)"
         )
     return secret
 

@@ -364,3 +364,22 @@ def test_the_deep_file_through_the_api_is_refused_and_the_server_lives(
         assert process.poll() is None, "the server died"
         again = client.get("/users")
         assert again.status_code == 200, again.text
+
+
+@pytest.mark.parametrize("size", [64, 128, 129, 4000])
+def test_a_secret_longer_than_any_token_takes_is_a_problem(size: int) -> None:
+    # A URI line may be up to 128 KiB; the seed in it may not be over 128 bytes, the most
+    # `seeds generate` makes and the block of HMAC-SHA512 (a longer key is hashed down).
+    from oathdesk.seed import encode_base32
+
+    secret = encode_base32(bytes(range(256)) * (size // 256) + bytes(range(size % 256)))
+    uri = f"otpauth://totp/Contoso:helga@contoso.com?secret={secret}\n".encode()
+    sheet = f"User,Secret\nhelga@contoso.com,{secret}\n".encode()
+    for result in (parse_otpauth_list(uri), parse_spreadsheet(sheet)):
+        if size <= 128:
+            assert [len(r.secret) for r in result.records] == [size]
+        else:
+            assert result.records == []
+            assert len(result.problems) == 1
+            assert "at most 128" in result.problems[0].message
+            assert_well_formed(result.problems)
