@@ -381,8 +381,8 @@ def _read_key(key: Any, line: int) -> _KeyReading:
             altered = Problem(
                 line,
                 "Secret",
-                f"{label}: the file's integrity check (MAC) fails although the key opens it: "
-                "the file was altered or corrupted",
+                f"{label}: the value decrypts but fails the file's integrity check (MAC): the "
+                "file was altered or corrupted",
                 fix=f"{_NEW_COPY}, and do not use this one",
                 code=Code.MAC_MISMATCH,
             )
