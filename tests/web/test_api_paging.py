@@ -161,3 +161,44 @@ def test_cursors_cannot_be_altered_or_moved_to_another_list_or_filter(
     assert_error(api.admin.get("/tokens", params={"cursor": "a b/c"}), 422, "invalid_input")
     second = api.admin.get("/tokens", params={"state": "in_stock", "limit": 5, "cursor": cursor})
     assert [t["serial"] for t in second.json()["items"]] == [f"S{n:03d}" for n in range(5, 10)]
+
+
+# -- the console's list pages page the same way ---------------------------------------------------
+
+
+def test_console_search_and_drift_pages_follow_their_cursors(
+    helpdesk_client: httpx.Client, web_vault: WebVault
+) -> None:
+    vault = web_vault.open()
+    try:
+        for n in range(57):
+            vault.add_user(LOCAL_ADMIN, f"walker{n:02d}@contoso.com")
+    finally:
+        vault.close()
+    shown: list[str] = []
+    page = helpdesk_client.get("/search", params={"q": "walker"})
+    while True:
+        assert page.status_code == 200, page.text
+        found = re.findall(r'<a href="/users/(walker\d+)%40contoso.com">', page.text)
+        assert len(found) <= 50
+        shown += found
+        more = re.search(r'id="more-users" href="(/search\?[^"]+)"', page.text)
+        if more is None:
+            break
+        page = helpdesk_client.get(more[1].replace("&amp;", "&"))
+        assert 'id="first-page" href="/search?q=walker"' in page.text
+    assert shown == [f"walker{n:02d}" for n in range(57)]
+
+    # A cursor from the search for another text is refused, in one line, on the page.
+    first = helpdesk_client.get("/search", params={"q": "walker"}).text
+    more = re.search(r"users_after=([A-Za-z0-9_-]+)", first)
+    assert more is not None
+    other = helpdesk_client.get("/search", params={"q": "walker1", "users_after": more[1]})
+    assert other.status_code == 400
+    assert REFUSED in other.text
+
+    assert 'rel="next"' not in helpdesk_client.get("/drift").text  # nothing measured: one page
+    bad = helpdesk_client.get("/drift", params={"cursor": more[1]})
+    assert bad.status_code == 400
+    assert REFUSED in bad.text
+    assert "Traceback" not in bad.text

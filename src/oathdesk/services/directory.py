@@ -14,7 +14,7 @@ from oathdesk.errors import InvalidInput
 from oathdesk.otp import acceptance_profile
 from oathdesk.services.audit_checks import AuditChecks
 from oathdesk.services.token_actions import available_actions
-from oathdesk.services.token_checks import DriftRow, drift_report
+from oathdesk.services.token_checks import DriftRow, drift_rows
 from oathdesk.vault import lookup
 from oathdesk.vault.lifecycle import SECRET_STATES
 from oathdesk.vault.lookup import AuditFilter
@@ -25,6 +25,7 @@ from oathdesk.vault.vault import Actor, Token, User, Vault
 MAX_QUERY = 320  # the longest UPN Entra takes
 SEARCH_LIMIT = 50
 AUDIT_PAGE_SIZE = 50
+DRIFT_PAGE_SIZE = 100  # measured tokens a drift page looks at (and charts)
 
 
 @dataclass(frozen=True)
@@ -139,25 +140,36 @@ def audit_view(
 
 @dataclass(frozen=True)
 class DriftOverview:
+    """A page of the measured tokens (by serial): those near or outside, and all of them."""
+
     rows: list[DriftRow]  # the tokens `oathdesk drift` lists (near or outside the window)
     history: dict[str, list[tuple[datetime, int]]]  # measurements of those tokens, oldest first
     latest: list[tuple[Token, int, int]]  # every measured token: (token, drift, window seconds)
+    next_cursor: str | None = None  # the next page of measured tokens (None: the last)
+    first_page: bool = True
 
 
-def drift_overview(vault: Vault, actor: Actor) -> DriftOverview:
+def drift_overview(
+    vault: Vault, actor: Actor, *, cursor: str | None = None, page_size: int = DRIFT_PAGE_SIZE
+) -> DriftOverview:
     require(actor, Permission.LOOK_UP)
-    report = drift_report(vault)
-    history = vault.drift_history()
+    measured = lookup.token_page(vault, drift_measured=True, cursor=cursor, limit=page_size)
+    history = lookup.drift_history(vault, measured.items)
     profile_name = vault.settings().acceptance_profile
+    report = drift_rows(measured.items, history, profile_name)
     latest = []
-    for token in vault.list_tokens(drift_measured=True):
+    for token in measured.items:
         if token.serial in history and token.drift_seconds is not None:
             profile = acceptance_profile(profile_name, period=token.period)
             window = min(profile.behind, profile.ahead) * token.period
             latest.append((token, token.drift_seconds, window))
     shown = {row.token.serial for row in report}
     return DriftOverview(
-        report, {serial: history[serial] for serial in shown if serial in history}, latest
+        report,
+        {serial: history[serial] for serial in shown if serial in history},
+        latest,
+        measured.next_cursor,
+        not cursor,
     )
 
 

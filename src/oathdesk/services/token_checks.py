@@ -144,12 +144,24 @@ def drift_page(
     profile_name = vault.settings().acceptance_profile
     measured = lookup.token_page(vault, drift_measured=True, cursor=cursor, limit=limit)
     history = lookup.drift_history(vault, measured.items)
+    return Page(
+        drift_rows(measured.items, history, profile_name, near_fraction), measured.next_cursor
+    )
+
+
+def drift_rows(
+    measured: list[Token],
+    history: dict[str, list[tuple[datetime, int]]],
+    profile_name: str,
+    near_fraction: float = 0.5,
+) -> list[DriftRow]:
+    """Of ``measured``, the tokens near or outside the window, given their measurements."""
     shown = []
-    for token in measured.items:
+    for token in measured:
         row = _drift_row(token, history.get(token.serial, []), profile_name, near_fraction)
         if row is not None:
             shown.append(row)
-    return Page(shown, measured.next_cursor)
+    return shown
 
 
 def _drift_row(

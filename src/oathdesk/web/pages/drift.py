@@ -138,8 +138,9 @@ def drift_page(
     request: Request,
     vault: VaultDep,
     actor: ActorDep,
+    cursor: str = "",
 ) -> HTMLResponse:
-    overview = drift_overview(vault, actor)
+    overview = drift_overview(vault, actor, cursor=cursor or None)
     lines = {
         row.token.serial: sparkline(overview.history[row.token.serial], row.window_seconds)
         for row in overview.rows
