@@ -22,6 +22,7 @@ import shutil
 import socket
 import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,17 @@ def uvicorn_options() -> dict[str, Any]:
     help="Request threads per worker (default 40). Fewer contend less for Python's GIL: with a "
     "SQLite vault, one thread per worker and a worker per core serve the most requests.",
 )
+@click.option(
+    "--housekeeping-every",
+    "housekeeping_every",
+    default="1h",
+    show_default=True,
+    envvar="OATHDESK_HOUSEKEEPING_EVERY",
+    metavar="INTERVAL",
+    help="Run housekeeping (Entra sync, purge --due, undelivered warning, audit check) this "
+    "often, e.g. 15m, 1h, 1d; 0 or off: never (docs/housekeeping.md). "
+    "Env: OATHDESK_HOUSEKEEPING_EVERY.",
+)
 @click.pass_context
 def serve_command(
     ctx: click.Context,
@@ -184,6 +196,7 @@ def serve_command(
     session_idle: int,
     workers: int,
     threads: int | None,
+    housekeeping_every: str,
 ) -> None:
     """Run the web console and the REST API (initialises the vault on first run)."""
     from oathdesk.vault import db
@@ -198,6 +211,9 @@ def serve_command(
             "which this system lacks; serve with one worker (drop --workers)"
         )
     proxies = frozenset(_proxy_address(text) for text in trusted_proxies)
+    from oathdesk.services.housekeeping import parse_interval
+
+    housekeeping = parse_interval(housekeeping_every)
     reveals_per_minute = _reveals_per_minute()
     from oathdesk.services.alerts import alert_settings
 
@@ -232,9 +248,9 @@ def serve_command(
         )
     try:
         if workers == 1:
-            _run(config, socks[0], _base_url(host, port))
+            _run(config, socks[0], _base_url(host, port), housekeeping)
         else:
-            _run_workers(config, socks, _base_url(host, port))
+            _run_workers(config, socks, _base_url(host, port), housekeeping)
     finally:
         for sock in socks:
             sock.close()
@@ -257,7 +273,36 @@ def _announce(config: Any, vault: Any, base_url: str) -> None:
         click.echo(f"  {base_url}/setup/{token}")
 
 
-def _run(config: Any, sock: socket.socket, base_url: str) -> None:
+@contextlib.contextmanager
+def _housekeeping(config: Any, interval: timedelta | None) -> Iterator[None]:
+    """Housekeeping on its schedule, in a thread of this process only (never in each worker):
+    its own vault connection, its alerts through the server's sinks, its lines in the server's
+    log. Several servers on one vault each run this; the vault's lease and the cycle records
+    let one of them run each cycle (services/housekeeping.py)."""
+    import logging.config
+
+    from oathdesk.services.alerts import AlertSink
+    from oathdesk.services.housekeeping import Schedule, describe_interval
+    from oathdesk.vault.vault import Vault
+
+    click.echo(f"housekeeping: {describe_interval(interval)}")
+    if interval is None:
+        yield
+        return
+    logging.config.dictConfig(log_config())  # the same escaping formatter as the workers'
+    vault = Vault.open(config.location, config.master_key)
+    schedule = Schedule(vault, AlertSink(config.alerts, vault), interval)
+    schedule.start()
+    try:
+        yield
+    finally:
+        schedule.stop()
+        vault.close()
+
+
+def _run(
+    config: Any, sock: socket.socket, base_url: str, housekeeping: timedelta | None = None
+) -> None:
     import uvicorn
 
     from oathdesk.logsafe import guard_unhandled
@@ -270,9 +315,10 @@ def _run(config: Any, sock: socket.socket, base_url: str) -> None:
     # before uvicorn has taken over the signals stops us just as cleanly.
     with contextlib.suppress(KeyboardInterrupt):
         server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options()))
-        click.echo("press Ctrl-C to stop")
-        sys.stdout.flush()
-        server.run(sockets=[sock])
+        with _housekeeping(config, housekeeping):
+            click.echo("press Ctrl-C to stop")
+            sys.stdout.flush()
+            server.run(sockets=[sock])
     click.echo("oathdesk console stopped")
 
 
@@ -376,7 +422,12 @@ def _stop(processes: list[Any], *, after: float = 0) -> None:
                 process.join()
 
 
-def _run_workers(config: Any, socks: list[socket.socket], base_url: str) -> None:
+def _run_workers(
+    config: Any,
+    socks: list[socket.socket],
+    base_url: str,
+    housekeeping: timedelta | None = None,
+) -> None:
     """Start a worker per socket and wait; Ctrl-C or SIGTERM stops them all cleanly. A worker
     that dies stops the others too (and the command fails), for the service manager to restart
     the whole server rather than run on with fewer workers than asked for."""
@@ -426,17 +477,18 @@ def _run_workers(config: Any, socks: list[socket.socket], base_url: str) -> None
             writer_end.close()
             worker_end.close()
         click.echo(f"serving from {len(workers)} worker processes")
-        click.echo("press Ctrl-C to stop")
-        sys.stdout.flush()
-        failed = None
-        while not stop.wait(0.2):
-            failed = next((p for p in processes if p.exitcode is not None), None)
-            if failed is not None:
-                # Ctrl-C reaches the workers too; one may be quicker to stop than we are to
-                # hear of it.
-                if stop.wait(0.5):
-                    failed = None
-                break
+        with _housekeeping(config, housekeeping):  # here in the parent, not in every worker
+            click.echo("press Ctrl-C to stop")
+            sys.stdout.flush()
+            failed = None
+            while not stop.wait(0.2):
+                failed = next((p for p in processes if p.exitcode is not None), None)
+                if failed is not None:
+                    # Ctrl-C reaches the workers too; one may be quicker to stop than we are
+                    # to hear of it.
+                    if stop.wait(0.5):
+                        failed = None
+                    break
     finally:
         # The workers first: the writer answers what they still send, then sees them hang up
         # and stops by itself.
