@@ -5,6 +5,7 @@ their own rows (plus one)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import string
 import uuid
@@ -61,7 +62,7 @@ def test_pages_have_their_size_and_the_walk_yields_every_row_once_in_order(vault
     add_stock(vault, serials[1::2])  # inserted out of order: the order is the serial's
     for limit in (1, 7, 10, 53, 54, 100):
         pages = walk_pages(
-            lambda cursor, limit=limit: lookup.token_page(vault, cursor=cursor, limit=limit)
+            functools.partial(lambda c, n: lookup.token_page(vault, cursor=c, limit=n), n=limit)
         )
         assert [len(p) for p in pages[:-1]] == [limit] * (len(pages) - 1)
         assert 1 <= len(pages[-1]) <= limit
@@ -133,7 +134,7 @@ def test_audit_pages_newest_first_under_each_filter(vault: Vault) -> None:
         (AuditFilter(actor="local:test", upn="olaf@contoso.com"), everything[:10]),
     ):
         pages = walk_pages(
-            lambda cursor, wanted=wanted: lookup.audit_page(vault, wanted, cursor=cursor, limit=6)
+            functools.partial(lambda c, w: lookup.audit_page(vault, w, cursor=c, limit=6), w=wanted)
         )
         assert all(len(p) == 6 for p in pages[:-1])
         assert [r["seq"] for p in pages for r in p] == expected
@@ -212,9 +213,8 @@ def test_cursors_cannot_be_altered_or_carried_to_another_list_or_filter(
         lambda: lookup.audit_page(vault, AuditFilter(), cursor=olaf),
     ]
     refusals += [
-        lambda bad=bad: lookup.token_page(vault, state=TokenState.IN_STOCK, cursor=bad)
-        for bad in [*tampered(stock), "", "!!!!", "A", "AAAA", "x" * 400, "é"]
-        if bad  # "" is no cursor: the first page
+        functools.partial(lookup.token_page, vault, state=TokenState.IN_STOCK, cursor=bad)
+        for bad in [*tampered(stock), "!!!!", "A", "AAAA", "x" * 400, "é"]
     ]
     for refused in refusals:
         with pytest.raises(CursorInvalid) as caught:
