@@ -383,3 +383,17 @@ def test_a_secret_longer_than_any_token_takes_is_a_problem(size: int) -> None:
             assert len(result.problems) == 1
             assert "at most 128" in result.problems[0].message
             assert_well_formed(result.problems)
+
+
+@settings(max_examples=25, deadline=None)
+@given(depth=st.integers(0, 2 * MAX_DEPTH), width=st.integers(0, 30))
+def test_xlsx_depth_and_width_around_the_bound(depth: int, width: int) -> None:
+    # Inside <worksheet><sheetData>: two levels already.
+    extra = (nested(depth) if depth else b"") + b"<b/>" * width
+    data = xlsx_with(SHEET, lambda sheet: sheet.replace(b"</sheetData>", extra + b"</sheetData>"))
+    result = parse_spreadsheet(data)
+    assert_well_formed(result.problems)
+    refused = [p.code for p in result.problems] == [Code.TOO_LARGE]
+    assert refused == (2 + depth > MAX_DEPTH)
+    if not refused:
+        assert [r.upn for r in result.records] == ["helga@contoso.com"]
