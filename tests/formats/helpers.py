@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import csv
+import io
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from oathdesk.formats.problems import Code, Problem
 from oathdesk.seed import encode_base32
@@ -33,3 +37,72 @@ def assert_well_formed(problems: Iterable[Problem]) -> None:
         assert "\n" not in rendered
         assert "\r" not in rendered
         assert rendered.isprintable(), rendered
+
+
+# Vendor stock files (issue 14): the Graph-style CSV of Token2's inventory and community scripts.
+GRAPH_COLUMNS = (
+    "serialNumber",
+    "secretKey",
+    "timeIntervalInSeconds",
+    "manufacturer",
+    "model",
+    "hashFunction",
+)
+
+
+@dataclass(frozen=True)
+class StockToken:
+    """One row of a vendor's stock file; the secret never appears in repr."""
+
+    serial: str
+    secret: bytes = field(repr=False)
+    period: int = 30
+    algorithm: str = "sha1"  # sha1 or sha256, Graph's hmacsha1/hmacsha256
+    manufacturer: str = "Token2"
+    model: str = "C202"
+
+
+def stock_tokens(rows: int, *, rng_seed: int = 14) -> list[StockToken]:
+    """``rows`` tokens with unique 10-digit serials and 20-byte seeds from a seeded RNG: the same
+    tokens every run. Most are SHA-1 30 s, as vendors sell them; some are 60 s or SHA-256."""
+    rng = random.Random(rng_seed)
+    return [
+        StockToken(
+            serial=str(6_000_000_000 + number),
+            secret=rng.randbytes(20),
+            period=60 if rng.random() < 0.1 else 30,
+            algorithm="sha256" if rng.random() < 0.1 else "sha1",
+        )
+        for number in range(rows)
+    ]
+
+
+def graph_style_csv(
+    rows: int | Sequence[StockToken],
+    *,
+    rng_seed: int = 14,
+    columns: Sequence[str] = GRAPH_COLUMNS,
+    header: Sequence[str] | None = None,
+) -> str:
+    """A Graph-style stock CSV (``serialNumber,secretKey,timeIntervalInSeconds,manufacturer,
+    model,hashFunction``) of ``rows`` tokens (a count: ``stock_tokens(rows, rng_seed=...)``, or
+    the tokens themselves). ``columns`` picks their order (leave hashFunction out and the file
+    means SHA-1); ``header`` spells the header row (any case) when given. CRLF, as Excel saves.
+
+    For the issue-14 acceptance test: ``graph_style_csv(1000)`` is 1,000 stock tokens, and
+    ``stock_tokens(1000)`` the same tokens with their seeds, to compute their codes."""
+    tokens = stock_tokens(rows, rng_seed=rng_seed) if isinstance(rows, int) else rows
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header if header is not None else columns)
+    for token in tokens:
+        values = {
+            "serialNumber": token.serial,
+            "secretKey": encode_base32(token.secret),
+            "timeIntervalInSeconds": str(token.period),
+            "manufacturer": token.manufacturer,
+            "model": token.model,
+            "hashFunction": "hmac" + token.algorithm,
+        }
+        writer.writerow([values[name] for name in columns])
+    return buffer.getvalue()

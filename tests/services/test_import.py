@@ -12,6 +12,7 @@ from openpyxl import Workbook
 from oathdesk.seed import build_otpauth_uri, encode_base32
 from oathdesk.vault.config import VaultLocation
 from tests.conftest import RunCli, assert_one_line_error
+from tests.formats.helpers import StockToken, graph_style_csv
 from tests.vault_fixtures import cli_env
 
 S1, S2, S3 = bytes([1]) * 20, bytes([2]) * 20, bytes(range(200, 220))
@@ -385,6 +386,14 @@ def test_import_help_names_the_kind_each_format_really_gets(
             "uris.txt",
             (build_otpauth_uri(bytes(range(60, 80)), account="anna@contoso.com") + "\n").encode(),
         ),
+        "graph-csv": (
+            "stock.csv",
+            graph_style_csv([StockToken("60230003", bytes(range(80, 100)))]).encode(),
+        ),
+        "serial-list": (
+            "serials.txt",
+            f"60230004,{encode_base32(bytes(range(100, 120)))}\n".encode(),
+        ),
     }
     help_text = " ".join(cli("import", "--help").stdout.split())
     claimed = {}
@@ -402,3 +411,117 @@ def test_import_help_names_the_kind_each_format_really_gets(
         assert f"imported 1 {claimed[file_format]} token(s) from {name} ({file_format})" in (
             done.stdout
         )
+
+
+def _stock_files() -> dict[str, tuple[str, bytes, list[tuple[str, str, int]]]]:
+    """Each vendor stock format: (file name, content, [(serial, algorithm, period)] expected)."""
+    graph = [
+        StockToken("61000001", bytes(range(1, 21)), 30, "sha1"),
+        StockToken("61000002", bytes(range(2, 22)), 60, "sha256"),
+    ]
+    entra = (
+        "upn,serial number,secret key,time interval,manufacturer,model\r\n"
+        f",62000001,{encode_base32(bytes(range(3, 23)))},30,Token2,C202\r\n"
+        f",62000002,{encode_base32(bytes(range(4, 24)))},60,Token2,C202\r\n"
+    )
+    # A hex seed written all in digits: read as hex by the spreadsheet's rule (40 digits).
+    serials = (
+        f"Serial;Secret\r\n63000001;{encode_base32(bytes(range(5, 25)))}\r\n63000002;{'3' * 40}\r\n"
+    )
+    return {
+        "graph-csv": (
+            "inventory.csv",
+            graph_style_csv(
+                graph,
+                columns=[
+                    "model",
+                    "hashFunction",
+                    "secretKey",
+                    "manufacturer",
+                    "timeIntervalInSeconds",
+                    "serialNumber",
+                ],
+            ).encode(),
+            [("61000001", "SHA1", 30), ("61000002", "SHA256", 60)],
+        ),
+        "entra-csv": (
+            "order.csv",
+            entra.encode(),
+            [("62000001", "SHA1", 30), ("62000002", "SHA1", 60)],
+        ),
+        "serial-list": (
+            "serials.csv",
+            serials.encode(),
+            [("63000001", "SHA1", 30), ("63000002", "SHA1", 30)],
+        ),
+    }
+
+
+@pytest.mark.parametrize("file_format", ["graph-csv", "entra-csv", "serial-list"])
+def test_vendor_stock_files_import_as_classic_tokens_in_stock(
+    file_format: str, env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    """Issue 14: stock files (no user) are detected, imported as classic tokens in stock with
+    the algorithm and period of each row, in one audited import; nobody is created."""
+    name, data, expected = _stock_files()[file_format]
+    path = tmp_path / name
+    path.write_bytes(data)
+    done = cli("import", str(path), env=env)
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"imported 2 classic token(s) from {name} ({file_format}): 0 assigned to 0 user(s), "
+        "2 in stock" in done.stdout
+    )
+    tokens = json.loads(cli("token", "list", "--json", env=env).stdout)
+    got = [(t["serial"], str(t["algorithm"]).upper(), t["period"]) for t in tokens]
+    assert got == expected
+    assert {(t["kind"], t["state"], t["upn"]) for t in tokens} == {("classic", "in_stock", None)}
+    assert json.loads(cli("user", "list", "--json", env=env).stdout) == []
+    assert cli("audit", "verify", env=env).returncode == 0
+
+
+def _mixed_pskc() -> bytes:
+    from tests.formats.test_pskc_hotp_mix import MIXED, mixed_pskc
+
+    return mixed_pskc(MIXED)
+
+
+def test_pskc_with_hotp_keys_is_refused_naming_skip_hotp_and_imports_totp_with_it(
+    env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    path = tmp_path / "vendor.pskc"
+    path.write_bytes(_mixed_pskc())
+    before = vault_contents(cli, env)
+    for extra in ((), ("--dry-run",)):
+        refused = cli("import", str(path), *extra, env=env)
+        assert_one_line_error(refused)
+        assert "--skip-hotp" in refused.stderr
+        assert "2 HOTP (counter-based) key(s) (70000002, 70000004)" in refused.stderr
+    assert vault_contents(cli, env) == before
+    done = cli("import", str(path), "--skip-hotp", env=env)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "skipped 2 HOTP (counter-based) key(s), which Entra cannot use: 70000002, 70000004"
+        in done.stdout
+    )
+    assert "imported 2 classic token(s)" in done.stdout
+    tokens = json.loads(cli("token", "list", "--json", env=env).stdout)
+    assert [(t["serial"], t["state"]) for t in tokens] == [
+        ("70000001", "in_stock"),
+        ("70000003", "in_stock"),
+    ]
+
+
+def test_a_pskc_file_of_hotp_keys_only_is_refused_even_with_skip_hotp(
+    env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    from oathdesk.formats.pskc import HOTP_URN
+    from tests.formats.test_pskc_hotp_mix import mixed_pskc
+
+    path = tmp_path / "hotp.pskc"
+    path.write_bytes(mixed_pskc({f"7100000{n}": (HOTP_URN, bytes([n]) * 20) for n in range(1, 8)}))
+    refused = cli("import", str(path), "--skip-hotp", env=env)
+    assert_one_line_error(refused)
+    assert "only 7 HOTP" in refused.stderr
+    assert "71000001, 71000002, 71000003, 71000004, 71000005 and 2 more" in refused.stderr
+    assert "ask the vendor for TOTP seeds" in refused.stderr

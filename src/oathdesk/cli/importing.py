@@ -37,6 +37,12 @@ class ImportRefused(OathdeskError):
     + " (seeds the helpdesk chose).",
 )
 @click.option("--dry-run", is_flag=True, help="Check everything, change nothing.")
+@click.option(
+    "--skip-hotp",
+    is_flag=True,
+    help="PSKC: import the TOTP keys and list the HOTP (counter-based) ones as skipped; "
+    "without it a file holding HOTP keys is refused.",
+)
 @click.option("--password-stdin", is_flag=True, help="PSKC: read the file's password from stdin.")
 @click.option(
     "--psk-file",
@@ -49,12 +55,14 @@ def import_command(
     file_format: str | None,
     kind: str | None,
     dry_run: bool,
+    skip_hotp: bool,
     password_stdin: bool,
     psk_file: Path | None,
     vault_path: str | None,
 ) -> None:
-    """Import an Entra CSV, a vendor PSKC file, a helpdesk spreadsheet (CSV/XLSX) or a list
-    of otpauth URIs."""
+    """Import an Entra CSV, a vendor PSKC file, a vendor stock list (Graph-style CSV, or
+    serial,secret), a helpdesk spreadsheet (CSV/XLSX) or a list of otpauth URIs. Rows without
+    a user are tokens in stock."""
     import sys
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
@@ -94,11 +102,19 @@ def import_command(
             password=password,
             psk=psk,
             progress=progress,
+            skip_hotp=skip_hotp,
         )
     for problem in result.problems:
         click.echo(problem.render(file.name))
     for warning in result.warnings:
         click.echo(f"warning: {warning.render(file.name)}")
+    if result.skipped:
+        from oathdesk.formats.problems import one_line
+
+        click.echo(
+            f"skipped {len(result.skipped)} HOTP (counter-based) key(s), which Entra cannot use: "
+            + ", ".join(one_line(key.serial, limit=64) for key in result.skipped)
+        )
     if result.problems:
         raise ImportRefused(
             f"{len(result.problems)} problem(s) in {file.name} ({result.format}); "

@@ -13,8 +13,10 @@ from enum import StrEnum
 
 from oathdesk.errors import InvalidInput
 from oathdesk.formats.entra_csv import looks_like_entra_csv
+from oathdesk.formats.graph_csv import looks_like_graph_csv
 from oathdesk.formats.otpauth_list import looks_like_otpauth_list
 from oathdesk.formats.pskc import looks_like_pskc
+from oathdesk.formats.serial_list import looks_like_serial_list
 from oathdesk.formats.spreadsheet import find_header
 from oathdesk.formats.text import decode, read_rows, sniff_delimiter
 from oathdesk.formats.xlsx import XLSX_MAGIC
@@ -25,6 +27,8 @@ class FileFormat(StrEnum):
     PSKC = "pskc"
     SPREADSHEET = "spreadsheet"
     OTPAUTH = "otpauth"
+    GRAPH_CSV = "graph-csv"
+    SERIAL_LIST = "serial-list"
 
 
 FORMATS = tuple(f.value for f in FileFormat)
@@ -61,15 +65,21 @@ def detect_format(data: bytes) -> FileFormat:
         )
     if looks_like_otpauth_list(text):
         return FileFormat.OTPAUTH
+    # Graph's column names first: its serialNumber and secretKey read like the Entra header's.
+    if looks_like_graph_csv(text):
+        return FileFormat.GRAPH_CSV
     if looks_like_entra_csv(text):
         return FileFormat.ENTRA_CSV
     rows, _ = read_rows(text, sniff_delimiter(text))
     if find_header([(row.line, row.cells) for row in rows if not row.is_empty]) is not None:
         return FileFormat.SPREADSHEET
+    if looks_like_serial_list(text):
+        return FileFormat.SERIAL_LIST
     raise UnknownFormat(
-        "cannot tell the format: the first rows hold neither the Entra CSV header nor a "
-        "spreadsheet header with user and secret columns, and the lines are not otpauth:// "
-        "URIs; fix the header or " + _CHOOSE
+        "cannot tell the format: the first rows hold neither the Entra CSV header, Graph's "
+        "(serialNumber, secretKey, timeIntervalInSeconds, ...) nor a spreadsheet header with "
+        "user and secret columns, are not a serial,secret list, and the lines are not "
+        "otpauth:// URIs; fix the header or " + _CHOOSE
     )
 
 

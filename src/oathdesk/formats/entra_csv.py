@@ -29,6 +29,7 @@ from oathdesk.formats.entra_rules import (
     check_filled,
     check_interval,
     check_secret,
+    check_stock_upn,
     check_upn,
 )
 from oathdesk.formats.problems import Code, Problem, sort_problems
@@ -238,8 +239,12 @@ class _RowReader:
             name: formula_problems(line, name, name, value) for name, value in values.items()
         }
         secret = check_secret(line, "secret key", values["secret key"])
+        # An empty UPN is a token in stock (a vendor's file for self-service): it does not stop
+        # the row, but the portal refuses it, so it is a form problem (see check_stock_upn).
+        stock = not values["upn"]
+        self.form_problems += check_stock_upn(line, "upn", values["upn"])
         found = [
-            *check_upn(line, "upn", values["upn"]),
+            *([] if stock else check_upn(line, "upn", values["upn"])),
             *check_filled(line, "serial number", values["serial number"], "serial number"),
             *secret.problems,
             *check_interval(line, "time interval", values["time interval"]),

@@ -174,6 +174,29 @@ def _fingerprint(compact: str) -> bytes | str | None:
     return compact.upper() or None
 
 
+def check_stock_upn(line: int, column: str, text: str) -> list[Problem]:
+    """An empty UPN: a token in stock. ``oathdesk import`` takes it; the portal does not.
+
+    The portal's upload assigns each token to the user on its row (Microsoft's CSV page lists
+    the UPN among what the file must include); unassigned tokens for self-service exist only in
+    Graph's inventory, which tokens uploaded by CSV are not part of. So this is a form problem:
+    the import reads past it, the lint fails and says which way such tokens take to Entra.
+    """
+    if text:
+        return []
+    return [
+        Problem(
+            line,
+            column,
+            "the UPN is empty: a token in stock, which `oathdesk import` takes but the portal's "
+            "CSV upload does not (it assigns every token to the user on its row)",
+            fix="fill in the user's UPN to upload the file, or import it and upload the tokens "
+            "unassigned for self-service with `oathdesk entra push --stock`",
+            code=Code.UPN_EMPTY,
+        )
+    ]
+
+
 def check_upn(line: int, column: str, text: str) -> list[Problem]:
     if not text:
         return [

@@ -41,6 +41,7 @@ class Code(StrEnum):
     MULTILINE_VALUE = "multiline-value"
     # values
     UPN_INVALID = "upn-invalid"
+    UPN_EMPTY = "upn-empty"  # a token without a user: stock for the import, not for the portal
     SERIAL_EMPTY = "serial-empty"
     SERIAL_LEADING_ZEROS = "serial-leading-zeros"
     SERIAL_SCIENTIFIC = "serial-scientific"

@@ -30,7 +30,7 @@ from oathdesk.formats.checks import (
 from oathdesk.formats.limits import RefusalKind, check_xml
 from oathdesk.formats.problems import Code, Problem, one_line
 from oathdesk.formats.pskc_values import find_bad_value
-from oathdesk.formats.records import ParsedFile, SeedRecord
+from oathdesk.formats.records import ParsedFile, SeedRecord, SkippedKey
 
 FORMAT = "pskc"
 TOTP_URN = "urn:ietf:params:xml:ns:keyprov:pskc:totp"
@@ -55,8 +55,17 @@ def looks_like_pskc(data: bytes) -> bool:
     return head.startswith(b"<") and b"KeyContainer" in head
 
 
-def parse_pskc(data: bytes, *, password: str | None = None, psk: bytes | None = None) -> ParsedFile:
-    """Records and every problem; never raises. Give ``password`` or ``psk`` for protected files."""
+def parse_pskc(
+    data: bytes,
+    *,
+    password: str | None = None,
+    psk: bytes | None = None,
+    skip_hotp: bool = False,
+) -> ParsedFile:
+    """Records and every problem; never raises. Give ``password`` or ``psk`` for protected files.
+
+    HOTP keys are problems of their key, or with ``skip_hotp`` left out and listed in
+    ``skipped`` (a vendor's file may mix them with the TOTP keys Entra takes)."""
     refused = refuse_unsafe_xml(data)
     if refused is not None:
         return ParsedFile(FORMAT, [], [refused])
@@ -91,10 +100,13 @@ def parse_pskc(data: bytes, *, password: str | None = None, psk: bytes | None = 
             f"check the {what} the vendor sent (it usually comes separately from the file)",
             Code.WRONG_PASSWORD,
         )
+    skipped = [SkippedKey(r.facts.line, r.label) for r in readings if r.hotp] if skip_hotp else []
+    if skip_hotp:
+        readings = [r for r in readings if not r.hotp]
     problems = [p for r in readings for p in r.problems]
     problems += cross_row_problems([r.facts for r in readings], COLUMNS)
     records = [r.record for r in readings if r.record is not None]
-    return ParsedFile.checked(FORMAT, records, problems, columns=COLUMNS)
+    return ParsedFile.checked(FORMAT, records, problems, columns=COLUMNS, skipped=skipped)
 
 
 def refuse_unsafe_xml(data: bytes) -> Problem | None:
@@ -368,6 +380,8 @@ class _KeyReading:
     facts: RowFacts
     undecryptable: bool = False
     mac_mismatch: bool = False
+    hotp: bool = False  # the key is HOTP (left out with skip_hotp, whatever else is wrong)
+    label: str = ""  # the key's serial, or its id
 
 
 def _read_key(key: Any, line: int) -> _KeyReading:
@@ -444,8 +458,10 @@ def _read_key(key: Any, line: int) -> _KeyReading:
     problems += user_and_field_problems(
         line, user, {"SerialNo": serial, "Manufacturer": key.manufacturer, "Model": key.model}
     )
+    hotp = (key.algorithm or "").lower().endswith("hotp")
+    name = serial or str(key.id or "(no serial)")
     if problems or not secret or algorithm is None:
-        return _KeyReading(None, problems, facts)
+        return _KeyReading(None, problems, facts, hotp=hotp, label=name)
     record = SeedRecord(
         line,
         bytes(secret),

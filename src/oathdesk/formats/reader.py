@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from oathdesk.formats.detect import FORMATS, FileFormat, UnknownFormat, detect_format
 from oathdesk.formats.entra_csv import DEFAULT_MAX_PER_USER, ENTRA_COLUMNS, parse_entra_csv
+from oathdesk.formats.graph_csv import parse_graph_csv
 from oathdesk.formats.limits import MAX_ROWS, RefusalKind, check_lines
 from oathdesk.formats.otpauth_list import parse_otpauth_list
 from oathdesk.formats.problems import Code, Problem
 from oathdesk.formats.pskc import parse_pskc
 from oathdesk.formats.records import ParsedFile, SeedRecord
+from oathdesk.formats.serial_list import parse_serial_list
 from oathdesk.formats.spreadsheet import parse_spreadsheet
 from oathdesk.formats.xlsx import XLSX_MAGIC
 
@@ -20,12 +22,15 @@ def read_seed_file(
     max_per_user: int = DEFAULT_MAX_PER_USER,
     password: str | None = None,
     psk: bytes | None = None,
+    skip_hotp: bool = False,
 ) -> ParsedFile:
     """Records and problems of ``data`` in ``file_format`` (detected when None).
 
     Raises UnknownFormat (an InvalidInput) when the format is unknown or cannot be told; every
     other finding is a problem in the result. An Entra CSV's form problems (separator, encoding,
-    blanks) do not stop an import and are left out; its warnings are kept.
+    blanks) do not stop an import and are left out; its warnings are kept. An empty UPN is
+    a token in stock (no user). ``skip_hotp``: a PSKC file's HOTP keys are left out and listed
+    in ``skipped`` rather than reported as problems.
     """
     chosen = FileFormat(file_format) if file_format in FORMATS else None
     if file_format is not None and chosen is None:
@@ -51,13 +56,25 @@ def read_seed_file(
         entra = parse_entra_csv(data, max_per_user=max_per_user)
         records = [
             SeedRecord(
-                t.line, t.secret, t.upn, t.serial, t.manufacturer, t.model, "sha1", 6, t.period
+                t.line,
+                t.secret,
+                t.upn or None,
+                t.serial,
+                t.manufacturer,
+                t.model,
+                "sha1",
+                6,
+                t.period,
             )
             for t in entra.tokens
         ]
         return ParsedFile(chosen.value, records, entra.problems, entra.warnings, ENTRA_COLUMNS)
     if chosen is FileFormat.PSKC:
-        return parse_pskc(data, password=password, psk=psk)
+        return parse_pskc(data, password=password, psk=psk, skip_hotp=skip_hotp)
+    if chosen is FileFormat.GRAPH_CSV:
+        return parse_graph_csv(data)
+    if chosen is FileFormat.SERIAL_LIST:
+        return parse_serial_list(data)
     if chosen is FileFormat.OTPAUTH:
         return parse_otpauth_list(data)
     return parse_spreadsheet(data)

@@ -28,6 +28,15 @@ class SeedRecord:
 
 
 @dataclass(frozen=True)
+class SkippedKey:
+    """A key the file holds but the import leaves out on request (a PSKC HOTP key with
+    ``skip_hotp``), reported by its serial (or the key's id when it has none)."""
+
+    line: int
+    serial: str
+
+
+@dataclass(frozen=True)
 class ParsedFile:
     """The records without problems, every problem, and warnings that do not stop an import.
 
@@ -39,6 +48,7 @@ class ParsedFile:
     problems: list[Problem]
     warnings: list[Problem] = field(default_factory=list)
     columns: Columns = field(default_factory=Columns)
+    skipped: list[SkippedKey] = field(default_factory=list)
 
     @classmethod
     def checked(
@@ -48,6 +58,7 @@ class ParsedFile:
         problems: list[Problem],
         warnings: list[Problem] | None = None,
         columns: Columns | None = None,
+        skipped: list[SkippedKey] | None = None,
     ) -> ParsedFile:
         """A parse result that keeps only the records on lines without a problem, and the
         problems in line order."""
@@ -58,6 +69,7 @@ class ParsedFile:
             sort_problems(problems),
             warnings or [],
             columns or Columns(),
+            skipped or [],
         )
 
     @property

@@ -14,12 +14,20 @@ from dataclasses import dataclass
 from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems, formula_problems
 from oathdesk.formats.problems import Code, Problem
 from oathdesk.formats.records import ParsedFile, SeedRecord
-from oathdesk.formats.seed_cell import read_seed
+from oathdesk.formats.seed_cell import HEX_SEED_MIN_DIGITS, read_secret_cell
 from oathdesk.formats.text import decode, read_rows, sniff_delimiter
 from oathdesk.formats.xlsx import XLSX_MAGIC, read_xlsx_rows
 from oathdesk.upn import upn_problem
 
-__all__ = ["XLSX_MAGIC", "find_header", "parse_spreadsheet"]
+__all__ = [
+    "HEX_SEED_MIN_DIGITS",
+    "SECRET_NAMES",
+    "SERIAL_NAMES",
+    "XLSX_MAGIC",
+    "find_header",
+    "header_key",
+    "parse_spreadsheet",
+]
 
 FORMAT = "spreadsheet"
 # Header names with everything but letters and digits removed, lower case.
@@ -38,12 +46,6 @@ SECRET_NAMES = (
     )
     | HEX_SECRET_NAMES
 )
-# In any secret column, an all-digit value of at least this many digits (an even count) is a hex
-# seed: base32 has only the digits 2-7, so a value with 0, 1, 8 or 9 cannot be base32, and 32
-# digits of 2-7 alone would be a one in 10**23 base32 secret; serial numbers are far shorter
-# (Token2: 11 to 13 digits). 32 hex digits are 16 bytes, RFC 4226's minimum seed.
-HEX_SEED_MIN_DIGITS = 32
-_SEPARATORS = str.maketrans("", "", " -\t")
 SERIAL_NAMES = frozenset(
     {"serial", "serialnumber", "serialno", "sn", "token", "tokenserial", "tokenserialnumber"}
     | {"seriennummer"}
@@ -52,7 +54,8 @@ PERIOD_NAMES = frozenset({"period", "interval", "timeinterval", "timestep"})
 HEADER_SEARCH_ROWS = 10
 
 
-def _key(name: str) -> str:
+def header_key(name: str) -> str:
+    """A header cell as the name sets hold it: letters and digits only, lower case."""
     return "".join(char for char in name.lower() if char.isalnum())
 
 
@@ -73,7 +76,7 @@ class _Layout:
 
 
 def _layout(line: int, cells: Sequence[str]) -> _Layout | None:
-    keys = [_key(cell) for cell in cells]
+    keys = [header_key(cell) for cell in cells]
 
     def find(names: frozenset[str]) -> int | None:
         return next((i for i, key in enumerate(keys) if key in names), None)
@@ -167,14 +170,18 @@ def _read_row(
         problems += formula_problems(line, layout.name(layout.serial), "serial number", serial)
     secret_formula = formula_problems(line, secret_column, "secret", secret_text)
     problems += secret_formula
-    parsed = read_seed(_seed_text(secret_text, layout)) if not secret_formula else "formula"
+    parsed = (
+        read_secret_cell(secret_text, hex_column=layout.secret_is_hex)
+        if not secret_formula
+        else "formula"
+    )
     seed = None if isinstance(parsed, str) else parsed
     if isinstance(parsed, str) and not secret_formula:
         problems.append(
             Problem(
                 line,
                 secret_column,
-                _ALL_DIGITS if _short_digits(secret_text, layout) else parsed,
+                parsed,
                 fix="copy the secret again from where it was first recorded",
                 code=Code.SECRET_INVALID,
             )
@@ -193,43 +200,6 @@ def _read_row(
         period=seed.period or period or 30,
     )
     return record, problems, fact
-
-
-_ALL_DIGITS = (
-    "the secret is all digits and too short for a hex seed, which is usually the token's serial "
-    f"number (a hex seed here has {HEX_SEED_MIN_DIGITS} digits or more, or the column is headed "
-    "'Secret (hex)')"
-)
-
-
-def _compact(text: str) -> str:
-    return text.strip().translate(_SEPARATORS)
-
-
-def _all_digits(text: str) -> bool:
-    compact = _compact(text)
-    return compact.isascii() and compact.isdigit()
-
-
-def _short_digits(text: str, layout: _Layout) -> bool:
-    """All digits, too few for a hex seed, in a column not headed as hex: a pasted serial."""
-    return (
-        not layout.secret_is_hex and _all_digits(text) and len(_compact(text)) < HEX_SEED_MIN_DIGITS
-    )
-
-
-def _seed_text(text: str, layout: _Layout) -> str:
-    """The cell as ``oathdesk.seed`` should read it: hex marked as hex when the header says so
-    or the value is all digits of a hex seed's length (see ``HEX_SEED_MIN_DIGITS``)."""
-    lowered = text.strip().lower()
-    if lowered.startswith(("otpauth:", "hex:", "base32:")):
-        return text
-    compact = _compact(text)
-    if layout.secret_is_hex and compact:
-        return "hex:" + compact
-    if _all_digits(text) and len(compact) >= HEX_SEED_MIN_DIGITS:
-        return "hex:" + compact  # an odd count is refused by the hex decoder, not guessed
-    return text
 
 
 def _period(line: int, text: str, layout: _Layout, problems: list[Problem]) -> int | None:

@@ -1,6 +1,7 @@
-"""Import seeds into the vault from what admins and helpdesks really have: the Entra CSV, the
-helpdesk's spreadsheet (CSV/XLSX) and lists of otpauth URIs. All or nothing, in one transaction;
-every problem in the file is reported at once, with its line."""
+"""Import seeds into the vault from what admins and helpdesks really have: the Entra CSV, vendor
+PSKC files and stock lists (Graph-style CSV, serial,secret), the helpdesk's spreadsheet
+(CSV/XLSX) and lists of otpauth URIs. All or nothing, in one transaction; every problem in the
+file is reported at once, with its line. Rows without a user are tokens in stock."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from oathdesk.errors import InvalidInput
 from oathdesk.formats.detect import FORMATS
 from oathdesk.formats.detect import detect_format as detect_file_format
-from oathdesk.formats.problems import Code, Problem, sort_problems
+from oathdesk.formats.problems import Code, Problem, one_line, sort_problems
 from oathdesk.formats.reader import read_seed_file
-from oathdesk.formats.records import ParsedFile
+from oathdesk.formats.records import ParsedFile, SkippedKey
 from oathdesk.otp import Algorithm
 from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.vault.roles import Permission, require
@@ -21,6 +23,7 @@ from oathdesk.vault.vault import Actor, NewToken, Vault
 __all__ = [
     "DEFAULT_KINDS",
     "FORMATS",
+    "HotpKeysRefused",
     "ImportResult",
     "detect_format",
     "import_seeds",
@@ -33,6 +36,8 @@ __all__ = [
 DEFAULT_KINDS: dict[str, TokenKind] = {
     "entra-csv": TokenKind.CLASSIC,
     "pskc": TokenKind.CLASSIC,
+    "graph-csv": TokenKind.CLASSIC,  # vendor stock (Token2's inventory, community scripts)
+    "serial-list": TokenKind.CLASSIC,  # a vendor's serial,secret list
     "spreadsheet": TokenKind.PROGRAMMABLE,
     "otpauth": TokenKind.PROGRAMMABLE,
 }
@@ -52,6 +57,34 @@ class ImportResult:
     kind: str = ""  # classic or programmable: the kind the tokens were added as
     assigned: int = 0  # tokens given to a user (the others are in stock)
     users: int = 0  # how many users those are
+    skipped: list[SkippedKey] = field(default_factory=list)  # HOTP keys left out (skip_hotp)
+
+
+class HotpKeysRefused(InvalidInput):
+    """A PSKC file holds HOTP keys and the caller did not ask to skip them."""
+
+    code = "hotp_keys"
+
+
+# How many serials a refusal names: enough to find the keys, short enough for one line.
+_SHOWN_SERIALS = 5
+
+
+def _refuse_hotp(parsed: ParsedFile) -> None:
+    skipped = parsed.skipped
+    shown = ", ".join(one_line(key.serial, limit=40) for key in skipped[:_SHOWN_SERIALS])
+    more = f" and {len(skipped) - _SHOWN_SERIALS} more" if len(skipped) > _SHOWN_SERIALS else ""
+    what = f"{len(skipped)} HOTP (counter-based) key(s) ({shown}{more})"
+    if not parsed.records and not parsed.problems:
+        raise HotpKeysRefused(
+            f"the file holds only {what}; Entra and oathdesk take TOTP tokens only: ask the "
+            "vendor for TOTP seeds"
+        )
+    raise HotpKeysRefused(
+        f"the file holds {what} beside its TOTP keys; Entra and oathdesk take TOTP only: "
+        "import again with --skip-hotp (API and console: skip_hotp) to import the TOTP keys "
+        "and list the HOTP ones as skipped"
+    )
 
 
 def detect_format(data: bytes) -> str:
@@ -66,8 +99,16 @@ def parse_file(
     max_per_user: int,
     password: str | None = None,
     psk: bytes | None = None,
+    skip_hotp: bool = False,
 ) -> ParsedFile:
-    return read_seed_file(data, file_format, max_per_user=max_per_user, password=password, psk=psk)
+    return read_seed_file(
+        data,
+        file_format,
+        max_per_user=max_per_user,
+        password=password,
+        psk=psk,
+        skip_hotp=skip_hotp,
+    )
 
 
 def _vault_conflicts(vault: Vault, parsed: ParsedFile) -> list[Problem]:
@@ -131,22 +172,33 @@ def import_seeds(
     password: str | None = None,
     psk: bytes | None = None,
     progress: Callable[[int, int], None] | None = None,
+    skip_hotp: bool = False,
 ) -> ImportResult:
+    """Import ``data`` (see the module). A PSKC file's HOTP keys are refused (HotpKeysRefused,
+    naming the option) unless ``skip_hotp``: then they are left out and listed in ``skipped``."""
     require(actor.name, actor.role, Permission.MANAGE_TOKENS)
+    # HOTP keys are always read apart from the others, so that a refusal can name them all in
+    # one line instead of one problem per key.
     parsed = parse_file(
         data,
         file_format,
         max_per_user=vault.settings().max_tokens_per_user,
         password=password,
         psk=psk,
+        skip_hotp=True,
     )
+    only_hotp = not parsed.records and not parsed.problems
+    if parsed.skipped and (not skip_hotp or only_hotp):
+        _refuse_hotp(parsed)
     seen = {(p.line, p.column) for p in parsed.problems}
     problems = sort_problems(
         parsed.problems
         + [p for p in _vault_conflicts(vault, parsed) if (p.line, p.column) not in seen]
     )
     if problems or dry_run:
-        return ImportResult(parsed.format, problems, 0, 0, dry_run, parsed.warnings)
+        return ImportResult(
+            parsed.format, problems, 0, 0, dry_run, parsed.warnings, skipped=parsed.skipped
+        )
     default_kind = kind or DEFAULT_KINDS[parsed.format]
     placeholders = 0
     tokens = []
@@ -190,4 +242,5 @@ def import_seeds(
         default_kind.value,
         len(owners),
         len(set(owners)),
+        parsed.skipped,
     )
