@@ -51,7 +51,7 @@ INTERFACES = (
 )
 
 # Everything below the interfaces: the pure core, the vault, the services and the adapters.
-LOWER_PACKAGES = ("formats", "vault", "services", "nfc", "graph")
+LOWER_PACKAGES = ("formats", "vault", "services", "nfc", "graph", "identity")
 LOWER_MODULES = (
     "oathdesk.otp",
     "oathdesk.seed",
