@@ -66,8 +66,13 @@ class Context:
 
     vault: Vault
     alerts: AlertSink
-    now: datetime
+    # Read at each step's time, not the cycle's start: a token the sync step delivers with
+    # retention 0 is due for the purge step of the same cycle.
+    clock: Callable[[], datetime] = utc_now
     actor: Actor = HOUSEKEEPING_ACTOR
+
+    def now(self) -> datetime:
+        return self.clock()
 
 
 class StepSkipped(Exception):
@@ -150,7 +155,7 @@ def entra_sync_step(context: Context) -> dict[str, Any]:
 
 def purge_step(context: Context) -> dict[str, Any]:
     """`purge --due`: erase the seeds whose retention period is over."""
-    purged = context.vault.purge_due(context.actor, now=context.now)
+    purged = context.vault.purge_due(context.actor, now=context.now())
     return {"purged": len(purged)}
 
 
@@ -161,7 +166,7 @@ def undelivered_warning_step(context: Context) -> dict[str, Any]:
     vault = context.vault
     with vault.reading() as conn:
         days = vault.settings(conn).undelivered_warning_days
-        cutoff = context.now - timedelta(days=days)
+        cutoff = context.now() - timedelta(days=days)
         late = records.late_count(conn, cutoff)
         new = records.late_unwarned(conn, cutoff, limit=WARN_AT_MOST)
     if new:
@@ -261,7 +266,7 @@ def run_cycle(
         ) as lease:
             if slot is not None and _slot_done(vault, slot):
                 return CycleResult(slot, skipped=DONE_ALREADY)
-            context = Context(vault, alerts, started)
+            context = Context(vault, alerts, now)
             results = []
             for name, step in steps:
                 lease.renew()
