@@ -79,6 +79,12 @@ def check_chain(
     they must chain on to it) and the head. The second is what is new since the first; a
     record before ``after`` edited since is found by the next whole check only."""
     if not conn.in_transaction():
+        if conn.dialect.name != "sqlite":
+            # One snapshot for every read of the check: under READ COMMITTED each statement
+            # sees the commits made before it, so a record appended between the log's scan and
+            # the head's read looked like records cut off the end. SQLite's deferred read
+            # transaction in WAL mode is a snapshot already.
+            conn.execution_options(isolation_level="REPEATABLE READ")
         conn.begin()  # the scan and the head read in one transaction (the caller ends it)
     driver = conn.connection.driver_connection
     assert driver is not None
@@ -88,7 +94,8 @@ def check_chain(
 def check_driver_chain(
     chain: MacSource, driver: Any, dialect: str, *, after: ChainPoint | None = None
 ) -> ChainCheck:
-    """``check_chain`` on a DBAPI connection (sqlite3 or psycopg) inside a transaction."""
+    """``check_chain`` on a DBAPI connection (sqlite3 or psycopg) inside a transaction that
+    reads one snapshot (PostgreSQL: REPEATABLE READ or stricter; SQLite: any transaction)."""
     p = "?" if dialect == "sqlite" else "%s"  # the driver's parameter style
     if after is not None:
         # The record the last check ended at must still be there as it was: that catches the
