@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import socket
 import threading
@@ -256,14 +257,13 @@ def run_cycle(
     already, and a lease held by another run means skipping (``skipped`` says why). Without
     (`oathdesk housekeeping`): a cycle now, and Conflict (one line) when another runs."""
     started = now()
+    host = host or socket.gethostname()
     slot = slot_of(started, interval) if interval is not None else None
     # Read first: most servers find the slot done, and need not write (the lease) to see it.
     if slot is not None and _slot_done(vault, slot):
         return CycleResult(slot, skipped=DONE_ALREADY)
     try:
-        with vault.lease(
-            LEASE_JOB, HOUSEKEEPING_ACTOR, host=host or socket.gethostname(), ttl=LEASE_TTL
-        ) as lease:
+        with vault.lease(LEASE_JOB, HOUSEKEEPING_ACTOR, host=host, ttl=LEASE_TTL) as lease:
             if slot is not None and _slot_done(vault, slot):
                 return CycleResult(slot, skipped=DONE_ALREADY)
             context = Context(vault, alerts, now)
@@ -275,6 +275,8 @@ def run_cycle(
                 "slot": slot,
                 "interval_seconds": int(interval.total_seconds()) if interval else None,
                 "started_at": started.isoformat(),
+                "server": f"{host} process {os.getpid()}",
+                "took_over": lease.taken_over.describe() if lease.taken_over else None,
                 "failed": [r.name for r in results if r.failed],
                 "steps": {r.name: r.as_dict() for r in results},
             }
