@@ -152,6 +152,8 @@ def test_import_dry_run_then_real_then_problems_as_json(api: Api) -> None:
         "imported": 0,
         "placeholder_serials": 0,
         "problems": [],
+        "in_stock": 0,
+        "skipped": [],
     }
     assert api.admin.get("/tokens").json()["items"] == []
     done = api.admin.post("/import", files=files).json()

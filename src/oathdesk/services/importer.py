@@ -25,6 +25,7 @@ __all__ = [
     "FORMATS",
     "HotpKeysRefused",
     "ImportResult",
+    "SkippedKey",
     "detect_format",
     "import_seeds",
     "parse_file",

@@ -24,7 +24,7 @@ from typing import Any
 
 from oathdesk.errors import NotFound, OathdeskError
 from oathdesk.formats.problems import Problem
-from oathdesk.services.importer import ImportResult, import_seeds
+from oathdesk.services.importer import ImportResult, SkippedKey, import_seeds
 from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.vault.vault import Actor, Vault
 
@@ -42,6 +42,7 @@ class ImportOptions:
     file_format: str | None
     kind: TokenKind | None
     dry_run: bool
+    skip_hotp: bool = False  # PSKC: leave HOTP keys out (listed in the result) instead of refusing
     password: str | None = field(default=None, repr=False)
     psk: bytes | None = field(default=None, repr=False)
 
@@ -155,6 +156,7 @@ class ImportJobs:
                 password=options.password,
                 psk=options.psk,
                 progress=progress,
+                skip_hotp=options.skip_hotp,
             )
             job.phase = "finished"
         except OathdeskError as refused:
@@ -187,6 +189,7 @@ def _job_as_json(job: ImportJob) -> dict[str, Any]:
             "file_format": options.file_format,
             "kind": options.kind.value if options.kind else None,
             "dry_run": options.dry_run,
+            "skip_hotp": options.skip_hotp,
         },
         "started": job.started,
         "phase": job.phase,
@@ -209,6 +212,7 @@ def _job_from_json(data: dict[str, Any]) -> ImportJob:
             file_format=options["file_format"],
             kind=TokenKind(options["kind"]) if options["kind"] else None,
             dry_run=options["dry_run"],
+            skip_hotp=options.get("skip_hotp", False),
         ),
         started=data["started"],
         phase=data["phase"],
@@ -221,6 +225,7 @@ def _job_from_json(data: dict[str, Any]) -> ImportJob:
                 **result,
                 "problems": [Problem(**p) for p in result["problems"]],
                 "warnings": [Problem(**p) for p in result["warnings"]],
+                "skipped": [SkippedKey(**k) for k in result.get("skipped", [])],
             }
         ),
         error=data["error"],

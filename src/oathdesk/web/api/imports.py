@@ -34,6 +34,8 @@ class ImportOut(BaseModel):
     imported: int
     placeholder_serials: int
     problems: list[ProblemOut]
+    in_stock: int = 0  # imported tokens without a user
+    skipped: list[str] = []  # serials of PSKC HOTP keys left out (skip_hotp)
 
 
 def problem_out(problem: Problem) -> ProblemOut:
@@ -109,6 +111,9 @@ async def import_file(
     ] = None,
     kind: Annotated[TokenKind | None, Query()] = None,
     dry_run: Annotated[bool, Query()] = False,
+    skip_hotp: Annotated[
+        bool, Query(description="PSKC: import the TOTP keys, list the HOTP ones as skipped")
+    ] = False,
     x_pskc_password: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> ImportOut:
     """Import an Entra CSV, vendor PSKC, helpdesk spreadsheet (CSV/XLSX) or otpauth list (admin).
@@ -137,6 +142,7 @@ async def import_file(
         source=f"api import:{name[:64]}",
         password=password or x_pskc_password,
         psk=psk,
+        skip_hotp=skip_hotp,
     )
     problems = [problem_out(p) for p in result.problems]
     if problems:
@@ -153,4 +159,6 @@ async def import_file(
         imported=result.imported,
         placeholder_serials=result.placeholder_serials,
         problems=[],
+        in_stock=result.imported - result.assigned,
+        skipped=[key.serial for key in result.skipped],
     )

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from oathdesk.errors import InvalidInput, OathdeskError
-from oathdesk.services.importer import FORMATS
+from oathdesk.services.importer import DEFAULT_KINDS, FORMATS
 from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.web.deps import render, verify_csrf
 from oathdesk.web.import_jobs import ImportJob, ImportJobs, ImportOptions
@@ -41,6 +41,8 @@ FORMAT_LABELS = {
     "pskc": "Vendor PSKC (XML seed file)",
     "spreadsheet": "Helpdesk spreadsheet (CSV or XLSX)",
     "otpauth": "List of otpauth:// URIs (UPN as the account label)",
+    "graph-csv": "Vendor stock, Graph-style CSV (serialNumber, secretKey, ...)",
+    "serial-list": "Vendor stock, serial,secret list",
 }
 
 
@@ -93,6 +95,7 @@ def _page(
         {
             "formats": FORMAT_LABELS,
             "kinds": [k.value for k in TokenKind],
+            "default_kinds": _default_kinds(),
             "values": values or {},
             "error": error,
             "job": job,
@@ -101,6 +104,14 @@ def _page(
     )
     response.headers.update(NO_STORE)
     return response
+
+
+def _default_kinds() -> str:
+    """What the import does without a kind, from the table it applies (as `import --help`)."""
+    by_kind: dict[str, list[str]] = {}
+    for name, kind in DEFAULT_KINDS.items():
+        by_kind.setdefault(kind.value, []).append(name)
+    return "; ".join(f"{kind} for {', '.join(names)}" for kind, names in by_kind.items())
 
 
 @router.get("/import", response_class=HTMLResponse)
@@ -126,6 +137,7 @@ def _options(fields: dict[str, str], filename: str) -> ImportOptions:
         file_format=chosen or None,
         kind=TokenKind(kind) if kind else None,
         dry_run=fields.get("dry_run", "") in ("on", "true", "1"),
+        skip_hotp=fields.get("skip_hotp", "") in ("on", "true", "1"),
         password=fields.get("password") or None,
         psk=psk,
     )
