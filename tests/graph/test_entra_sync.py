@@ -318,6 +318,82 @@ def test_a_stock_token_assigned_but_not_activated_gets_its_user_not_delivery(
     assert [d["kind"] for d in pulled["differences"]] == []
 
 
+# -- users and the vault's limits ------------------------------------------------------------------
+
+
+def test_a_user_entra_can_no_longer_name_is_reported_and_never_added(world: EntraWorld) -> None:
+    """A user who self-assigned stock and was deleted since: the device still names them by id,
+    /users no longer finds them. Reported for a person; no user made up in the vault."""
+    gone_user, kept = f"carol@{DOMAIN}", f"dave@{DOMAIN}"
+    (theirs, other) = _add_stock(world, 2)
+    world.login()
+    assert world.cli("entra", "push", "--stock").returncode == 0
+    for upn, serial in ((gone_user, theirs), (kept, other)):
+        world.fake.add_user(upn)
+        assert world.fake.self_assign(upn, serial, _code(world, serial)) == 204
+    gone_id = world.fake.user_id(gone_user)
+    world.fake.delete_user(gone_user)
+
+    found = _sync(world)
+    assert [(d["kind"], d["serial"], d["upn"]) for d in found["applied"]] == [
+        ("self_activated", other, kept)
+    ]
+    (reported,) = found["reported"]
+    assert (reported["kind"], reported["serial"], reported["upn"]) == ("wrong_user", theirs, "")
+    assert gone_id in reported["detail"]
+    assert found["users_added"] == [kept]
+    assert gone_user not in {u.upn for u in world.vault.list_users()}
+    token = world.vault.get_token(theirs)
+    assert (token.state, token.upn) == (TokenState.REGISTERED, None)
+    assert _sync(world)["applied"] == []
+
+
+def test_sync_keeps_the_vaults_tokens_per_user_limit(world: EntraWorld) -> None:
+    """A stock token self-assigned by a user who holds the vault's limit already is reported
+    for a person, never given; another user's is applied in the same run."""
+    (held,) = world.add_tokens(ALICE, 1, first=1)
+    stock = _add_stock(world, 4)
+    world.vault.update_settings(ADMIN, max_tokens_per_user=2)
+    world.login()
+    assert world.cli("entra", "push", "--stock").returncode == 0
+    world.fake.add_user(BOB)
+    # alice (1 held) takes two: the first reaches the limit, the second is over it;
+    # bob (new to the vault) takes one whose activation failed: assigned, and within his limit.
+    for serial in stock[:2]:
+        assert world.fake.self_assign(ALICE, serial, _code(world, serial)) == 204
+    with graph_client(world.fake) as admin:
+        bob_id = world.fake.user_id(BOB)
+        answer = admin.post(
+            f"/users/{bob_id}/authentication/hardwareOathMethods",
+            json={"device": {"id": world.fake.device(stock[2])["id"]}},
+        )
+        assert answer.status_code in (200, 201), answer.text
+    assert world.fake.self_assign(BOB, stock[3], _code(world, stock[3])) == 204
+
+    found = _sync(world)
+    assert {(d["kind"], d["serial"], d["upn"]) for d in found["applied"]} == {
+        ("self_activated", stock[0], ALICE),
+        ("self_assigned", stock[2], BOB),
+        ("self_activated", stock[3], BOB),
+    }
+    (over,) = found["reported"]
+    assert (over["kind"], over["serial"], over["upn"]) == ("over_token_limit", stock[1], ALICE)
+    assert "max_tokens_per_user" in over["detail"]
+    assert world.vault.get_token(stock[1]).upn is None
+    assert {t.serial for t in world.vault.list_tokens() if t.upn == ALICE} == {held, stock[0]}
+    # the same the next time; once the limit is raised the next sync gives it
+    again = _sync(world)
+    assert again["applied"] == []
+    assert {(d["kind"], d["serial"]) for d in again["reported"]} == {
+        ("not_activated", stock[2]),  # bob's, given to him, still waits for his activation
+        ("over_token_limit", stock[1]),
+    }
+    world.vault.update_settings(ADMIN, max_tokens_per_user=3)
+    assert [(d["kind"], d["serial"]) for d in _sync(world)["applied"]] == [
+        ("self_activated", stock[1])
+    ]
+
+
 # -- failures --------------------------------------------------------------------------------------
 
 

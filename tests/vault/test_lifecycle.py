@@ -148,6 +148,21 @@ def test_reassign_replaces_the_seed(vault: Vault) -> None:
         vault.reassign(ADMIN, "r1", UPN, secret_for("y"))
 
 
+def test_reassign_keeps_the_tokens_per_user_limit(vault: Vault) -> None:
+    """Reassigning gives a user a token: the vault's per-user limit holds there as on assign."""
+    vault.add_user(ADMIN, UPN)
+    vault.add_user(ADMIN, "olaf@contoso.com")
+    vault.update_settings(ADMIN, max_tokens_per_user=1)
+    vault.add_tokens(ADMIN, [programmable("r2"), classic("c2", upn="olaf@contoso.com")])
+    vault.move(ADMIN, "r2", S.BURNED)
+    with pytest.raises(Conflict, match=r"olaf@contoso\.com already has 1 tokens, the limit"):
+        vault.reassign(ADMIN, "r2", "olaf@contoso.com", secret_for("new seed"))
+    assert vault.get_token("r2").upn == UPN
+    # Its own user at the limit may get it back with a new seed: it is the token they hold.
+    token = vault.reassign(ADMIN, "r2", UPN, secret_for("another seed"))
+    assert (token.upn, token.state) == (UPN, S.ASSIGNED)
+
+
 def test_purge_due_and_undelivered(vault: Vault) -> None:
     vault.add_user(ADMIN, UPN)
     vault.add_tokens(ADMIN, [programmable("d1"), programmable("d2"), programmable("d3")])

@@ -46,6 +46,7 @@ KINDS = {
     "not_activated": "in Entra but not activated",
     "duplicate": "the same serial twice in Entra",
     "over_limit": "user has more than 5 OATH methods",
+    "over_token_limit": "would take the user over the vault's tokens per user",
     "user_not_found": "vault user not found in Entra",
     "changed_meanwhile": "changed in the vault during the sync; run it again",
 }

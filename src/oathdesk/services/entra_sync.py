@@ -13,6 +13,10 @@ Sync applies three kinds, as audited transitions with ``source: entra``:
   nothing about delivery) becomes ``delivered`` once Entra shows it used to sign in after it
   was shipped (``lastUsedDateTime`` later than the vault's shipped time).
 
+A stock token that would take its user over the vault's tokens per user
+(``max_tokens_per_user``) is reported (``over_token_limit``), not given: a person retires one
+or raises the limit, and the next sync gives it.
+
 Everything else (a token unassigned or deleted in Entra, another user than the vault's, a serial
 twice, ...) is reported, never changed. Graph is read completely before the vault is written,
 so a Graph failure changes nothing; changes are written in batches, each batch one transaction
@@ -42,6 +46,7 @@ from oathdesk.services.entra_session import EntraSession
 from oathdesk.vault.entra_records import (
     ensure_user,
     give_stock_token,
+    held_token_counts,
     read_journal,
     tokens_for_entra,
 )
@@ -124,6 +129,7 @@ def _sync(session: EntraSession, lease: Lease, batch_size: int) -> SyncResult:
     with vault.reading() as conn:
         tokens = {t.serial: t for t in tokens_for_entra(conn, serials, IN_ENTRA)}
         journal = read_journal(conn, sorted(tokens))
+        limit = vault.settings(conn).max_tokens_per_user
     # Only the users of devices the vault knows need a name (an unknown serial is reported as
     # such, whoever has it).
     owner_ids = sorted({d.assigned_to for d in inventory if d.assigned_to and d.serial in tokens})
@@ -132,10 +138,39 @@ def _sync(session: EntraSession, lease: Lease, batch_size: int) -> SyncResult:
     result = SyncResult(inventory_size=len(inventory))
     to_apply = [d for d in found if d.kind in SYNC_APPLIES]
     result.reported = [d for d in found if d.kind not in SYNC_APPLIES]
+    given = [d for d in to_apply if _gives_a_user(d, tokens[d.serial])]
+    if given:
+        with vault.reading() as conn:
+            held = held_token_counts(conn, sorted({d.upn for d in given}))
+        over = _over_limit(given, held, limit)
+        to_apply = [d for d in to_apply if d.serial not in over]
+        result.reported = sorted_differences(result.reported + list(over.values()))
     for start in range(0, len(to_apply), batch_size):
         lease.renew()  # stops here if another sync took the job over meanwhile
         _apply_batch(session, to_apply[start : start + batch_size], tokens, result)
     return result
+
+
+def _gives_a_user(difference: Difference, token: Token) -> bool:
+    return difference.kind in ("self_assigned", "self_activated") and not token.upn
+
+
+def _over_limit(given: list[Difference], held: dict[str, int], limit: int) -> dict[str, Difference]:
+    """The stock tokens (by serial) that would take their user over ``limit`` tokens, counting
+    the ones this run gives before them (in serial order, so every run picks the same)."""
+    counts = dict(held)
+    over: dict[str, Difference] = {}
+    for difference in sorted(given, key=lambda d: d.serial):
+        upn = difference.upn
+        if counts.get(upn, 0) >= limit:
+            says = (
+                f"{upn} self-assigned it in Entra but holds {counts.get(upn, 0)} tokens in the "
+                f"vault, the limit; retire one or raise max_tokens_per_user, then sync again"
+            )
+            over[difference.serial] = Difference("over_token_limit", difference.serial, upn, says)
+            continue
+        counts[upn] = counts.get(upn, 0) + 1
+    return over
 
 
 def _apply_batch(

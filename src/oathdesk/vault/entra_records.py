@@ -127,8 +127,22 @@ def give_stock_token(
     if token.state is not TokenState.REGISTERED or token.upn:
         raise Conflict(f"token {token.serial} is no longer a registered stock token")
     owner_id = rows.require_user_id(work.conn, upn)
+    limit = work.settings().max_tokens_per_user
+    if rows.held_token_count(work.conn, owner_id) >= limit:
+        raise Conflict(
+            f"user {upn} already has {limit} tokens, the limit; retire one first "
+            "or raise max_tokens_per_user"
+        )
     rows.update_token(work.conn, token, user_id=owner_id, assigned_at=utc_now())
     work.audit("token.assigned", upn=upn, serial=token.serial, details=details)
+
+
+def held_token_counts(conn: sa.Connection, upns: list[str]) -> dict[str, int]:
+    """How many tokens each of ``upns`` holds or is about to hold (absent: none, or no such
+    user): what counts against the vault's tokens-per-user limit."""
+    ids = rows.user_ids(conn, upns)
+    held = rows.held_token_counts(conn, sorted(ids.values()))
+    return {upn: held[owner] for upn, owner in ids.items() if owner in held}
 
 
 def ensure_user(work: UnitOfWork, upn: str, *, notes: str) -> bool:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, InvalidInput, NotFound
 from oathdesk.formats.cells import starts_like_formula
+from oathdesk.people import check_display_name, check_notes, normalize_phone
 from oathdesk.upn import validate_upn
 from oathdesk.vault import fingerprints, rows
 from oathdesk.vault.audit import AuditChain
@@ -27,6 +28,7 @@ from oathdesk.vault.bulk import (
     TOKEN_COLUMNS,
     build_token_batch,
     insert_tuples,
+    lookup,
     sqlite_datetime,
 )
 from oathdesk.vault.ids import new_id, new_ids
@@ -115,6 +117,11 @@ class UnitOfWork:
     def add_user(self, upn: str, *, display_name: str, phone: str, notes: str) -> User:
         require(self.actor, Permission.MANAGE_USERS)
         upn = validate_upn(upn)
+        display_name, phone, notes = (
+            check_display_name(display_name),
+            normalize_phone(phone),
+            check_notes(notes),
+        )
         if rows.user_id(self.conn, upn) is not None:
             raise Conflict(f"user {upn} already exists; see it with `oathdesk user show {upn}`")
         now = utc_now()
@@ -122,14 +129,58 @@ class UnitOfWork:
             users.insert().values(
                 id=new_id(),
                 upn=upn,
-                display_name=display_name.strip(),
-                phone=phone.strip(),
+                display_name=display_name,
+                phone=phone,
                 notes=notes,
                 created_at=now,
             )
         )
         self.audit("user.added", upn=upn)
-        return User(upn, display_name.strip(), phone.strip(), notes, now)
+        return User(upn, display_name, phone, notes, now)
+
+    def update_user(
+        self,
+        upn: str,
+        *,
+        display_name: str | None = None,
+        phone: str | None = None,
+        notes: str | None = None,
+    ) -> User:
+        """Change what is on file about a user (None: leave it); one ``user.updated`` record
+        with each changed field before and after. Admin only: the phone number is what a
+        "callback" verification dials, so whoever may change it may steer a code."""
+        require(self.actor, Permission.MANAGE_USERS)
+        upn = validate_upn(upn)
+        current = rows.find_user(self.conn, upn)
+        if current is None:
+            raise NotFound(f"no user {upn}; add them with `oathdesk user add {upn}`")
+        wanted = {
+            "display_name": None if display_name is None else check_display_name(display_name),
+            "phone": None if phone is None else normalize_phone(phone),
+            "notes": None if notes is None else check_notes(notes),
+        }
+        changes: dict[str, str] = {
+            field: value
+            for field, value in wanted.items()
+            if value is not None and value != getattr(current, field)
+        }
+        if not changes:
+            return current
+        self.conn.execute(users.update().where(users.c.upn == upn).values(**changes))
+        self.audit(
+            "user.updated",
+            upn=upn,
+            details={
+                "before": {field: getattr(current, field) for field in changes},
+                "after": changes,
+            },
+        )
+        return replace(
+            current,
+            display_name=changes.get("display_name", current.display_name),
+            phone=changes.get("phone", current.phone),
+            notes=changes.get("notes", current.notes),
+        )
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -198,7 +249,8 @@ class UnitOfWork:
         source: str,
     ) -> dict[str, str]:
         """The user id of each UPN (creating missing users if asked), within the token limit."""
-        owner_ids = rows.user_ids(self.conn, upns)
+        owner_ids: dict[str, str] = lookup(self.conn, users.c.upn, users.c.id, upns)
+        existing = sorted(owner_ids.values())
         missing = [upn for upn in upns if upn not in owner_ids]
         if missing and not create_missing:
             raise NotFound(
@@ -219,7 +271,7 @@ class UnitOfWork:
             )
             self._audit_users_added(missing, source)
             owner_ids.update(fresh)
-        self._check_token_limit(owner_ids, items)
+        self._check_token_limit(owner_ids, existing, items)
         return owner_ids
 
     def _audit_users_added(self, upns: list[str], source: str) -> None:
@@ -240,10 +292,16 @@ class UnitOfWork:
         )
         self.audit("users.added", details=details)
 
-    def _check_token_limit(self, owner_ids: dict[str, str], items: Sequence[NewToken]) -> None:
+    def _check_token_limit(
+        self, owner_ids: dict[str, str], existing: list[str], items: Sequence[NewToken]
+    ) -> None:
+        """No user over the limit; only ``existing`` users (their ids) can hold tokens already,
+        so the users this batch created are not asked about."""
         limit = self.settings().max_tokens_per_user
         adding = Counter(item.upn for item in items if item.upn)
-        held = rows.held_token_counts(self.conn, sorted(owner_ids.values()))
+        if max(adding.values(), default=0) <= limit and not existing:
+            return
+        held = rows.held_token_counts(self.conn, existing)
         for upn, count in sorted(adding.items()):
             total = held.get(owner_ids[upn], 0) + count
             if total > limit:
@@ -347,6 +405,13 @@ class UnitOfWork:
                 "(and not lost, revoked or retired) can be reassigned"
             )
         owner_id = rows.require_user_id(self.conn, upn)
+        limit = self.settings().max_tokens_per_user
+        if token.upn != upn and rows.held_token_count(self.conn, owner_id) >= limit:
+            # A token back to its own user is one they hold already; to anyone else, one more.
+            raise Conflict(
+                f"user {upn} already has {limit} tokens, the limit; retire one first "
+                "or raise max_tokens_per_user"
+            )
         self._erase(token)
         new = {self._data_key.fingerprint(new_secret): token.serial}
         _refuse_known_secrets(new, self._known_secrets(new))

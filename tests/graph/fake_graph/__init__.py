@@ -32,6 +32,7 @@ fake_graph`` in your conftest.py)::
         def ssl_context(self) -> ssl.SSLContext   # trusts ca_bundle; for httpx verify=
         def add_user(self, upn, display_name="", *, guest=False) -> str   # returns the id
         def user_id(self, upn) -> str
+        def delete_user(self, upn) -> None  # /users no longer finds them; devices keep the id
         def add_device(self, serial, secret, *, time_interval=30, hash_function="hmacsha1",
                        manufacturer="Token2", model="C202", assign_to=None (UPN),
                        activated=False, allow_duplicate_serial=False,

@@ -78,6 +78,12 @@ class FakeGraph:
         with self._tenant.lock:
             return self._tenant.add_user(upn, display_name, guest=guest).id
 
+    def delete_user(self, upn: str) -> None:
+        """Delete ``upn`` from the tenant: /users no longer finds them, while their devices
+        still name them by id in the inventory (what oathdesk must not take for a user)."""
+        with self._tenant.lock:
+            self._tenant.delete_user(upn)
+
     def user_id(self, upn: str) -> str:
         with self._tenant.lock:
             return self._tenant.user(upn).id

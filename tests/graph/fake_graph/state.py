@@ -93,6 +93,8 @@ class Tenant:
     clock_offset: float = 0.0
     lock: threading.RLock = field(default_factory=threading.RLock)
     users: dict[str, User] = field(default_factory=dict)
+    # Deleted users: /users no longer finds them, but a device keeps naming its user by id.
+    deleted_users: dict[str, User] = field(default_factory=dict)
     devices: dict[str, Device] = field(default_factory=dict)
     software_methods: dict[str, SoftwareMethod] = field(default_factory=dict)
     hardware_oath_enabled: bool = True
@@ -109,6 +111,10 @@ class Tenant:
         self.users[user.id] = user
         return user
 
+    def delete_user(self, upn: str) -> None:
+        user = self.user(upn)
+        self.deleted_users[user.id] = self.users.pop(user.id)
+
     def find_user(self, id_or_upn: str) -> User | None:
         if id_or_upn in self.users:
             return self.users[id_or_upn]
@@ -123,7 +129,11 @@ class Tenant:
 
     # -- views ------------------------------------------------------------------------------
     def device_json(self, device: Device) -> dict[str, Any]:
-        owner = self.users.get(device.assigned_to) if device.assigned_to else None
+        owner = (
+            self.users.get(device.assigned_to) or self.deleted_users.get(device.assigned_to)
+            if device.assigned_to
+            else None
+        )
         return {
             "@odata.type": "#microsoft.graph.hardwareOathTokenAuthenticationMethodDevice",
             "id": device.id,
