@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, InvalidInput, NotFound
 from oathdesk.formats.cells import starts_like_formula
-from oathdesk.people import check_display_name, check_notes, normalize_phone
 from oathdesk.upn import validate_upn
 from oathdesk.vault import fingerprints, rows
 from oathdesk.vault.audit import AuditChain
@@ -28,7 +27,6 @@ from oathdesk.vault.bulk import (
     TOKEN_COLUMNS,
     build_token_batch,
     insert_tuples,
-    lookup,
     sqlite_datetime,
 )
 from oathdesk.vault.ids import new_id, new_ids
@@ -117,11 +115,6 @@ class UnitOfWork:
     def add_user(self, upn: str, *, display_name: str, phone: str, notes: str) -> User:
         require(self.actor, Permission.MANAGE_USERS)
         upn = validate_upn(upn)
-        display_name, phone, notes = (
-            check_display_name(display_name),
-            normalize_phone(phone),
-            check_notes(notes),
-        )
         if rows.user_id(self.conn, upn) is not None:
             raise Conflict(f"user {upn} already exists; see it with `oathdesk user show {upn}`")
         now = utc_now()
@@ -129,58 +122,14 @@ class UnitOfWork:
             users.insert().values(
                 id=new_id(),
                 upn=upn,
-                display_name=display_name,
-                phone=phone,
+                display_name=display_name.strip(),
+                phone=phone.strip(),
                 notes=notes,
                 created_at=now,
             )
         )
         self.audit("user.added", upn=upn)
-        return User(upn, display_name, phone, notes, now)
-
-    def update_user(
-        self,
-        upn: str,
-        *,
-        display_name: str | None = None,
-        phone: str | None = None,
-        notes: str | None = None,
-    ) -> User:
-        """Change what is on file about a user (None: leave it); one ``user.updated`` record
-        with each changed field before and after. Admin only: the phone number is what a
-        "callback" verification dials, so whoever may change it may steer a code."""
-        require(self.actor, Permission.MANAGE_USERS)
-        upn = validate_upn(upn)
-        current = rows.find_user(self.conn, upn)
-        if current is None:
-            raise NotFound(f"no user {upn}; add them with `oathdesk user add {upn}`")
-        wanted = {
-            "display_name": None if display_name is None else check_display_name(display_name),
-            "phone": None if phone is None else normalize_phone(phone),
-            "notes": None if notes is None else check_notes(notes),
-        }
-        changes: dict[str, str] = {
-            field: value
-            for field, value in wanted.items()
-            if value is not None and value != getattr(current, field)
-        }
-        if not changes:
-            return current
-        self.conn.execute(users.update().where(users.c.upn == upn).values(**changes))
-        self.audit(
-            "user.updated",
-            upn=upn,
-            details={
-                "before": {field: getattr(current, field) for field in changes},
-                "after": changes,
-            },
-        )
-        return replace(
-            current,
-            display_name=changes.get("display_name", current.display_name),
-            phone=changes.get("phone", current.phone),
-            notes=changes.get("notes", current.notes),
-        )
+        return User(upn, display_name.strip(), phone.strip(), notes, now)
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -249,8 +198,7 @@ class UnitOfWork:
         source: str,
     ) -> dict[str, str]:
         """The user id of each UPN (creating missing users if asked), within the token limit."""
-        owner_ids: dict[str, str] = lookup(self.conn, users.c.upn, users.c.id, upns)
-        existing = sorted(owner_ids.values())
+        owner_ids = rows.user_ids(self.conn, upns)
         missing = [upn for upn in upns if upn not in owner_ids]
         if missing and not create_missing:
             raise NotFound(
@@ -271,7 +219,7 @@ class UnitOfWork:
             )
             self._audit_users_added(missing, source)
             owner_ids.update(fresh)
-        self._check_token_limit(owner_ids, existing, items)
+        self._check_token_limit(owner_ids, items)
         return owner_ids
 
     def _audit_users_added(self, upns: list[str], source: str) -> None:
@@ -292,16 +240,10 @@ class UnitOfWork:
         )
         self.audit("users.added", details=details)
 
-    def _check_token_limit(
-        self, owner_ids: dict[str, str], existing: list[str], items: Sequence[NewToken]
-    ) -> None:
-        """No user over the limit; only ``existing`` users (their ids) can hold tokens already,
-        so the users this batch created are not asked about."""
+    def _check_token_limit(self, owner_ids: dict[str, str], items: Sequence[NewToken]) -> None:
         limit = self.settings().max_tokens_per_user
         adding = Counter(item.upn for item in items if item.upn)
-        if max(adding.values(), default=0) <= limit and not existing:
-            return
-        held = rows.held_token_counts(self.conn, existing)
+        held = rows.held_token_counts(self.conn, sorted(owner_ids.values()))
         for upn, count in sorted(adding.items()):
             total = held.get(owner_ids[upn], 0) + count
             if total > limit:
