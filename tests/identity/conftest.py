@@ -8,17 +8,15 @@ from pathlib import Path
 import pytest
 
 from oathdesk.identity.settings import CredentialKind, SsoSettings
-from tests.identity.standin import CLIENT_ID, TENANT_ID, StandInIdP
+from tests.identity.standin import CLIENT_ID, TENANT_ID, StandInIdP, running
 
 REDIRECT = "http://127.0.0.1:8765/auth/callback"
 
 
 @pytest.fixture
 def idp(tmp_path: Path) -> Iterator[StandInIdP]:
-    standin = StandInIdP(tmp_path / "idp-tls")
-    standin.serve()
-    yield standin
-    standin.stop()
+    with running(tmp_path / "idp-tls") as standin:
+        yield standin
 
 
 def settings_for(idp: StandInIdP, redirect: str = REDIRECT, **changes: object) -> SsoSettings:

@@ -12,6 +12,7 @@ see each refusal come from a real exchange. TLS uses the fake Graph's throwaway 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import secrets
@@ -19,6 +20,7 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -304,6 +306,17 @@ class StandInIdP:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def running(tls_dir: Path) -> Iterator[StandInIdP]:
+    """A stand-in serving on a free port until the block ends."""
+    standin = StandInIdP(tls_dir)
+    standin.serve()
+    try:
+        yield standin
+    finally:
+        standin.stop()
 
 
 def _with_query(url: str, **params: str) -> str:

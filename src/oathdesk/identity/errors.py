@@ -10,9 +10,12 @@ class SsoRefused(PermissionDenied):
 
     code = "sso_refused"
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, *, tid: str = "", oid: str = "") -> None:
         super().__init__(message)
         self.reason = reason
+        # Who it was, when the token was good enough to say (a refusal for want of a role).
+        self.tid = tid
+        self.oid = oid
 
 
 class IdentityUnreachable(OathdeskError):

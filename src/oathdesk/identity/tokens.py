@@ -116,7 +116,11 @@ def _checked(
     if not is_guid(oid):
         raise _refused("claims", "the ID token's object id (oid) is not a GUID")
     app_roles = _strings(claims.get("roles"))
-    role = _role(app_roles, claims, settings.group_roles)
+    try:
+        role = _role(app_roles, claims, settings.group_roles)
+    except SsoRefused as refused:
+        refused.tid, refused.oid = tid, oid
+        raise
     upn = str(claims.get("preferred_username") or claims.get("upn") or oid)
     return IdentityClaims(
         tid=tid,

@@ -7,6 +7,7 @@ code can be used once (the last accepted step is kept), and repeated failures lo
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
+SSO_ONLY = "!entra"  # the password hash of an operator who signs in with Entra only
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 
@@ -178,11 +180,24 @@ class OperatorDirectory:
         return Enrolment(name, build_otpauth_uri(secret, account=name, issuer="oathdesk"))
 
     def authenticate(
-        self, name: str, password: str, code: str, *, at: float | None = None
+        self,
+        name: str,
+        password: str,
+        code: str,
+        *,
+        at: float | None = None,
+        local_policy: str = "on",
+        client: str | None = None,
     ) -> Actor:
-        """Password and TOTP; both checked every time, one generic refusal for any failure."""
+        """Password and TOTP; both checked every time, one generic refusal for any failure.
+
+        ``local_policy`` is the break-glass policy while sign-in with Entra ID is on
+        (``vault.sso.local_sign_in_policy``): "admins-only" or "off" refuse, after a correct
+        password and code, whoever it leaves out; every local sign-in under it is audited as
+        break-glass with the client's address."""
         moment = _now() if at is None else datetime.fromtimestamp(at, UTC)
         refusal = SignInRefused("sign-in refused: wrong name, password or code, or account locked")
+        break_glass = local_policy != "on"
         with self.vault.transaction() as conn:
             row = conn.execute(
                 sa.select(operators).where(operators.c.name == name.strip()).with_for_update()
@@ -206,13 +221,27 @@ class OperatorDirectory:
                     "operator.signin_refused",
                     details={"reason": "disabled" if row.disabled else "locked"},
                 )
+            elif password_ok and fresh_code and _left_out(local_policy, row.role):
+                self.vault.audit(
+                    conn,
+                    actor,
+                    "operator.signin_refused",
+                    details={"reason": f"local sign-in {local_policy}", "ip": client},
+                )
+                policy_refusal = (
+                    "local sign-in is switched off on this console"
+                    if local_policy == "off"
+                    else "local sign-in is kept for admins on this console"
+                )
+                refusal = SignInRefused(f"{policy_refusal}; use Sign in with Microsoft")
             elif password_ok and fresh_code:
                 conn.execute(
                     operators.update()
                     .where(operators.c.id == row.id)
                     .values(failed_attempts=0, locked_until=None, totp_last_step=step)
                 )
-                self.vault.audit(conn, actor, "operator.signed_in")
+                details = {"break_glass": True, "ip": client} if break_glass else None
+                self.vault.audit(conn, actor, "operator.signed_in", details=details)
                 return actor
             else:
                 failures = row.failed_attempts + 1
@@ -234,11 +263,120 @@ class OperatorDirectory:
         # Reached only on refusal, after the failure (count, lock, audit record) has committed.
         raise refusal
 
+    # -- sign-in with Entra ID ---------------------------------------------------------------
+
+    def sign_in_sso(
+        self,
+        *,
+        tid: str,
+        oid: str,
+        upn: str,
+        display_name: str,
+        role: str,
+        app_roles: Iterable[str],
+        client: str,
+    ) -> Actor:
+        """The operator an Entra sign-in names, by (tid, oid): created at the first sign-in,
+        its name (the UPN), display name and role refreshed at every one. Audited with the oid,
+        the roles and the client's address; never a token."""
+        parsed = Role.parse(role)
+        name = upn.strip()[:128] or oid
+        details = {"oid": oid, "tid": tid, "roles": sorted(app_roles), "ip": client}
+        with self.vault.transaction() as conn:
+            row = conn.execute(
+                sa.select(operators)
+                .where(operators.c.sso_tid == tid, operators.c.sso_oid == oid)
+                .with_for_update()
+            ).first()
+            holder = conn.execute(sa.select(operators.c.id).where(operators.c.name == name)).first()
+            actor = Actor(name, parsed.value)
+            if holder is not None and (row is None or holder.id != row.id):
+                # Another account (a local one, or an earlier person with this UPN) has the
+                # name: refuse rather than merge two identities.
+                self.vault.audit(
+                    conn, actor, "operator.sso_refused", details={**details, "reason": "name_taken"}
+                )
+                refused = SignInRefused(
+                    f"Microsoft sign-in refused: the operator name {name} belongs to another "
+                    "account here; ask an admin to rename or remove it"
+                )
+            elif row is not None and row.disabled:
+                self.vault.audit(
+                    conn, actor, "operator.sso_refused", details={**details, "reason": "disabled"}
+                )
+                refused = SignInRefused(
+                    "Microsoft sign-in refused: your operator account here is disabled; "
+                    "ask an admin"
+                )
+            else:
+                values = {"name": name, "role": parsed.value, "display_name": display_name[:256]}
+                if row is None:
+                    conn.execute(
+                        operators.insert().values(**self._sso_account(tid, oid, name), **values)
+                    )
+                    self.vault.audit(
+                        conn,
+                        actor,
+                        "operator.added",
+                        details={
+                            "operator": name,
+                            "role": parsed.value,
+                            "source": "entra",
+                            "oid": oid,
+                        },
+                    )
+                else:
+                    conn.execute(
+                        operators.update().where(operators.c.id == row.id).values(**values)
+                    )
+                self.vault.audit(conn, actor, "operator.sso_signed_in", details=details)
+                return actor
+        raise refused
+
+    def refuse_sso(self, *, reason: str, client: str, oid: str = "", tid: str = "") -> None:
+        """Audit a refused Entra sign-in (a bad token, no role, a state mismatch...). Who it was
+        is known only when the token was good enough to read: then their operator, if any, loses
+        nothing here; the next good sign-in re-reads the role."""
+        actor = Actor(f"entra:{oid}" if oid else "entra:unknown", "none")
+        details = {"reason": reason, "ip": client, **({"oid": oid, "tid": tid} if oid else {})}
+        with self.vault.transaction() as conn:
+            if oid:
+                row = conn.execute(
+                    sa.select(operators.c.name, operators.c.role).where(
+                        operators.c.sso_tid == tid, operators.c.sso_oid == oid
+                    )
+                ).first()
+                if row is not None:
+                    actor = Actor(row.name, row.role)
+            self.vault.audit(conn, actor, "operator.sso_refused", details=details)
+
+    def _sso_account(self, tid: str, oid: str, name: str) -> dict[str, object]:
+        """The columns of a new operator who signs in with Entra only: no usable password (the
+        stored value is not an argon2 hash, so no password matches) and a TOTP secret nobody
+        ever sees (the columns are required; local sign-in cannot succeed)."""
+        operator_id = str(uuid.uuid4())
+        nonce, ciphertext = self.vault.encrypt_for(
+            generate_secret("sha1"), *_aad_parts(operator_id, name)
+        )
+        return {
+            "id": operator_id,
+            "password_hash": SSO_ONLY,
+            "totp_nonce": nonce,
+            "totp_ciphertext": ciphertext,
+            "created_at": _now(),
+            "sso_tid": tid,
+            "sso_oid": oid,
+        }
+
     def _row(self, conn: sa.Connection, name: str) -> sa.Row[tuple[object, ...]]:
         row = conn.execute(sa.select(operators).where(operators.c.name == name)).first()
         if row is None:
             raise NotFound(f"no operator {name}; list them with `oathdesk operator list`")
         return row
+
+
+def _left_out(local_policy: str, role: str) -> bool:
+    return local_policy == "off" or (local_policy == "admins-only" and role != Role.ADMIN.value)
 
 
 def _password_matches(password_hash: str, password: str) -> bool:

@@ -164,6 +164,42 @@ operators = sa.Table(
     sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Signed in with Entra ID (migration 0013): found by tenant + object id, never by name.
+    sa.Column("sso_tid", sa.String(36), nullable=True),
+    sa.Column("sso_oid", sa.String(36), nullable=True),
+    sa.Column("display_name", sa.String(256), nullable=True),
+    sa.Index("ix_operators_sso", "sso_tid", "sso_oid", unique=True),
+)
+
+# Sign-in with Entra ID (migration 0013): the app registration, one row, its credential
+# encrypted; and the sign-ins in progress (msal's flow, encrypted) by a hash of their cookie.
+sso_settings = sa.Table(
+    "sso_settings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    sa.Column("client_id", sa.String(36), nullable=False),
+    sa.Column("credential_kind", sa.String(16), nullable=False),
+    sa.Column("redirect_url", sa.String(2048), nullable=False),
+    sa.Column("authority_host", sa.String(512), nullable=False),
+    sa.Column("ca_bundle", sa.String(1024), nullable=True),
+    sa.Column("group_roles", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("local_sign_in", sa.String(16), nullable=False, server_default="on"),
+    sa.Column("credential_nonce", sa.LargeBinary, nullable=False),
+    sa.Column("credential_ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+sso_flows = sa.Table(
+    "sso_flows",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("flow_nonce", sa.LargeBinary, nullable=False),
+    sa.Column("flow_ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("next_path", sa.String(2048), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_sso_flows_created_at", "created_at"),
 )
 
 # REST API keys (migration 0008): several per operator, each acting with its operator's role.

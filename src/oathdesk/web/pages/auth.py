@@ -14,6 +14,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from oathdesk.errors import InvalidInput
+from oathdesk.identity.errors import SsoRefused
+from oathdesk.services import sso
 from oathdesk.vault.console import (
     SETUP_LINK_REFUSED,
     SetupLinkInvalid,
@@ -24,6 +26,7 @@ from oathdesk.vault.console import (
 from oathdesk.vault.models import Actor
 from oathdesk.vault.operators import OperatorDirectory, SignInRefused
 from oathdesk.vault.operators import password_problem as vault_password_problem
+from oathdesk.vault.sso import FLOW_LIFETIME
 from oathdesk.web.deps import (
     end_session,
     ensure_session,
@@ -39,7 +42,7 @@ from oathdesk.web.deps import (
     verify_csrf,
 )
 from oathdesk.web.render import qr_data_uri
-from oathdesk.web.security import check_signin_rate, client_ip, note_signin_failure
+from oathdesk.web.security import check_signin_rate, client_ip, is_secure, note_signin_failure
 
 router = APIRouter()
 
@@ -65,21 +68,31 @@ def password_problem(name: str, password: str, repeated: str | None = None) -> s
 def _signin_page(
     request: Request, *, error: str = "", name: str = "", next_path: str = "/", status: int = 200
 ) -> Response:
-    return render(
-        request,
-        "signin.html",
-        {"error": error, "name": name, "next_path": next_path},
-        status_code=status,
-    )
+    vault = get_vault(request)
+    context = {
+        "error": error,
+        "name": name,
+        "next_path": next_path,
+        "sso": sso.enabled_settings(vault) is not None,
+        "local_policy": sso.local_policy(vault).value,
+    }
+    return render(request, "signin.html", context, status_code=status)
 
 
 def _sign_in(request: Request, name: str, password: str, code: str) -> Actor:
-    """Throttle, then check all three; a failure is counted against the address and the name."""
+    """Throttle, then check all three; a failure is counted against the address and the name.
+    The break-glass policy (while sign-in with Entra is on) is checked by the vault."""
     vault, config = get_vault(request), get_config(request)
     ip = client_ip(request, config)
     check_signin_rate(vault, config, ip, name)
     try:
-        actor = OperatorDirectory(vault).authenticate(name, password, code.replace(" ", ""))
+        actor = OperatorDirectory(vault).authenticate(
+            name,
+            password,
+            code.replace(" ", ""),
+            local_policy=sso.local_policy(vault).value,
+            client=ip,
+        )
     except SignInRefused:
         if note_signin_failure(vault, config, ip, name):
             # Names only what and where: never the password or code that were tried.
@@ -124,6 +137,55 @@ def signin(
         )
     flash(request, f"Signed in as {actor.name} ({actor.role}).", "success")
     return RedirectResponse(safe_next(next), status_code=303)
+
+
+# -- sign-in with Microsoft (Entra ID) ---------------------------------------------------------
+
+# The flow cookie ties Entra's answer to the browser that asked. SameSite=Lax, not Strict like
+# the session's: the answer arrives as a cross-site top-level GET, which Lax cookies accompany.
+SSO_COOKIE = "oathdesk_sso_flow"
+SSO_CALLBACK = "/auth/callback"
+
+
+@router.get("/auth/microsoft")
+def sso_start(request: Request, next: str = "/") -> Response:
+    started = sso.start_sign_in(get_vault(request), safe_next(next))
+    response = RedirectResponse(started.auth_uri, status_code=303)
+    response.set_cookie(
+        SSO_COOKIE,
+        started.cookie,
+        max_age=int(FLOW_LIFETIME.total_seconds()),
+        path=SSO_CALLBACK,
+        secure=is_secure(request, get_config(request)),
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+@router.get(SSO_CALLBACK)
+def sso_callback(request: Request) -> Response:
+    vault = get_vault(request)
+    params = dict(request.query_params.items())
+    cookie = request.cookies.get(SSO_COOKIE, "")
+    try:
+        actor, next_path = sso.finish_sign_in(
+            vault, cookie, params, client=client_ip(request, get_config(request))
+        )
+    except SsoRefused as refused:
+        response = _signin_page(request, error=refused.message, status=403)
+    else:
+        # Exactly as a local sign-in: a new session id, the same timeouts and CSRF.
+        end_session(request)
+        token, session = get_sessions(request).create(actor.name)
+        start_session(request, token, session)
+        flash(request, f"Signed in as {actor.name} ({actor.role}) with Microsoft.", "success")
+        # A page, not a redirect: after a redirect chain that began at Entra (another site),
+        # the browser would withhold the SameSite=Strict session cookie; a step the page
+        # takes itself is same-site.
+        response = render(request, "sso_continue.html", {"next_path": next_path})
+    response.delete_cookie(SSO_COOKIE, path=SSO_CALLBACK, httponly=True, samesite="lax")
+    return response
 
 
 @router.post("/signout", dependencies=[Depends(verify_csrf)])

@@ -1,0 +1,122 @@
+"""Sign-in with Entra ID, orchestrated: the settings (vault) turned into the identity adapter's
+provider, a sign-in started and finished, the operator created or refreshed, every outcome
+audited. The web layer only sets the flow cookie, redirects and starts the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from oathdesk.errors import NotFound
+from oathdesk.identity.errors import SsoRefused
+from oathdesk.identity.flow import Provider
+from oathdesk.identity.settings import CredentialKind, LocalSignIn, SsoSettings
+from oathdesk.vault import sso as stored
+from oathdesk.vault.models import Actor
+from oathdesk.vault.operators import OperatorDirectory
+from oathdesk.vault.vault import Vault
+
+NO_FLOW = (
+    "Microsoft sign-in refused: this browser has no sign-in in progress (it expired after "
+    "10 minutes, or was already used); start again"
+)
+
+_providers: dict[tuple[object, ...], Provider] = {}
+_providers_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Started:
+    cookie: str  # the random value the browser keeps (a flow cookie); only its hash is stored
+    auth_uri: str  # where the browser goes now
+
+
+def settings_of(row: stored.StoredSso) -> SsoSettings:
+    return SsoSettings(
+        tenant_id=row.tenant_id,
+        client_id=row.client_id,
+        credential=CredentialKind(row.credential_kind),
+        redirect_url=row.redirect_url,
+        authority_host=row.authority_host,
+        ca_bundle=row.ca_bundle,
+        group_roles=dict(row.group_roles),
+    )
+
+
+def enabled_settings(vault: Vault) -> stored.StoredSso | None:
+    row = stored.load_settings(vault)
+    return row if row is not None and row.enabled else None
+
+
+def local_policy(vault: Vault) -> LocalSignIn:
+    return LocalSignIn(stored.local_sign_in_policy(vault))
+
+
+def provider_for(row: stored.StoredSso) -> Provider:
+    """One provider per stored configuration, so discovery and keys stay cached between
+    sign-ins; a new configuration (or credential) makes a new one."""
+    settings = settings_of(row)
+    key = (
+        settings.tenant,
+        settings.client_id,
+        settings.credential,
+        settings.redirect_url,
+        settings.authority_host,
+        settings.ca_bundle,
+        tuple(sorted(settings.group_roles.items())),
+        hashlib.sha256(row.credential.encode()).hexdigest(),
+    )
+    with _providers_lock:
+        if key not in _providers:
+            _providers.clear()  # one configuration at a time: the old one's cache is dead weight
+            _providers[key] = Provider(settings, row.credential)
+        return _providers[key]
+
+
+def _hash(cookie: str) -> str:
+    return hashlib.sha256(cookie.encode()).hexdigest()
+
+
+def start_sign_in(vault: Vault, next_path: str) -> Started:
+    row = enabled_settings(vault)
+    if row is None:
+        raise NotFound(stored.NOT_CONFIGURED)
+    flow = provider_for(row).start()
+    cookie = secrets.token_urlsafe(32)
+    stored.put_flow(vault, _hash(cookie), flow, next_path)
+    return Started(cookie, str(flow["auth_uri"]))
+
+
+def finish_sign_in(
+    vault: Vault, cookie: str, params: Mapping[str, str], *, client: str
+) -> tuple[Actor, str]:
+    """The signed-in operator and where to go next; ``SsoRefused`` (audited) otherwise."""
+    directory = OperatorDirectory(vault)
+    row = enabled_settings(vault)
+    taken = stored.take_flow(vault, _hash(cookie)) if cookie else None
+    try:
+        if row is None:
+            raise SsoRefused(
+                "not_configured", f"Microsoft sign-in refused: {stored.NOT_CONFIGURED}"
+            )
+        if taken is None:
+            raise SsoRefused("no_flow", NO_FLOW)
+        flow, next_path = taken
+        claims = provider_for(row).finish(flow, params)
+    except SsoRefused as refused:
+        directory.refuse_sso(reason=refused.reason, client=client, oid=refused.oid, tid=refused.tid)
+        raise
+    actor = directory.sign_in_sso(
+        tid=claims.tid,
+        oid=claims.oid,
+        upn=claims.upn,
+        display_name=claims.name,
+        role=claims.role,
+        app_roles=claims.app_roles,
+        client=client,
+    )
+    return actor, next_path
