@@ -225,7 +225,8 @@ class Vault:
                             "reason": reason,
                         },
                     )
-            # None: ours now. Else another run took it first: judge that one the same way (it is most likely alive).
+            # None: ours now. Else another run took it first: judge that one the same way
+            # (it is most likely alive).
             current = now_held
         try:
             yield held
