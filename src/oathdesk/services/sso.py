@@ -11,7 +11,9 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from oathdesk.errors import NotFound
+from oathdesk.errors import InvalidInput, NotFound
+from oathdesk.graph.auth import split_certificate_pem
+from oathdesk.identity.discovery import fetch_discovery
 from oathdesk.identity.errors import SsoRefused
 from oathdesk.identity.flow import Provider
 from oathdesk.identity.settings import CredentialKind, LocalSignIn, SsoSettings
@@ -54,6 +56,32 @@ def enabled_settings(vault: Vault) -> stored.StoredSso | None:
 
 def local_policy(vault: Vault) -> LocalSignIn:
     return LocalSignIn(stored.local_sign_in_policy(vault))
+
+
+def configure(vault: Vault, actor: Actor, settings: SsoSettings, *, credential: str) -> str:
+    """Check the settings against the tenant (its OpenID configuration must answer) and store
+    them, enabled; returns the issuer the tenant's ID tokens will carry. The credential itself
+    can only be proved by a sign-in: Entra checks it when a code is redeemed."""
+    if settings.credential is CredentialKind.CERTIFICATE:
+        split_certificate_pem(credential)  # one clear line now rather than at the first sign-in
+    elif not credential.strip():
+        raise InvalidInput("the client secret is empty; copy its Value from Certificates & secrets")
+    issuer = fetch_discovery(settings).issuer_for(settings.tenant)
+    stored.save_settings(
+        vault,
+        actor,
+        {
+            "tenant_id": settings.tenant,
+            "client_id": settings.client_id.lower(),
+            "credential_kind": settings.credential.value,
+            "redirect_url": settings.redirect_url,
+            "authority_host": settings.authority_host,
+            "ca_bundle": settings.ca_bundle,
+            "group_roles": dict(settings.group_roles),
+        },
+        credential=credential.strip(),
+    )
+    return issuer
 
 
 def provider_for(row: stored.StoredSso) -> Provider:
