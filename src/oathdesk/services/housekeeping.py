@@ -37,6 +37,7 @@ from oathdesk.services.alerts import AlertSink
 from oathdesk.vault import housekeeping as records
 from oathdesk.vault.entra_records import read_connection
 from oathdesk.vault.models import Actor, utc_now
+from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Vault
 
 log = logging.getLogger("oathdesk.housekeeping")
@@ -294,6 +295,66 @@ def _slot_done(vault: Vault, slot: int) -> bool:
         # A handful is enough: slots only grow, and `oathdesk housekeeping` runs have none.
         recent = records.recent_cycles(conn, limit=5)
     return any(cycle.slot is not None and cycle.slot >= slot for cycle in recent)
+
+
+# -- what the console shows -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CycleView:
+    """A recorded cycle, for a page."""
+
+    seq: int
+    at: datetime
+    server: str
+    took_over: str
+    steps: list[StepResult]
+
+    @property
+    def failed(self) -> list[StepResult]:
+        return [step for step in self.steps if step.failed]
+
+
+@dataclass(frozen=True)
+class Status:
+    cycles: list[CycleView]  # newest first
+    more_before: int | None  # the seq to page on from, when older cycles exist
+    interval: timedelta | None  # the schedule the newest server cycle ran on
+    next_due: datetime | None
+
+
+def status(vault: Vault, actor: Actor, *, limit: int, before: int | None = None) -> Status:
+    """A page of the last cycles (newest first) and when the next one is due (from the newest
+    cycle a server ran: the start of its next slot). Cycles are audit records: READ_AUDIT."""
+    require(actor, Permission.READ_AUDIT)
+    with vault.reading() as conn:
+        found = records.recent_cycles(conn, limit=limit + 1, before=before)
+        scheduled = next(
+            (c for c in records.recent_cycles(conn, limit=5) if c.slot is not None), None
+        )
+    more = found[limit - 1].seq if len(found) > limit else None
+    interval = next_due = None
+    if scheduled is not None and scheduled.slot is not None:
+        seconds = scheduled.details.get("interval_seconds")
+        if isinstance(seconds, int) and seconds > 0:
+            interval = timedelta(seconds=seconds)
+            next_due = slot_start(scheduled.slot + 1, interval)
+    return Status([_view(c) for c in found[:limit]], more, interval, next_due)
+
+
+def _view(cycle: records.CycleRecord) -> CycleView:
+    steps = []
+    for name, did in (cycle.details.get("steps") or {}).items():
+        did = dict(did) if isinstance(did, dict) else {}
+        error, skipped = str(did.pop("error", "")), str(did.pop("skipped", ""))
+        steps.append(StepResult(str(name), did=did, error=error, skipped=skipped))
+    return CycleView(
+        cycle.seq,
+        cycle.at,
+        str(cycle.details.get("server") or cycle.actor),
+        str(cycle.details.get("took_over") or ""),
+        steps,
+    )
 
 
 # -- the schedule (``oathdesk serve``) ----------------------------------------------------------

@@ -38,14 +38,19 @@ class CycleRecord:
         return slot if isinstance(slot, int) else None
 
 
-def recent_cycles(conn: sa.Connection, *, limit: int) -> list[CycleRecord]:
-    """The last ``limit`` cycles, newest first (reads no more rows than that)."""
+def recent_cycles(
+    conn: sa.Connection, *, limit: int, before: int | None = None
+) -> list[CycleRecord]:
+    """The last ``limit`` cycles (before audit record ``before``: the next page), newest first;
+    reads no more rows than that."""
     query = (
         sa.select(audit_log.c.seq, audit_log.c.at, audit_log.c.actor, audit_log.c.details)
         .where(audit_log.c.action == CYCLE_ACTION)
         .order_by(audit_log.c.seq.desc())
         .limit(limit)
     )
+    if before is not None:
+        query = query.where(audit_log.c.seq < before)
     return [
         CycleRecord(int(seq), datetime.fromisoformat(at), str(actor), json.loads(details))
         for seq, at, actor, details in conn.execute(query)
@@ -55,6 +60,15 @@ def recent_cycles(conn: sa.Connection, *, limit: int) -> list[CycleRecord]:
 def last_cycle(conn: sa.Connection) -> CycleRecord | None:
     found = recent_cycles(conn, limit=1)
     return found[0] if found else None
+
+
+def last_cycle_with(conn: sa.Connection, step: str, *, limit: int) -> CycleRecord | None:
+    """The newest of the last ``limit`` cycles in which ``step`` ran or failed (not skipped)."""
+    for cycle in recent_cycles(conn, limit=limit):
+        result = cycle.details.get("steps", {}).get(step)
+        if isinstance(result, dict) and "skipped" not in result:
+            return cycle
+    return None
 
 
 def cycles_per_slot(conn: sa.Connection) -> dict[int, int]:

@@ -137,11 +137,14 @@ class _LazyCsrfToken:
 # (label, path, permission needed or None for every signed-in operator)
 NAV: tuple[tuple[str, str, Permission | None], ...] = (
     ("Home", "/", None),
+    ("Overview", "/overview", Permission.LOOK_UP),
     ("Search", "/search", Permission.LOOK_UP),
     ("Drift", "/drift", Permission.LOOK_UP),
     ("Import", "/import", Permission.MANAGE_TOKENS),
     ("Export", "/export", Permission.EXPORT_SECRETS),
+    ("Entra", "/entra", Permission.MANAGE_TOKENS),
     ("Audit", "/audit", Permission.READ_AUDIT),
+    ("Housekeeping", "/housekeeping", Permission.READ_AUDIT),
     ("Settings", "/settings", Permission.SETTINGS),
     ("Operators", "/operators", Permission.MANAGE_OPERATORS),
     ("Toolset", "/toolset", None),

@@ -1,0 +1,81 @@
+"""The console's overview: where every token stands, what waits too long, what is due, and how
+Entra's view compares with the vault's, each figure an aggregate the database computes (one
+snapshot; no more rows read than the page shows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from oathdesk.services.entra_reconcile import IN_ENTRA
+from oathdesk.vault import housekeeping as records
+from oathdesk.vault.console import undelivered_tokens
+from oathdesk.vault.models import Actor, Token, utc_now
+from oathdesk.vault.roles import Permission, require
+from oathdesk.vault.vault import Vault
+
+SHOWN_LATE = 10
+
+
+@dataclass(frozen=True)
+class EntraView:
+    """Entra's inventory as the last sync saw it, beside the vault's count of tokens it says are
+    in Entra now."""
+
+    synced_at: datetime | None  # None: no cycle has synced yet
+    inventory: int
+    vault_in_entra: int
+    differences: dict[str, int] = field(default_factory=dict)
+    error: str = ""  # the last sync's failure, if the last cycle's sync failed
+
+
+@dataclass(frozen=True)
+class Overview:
+    now: datetime
+    states: list[records.StateFigure]
+    total: int
+    late: list[Token]
+    late_total: int
+    warning_days: int
+    purge_due: int
+    retention_days: int
+    entra: EntraView
+
+
+def overview(vault: Vault, actor: Actor, *, now: datetime | None = None) -> Overview:
+    """The figures, for an operator who may look tokens up."""
+    require(actor, Permission.LOOK_UP)
+    moment = now or utc_now()
+    with vault.reading() as conn:
+        settings = vault.settings(conn)
+        states = records.state_figures(conn)
+        purge_due = records.purge_due_count(conn, moment - timedelta(days=settings.retention_days))
+        in_entra = records.count_in_states(conn, IN_ENTRA)
+        synced = records.last_cycle_with(conn, "entra_sync", limit=24)
+    late, late_total = undelivered_tokens(vault, limit=SHOWN_LATE)
+    return Overview(
+        moment,
+        states,
+        sum(figure.count for figure in states),
+        late,
+        late_total,
+        settings.undelivered_warning_days,
+        purge_due,
+        settings.retention_days,
+        _entra_view(synced, in_entra),
+    )
+
+
+def _entra_view(cycle: records.CycleRecord | None, in_entra: int) -> EntraView:
+    if cycle is None:
+        return EntraView(None, 0, in_entra)
+    step: dict[str, Any] = cycle.details["steps"]["entra_sync"]
+    differences = step.get("differences", {})
+    return EntraView(
+        cycle.at,
+        int(step.get("inventory", 0)),
+        in_entra,
+        {str(k): int(v) for k, v in differences.items()} if isinstance(differences, dict) else {},
+        str(step.get("error", "")),
+    )
