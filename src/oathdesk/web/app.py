@@ -49,7 +49,6 @@ PAGES = (
     "tokens",
     "imports",
     "exports",
-    "entra",
     "audit",
     "drift",
     "settings",
