@@ -287,8 +287,13 @@ class StandInIdP:
                 self.end_headers()
                 self.wfile.write(data)
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                """Quiet: a browser refusing the throwaway CA once, resets, timeouts."""
+
+        server = Server(("127.0.0.1", 0), Handler)
         # The handshake then happens in the handler's thread: a stuck client blocks only itself.
         server.socket = context.wrap_socket(
             server.socket, server_side=True, do_handshake_on_connect=False

@@ -179,11 +179,11 @@ def sso_callback(request: Request) -> Response:
         end_session(request)
         token, session = get_sessions(request).create(actor.name)
         start_session(request, token, session)
-        flash(request, f"Signed in as {actor.name} ({actor.role}) with Microsoft.", "success")
         # A page, not a redirect: after a redirect chain that began at Entra (another site),
         # the browser would withhold the SameSite=Strict session cookie; a step the page
-        # takes itself is same-site.
+        # takes itself is same-site. The flash comes after it, for the page it leads to.
         response = render(request, "sso_continue.html", {"next_path": next_path})
+        flash(request, f"Signed in as {actor.name} ({actor.role}) with Microsoft.", "success")
     response.delete_cookie(SSO_COOKIE, path=SSO_CALLBACK, httponly=True, samesite="lax")
     return response
 
