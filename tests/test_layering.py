@@ -59,6 +59,7 @@ LOWER_MODULES = (
     "oathdesk.errors",
     "oathdesk.upn",
     "oathdesk.timetext",
+    "oathdesk.people",
 )
 
 

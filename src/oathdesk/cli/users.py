@@ -1,12 +1,15 @@
-"""`oathdesk user add|list|show`."""
+"""`oathdesk user add|edit|list|show`."""
 
 from __future__ import annotations
+
+from contextlib import closing
 
 import click
 
 from oathdesk.cli.vault_context import (
     json_option,
     local_actor,
+    open_reader,
     open_vault,
     print_json,
     print_table,
@@ -35,12 +38,44 @@ def user_add_command(
     click.echo(f"added user {user.upn}")
 
 
+@user_group.command("edit")
+@click.argument("upn")
+@click.option("--name", "display_name", default=None, help="New display name.")
+@click.option(
+    "--phone",
+    default=None,
+    help="New phone number on file (international, e.g. +44 20 7946 0958; '' clears it).",
+)
+@click.option("--notes", default=None, help="New notes (replace the old ones; '' clears them).")
+@vault_option
+def user_edit_command(
+    upn: str,
+    display_name: str | None,
+    phone: str | None,
+    notes: str | None,
+    vault_path: str | None,
+) -> None:
+    """Change a user's display name, phone number on file or notes (admin; audited)."""
+    if display_name is None and phone is None and notes is None:
+        raise click.UsageError("say what to change: --name, --phone and/or --notes")
+    vault = open_vault(vault_path)
+    before = vault.get_user(upn)
+    user = vault.update_user(
+        local_actor(), upn, display_name=display_name, phone=phone, notes=notes
+    )
+    if user == before:
+        click.echo(f"user {user.upn}: nothing changed")
+        return
+    click.echo(f"updated user {user.upn}: {user.display_name or '-'}, phone {user.phone or '-'}")
+
+
 @user_group.command("list")
 @vault_option
 @json_option
 def user_list_command(vault_path: str | None, as_json: bool) -> None:
     """List users."""
-    users = open_vault(vault_path).list_users()
+    with closing(open_reader(vault_path)) as reader:
+        users = reader.list_users()
     if as_json:
         print_json(
             [{"upn": u.upn, "display_name": u.display_name, "phone": u.phone} for u in users]
@@ -57,9 +92,9 @@ def user_list_command(vault_path: str | None, as_json: bool) -> None:
 @json_option
 def user_show_command(upn: str, vault_path: str | None, as_json: bool) -> None:
     """A user with their tokens."""
-    vault = open_vault(vault_path)
-    user = vault.get_user(upn)
-    owned = vault.list_tokens(upn=user.upn)
+    with closing(open_reader(vault_path)) as reader:
+        user = reader.get_user(upn)
+        owned = reader.list_tokens(upn=user.upn)
     if as_json:
         print_json(
             {

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from oathdesk.errors import InvalidInput
+from oathdesk.errors import InvalidInput, PolicyRefused
 from oathdesk.otp import acceptance_profile
 from oathdesk.services.audit_checks import AuditChecks
 from oathdesk.services.token_actions import available_actions
@@ -80,6 +80,7 @@ class UserOverview:
     tokens: list[TokenView]
     events: list[dict[str, Any]]  # recent audit records about the user or their tokens
     can_reveal: bool  # the actor may reveal and a token still has its seed
+    can_edit: bool = False  # the actor may change the name, phone number and notes
 
 
 def user_overview(vault: Vault, actor: Actor, upn: str, *, events: int = 20) -> UserOverview:
@@ -93,6 +94,7 @@ def user_overview(vault: Vault, actor: Actor, upn: str, *, events: int = 20) -> 
         views,
         lookup.recent_audit_about(vault, user.upn, [t.serial for t in owned], limit=events),
         revealable and allowed(actor.role, Permission.REVEAL),
+        allowed(actor.role, Permission.MANAGE_USERS),
     )
 
 
@@ -197,6 +199,16 @@ class RevealForm:
     tokens: list[Token]  # the user's tokens that still hold a seed
     four_eyes: bool
     profile: str
+
+    def check_callback(self, method: str) -> None:
+        """Refuse a "called back" verification when no number is on file: a callback on a
+        number the caller gives proves nothing, and with none on file there was nothing to
+        call back on. (The console asks this before it submits a reveal.)"""
+        if method.strip() == "callback" and not self.user.phone:
+            raise PolicyRefused(
+                f"{self.user.upn} has no phone number on file to call back on; an admin adds it "
+                "on the user's page (Edit), or verify the identity another way"
+            )
 
 
 def reveal_form(vault: Vault, actor: Actor, upn: str) -> RevealForm:

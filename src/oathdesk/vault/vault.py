@@ -291,6 +291,19 @@ class Vault:
                     raise Conflict(f"user {upn.strip().lower()} already exists") from None
             raise
 
+    def update_user(
+        self,
+        actor: Actor,
+        upn: str,
+        *,
+        display_name: str | None = None,
+        phone: str | None = None,
+        notes: str | None = None,
+    ) -> User:
+        """Change a user's display name, phone number on file or notes (None: leave it)."""
+        with self.unit_of_work(actor) as work:
+            return work.update_user(upn, display_name=display_name, phone=phone, notes=notes)
+
     def get_user(self, upn: str, conn: sa.Connection | None = None) -> User:
         with self._reading(conn) as c:
             user = rows.find_user(c, upn.strip().lower())

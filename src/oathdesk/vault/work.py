@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, InvalidInput, NotFound
 from oathdesk.formats.cells import starts_like_formula
+from oathdesk.people import check_display_name, check_notes, normalize_phone
 from oathdesk.upn import validate_upn
 from oathdesk.vault import fingerprints, rows
 from oathdesk.vault.audit import AuditChain
@@ -115,6 +116,11 @@ class UnitOfWork:
     def add_user(self, upn: str, *, display_name: str, phone: str, notes: str) -> User:
         require(self.actor, Permission.MANAGE_USERS)
         upn = validate_upn(upn)
+        display_name, phone, notes = (
+            check_display_name(display_name),
+            normalize_phone(phone),
+            check_notes(notes),
+        )
         if rows.user_id(self.conn, upn) is not None:
             raise Conflict(f"user {upn} already exists; see it with `oathdesk user show {upn}`")
         now = utc_now()
@@ -122,14 +128,58 @@ class UnitOfWork:
             users.insert().values(
                 id=new_id(),
                 upn=upn,
-                display_name=display_name.strip(),
-                phone=phone.strip(),
+                display_name=display_name,
+                phone=phone,
                 notes=notes,
                 created_at=now,
             )
         )
         self.audit("user.added", upn=upn)
-        return User(upn, display_name.strip(), phone.strip(), notes, now)
+        return User(upn, display_name, phone, notes, now)
+
+    def update_user(
+        self,
+        upn: str,
+        *,
+        display_name: str | None = None,
+        phone: str | None = None,
+        notes: str | None = None,
+    ) -> User:
+        """Change what is on file about a user (None: leave it); one ``user.updated`` record
+        with each changed field before and after. Admin only: the phone number is what a
+        "callback" verification dials, so whoever may change it may steer a code."""
+        require(self.actor, Permission.MANAGE_USERS)
+        upn = validate_upn(upn)
+        current = rows.find_user(self.conn, upn)
+        if current is None:
+            raise NotFound(f"no user {upn}; add them with `oathdesk user add {upn}`")
+        wanted = {
+            "display_name": None if display_name is None else check_display_name(display_name),
+            "phone": None if phone is None else normalize_phone(phone),
+            "notes": None if notes is None else check_notes(notes),
+        }
+        changes: dict[str, str] = {
+            field: value
+            for field, value in wanted.items()
+            if value is not None and value != getattr(current, field)
+        }
+        if not changes:
+            return current
+        self.conn.execute(users.update().where(users.c.upn == upn).values(**changes))
+        self.audit(
+            "user.updated",
+            upn=upn,
+            details={
+                "before": {field: getattr(current, field) for field in changes},
+                "after": changes,
+            },
+        )
+        return replace(
+            current,
+            display_name=changes.get("display_name", current.display_name),
+            phone=changes.get("phone", current.phone),
+            notes=changes.get("notes", current.notes),
+        )
 
     # -- tokens ------------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import jinja2
 
+from oathdesk.people import phone_text
+
 
 def when(moment: datetime | None, empty: str = "") -> str:
     """A stored time as operators read it: UTC, to the minute."""
@@ -31,6 +33,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = when
+    env.filters["phone"] = phone_text  # E.164 as stored, grouped as people read it
     return env
 
 

@@ -24,6 +24,19 @@ class UserIn(BaseModel):
     notes: str = Field(default="", max_length=2000)
 
 
+class UserPatch(BaseModel):
+    """What to change; a field left out stays as it is, "" clears it."""
+
+    display_name: str | None = Field(default=None, max_length=256, pattern=ONE_LINE)
+    phone: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=ONE_LINE,
+        description="international form with the country code; stored as E.164",
+    )
+    notes: str | None = Field(default=None, max_length=2000)
+
+
 @router.get("/users", response_model=PageOut[UserOut], responses=responses(400, 403))
 def list_users(
     request: Request,
@@ -63,3 +76,13 @@ def show_user(upn: UpnPath, actor: ApiActor, vault: VaultDep) -> UserDetailOut:
     return UserDetailOut(
         **UserOut.of(user).model_dump(), tokens=[TokenOut.of(token) for token in owned]
     )
+
+
+@router.patch("/users/{upn}", response_model=UserOut, responses=responses(400, 403, 404))
+def edit_user(upn: UpnPath, body: UserPatch, actor: ApiActor, vault: VaultDep) -> UserOut:
+    """Change a user's display name, phone number on file or notes (admin): one
+    ``user.updated`` audit record with each changed field before and after."""
+    user = vault.update_user(
+        actor, upn, display_name=body.display_name, phone=body.phone, notes=body.notes
+    )
+    return UserOut.of(user)

@@ -134,6 +134,7 @@ def _reveal(
 ) -> HTMLResponse:
     reveals: Reveals = request.app.state.reveal_queue
     try:
+        reveal_form(vault, actor, upn).check_callback(fields.get("method", ""))
         job = RevealJob(_request_from(vault, upn, fields), actor=actor)
         # Through the server's vault writer, like the API's reveals (we are in a worker thread).
         result = reveals.submit(job).result().result_or_raise(alerts)
