@@ -70,6 +70,37 @@ def insert_tuples(
     conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)  # noqa: S608
 
 
+# Up to this many values are looked up with IN (...) in chunks; more are matched against one
+# read of the column when the table is at most _SCAN_RATIO times their number: a hundred chunks
+# of 500 bound values cost SQLAlchemy more to compile than SQLite to answer.
+_SEEK_ALWAYS = 2000
+_SCAN_RATIO = 4
+_IN_CHUNK = 500
+
+
+def lookup(
+    conn: sa.Connection, key: sa.Column[Any], value: sa.Column[Any], wanted: Sequence[Any]
+) -> dict[Any, Any]:
+    """``value`` of the rows whose ``key`` is one of ``wanted`` (absent: no such row)."""
+    chosen = set(wanted)
+    if not chosen:
+        return {}
+    if len(chosen) > _SEEK_ALWAYS:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(key.table)).scalar_one()
+        if int(rows) <= _SCAN_RATIO * len(chosen):
+            scan = conn.execute(sa.select(key, value))
+            return {found: answer for found, answer in scan if found in chosen}
+    ordered = sorted(chosen)
+    found: dict[Any, Any] = {}
+    for start in range(0, len(ordered), _IN_CHUNK):
+        chunk = ordered[start : start + _IN_CHUNK]
+        # Pairs, not the result itself: a Result has keys(), which dict.update() would call.
+        found.update(
+            (row[0], row[1]) for row in conn.execute(sa.select(key, value).where(key.in_(chunk)))
+        )
+    return found
+
+
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys, ordinary Python values)."""
     if not rows:

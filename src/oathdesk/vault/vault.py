@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, NotFound
-from oathdesk.vault import db, fingerprints, leases, rotation, rows
+from oathdesk.vault import bulk, db, fingerprints, leases, rotation, rows
 from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
 from oathdesk.vault.audit_verify import ChainCheck, ChainPoint
 from oathdesk.vault.config import VaultLocation
@@ -363,7 +363,7 @@ class Vault:
     def existing_serials(self, serials: Iterable[str]) -> set[str]:
         """Which of ``serials`` the vault already holds (for reporting an import's clashes)."""
         with db.reading(self.engine) as conn:
-            return rows.existing_serials(conn, serials)
+            return set(bulk.lookup(conn, tokens.c.serial, tokens.c.serial, list(serials)))
 
     def secret_holders(self, secrets: Sequence[bytes]) -> list[str | None]:
         """For each of ``secrets``, the serial of a token in the vault that already holds it
@@ -380,7 +380,7 @@ class Vault:
         """How many tokens each of these users holds or is about to hold."""
         wanted = sorted(set(upns))
         with db.reading(self.engine) as conn:
-            ids = rows.user_ids(conn, wanted)
+            ids: dict[str, str] = bulk.lookup(conn, users.c.upn, users.c.id, wanted)
             held = rows.held_token_counts(conn, sorted(ids.values()))
         return {upn: held.get(ids[upn], 0) if upn in ids else 0 for upn in wanted}
 

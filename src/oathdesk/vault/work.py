@@ -28,6 +28,7 @@ from oathdesk.vault.bulk import (
     TOKEN_COLUMNS,
     build_token_batch,
     insert_tuples,
+    lookup,
     sqlite_datetime,
 )
 from oathdesk.vault.ids import new_id, new_ids
@@ -248,7 +249,8 @@ class UnitOfWork:
         source: str,
     ) -> dict[str, str]:
         """The user id of each UPN (creating missing users if asked), within the token limit."""
-        owner_ids = rows.user_ids(self.conn, upns)
+        owner_ids: dict[str, str] = lookup(self.conn, users.c.upn, users.c.id, upns)
+        existing = sorted(owner_ids.values())
         missing = [upn for upn in upns if upn not in owner_ids]
         if missing and not create_missing:
             raise NotFound(
@@ -269,7 +271,7 @@ class UnitOfWork:
             )
             self._audit_users_added(missing, source)
             owner_ids.update(fresh)
-        self._check_token_limit(owner_ids, items)
+        self._check_token_limit(owner_ids, existing, items)
         return owner_ids
 
     def _audit_users_added(self, upns: list[str], source: str) -> None:
@@ -290,10 +292,16 @@ class UnitOfWork:
         )
         self.audit("users.added", details=details)
 
-    def _check_token_limit(self, owner_ids: dict[str, str], items: Sequence[NewToken]) -> None:
+    def _check_token_limit(
+        self, owner_ids: dict[str, str], existing: list[str], items: Sequence[NewToken]
+    ) -> None:
+        """No user over the limit; only ``existing`` users (their ids) can hold tokens already,
+        so the users this batch created are not asked about."""
         limit = self.settings().max_tokens_per_user
         adding = Counter(item.upn for item in items if item.upn)
-        held = rows.held_token_counts(self.conn, sorted(owner_ids.values()))
+        if max(adding.values(), default=0) <= limit and not existing:
+            return
+        held = rows.held_token_counts(self.conn, existing)
         for upn, count in sorted(adding.items()):
             total = held.get(owner_ids[upn], 0) + count
             if total > limit:
