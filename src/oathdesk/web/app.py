@@ -49,6 +49,7 @@ PAGES = (
     "tokens",
     "imports",
     "exports",
+    "entra",
     "audit",
     "drift",
     "settings",

@@ -142,6 +142,7 @@ NAV: tuple[tuple[str, str, Permission | None], ...] = (
     ("Drift", "/drift", Permission.LOOK_UP),
     ("Import", "/import", Permission.MANAGE_TOKENS),
     ("Export", "/export", Permission.EXPORT_SECRETS),
+    ("Entra", "/entra", Permission.MANAGE_TOKENS),
     ("Audit", "/audit", Permission.READ_AUDIT),
     ("Housekeeping", "/housekeeping", Permission.READ_AUDIT),
     ("Settings", "/settings", Permission.SETTINGS),

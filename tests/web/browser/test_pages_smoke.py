@@ -25,6 +25,7 @@ ADMIN_PAGES = [
     (f"/tokens/{HELGA_SERIAL}", "token", "main h1"),
     ("/import", None, "#import-form"),
     ("/export", "export", "main form"),
+    ("/entra", None, "#sync-form"),
     ("/audit", "audit", "#audit-log"),
     ("/drift", "drift", "#drift-report"),
     ("/settings", "settings", "main form"),
