@@ -18,18 +18,32 @@ class StepsFailed(OathdeskError):
 
 
 @click.command("housekeeping")
+@click.option(
+    "--take-over-lease",
+    is_flag=True,
+    help="If a cycle from another machine holds the vault's lease but is gone, take the lease "
+    "over after confirming (audited). One killed on this machine is taken over without asking.",
+)
+@click.option("--yes", is_flag=True, help="Confirm --take-over-lease without a prompt.")
 @vault_option
 @json_option
-def housekeeping_command(vault_path: str | None, as_json: bool) -> None:
+def housekeeping_command(
+    take_over_lease: bool, yes: bool, vault_path: str | None, as_json: bool
+) -> None:
     """Run one housekeeping cycle: Entra sync (when connected), purge --due, the undelivered
     warning, the audit chain check."""
     from oathdesk.services.alerts import AlertSink, alert_settings
     from oathdesk.services.housekeeping import run_cycle
 
     settings = alert_settings(os.environ)  # a mistake in them: one line, before anything runs
+    take_over = None
+    if take_over_lease:
+        from oathdesk.cli.entra import _confirm_take_over
+
+        take_over = _confirm_take_over(yes, "housekeeping cycle")
     vault = open_vault(vault_path)
     try:
-        result = run_cycle(vault, AlertSink(settings, vault))
+        result = run_cycle(vault, AlertSink(settings, vault), take_over=take_over)
     finally:
         vault.close()
     if as_json:

@@ -36,6 +36,7 @@ from oathdesk.errors import Conflict, InvalidInput, OathdeskError
 from oathdesk.services.alerts import AlertSink
 from oathdesk.vault import housekeeping as records
 from oathdesk.vault.entra_records import read_connection
+from oathdesk.vault.leases import LeaseHolder
 from oathdesk.vault.models import Actor, utc_now
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Vault
@@ -251,12 +252,14 @@ def run_cycle(
     now: Callable[[], datetime] = utc_now,
     steps: tuple[tuple[str, StepFunction], ...] = STEPS,
     host: str | None = None,
+    take_over: Callable[[LeaseHolder], bool] | None = None,
 ) -> CycleResult:
     """Run one cycle under the vault's lease and record it (one audit record).
 
     ``interval`` (a server's schedule): the cycle of the current slot, unless it is done
     already, and a lease held by another run means skipping (``skipped`` says why). Without
-    (`oathdesk housekeeping`): a cycle now, and Conflict (one line) when another runs."""
+    (`oathdesk housekeeping`): a cycle now, and Conflict (one line) when another runs; a
+    holder on another machine is taken over when ``take_over`` (a person) confirms it is gone."""
     started = now()
     host = host or socket.gethostname()
     slot = slot_of(started, interval) if interval is not None else None
@@ -264,7 +267,9 @@ def run_cycle(
     if slot is not None and _slot_done(vault, slot):
         return CycleResult(slot, skipped=DONE_ALREADY)
     try:
-        with vault.lease(LEASE_JOB, HOUSEKEEPING_ACTOR, host=host, ttl=LEASE_TTL) as lease:
+        with vault.lease(
+            LEASE_JOB, HOUSEKEEPING_ACTOR, host=host, ttl=LEASE_TTL, take_over=take_over
+        ) as lease:
             if slot is not None and _slot_done(vault, slot):
                 return CycleResult(slot, skipped=DONE_ALREADY)
             context = Context(vault, alerts, now)
