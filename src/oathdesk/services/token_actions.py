@@ -11,8 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from oathdesk.errors import InvalidInput
+from oathdesk.seed import generate_secret
 from oathdesk.services.token_checks import confirm_delivery, verify_token
-from oathdesk.vault.lifecycle import SECRET_STATES, TRANSITIONS, TokenKind, TokenState
+from oathdesk.vault.lifecycle import (
+    REASSIGNABLE,
+    SECRET_STATES,
+    TRANSITIONS,
+    TokenKind,
+    TokenState,
+)
 from oathdesk.vault.roles import Permission, allowed
 from oathdesk.vault.vault import Actor, Token, Vault
 from oathdesk.vault.work import SHIPPING_MOVES
@@ -59,6 +66,16 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec(
             "purge", "Purge the seed", TokenState.SECRET_PURGED, ("reason",), destructive=True
         ),
+        # A programmable token to another user with a new seed, generated here (never shown):
+        # burning it then writes that seed onto the token (`oathdesk burn`).
+        ActionSpec(
+            "reassign",
+            "Reassign to another user",
+            TokenState.ASSIGNED,
+            ("upn",),
+            ("upn",),
+            destructive=True,
+        ),
     )
 }
 
@@ -88,6 +105,8 @@ def available_actions(token: Token, role: str) -> list[str]:
             usable = token.has_secret and token.state in SECRET_STATES and token.upn is not None
         elif spec.target is TokenState.BURNED and token.kind is TokenKind.CLASSIC:
             usable = False
+        elif spec.name == "reassign":
+            usable = token.kind is TokenKind.PROGRAMMABLE and token.state in REASSIGNABLE
         else:
             usable = spec.target in TRANSITIONS[token.state]
         if usable:
@@ -131,6 +150,15 @@ def perform(
             vault, actor, serial, override_reason=values["override_reason"] or None
         )
         return ActionOutcome(token, f"token {token.serial} is now delivered")
+    if name == "reassign":
+        # The same vault operation as `oathdesk token reassign --generate` and the API's.
+        algorithm = vault.get_token(serial).algorithm.value
+        token = vault.reassign(actor, serial, values["upn"], generate_secret(algorithm))
+        return ActionOutcome(
+            token,
+            f"token {token.serial} is reassigned to {token.upn} with a new seed; "
+            "its old seed is erased: burn it again before it is sent",
+        )
     if name == "purge":
         token = vault.purge(actor, serial, reason=values["reason"] or "delivered and working")
         return ActionOutcome(token, f"the secret of token {token.serial} is erased")
