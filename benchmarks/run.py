@@ -20,6 +20,7 @@ SECTIONS_MODULES = [
     "benchmarks.import_bench",
     "benchmarks.api_bench",
     "benchmarks.audit_bench",
+    "benchmarks.sync_bench",
 ]
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

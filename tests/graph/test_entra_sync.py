@@ -26,9 +26,10 @@ import sqlalchemy as sa
 
 from oathdesk.services.entra_reconcile import KINDS
 from oathdesk.vault.console import undelivered_tokens
-from oathdesk.vault.lifecycle import TokenKind, TokenState
-from oathdesk.vault.models import NewToken, utc_now
+from oathdesk.vault.lifecycle import TokenState
+from oathdesk.vault.models import utc_now
 from tests.conftest import assert_one_line_error
+from tests.formats.helpers import StockToken, graph_style_csv
 from tests.graph.entra_helpers import ADMIN, EntraWorld, pg_world, world
 from tests.graph.fake_graph.helpers import DEVICES, graph_client
 
@@ -50,18 +51,21 @@ def _code(world: EntraWorld, serial: str) -> str:
 
 
 def _add_stock(world: EntraWorld, count: int, *, first: int = 1) -> list[str]:
-    """``count`` tokens in stock (no user), added through the vault's bulk path.
-
-    TODO(issue 14, import formats): import them from a Graph-style CSV once the importer reads
-    ``serialNumber,secretKey,timeIntervalInSeconds,manufacturer,model,hashFunction``."""
-    items = []
-    for number in range(first, first + count):
-        serial = f"5{number:09d}"
-        seed = os.urandom(20)
-        world.seeds[serial] = seed
-        items.append(NewToken(serial, "Token2", "C202", TokenKind.CLASSIC, secret=seed))
-    world.vault.add_tokens(ADMIN, items)
-    return [item.serial for item in items]
+    """``count`` tokens in stock (no user), imported by the real `oathdesk import` from a vendor's
+    Graph-style CSV (serialNumber,secretKey,timeIntervalInSeconds,manufacturer,model,
+    hashFunction), as Token2's inventory sends them. SHA-1, 30 s: ``_code`` computes theirs."""
+    tokens = [
+        StockToken(f"5{number:09d}", os.urandom(20)) for number in range(first, first + count)
+    ]
+    world.seeds.update((t.serial, t.secret) for t in tokens)
+    path = world.location.key_file.parent / "stock.csv"
+    path.write_text(graph_style_csv(tokens))
+    try:
+        imported = world.cli("import", str(path))
+    finally:
+        path.unlink()
+    assert imported.returncode == 0, imported
+    return [t.serial for t in tokens]
 
 
 def _audit(world: EntraWorld) -> list[tuple[str, str, str, dict[str, object]]]:

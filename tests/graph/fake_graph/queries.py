@@ -59,7 +59,7 @@ def check_options(query: dict[str, str], allowed: set[str]) -> None:
 
 
 def page(
-    items: Sequence[dict[str, Any]],
+    items: Sequence[Any],
     query: dict[str, str],
     url: str,
     default_size: int,
