@@ -27,6 +27,9 @@ from oathdesk.vault.vault import Vault
 BY_SERIAL = Order((tokens.c.serial,))  # serial and UPN are unique: their own tie-break
 BY_UPN = Order((users.c.upn,))
 NEWEST_FIRST = Order((audit_log.c.seq,), descending=True)
+# Records filtered by time alone (or with an action): newest first by time, from the (at, seq)
+# or (action, at) index, so a page reads its own rows wherever the range lies in the log.
+LATEST_FIRST = Order((audit_log.c.at, audit_log.c.seq), descending=True)
 
 
 def _contains(column: sa.ColumnElement[Any], text: str) -> sa.ColumnElement[bool]:
@@ -213,19 +216,23 @@ def audit_page(
     vault: Vault, wanted: AuditFilter, *, cursor: str | None = None, limit: int = 50
 ) -> Page[dict[str, Any]]:
     """One page of the audit records matching ``wanted``, newest first (by sequence number,
-    unique): the filter, the order and the page are all done in SQL."""
+    unique; by time then sequence number when only a time range and perhaps an action filter
+    it): the filter, the order and the page are all done in SQL."""
     query = sa.select(audit_log).where(*_audit_conditions(wanted))
+    by_time = bool(wanted.since or wanted.until) and not (
+        wanted.upn or wanted.serial or wanted.actor
+    )
     with db.reading(vault.engine) as conn:
         return read_page(
             conn,
             query,
-            order=NEWEST_FIRST,
+            order=LATEST_FIRST if by_time else NEWEST_FIRST,
             cursors=vault.cursors,
-            listing="audit",
+            listing="audit.by_time" if by_time else "audit",
             wanted=_filter_key(wanted),
             cursor=cursor,
             limit=limit,
-            key_of=lambda row: (row.seq,),
+            key_of=(lambda row: (row.at, row.seq)) if by_time else (lambda row: (row.seq,)),
             item_of=lambda row: rows_as_dicts([row])[0],
         )
 

@@ -323,6 +323,9 @@ sa.Index(
     postgresql_where=sa.text("drift_seconds IS NOT NULL"),
 )
 
+# Migration 0014: pages of the log filtered by time (and at most an action), read in time order.
+sa.Index("ix_audit_log_at_seq", audit_log.c.at, audit_log.c.seq)
+
 # -- leases (migration 0010) ---------------------------------------------------------------------
 # One holder at a time for a long job several machines could start (vault/leases.py). Not in
 # backups: a restored lease would only hold the job up until it expired.
