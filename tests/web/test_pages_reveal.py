@@ -197,7 +197,7 @@ def test_accepted_until_days_away_names_the_day_the_zone_and_days(
     # The current code: accepted one day (and 0 to 30 s) from now; the longest-valid: two days.
     for days, kind in ((1, "current"), (2, "longest")):
         block = re.search(
-            rf'id="code-{kind}".*?accepted until <time datetime="[^"]+">([^<]+)</time>\s*'
+            rf'id="code-{kind}".*?accepted until <time datetime="[^"]+"[^>]*>([^<]+)</time>\s*'
             r'\(<span data-until="\d+">([^<]+)</span>\)',
             response.text,
             re.DOTALL,

@@ -203,8 +203,9 @@ class RevealForm:
     def check_callback(self, method: str) -> None:
         """Refuse a "called back" verification when no number is on file: a callback on a
         number the caller gives proves nothing, and with none on file there was nothing to
-        call back on. (The console asks this before it submits a reveal.)"""
-        if method.strip() == "callback" and not self.user.phone:
+        call back on. (The console asks this before it submits a reveal; with no seed to
+        reveal, the reveal's own refusal says what to do instead.)"""
+        if method.strip() == "callback" and not self.user.phone and self.tokens:
             raise PolicyRefused(
                 f"{self.user.upn} has no phone number on file to call back on; an admin adds it "
                 "on the user's page (Edit), or verify the identity another way"

@@ -11,17 +11,32 @@ from functools import cache
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from oathdesk.people import phone_text
 
 
-def when(moment: datetime | None, empty: str = "") -> str:
-    """A stored time as operators read it: UTC, to the minute."""
-    if moment is None:
-        return empty
+def time_element(moment: datetime | str, *, seconds: bool) -> Markup:
+    """``<time datetime="...Z" title="... UTC">... UTC</time>``: the moment in UTC, which
+    static/localtime.js rewrites into the operator's own zone (from the browser) with the zone's
+    name, keeping UTC in the title for a hover. Without JavaScript the page still says UTC."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    utc = moment.astimezone(UTC)
+    shown = utc.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+    precision = "seconds" if seconds else "minutes"
+    return Markup('<time datetime="{}" title="{}" data-local="{}">{}</time>').format(
+        utc.strftime("%Y-%m-%dT%H:%M:%SZ"), shown, precision, shown
+    )
+
+
+def when(moment: datetime | None, empty: str = "") -> Markup | str:
+    """A stored time as operators read it: to the minute, in their zone (UTC without JS)."""
+    if moment is None:
+        return empty
+    return time_element(moment, seconds=False)
 
 
 @cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from markupsafe import Markup
 from starlette.datastructures import FormData
 
 from oathdesk.errors import (
@@ -23,6 +24,7 @@ from oathdesk.services.alerts import AlertSink
 from oathdesk.vault.db import StorageError
 from oathdesk.vault.vault import Actor, Vault
 from oathdesk.web.deps import current_actor, get_alerts, get_vault, require_admin
+from oathdesk.web.render import time_element
 from oathdesk.web.security import SignInThrottled
 
 # What the pages declare they need (FastAPI dependencies).
@@ -71,7 +73,7 @@ def kept(fields: dict[str, str]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if key not in SECRET_FIELDS}
 
 
-def short_time(moment: Any) -> str:
-    """An audit/record time as the pages show it: UTC, to the second."""
-    text = moment if isinstance(moment, str) else moment.isoformat()
-    return text[:19].replace("T", " ") + " UTC"
+def short_time(moment: Any) -> Markup:
+    """An audit/record time as the pages show it, to the second: a ``<time>`` element in UTC
+    that the browser shows in the operator's zone (static/localtime.js)."""
+    return time_element(moment, seconds=True)
