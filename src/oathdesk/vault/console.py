@@ -263,7 +263,11 @@ def undelivered_tokens(vault: Vault, *, limit: int) -> tuple[list[Token], int]:
         # Stock registered in Entra without a user (`entra push --stock`) waits for no one.
         late = sa.and_(waiting, tokens.c.user_id.is_not(None), since <= cutoff)
         total = conn.execute(sa.select(sa.func.count()).select_from(tokens).where(late))
-        found = conn.execute(rows.token_query().where(late).order_by(since).limit(limit))
+        # The index on (state, since) reads only the late tokens (migration 0015); the serial
+        # orders tokens that began waiting at the same moment (one import).
+        found = conn.execute(
+            rows.token_query().where(late).order_by(since, tokens.c.serial).limit(limit)
+        )
         return [rows.token_from_row(row) for row in found], int(total.scalar_one())
 
 

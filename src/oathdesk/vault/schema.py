@@ -326,6 +326,14 @@ sa.Index(
 # Migration 0014: pages of the log filtered by time (and at most an action), read in time order.
 sa.Index("ix_audit_log_at_seq", audit_log.c.at, audit_log.c.seq)
 
+# Migration 0015: the dashboard's late tokens, by state and the time their wait began
+# (vault/console.py ``undelivered_tokens``).
+sa.Index(
+    "ix_tokens_state_waiting_since",
+    tokens.c.state,
+    sa.func.coalesce(tokens.c.assigned_at, tokens.c.created_at),
+)
+
 # -- leases (migration 0010) ---------------------------------------------------------------------
 # One holder at a time for a long job several machines could start (vault/leases.py). Not in
 # backups: a restored lease would only hold the job up until it expired.
