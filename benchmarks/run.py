@@ -21,6 +21,7 @@ SECTIONS_MODULES = [
     "benchmarks.api_bench",
     "benchmarks.audit_bench",
     "benchmarks.sync_bench",
+    "benchmarks.list_bench",
 ]
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
