@@ -69,8 +69,10 @@ REFUSED = [
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     port = free_port()
+    # Housekeeping off: the log then holds only what the requests caused (a cycle's own line
+    # would come at start-up).
     process = subprocess.Popen(
-        [str(OATHDESK), "serve", "--port", str(port)],
+        [str(OATHDESK), "serve", "--port", str(port), "--housekeeping-every", "off"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
