@@ -215,3 +215,14 @@ def test_break_glass_policy_limits_local_sign_in_and_audits_it(
             )
     finally:
         vault.close()
+
+
+def test_an_unreachable_identity_platform_is_one_line_on_a_page(
+    sso_server: str, idp: StandInIdP
+) -> None:
+    idp.stop()
+    with new_client(sso_server) as client:
+        page = client.get("/auth/microsoft")
+    assert page.status_code >= 400
+    assert "cannot reach the identity platform" in page.text or "OpenID" in page.text
+    assert "Traceback" not in page.text
