@@ -6,6 +6,7 @@ cycle (its Entra sync held up by the fake Graph) leaves it to the next, which do
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -29,6 +30,7 @@ from tests.web.test_serve import clean_env, read_banner
 __all__ = ["pg_world"]
 
 EVERY = "2s"
+HOUSEKEEPING_1S = ("--housekeeping-every", "1s")
 
 
 @contextmanager
@@ -160,3 +162,26 @@ def test_a_server_killed_during_a_cycle_leaves_it_to_the_next_and_nothing_is_don
     assert f"process {first.pid}" in took_over["details"]["took_over"]
     assert not took_over["details"]["failed"]
     assert "Traceback" not in (tmp_path / "b.log").read_text()
+
+
+def test_with_workers_only_the_parent_runs_housekeeping(
+    pg_world: EntraWorld, tmp_path: Path
+) -> None:
+    env = clean_env(tmp_path / "w") | pg_world.env
+    process = subprocess.Popen(
+        [str(OATHDESK), "serve", "--port", str(free_port()), "--workers", "2", *HOUSEKEEPING_1S],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert "housekeeping: every 1s" in read_banner(process, timeout=60)
+        _wait_for("three cycles", lambda: len(_cycles(pg_world)) >= 3)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+    servers = {
+        c["details"]["server"] for c in pg_world.vault.export_audit(action=records.CYCLE_ACTION)
+    }
+    assert servers == {f"{socket.gethostname()} process {process.pid}"}
