@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 
 import click
 
@@ -16,6 +17,7 @@ from oathdesk.cli.vault_context import (
     vault_option,
 )
 from oathdesk.errors import InvalidInput
+from oathdesk.timetext import iso_utc, moment_text
 from oathdesk.vault.operators import Enrolment, OperatorDirectory
 
 
@@ -72,25 +74,26 @@ def operator_list_command(vault_path: str | None, as_json: bool) -> None:
                     "name": o.name,
                     "role": o.role.value,
                     "disabled": o.disabled,
-                    "locked_until": o.locked_until,
+                    "locked_until": iso_utc(o.locked_until) if o.locked_until else None,
                 }
                 for o in found
             ]
         )
         return
+    now = datetime.now(UTC)
+
+    def status(locked_until: datetime | None, disabled: bool) -> str:
+        if disabled:
+            return "disabled"
+        if locked_until is not None and locked_until > now:
+            # In this machine's zone, with its name: a bare UTC clock time reads as local.
+            return f"locked until {moment_text(locked_until, now)}"
+        return "active"
+
     print_table(
         "operators",
         ["name", "role", "status"],
-        [
-            [
-                o.name,
-                o.role.value,
-                "disabled"
-                if o.disabled
-                else (f"locked until {o.locked_until:%H:%M}" if o.locked_until else "active"),
-            ]
-            for o in found
-        ],
+        [[o.name, o.role.value, status(o.locked_until, o.disabled)] for o in found],
     )
 
 

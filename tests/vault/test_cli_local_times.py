@@ -1,0 +1,49 @@
+"""The CLI shows moments in the local time zone with its name (timetext.moment_text), not a
+bare UTC clock time that reads as local."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from oathdesk.timetext import moment_text
+from oathdesk.vault.config import VaultLocation
+from oathdesk.vault.keys import read_key_file
+from oathdesk.vault.operators import MAX_FAILURES, OperatorDirectory, SignInRefused
+from oathdesk.vault.vault import Vault
+from tests.conftest import RunCli
+
+
+def test_operator_list_says_until_when_in_the_local_zone(
+    sqlite_location: VaultLocation, sqlite_env: dict[str, str], cli: RunCli
+) -> None:
+    env = {**sqlite_env, "TZ": "Europe/Berlin"}
+    added = cli(
+        "operator",
+        "add",
+        "hugo",
+        "--role",
+        "helpdesk",
+        "--password-stdin",
+        input="answers the phone at desk 42\n",
+        env=env,
+    )
+    assert added.returncode == 0, added.stderr
+    vault = Vault.open(sqlite_location, read_key_file(sqlite_location.key_file))
+    try:
+        for _ in range(MAX_FAILURES):
+            with pytest.raises(SignInRefused):
+                OperatorDirectory(vault).authenticate("hugo", "wrong password", "000000")
+        (locked,) = [o.locked_until for o in OperatorDirectory(vault).list()]
+    finally:
+        vault.close()
+    assert locked is not None
+    listed = cli("operator", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    berlin = moment_text(locked, datetime.now(UTC), ZoneInfo("Europe/Berlin"))
+    assert f"locked until {berlin}" in listed.stdout  # e.g. 23:17:03 CET
+    as_json = json.loads(cli("operator", "list", "--json", env=env).stdout)
+    assert as_json[0]["locked_until"].endswith("Z")  # JSON stays in UTC, as the API writes it
