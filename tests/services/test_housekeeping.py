@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +243,16 @@ def test_a_wrong_interval_is_one_line_saying_what_to_write(text: str) -> None:
         parse_interval(text)
     assert "\n" not in refused.value.message
     assert "15m, 1h" in refused.value.message
+
+
+def test_a_server_whose_interval_changed_still_runs_its_slots(vault: Vault) -> None:
+    """Slots of different intervals are different numbers (a 2 s slot's number is far above an
+    hour's): after a restart from 2 s to hourly, the hour's cycle is not taken as done."""
+    sink = AlertSink(AlertSettings(), vault)
+    moment = datetime.fromtimestamp(1_800_000_000 + 100, tz=UTC)  # 100 s into an hour's slot
+    assert run_cycle(vault, sink, interval=timedelta(seconds=2), now=lambda: moment).ran
+
+    hourly = run_cycle(vault, sink, interval=HOUR, now=lambda: moment + timedelta(seconds=5))
+
+    assert hourly.ran, hourly.skipped
+    assert run_cycle(vault, sink, interval=HOUR, now=lambda: moment + timedelta(seconds=6)).skipped

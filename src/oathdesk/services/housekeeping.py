@@ -264,13 +264,13 @@ def run_cycle(
     host = host or socket.gethostname()
     slot = slot_of(started, interval) if interval is not None else None
     # Read first: most servers find the slot done, and need not write (the lease) to see it.
-    if slot is not None and _slot_done(vault, slot):
+    if slot is not None and interval is not None and _slot_done(vault, slot, interval):
         return CycleResult(slot, skipped=DONE_ALREADY)
     try:
         with vault.lease(
             LEASE_JOB, HOUSEKEEPING_ACTOR, host=host, ttl=LEASE_TTL, take_over=take_over
         ) as lease:
-            if slot is not None and _slot_done(vault, slot):
+            if slot is not None and interval is not None and _slot_done(vault, slot, interval):
                 return CycleResult(slot, skipped=DONE_ALREADY)
             context = Context(vault, alerts, now)
             results = []
@@ -295,11 +295,20 @@ def run_cycle(
         return CycleResult(slot, skipped=busy.message)
 
 
-def _slot_done(vault: Vault, slot: int) -> bool:
+def _slot_done(vault: Vault, slot: int, interval: timedelta) -> bool:
+    """Whether a cycle of this slot of this interval is recorded. Slots are numbered per
+    interval (a 2 s slot's number is far above an hour's), so only cycles of the same interval
+    count; a server restarted with another interval runs its own slots."""
+    seconds = int(interval.total_seconds())
     with vault.reading() as conn:
         # A handful is enough: slots only grow, and `oathdesk housekeeping` runs have none.
         recent = records.recent_cycles(conn, limit=5)
-    return any(cycle.slot is not None and cycle.slot >= slot for cycle in recent)
+    return any(
+        cycle.slot is not None
+        and cycle.details.get("interval_seconds") == seconds
+        and cycle.slot >= slot
+        for cycle in recent
+    )
 
 
 # -- what the console shows -------------------------------------------------------------------
@@ -438,7 +447,11 @@ class Schedule:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            result = self.run_once()
+            try:
+                result = self.run_once()
+            except Exception as error:  # an alert sink's own bug: the schedule still goes on
+                log.error("housekeeping cycle failed: %s", type(error).__name__)
+                result = None
             now = self._clock()
             next_slot = slot_start(slot_of(now, self.interval) + 1, self.interval)
             wait = (next_slot - now).total_seconds()
