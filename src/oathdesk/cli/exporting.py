@@ -11,7 +11,7 @@ import click
 from oathdesk.cli.vault_context import local_actor, open_vault, vault_option
 from oathdesk.errors import InvalidInput
 from oathdesk.platform_io import PRIVATE_FILES
-from oathdesk.services.exporter import ALL_EXPORTS, export
+from oathdesk.services.exporter import ALL_EXPORTS, open_export
 
 SHOWN_LEFT_OUT = 20
 
@@ -38,10 +38,13 @@ def export_command(kind: str, output: Path, header: str, vault_path: str | None)
     printable QR sheet or a list of otpauth URIs). Admin only, audited, written with mode 0600."""
     if output.exists():
         raise InvalidInput(f"{output} exists; choose a new file name")
-    result = export(open_vault(vault_path), local_actor(), kind, header_spelling=header)
+    # Audited before it returns; the file is then written chunk by chunk as the secrets are
+    # read (an Entra CSV of 100,000 tokens is never whole in memory).
+    result = open_export(open_vault(vault_path), local_actor(), kind, header_spelling=header)
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(result.text)
+        for chunk in result.chunks:
+            handle.write(chunk)
     for problem in result.left_out[:SHOWN_LEFT_OUT]:
         click.echo(f"left out: {problem.message}")
     if len(result.left_out) > SHOWN_LEFT_OUT:

@@ -8,15 +8,98 @@ never sign anyone in, so the export leaves it out and says why (Graph takes SHA-
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+import csv
+import io
+from collections.abc import Iterable, Sequence
 
-from oathdesk.formats.cells import starts_like_formula
+from oathdesk.formats.cells import safe_cell, starts_like_formula
+from oathdesk.formats.entra_header import COLUMNS
 from oathdesk.formats.entra_rules import MAX_SECRET_CHARS, check_upn
 from oathdesk.formats.problems import Code, Problem
 from oathdesk.formats.records import SeedRecord
 from oathdesk.seed import encode_base32
+from oathdesk.upn import MAX_PLAIN_UPN_CHARS, PLAIN_UPN
 
 INTERVALS = (30, 60)
+# The longest secret whose base32 fits MAX_SECRET_CHARS (5 bytes are 8 characters).
+MAX_SECRET_BYTES = MAX_SECRET_CHARS * 5 // 8
+
+
+def plainly_fit(
+    upn: str | None,
+    serial: str,
+    manufacturer: str,
+    model: str,
+    algorithm: str,
+    digits: int,
+    period: int,
+    secret_bytes: int,
+) -> bool:
+    """Whether a token can be a row of an Entra CSV by conditions narrower than
+    ``entra_csv_problems`` (which finds nothing wrong with such a token): an export of 100,000
+    tokens asks this of each and the full checks only of the few it does not clear."""
+    return (
+        algorithm == "sha1"
+        and digits == 6
+        and period in INTERVALS
+        and secret_bytes <= MAX_SECRET_BYTES
+        and upn is not None
+        and len(upn) <= MAX_PLAIN_UPN_CHARS
+        and PLAIN_UPN.fullmatch(upn) is not None
+        and serial[:1].isascii()
+        and serial[:1].isalnum()
+        and manufacturer[:1].isascii()
+        and manufacturer[:1].isalnum()
+        and model[:1].isascii()
+        and model[:1].isalnum()
+    )
+
+
+def entra_csv_header(header_spelling: str) -> str:
+    """The first line of an Entra CSV (CRLF), with either spelling of the interval column."""
+    return ",".join([*COLUMNS[:3], header_spelling, *COLUMNS[4:]]) + "\r\n"
+
+
+def entra_csv_rows(
+    rows: Sequence[tuple[str, str, bytes, int, str, str]], *, first_position: int = 1
+) -> str:
+    """(upn, serial, secret, period, manufacturer, model) rows as Entra CSV lines, the way
+    ``entra_csv.write_entra_csv`` writes them (a chunk of a streamed export); a value that
+    starts like a formula is refused (ValueError naming the row's position, never the value)."""
+    texts = _base32_many([secret for _, _, secret, _, _, _ in rows])
+    lines = [
+        [upn, serial, text, str(period), manufacturer, model]
+        for (upn, serial, _, period, manufacturer, model), text in zip(rows, texts, strict=True)
+    ]
+    for position, line in enumerate(lines, start=first_position):
+        if any(starts_like_formula(value) for value in line if not _plain_start(value)):
+            raise ValueError(
+                f"token at position {position} has a value that starts like a spreadsheet "
+                "formula; it cannot be written unchanged"
+            )
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(
+        [[safe_cell(value) for value in line] for line in lines]
+    )
+    return buffer.getvalue()
+
+
+def _base32_many(secrets: list[bytes]) -> list[str]:
+    """``encode_base32`` of each secret; those of whole 5-byte groups (the usual 20 bytes) in
+    one call of the stdlib's encoder, which is a Python loop per call in this version."""
+    whole = [secret for secret in secrets if len(secret) % 5 == 0]
+    joined = base64.b32encode(b"".join(whole)).decode("ascii")
+    texts = []
+    offset = 0
+    for secret in secrets:
+        if len(secret) % 5:
+            texts.append(encode_base32(secret))
+            continue
+        size = len(secret) * 8 // 5
+        texts.append(joined[offset : offset + size])
+        offset += size
+    return texts
 
 
 def entra_csv_problems(records: Iterable[SeedRecord]) -> list[Problem]:
@@ -65,3 +148,8 @@ def entra_csv_problems(records: Iterable[SeedRecord]) -> list[Problem]:
                 "secret key",
             )
     return found
+
+
+def _plain_start(value: str) -> bool:
+    """An ASCII letter or digit first: such a value never starts like a formula."""
+    return value[:1].isascii() and value[:1].isalnum()

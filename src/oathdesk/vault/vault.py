@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,12 +23,14 @@ from oathdesk.vault import bulk, db, fingerprints, leases, rotation, rows
 from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
 from oathdesk.vault.audit_verify import ChainCheck, ChainPoint
 from oathdesk.vault.config import VaultLocation
+from oathdesk.vault.export_rows import ExportRow, SecretRow, export_rows, stream_secrets
 from oathdesk.vault.ids import new_id
 from oathdesk.vault.keys import KEY_BYTES, DataKey, MasterKey
 from oathdesk.vault.lifecycle import WAITING, TokenKind, TokenState
 from oathdesk.vault.models import Actor, NewToken, Token, User, VaultSettings, utc_now
 from oathdesk.vault.paging import CURSOR_PURPOSE, Cursors
 from oathdesk.vault.passphrase import KdfParams, store_params
+from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.schema import (
     audit_log,
     drift_measurements,
@@ -492,6 +494,35 @@ class Vault:
     ) -> bytes:
         """Decrypt a token's secret inside a service's transaction (see ``UnitOfWork``)."""
         return self._work(conn, actor).read_secret(token, purpose=purpose, audit=audit)
+
+    def export_rows(
+        self,
+        conn: sa.Connection,
+        actor: Actor,
+        states: Collection[TokenState],
+        kind: TokenKind | None,
+    ) -> list[ExportRow]:
+        """The tokens an export of ``states`` (and ``kind``) may hold, without their secrets,
+        in ``conn``'s transaction: the service chooses them and writes its audit record there,
+        before any secret is read (``stream_export``)."""
+        require(actor, Permission.EXPORT_SECRETS)
+        return export_rows(conn, states, kind)
+
+    def stream_export(
+        self,
+        actor: Actor,
+        states: Collection[TokenState],
+        kind: TokenKind | None,
+        chosen: Collection[str],
+        *,
+        chunk: int = 2000,
+    ) -> Iterator[list[SecretRow]]:
+        """The ``chosen`` tokens (ids) with their decrypted secrets, a chunk at a time, in one
+        read-only snapshot. Unaudited: call it after the export's record is committed."""
+        require(actor, Permission.EXPORT_SECRETS)
+        require(actor, Permission.REVEAL)
+        with db.reading(self.engine) as conn:
+            yield from stream_secrets(conn, self._data_key, states, kind, chosen, chunk=chunk)
 
     def read_secrets(
         self, conn: sa.Connection, actor: Actor, chosen: Sequence[Token]

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from oathdesk.errors import InvalidInput, OathdeskError
-from oathdesk.services.exporter import EXPORTS, export_secrets
+from oathdesk.services.exporter import EXPORTS, open_export
 from oathdesk.vault.vault import Actor, Vault
 from oathdesk.web.deps import render, verify_csrf
 from oathdesk.web.pages.helpdesk_common import NO_STORE, AdminDep, VaultDep, form_text, status_for
@@ -64,7 +64,8 @@ def _download(request: Request, vault: Vault, actor: Actor, fields: dict[str, st
             raise InvalidInput(f"choose what to export: {', '.join(EXPORTS)}")
         if header not in HEADERS:
             raise InvalidInput("choose the header spelling: 'time interval' or 'timeinterval'")
-        text, count = export_secrets(vault, actor, kind, header_spelling=header)
+        # Audited here, before the first byte; an Entra CSV then streams as it is decrypted.
+        stream = open_export(vault, actor, kind, header_spelling=header)
     except OathdeskError as refused:
         return _page(request, error=refused.message, status_code=status_for(refused))
     extension, media_type, _ = DOWNLOADS[kind]
@@ -73,9 +74,11 @@ def _download(request: Request, vault: Vault, actor: Actor, fields: dict[str, st
     headers = {
         **NO_STORE,
         "Content-Disposition": f'attachment; filename="{name}"',
-        "X-Oathdesk-Tokens": str(count),
+        "X-Oathdesk-Tokens": str(stream.count),
     }
-    return Response(text.encode("utf-8"), media_type=media_type, headers=headers)
+    return StreamingResponse(
+        (chunk.encode("utf-8") for chunk in stream.chunks), media_type=media_type, headers=headers
+    )
 
 
 @router.post("/export", dependencies=[Depends(verify_csrf)])
