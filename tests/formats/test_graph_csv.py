@@ -157,3 +157,36 @@ def test_an_empty_file_and_a_header_without_tokens() -> None:
 def test_the_entra_header_is_not_taken_for_graphs() -> None:
     entra = f"upn,serial number,secret key,time interval,manufacturer,model\n,1,{S1},30,T,M\n"
     assert detect_format(entra.encode()) is FileFormat.ENTRA_CSV
+
+
+secret_texts = st.one_of(
+    st.binary(min_size=0, max_size=90).map(encode_base32),
+    st.binary(min_size=0, max_size=90).map(lambda b: encode_base32(b).lower()),
+    st.binary(min_size=0, max_size=70).map(bytes.hex),
+    st.text(alphabet="ABCDEF234567", min_size=0, max_size=40),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(secret_texts, max_size=12))
+def test_checking_a_secret_column_in_bulk_is_checking_each_secret(texts: list[str]) -> None:
+    from oathdesk.formats.entra_rules import check_secret, check_secrets
+
+    def seen(check: object) -> tuple[object, ...]:
+        from oathdesk.formats.entra_rules import SecretCheck
+
+        assert isinstance(check, SecretCheck)
+        return (
+            check.secret,
+            check.fingerprint,
+            [(p.line, p.code, p.message) for p in check.problems],
+            [(p.line, p.code) for p in check.form_problems],
+            [(p.line, p.code) for p in check.warnings],
+        )
+
+    lines = list(range(2, len(texts) + 2))
+    bulk = check_secrets(lines, "secretKey", texts)
+    assert [seen(c) for c in bulk] == [
+        seen(check_secret(line, "secretKey", text)) for line, text in zip(lines, texts, strict=True)
+    ]

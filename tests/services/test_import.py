@@ -476,7 +476,9 @@ def test_vendor_stock_files_import_as_classic_tokens_in_stock(
     got = [(t["serial"], str(t["algorithm"]).upper(), t["period"]) for t in tokens]
     assert got == expected
     assert {(t["kind"], t["state"], t["upn"]) for t in tokens} == {("classic", "in_stock", None)}
-    assert json.loads(cli("user", "list", "--json", env=env).stdout) == []
+    users = cli("user", "list", "--json", env=env)
+    assert users.returncode == 0, users.stderr
+    assert json.loads(users.stdout) == []
     assert cli("audit", "verify", env=env).returncode == 0
 
 

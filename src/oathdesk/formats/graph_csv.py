@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems, formula_problems
-from oathdesk.formats.entra_rules import check_interval, check_secret
+from oathdesk.formats.cells import FORMULA_FIX, formula_message, starts_like_formula
+from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems
+from oathdesk.formats.entra_rules import INTERVALS, check_interval, check_secrets
 from oathdesk.formats.problems import Code, Problem
 from oathdesk.formats.records import ParsedFile, SeedRecord
 from oathdesk.formats.spreadsheet import header_key
-from oathdesk.formats.text import decode, read_rows, sniff_delimiter
+from oathdesk.formats.text import Row, decode, read_rows, sniff_delimiter
 
 FORMAT = "graph-csv"
 # Graph's property names, as header_key reads them, and what the reader calls them.
@@ -67,16 +68,9 @@ def parse_graph_csv(data: bytes) -> ParsedFile:
         return ParsedFile(FORMAT, [], header_problems, warnings)
     if len(table) == 1:
         return ParsedFile(FORMAT, [], [_empty(layout.line)], warnings)
-    records: list[SeedRecord] = []
-    facts: list[RowFacts] = []
-    for row in table[1:]:
-        record, row_problems, row_warnings, fact = _read_row(row.line, row.cells, layout)
-        problems += row_problems
-        warnings += row_warnings
-        if fact is not None:
-            facts.append(fact)
-        if record is not None:
-            records.append(record)
+    records, row_problems, row_warnings, facts = _read_rows(table[1:], layout)
+    problems += row_problems
+    warnings += row_warnings
     columns = Columns(serial=layout.name(SERIAL), seed=layout.name(SECRET), user="")
     problems += cross_row_problems(facts, columns)
     return ParsedFile.checked(FORMAT, records, problems, warnings, columns)
@@ -127,68 +121,103 @@ _SPELLING = {
 }
 
 
-def _read_row(
-    line: int, cells: Sequence[str], layout: _Layout
-) -> tuple[SeedRecord | None, list[Problem], list[Problem], RowFacts | None]:
-    if len(cells) > len(layout.names):
-        problem = Problem(
-            line,
+def _read_rows(
+    rows: Sequence[Row], layout: _Layout
+) -> tuple[list[SeedRecord], list[Problem], list[Problem], list[RowFacts]]:
+    """Every row, checked a column at a time: a file holds up to 100,000 tokens, and most
+    columns hold a few distinct values (manufacturer, model, interval, hash), each checked once.
+    """
+    width = len(layout.names)
+    problems = [
+        Problem(
+            row.line,
             "",
-            f"the row has {len(cells)} columns; the header has {len(layout.names)}",
+            f"the row has {len(row.cells)} columns; the header has {width}",
             fix="a value holds a comma (put it in quotes), or a value is extra",
             code=Code.COLUMN_COUNT,
         )
-        return None, [problem], [], None
-
-    def value(key: str) -> str:
-        position = layout.index.get(key)
-        return cells[position] if position is not None and position < len(cells) else ""
-
-    serial, secret_text = value(SERIAL), value(SECRET)
-    manufacturer, model = value(MANUFACTURER), value(MODEL)
-    hash_text = value(HASH)
-    # A cell a spreadsheet would run is that cell's one problem (as in the Entra CSV).
-    formulas = {
-        key: formula_problems(line, layout.name(key), _what(key), value(key))
-        for key in layout.index
-        if key in (*REQUIRED, HASH)
-    }
-    found = [p for problems in formulas.values() for p in problems]
-    secret = check_secret(line, layout.name(SECRET), secret_text)
-    if not formulas[SECRET]:
-        found += [_graph_fix(p) for p in secret.problems]
-    if not formulas[INTERVAL]:
-        found += check_interval(line, layout.name(INTERVAL), value(INTERVAL))
-    for key, text in ((SERIAL, serial), (MANUFACTURER, manufacturer), (MODEL, model)):
-        if not text:
-            found.append(_empty_value(line, layout.name(key), key))
-    algorithm = HASHES.get(header_key(hash_text) or "hmacsha1")
-    if algorithm is None and not formulas.get(HASH):
-        found.append(
+        for row in rows
+        if len(row.cells) > width
+    ]
+    shaped = [row for row in rows if len(row.cells) <= width]
+    lines = [row.line for row in shaped]
+    # Excel drops empty cells at the end of a row: pad every row to the header's width.
+    table = [row.cells + ("",) * (width - len(row.cells)) for row in shaped]
+    columns = {key: [cells[index] for cells in table] for key, index in layout.index.items()}
+    empty = [""] * len(table)
+    serials, secrets = columns[SERIAL], columns[SECRET]
+    manufacturers, models = columns[MANUFACTURER], columns[MODEL]
+    intervals, hashes = columns[INTERVAL], columns.get(HASH, empty)
+    # A cell a spreadsheet would run is that cell's one problem (as in the Entra CSV). A value
+    # that starts with a letter or digit never does, so only the others are looked at, once each.
+    formula_rows: dict[str, set[int]] = {}
+    for key in (*REQUIRED, HASH):
+        values = columns.get(key, empty)
+        suspects = {v for v in set(values) if v[:1] and not v[:1].isalnum()}
+        formulas = {v for v in suspects if starts_like_formula(v)}
+        formula_rows[key] = (
+            {i for i, v in enumerate(values) if v in formulas} if formulas else set()
+        )
+        problems += [
             Problem(
-                line,
-                layout.name(HASH),
-                "the hash function must be hmacsha1 or hmacsha256 (Graph's values)",
-                fix="use the value from the vendor's file; empty means hmacsha1",
-                code=Code.HASH_UNSUPPORTED,
+                lines[i],
+                layout.name(key),
+                formula_message(_what(key)),
+                fix=FORMULA_FIX,
+                code=Code.FORMULA_CELL,
+            )
+            for i in sorted(formula_rows[key])
+        ]
+    formula_any = set().union(*formula_rows.values())
+    algorithms = {v: HASHES.get(header_key(v) or "hmacsha1") for v in set(hashes)}
+    checks = check_secrets(lines, layout.name(SECRET), secrets)
+    records: list[SeedRecord] = []
+    warnings: list[Problem] = []
+    facts: list[RowFacts] = []
+    for i, line in enumerate(lines):
+        found: list[Problem] = []
+        secret = checks[i]
+        if i not in formula_rows[SECRET]:
+            found += [_graph_fix(p) for p in secret.problems]
+            warnings += secret.warnings
+        if intervals[i] not in INTERVALS and i not in formula_rows[INTERVAL]:
+            found += check_interval(line, layout.name(INTERVAL), intervals[i])
+        for key, values in ((SERIAL, serials), (MANUFACTURER, manufacturers), (MODEL, models)):
+            if not values[i]:
+                found.append(_empty_value(line, layout.name(key), key))
+        algorithm = algorithms[hashes[i]]
+        if algorithm is None and i not in formula_rows[HASH]:
+            found.append(
+                Problem(
+                    line,
+                    layout.name(HASH),
+                    "the hash function must be hmacsha1 or hmacsha256 (Graph's values)",
+                    fix="use the value from the vendor's file; empty means hmacsha1",
+                    code=Code.HASH_UNSUPPORTED,
+                )
+            )
+        facts.append(
+            RowFacts(
+                line, serials[i] or None, secret.fingerprint, None, (manufacturers[i], models[i])
             )
         )
-    fact = RowFacts(line, serial or None, secret.fingerprint, None, (manufacturer, model))
-    warnings = secret.warnings if not formulas[SECRET] else []
-    if found or secret.secret is None or algorithm is None:
-        return None, found, warnings, fact
-    record = SeedRecord(
-        line,
-        secret.secret,
-        None,
-        serial,
-        manufacturer,
-        model,
-        algorithm=algorithm,
-        digits=6,
-        period=int(value(INTERVAL)),
-    )
-    return record, [], warnings, fact
+        problems += found
+        if found or i in formula_any or secret.secret is None or algorithm is None:
+            continue
+        records.append(
+            SeedRecord(
+                line,
+                secret.secret,
+                None,
+                serials[i],
+                manufacturers[i],
+                models[i],
+                algorithm=algorithm,
+                digits=6,
+                period=int(intervals[i]),
+            )
+        )
+    return records, problems, warnings, facts
 
 
 def _what(key: str) -> str:
