@@ -11,7 +11,7 @@ from oathdesk.formats.detect import FileFormat, UnknownFormat, detect_format
 from oathdesk.formats.problems import Code
 from oathdesk.formats.reader import read_seed_file
 from oathdesk.formats.seed_cell import ALL_DIGITS_MESSAGE
-from oathdesk.formats.serial_list import parse_serial_list
+from oathdesk.formats.serial_list import looks_like_serial_list, parse_serial_list
 from oathdesk.seed import encode_base32
 from tests.formats.helpers import assert_no_secret, assert_well_formed
 
@@ -137,3 +137,19 @@ def test_the_fast_base32_path_reads_what_the_general_parser_reads(
     else:
         assert not isinstance(fast, str)
         assert (fast.secret, fast.form) == (general.secret, general.form)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.one_of(st.binary(max_size=400), st.text(max_size=300).map(str.encode)))
+def test_the_stock_readers_never_raise_on_any_input(data: bytes) -> None:
+    from oathdesk.formats.graph_csv import looks_like_graph_csv, parse_graph_csv
+
+    for parsed in (parse_serial_list(data), parse_graph_csv(data)):
+        assert_well_formed(parsed.problems)
+    text = data.decode("utf-8", "replace")
+    looks_like_graph_csv(text)
+    looks_like_serial_list(text)
+    graph = parse_graph_csv(
+        b"serialNumber,secretKey,timeIntervalInSeconds,manufacturer,model\n" + data
+    )
+    assert_well_formed(graph.problems)
