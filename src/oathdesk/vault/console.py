@@ -225,6 +225,15 @@ def record_signin_failure(vault: Vault, subjects: list[str]) -> None:
         conn.execute(signin_failures.insert(), [{"subject": s[:200], "at": now} for s in subjects])
 
 
+def audit_signin_throttled(vault: Vault, actor: Actor, *, ip: str, name: str) -> None:
+    """The audit record of an address or a name reaching the sign-in limit: once, when it is
+    reached (the attempts refused after it would only let a guesser fill the log)."""
+    with vault.transaction() as conn:
+        vault.audit(
+            conn, actor, "console.signin_throttled", details={"ip": ip, "name": name.strip()[:128]}
+        )
+
+
 def signin_failures_since(vault: Vault, subject: str, since: datetime) -> int:
     with db.reading(vault.engine) as conn:
         count = conn.execute(

@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from oathdesk.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from oathdesk.otp import step_at, verify_totp
 from oathdesk.seed import build_otpauth_uri, generate_secret
+from oathdesk.timetext import moment_text
 from oathdesk.vault import db
 from oathdesk.vault.paging import DEFAULT_LIMIT, MAX_LIMIT, Order, Page, read_page, walk
 from oathdesk.vault.roles import Permission, Role, require
@@ -33,8 +34,21 @@ SSO_ONLY = "!entra"  # the password hash of an operator who signs in with Entra 
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 
+# Who a failed sign-in under a name no operator has is recorded as (the name is in the details).
+ANONYMOUS = Actor("anonymous", "none")
+
+
 class SignInRefused(PermissionDenied):
     code = "sign_in_refused"
+
+
+class AccountLocked(SignInRefused):
+    """The right password and code for an account locked after repeated failures: only then
+    is the lock (and when it ends) said, so that a guesser learns nothing about the account."""
+
+    def __init__(self, message: str, until: datetime) -> None:
+        super().__init__(message)
+        self.until = until
 
 
 @dataclass(frozen=True)
@@ -204,62 +218,78 @@ class OperatorDirectory:
             ).first()
             if row is None:
                 _HASHER.hash(password)  # spend the same time as a real check
-                raise refusal
-            locked = _aware(row.locked_until)
-            password_ok = _password_matches(row.password_hash, password)
-            secret = self.vault.decrypt_for(
-                row.totp_nonce, row.totp_ciphertext, *_aad_parts(row.id, row.name)
-            )
-            offset = verify_totp(secret, code, moment.timestamp(), behind=1, ahead=1)
-            step = step_at(moment.timestamp()) + (offset or 0)
-            fresh_code = offset is not None and step > row.totp_last_step
-            actor = Actor(row.name, row.role)
-            if row.disabled or (locked is not None and locked > moment):
+                # A security event like any failure: the name tried (never the password or
+                # code) and where from. Committed, then the same refusal as for a known name.
                 self.vault.audit(
                     conn,
-                    actor,
-                    "operator.signin_refused",
-                    details={"reason": "disabled" if row.disabled else "locked"},
-                )
-            elif password_ok and fresh_code and _left_out(local_policy, row.role):
-                self.vault.audit(
-                    conn,
-                    actor,
-                    "operator.signin_refused",
-                    details={"reason": f"local sign-in {local_policy}", "ip": client},
-                )
-                policy_refusal = (
-                    "local sign-in is switched off on this console"
-                    if local_policy == "off"
-                    else "local sign-in is kept for admins on this console"
-                )
-                refusal = SignInRefused(f"{policy_refusal}; use Sign in with Microsoft")
-            elif password_ok and fresh_code:
-                conn.execute(
-                    operators.update()
-                    .where(operators.c.id == row.id)
-                    .values(failed_attempts=0, locked_until=None, totp_last_step=step)
-                )
-                details = {"break_glass": True, "ip": client} if break_glass else None
-                self.vault.audit(conn, actor, "operator.signed_in", details=details)
-                return actor
-            else:
-                failures = row.failed_attempts + 1
-                lock = moment + LOCKOUT if failures >= MAX_FAILURES else None
-                conn.execute(
-                    operators.update()
-                    .where(operators.c.id == row.id)
-                    .values(failed_attempts=0 if lock else failures, locked_until=lock)
-                )
-                self.vault.audit(
-                    conn,
-                    actor,
+                    ANONYMOUS,
                     "operator.signin_failed",
-                    details={
-                        "locked": lock is not None,
-                        "reused_code": offset is not None and not fresh_code,
-                    },
+                    details={"name": name.strip()[:128], "reason": "unknown name", "ip": client},
                 )
+            else:
+                locked = _aware(row.locked_until)
+                password_ok = _password_matches(row.password_hash, password)
+                secret = self.vault.decrypt_for(
+                    row.totp_nonce, row.totp_ciphertext, *_aad_parts(row.id, row.name)
+                )
+                offset = verify_totp(secret, code, moment.timestamp(), behind=1, ahead=1)
+                step = step_at(moment.timestamp()) + (offset or 0)
+                fresh_code = offset is not None and step > row.totp_last_step
+                actor = Actor(row.name, row.role)
+                if row.disabled or (locked is not None and locked > moment):
+                    self.vault.audit(
+                        conn,
+                        actor,
+                        "operator.signin_refused",
+                        details={"reason": "disabled" if row.disabled else "locked", "ip": client},
+                    )
+                    if locked is not None and not row.disabled and password_ok and fresh_code:
+                        # Only the account's owner (right password and code) hears of the lock.
+                        refusal = AccountLocked(
+                            f"this account is locked after {MAX_FAILURES} failed sign-ins; try "
+                            f"again after {moment_text(locked, moment, UTC)}",
+                            locked,
+                        )
+                elif password_ok and fresh_code and _left_out(local_policy, row.role):
+                    self.vault.audit(
+                        conn,
+                        actor,
+                        "operator.signin_refused",
+                        details={"reason": f"local sign-in {local_policy}", "ip": client},
+                    )
+                    policy_refusal = (
+                        "local sign-in is switched off on this console"
+                        if local_policy == "off"
+                        else "local sign-in is kept for admins on this console"
+                    )
+                    refusal = SignInRefused(f"{policy_refusal}; use Sign in with Microsoft")
+                elif password_ok and fresh_code:
+                    conn.execute(
+                        operators.update()
+                        .where(operators.c.id == row.id)
+                        .values(failed_attempts=0, locked_until=None, totp_last_step=step)
+                    )
+                    details = {"break_glass": True, "ip": client} if break_glass else None
+                    self.vault.audit(conn, actor, "operator.signed_in", details=details)
+                    return actor
+                else:
+                    failures = row.failed_attempts + 1
+                    lock = moment + LOCKOUT if failures >= MAX_FAILURES else None
+                    conn.execute(
+                        operators.update()
+                        .where(operators.c.id == row.id)
+                        .values(failed_attempts=0 if lock else failures, locked_until=lock)
+                    )
+                    self.vault.audit(
+                        conn,
+                        actor,
+                        "operator.signin_failed",
+                        details={
+                            "locked": lock is not None,
+                            "reused_code": offset is not None and not fresh_code,
+                            "ip": client,
+                        },
+                    )
         # Reached only on refusal, after the failure (count, lock, audit record) has committed.
         raise refusal
 

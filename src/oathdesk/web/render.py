@@ -7,7 +7,7 @@ style, so the Content-Security-Policy can forbid both.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import jinja2
@@ -48,6 +48,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = when
+    env.filters["when_seconds"] = partial(time_element, seconds=True)
     env.filters["phone"] = phone_text  # E.164 as stored, grouped as people read it
     return env
 

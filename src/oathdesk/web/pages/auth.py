@@ -8,6 +8,7 @@ TOTP QR code and asks for a first code, which is also their first sign-in.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -19,12 +20,13 @@ from oathdesk.services import sso
 from oathdesk.vault.console import (
     SETUP_LINK_REFUSED,
     SetupLinkInvalid,
+    audit_signin_throttled,
     consume_setup_token,
     has_operators,
     setup_token_usable,
 )
 from oathdesk.vault.models import Actor
-from oathdesk.vault.operators import OperatorDirectory, SignInRefused
+from oathdesk.vault.operators import ANONYMOUS, AccountLocked, OperatorDirectory, SignInRefused
 from oathdesk.vault.operators import password_problem as vault_password_problem
 from oathdesk.vault.sso import FLOW_LIFETIME
 from oathdesk.web.deps import (
@@ -66,11 +68,18 @@ def password_problem(name: str, password: str, repeated: str | None = None) -> s
 
 
 def _signin_page(
-    request: Request, *, error: str = "", name: str = "", next_path: str = "/", status: int = 200
+    request: Request,
+    *,
+    error: str = "",
+    name: str = "",
+    next_path: str = "/",
+    status: int = 200,
+    retry_at: datetime | None = None,
 ) -> Response:
     vault = get_vault(request)
     context = {
         "error": error,
+        "retry_at": retry_at,
         "name": name,
         "next_path": next_path,
         "sso": sso.enabled_settings(vault) is not None,
@@ -96,6 +105,7 @@ def _sign_in(request: Request, name: str, password: str, code: str) -> Actor:
     except SignInRefused:
         if note_signin_failure(vault, config, ip, name):
             # Names only what and where: never the password or code that were tried.
+            audit_signin_throttled(vault, ANONYMOUS, ip=ip, name=name)
             get_alerts(request).emit(
                 "console.signin_throttled", client=ip, operator=name.strip()[:128]
             )
@@ -133,7 +143,13 @@ def signin(
         actor = _sign_in(request, name, password, code)
     except SignInRefused as refused:
         return _signin_page(
-            request, error=refused.message, name=name, next_path=safe_next(next), status=401
+            request,
+            error=refused.message,
+            name=name,
+            next_path=safe_next(next),
+            status=401,
+            # A locked account's owner is told when to try again, in their own zone.
+            retry_at=refused.until if isinstance(refused, AccountLocked) else None,
         )
     flash(request, f"Signed in as {actor.name} ({actor.role}).", "success")
     return RedirectResponse(safe_next(next), status_code=303)
