@@ -27,32 +27,27 @@ MAX_SECRET_BYTES = MAX_SECRET_CHARS * 5 // 8
 
 
 def plainly_fit(
-    upn: str | None,
-    serial: str,
-    manufacturer: str,
-    model: str,
-    algorithm: str,
-    digits: int,
-    period: int,
-    secret_bytes: int,
+    upns: Sequence[str | None],
+    serials: Sequence[str],
+    manufacturers: Sequence[str],
+    models: Sequence[str],
+    kinds: set[tuple[str, int, int]],
+    max_secret_bytes: int,
 ) -> bool:
-    """Whether a token can be a row of an Entra CSV by conditions narrower than
-    ``entra_csv_problems`` (which finds nothing wrong with such a token): an export of 100,000
-    tokens asks this of each and the full checks only of the few it does not clear."""
-    return (
-        algorithm == "sha1"
-        and digits == 6
-        and period in INTERVALS
-        and secret_bytes <= MAX_SECRET_BYTES
-        and upn is not None
-        and len(upn) <= MAX_PLAIN_UPN_CHARS
-        and PLAIN_UPN.fullmatch(upn) is not None
-        and serial[:1].isascii()
-        and serial[:1].isalnum()
-        and manufacturer[:1].isascii()
-        and manufacturer[:1].isalnum()
-        and model[:1].isascii()
-        and model[:1].isalnum()
+    """Whether every one of these tokens (columns; ``kinds`` the set of their algorithm, digits
+    and interval) can be a row of an Entra CSV, by conditions narrower than
+    ``entra_csv_problems`` (which finds nothing wrong with such tokens): an export of 100,000
+    tokens asks this of them all at once, and the full checks only when it says no."""
+    if not kinds <= {("sha1", 6, period) for period in INTERVALS}:
+        return False
+    if max_secret_bytes > MAX_SECRET_BYTES:
+        return False
+    for column in (serials, manufacturers, models):
+        if not all(_plain_start(first) for first in {value[:1] for value in column}):
+            return False
+    plain_upn = PLAIN_UPN.fullmatch
+    return all(
+        upn is not None and len(upn) <= MAX_PLAIN_UPN_CHARS and plain_upn(upn) for upn in upns
     )
 
 
@@ -72,16 +67,19 @@ def entra_csv_rows(
         [upn, serial, text, str(period), manufacturer, model]
         for (upn, serial, _, period, manufacturer, model), text in zip(rows, texts, strict=True)
     ]
-    for position, line in enumerate(lines, start=first_position):
-        if any(starts_like_formula(value) for value in line if not _plain_start(value)):
-            raise ValueError(
-                f"token at position {position} has a value that starts like a spreadsheet "
-                "formula; it cannot be written unchanged"
-            )
+    # The base32 text and the interval start with a letter or digit; the other values are
+    # looked at one by one only when some first character is not an ASCII letter or digit.
+    firsts = {value[:1] for line in lines for value in (line[0], line[1], line[4], line[5])}
+    if not all(_plain_start(first) for first in firsts):
+        for position, line in enumerate(lines, start=first_position):
+            if any(starts_like_formula(value) for value in line):
+                raise ValueError(
+                    f"token at position {position} has a value that starts like a spreadsheet "
+                    "formula; it cannot be written unchanged"
+                )
+        lines = [[safe_cell(value) for value in line] for line in lines]
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(
-        [[safe_cell(value) for value in line] for line in lines]
-    )
+    csv.writer(buffer, lineterminator="\r\n").writerows(lines)
     return buffer.getvalue()
 
 

@@ -6,8 +6,9 @@ digits, 30 or 60 s, a serial and a model) and says which and why, then reads the
 others in one transaction with one audit record naming every exported serial.
 
 An Entra CSV streams (``open_export``): its tokens are chosen and its audit record committed
-without reading a secret (an Entra CSV row is checked by the secret's length alone), and only
-then are the secrets read in chunks, decrypted and written as they go. So an export is never
+without decrypting a secret (an Entra CSV row is checked by the secret's length alone, known
+from the ciphertext), and only then are the secrets decrypted a chunk at a time and written as
+they go. So an export is never
 unaudited, and its first bytes leave at once; the record says what was requested, also when
 the receiver goes away before the end.
 """
@@ -125,27 +126,22 @@ def open_export(
     left_out: list[Problem] = []
     excluded: set[str] = set()
     with vault.transaction() as conn:
-        chosen: list[ExportRow] = []
-        for row in vault.export_rows(conn, actor, selection.states, selection.kind):
-            if plainly_fit(
-                row.upn,
-                row.serial,
-                row.manufacturer,
-                row.model,
-                row.algorithm,
-                row.digits,
-                row.period,
-                row.secret_bytes,
-            ):
-                chosen.append(row)
-                continue
-            # The full checks, with a stand-in of the secret's length: they look at no more.
-            problems = entra_csv_problems([_row_record(row)])
-            if problems:
-                left_out += problems
-                excluded.add(row.serial)
-            else:
-                chosen.append(row)
+        rows = vault.export_rows(conn, actor, selection.states, selection.kind)
+        if _plainly_fit(rows):
+            chosen = rows
+        else:
+            chosen = []
+            for row in rows:
+                if _plainly_fit([row]):
+                    chosen.append(row)
+                    continue
+                # The full checks, with a stand-in of the secret's length: they look at no more.
+                problems = entra_csv_problems([_row_record(row)])
+                if problems:
+                    left_out += problems
+                    excluded.add(row.serial)
+                else:
+                    chosen.append(row)
         if not chosen:
             reason = f"; {left_out[0].message}" if left_out else ""
             raise NotFound(
@@ -162,8 +158,7 @@ def open_export(
                 **({"left_out": len(excluded)} if excluded else {}),
             },
         )
-    ids = {row.id for row in chosen}
-    parts = vault.stream_export(actor, selection.states, selection.kind, ids, chunk=STREAM_CHUNK)
+    parts = vault.decrypt_export(actor, chosen, chunk=STREAM_CHUNK)
     return ExportStream(len(chosen), left_out, len(excluded), _entra_chunks(header_spelling, parts))
 
 
@@ -174,6 +169,17 @@ def _entra_chunks(header_spelling: str, parts: Iterator[list[SecretRow]]) -> Ite
         rows = [(r.upn or "", r.serial, r.secret, r.period, r.manufacturer, r.model) for r in part]
         yield entra_csv_rows(rows, first_position=written + 1)
         written += len(rows)
+
+
+def _plainly_fit(rows: list[ExportRow]) -> bool:
+    return plainly_fit(
+        [row.upn for row in rows],
+        [row.serial for row in rows],
+        [row.manufacturer for row in rows],
+        [row.model for row in rows],
+        {(row.algorithm, row.digits, row.period) for row in rows},
+        max((row.secret_bytes for row in rows), default=0),
+    )
 
 
 def _row_record(row: ExportRow) -> SeedRecord:

@@ -23,7 +23,7 @@ from oathdesk.vault import bulk, db, fingerprints, leases, rotation, rows
 from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
 from oathdesk.vault.audit_verify import ChainCheck, ChainPoint
 from oathdesk.vault.config import VaultLocation
-from oathdesk.vault.export_rows import ExportRow, SecretRow, export_rows, stream_secrets
+from oathdesk.vault.export_rows import ExportRow, SecretRow, decrypt_rows, export_rows
 from oathdesk.vault.ids import new_id
 from oathdesk.vault.keys import KEY_BYTES, DataKey, MasterKey
 from oathdesk.vault.lifecycle import WAITING, TokenKind, TokenState
@@ -502,27 +502,21 @@ class Vault:
         states: Collection[TokenState],
         kind: TokenKind | None,
     ) -> list[ExportRow]:
-        """The tokens an export of ``states`` (and ``kind``) may hold, without their secrets,
+        """The tokens an export of ``states`` (and ``kind``) may hold, secrets still encrypted,
         in ``conn``'s transaction: the service chooses them and writes its audit record there,
-        before any secret is read (``stream_export``)."""
+        before any secret is decrypted (``decrypt_export``)."""
         require(actor, Permission.EXPORT_SECRETS)
         return export_rows(conn, states, kind)
 
-    def stream_export(
-        self,
-        actor: Actor,
-        states: Collection[TokenState],
-        kind: TokenKind | None,
-        chosen: Collection[str],
-        *,
-        chunk: int = 2000,
+    def decrypt_export(
+        self, actor: Actor, rows: Sequence[ExportRow], *, chunk: int = 2000
     ) -> Iterator[list[SecretRow]]:
-        """The ``chosen`` tokens (ids) with their decrypted secrets, a chunk at a time, in one
-        read-only snapshot. Unaudited: call it after the export's record is committed."""
+        """The secrets of ``rows`` (from ``export_rows``), decrypted ``chunk`` at a time as the
+        export is written. Unaudited: call it after the export's record is committed."""
         require(actor, Permission.EXPORT_SECRETS)
         require(actor, Permission.REVEAL)
-        with db.reading(self.engine) as conn:
-            yield from stream_secrets(conn, self._data_key, states, kind, chosen, chunk=chunk)
+        for start in range(0, len(rows), chunk):
+            yield decrypt_rows(self._data_key, rows[start : start + chunk])
 
     def read_secrets(
         self, conn: sa.Connection, actor: Actor, chosen: Sequence[Token]
