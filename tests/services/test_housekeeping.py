@@ -30,6 +30,7 @@ from oathdesk.services.housekeeping import (
     run_cycle,
     slot_of,
 )
+from oathdesk.services.overview import overview
 from oathdesk.vault import housekeeping as records
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import NewToken, utc_now
@@ -256,3 +257,28 @@ def test_a_server_whose_interval_changed_still_runs_its_slots(vault: Vault) -> N
 
     assert hourly.ran, hourly.skipped
     assert run_cycle(vault, sink, interval=HOUR, now=lambda: moment + timedelta(seconds=6)).skipped
+
+
+def test_the_overview_figures_come_from_the_database(vault: Vault) -> None:
+    """Tokens per state with the oldest entry, late tokens, seeds due and the last sync's
+    view, on SQLite and PostgreSQL alike."""
+    _tokens(vault)  # HK0001-2 delivered now, HK0003-4 assigned now
+    with vault.unit_of_work(ADMIN) as work:
+        work.audit(
+            records.CYCLE_ACTION,
+            details={"steps": {"entra_sync": {"inventory": 7, "differences": {"unknown": 2}}}},
+        )
+        work.audit(records.CYCLE_ACTION, details={"steps": {"entra_sync": {"error": "Graph: 500"}}})
+        work.audit(records.CYCLE_ACTION, details={"steps": {"entra_sync": {"skipped": "off"}}})
+    later = _later(31)
+
+    figures = overview(vault, ADMIN, now=later)
+
+    assert [(f.state, f.count) for f in figures.states] == [("assigned", 2), ("delivered", 2)]
+    assert all(f.oldest_since is not None and f.oldest_since < later for f in figures.states)
+    assert figures.total == 4
+    assert figures.purge_due == 2
+    assert figures.entra.error == "Graph: 500"  # the newest sync that ran, not the skipped one
+    assert figures.entra.vault_in_entra == 2
+    assert figures.late_total == 2
+    assert [t.serial for t in figures.late] == ["HK0003", "HK0004"]

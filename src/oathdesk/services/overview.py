@@ -10,7 +10,6 @@ from typing import Any
 
 from oathdesk.services.entra_reconcile import IN_ENTRA
 from oathdesk.vault import housekeeping as records
-from oathdesk.vault.console import undelivered_tokens
 from oathdesk.vault.models import Actor, Token, utc_now
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Vault
@@ -52,8 +51,10 @@ def overview(vault: Vault, actor: Actor, *, now: datetime | None = None) -> Over
         states = records.state_figures(conn)
         purge_due = records.purge_due_count(conn, moment - timedelta(days=settings.retention_days))
         in_entra = records.count_in_states(conn, IN_ENTRA)
-        synced = records.last_cycle_with(conn, "entra_sync", limit=24)
-    late, late_total = undelivered_tokens(vault, limit=SHOWN_LATE)
+        synced = records.last_cycle_with(conn, "entra_sync")
+        late_cutoff = moment - timedelta(days=settings.undelivered_warning_days)
+        late = records.late_tokens(conn, late_cutoff, limit=SHOWN_LATE)
+        late_total = records.late_count(conn, late_cutoff)
     return Overview(
         moment,
         states,

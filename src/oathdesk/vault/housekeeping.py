@@ -15,8 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from oathdesk.vault import rows
 from oathdesk.vault.lifecycle import STAMP_COLUMN, WAITING, TokenState
-from oathdesk.vault.models import aware
+from oathdesk.vault.models import Token, aware
 from oathdesk.vault.schema import audit_log, tokens, users
 
 CYCLE_ACTION = "housekeeping.cycle"
@@ -62,13 +63,26 @@ def last_cycle(conn: sa.Connection) -> CycleRecord | None:
     return found[0] if found else None
 
 
-def last_cycle_with(conn: sa.Connection, step: str, *, limit: int) -> CycleRecord | None:
-    """The newest of the last ``limit`` cycles in which ``step`` ran or failed (not skipped)."""
-    for cycle in recent_cycles(conn, limit=limit):
-        result = cycle.details.get("steps", {}).get(step)
-        if isinstance(result, dict) and "skipped" not in result:
-            return cycle
-    return None
+def last_cycle_with(conn: sa.Connection, step: str) -> CycleRecord | None:
+    """The newest cycle in which ``step`` ran or failed (was not skipped), found by the
+    database: details are canonical JSON (sorted keys, no spaces; audit.details_json), so a
+    skipped step reads exactly ``"step":{"skipped":``. One row read."""
+    query = (
+        sa.select(audit_log.c.seq, audit_log.c.at, audit_log.c.actor, audit_log.c.details)
+        .where(
+            audit_log.c.action == CYCLE_ACTION,
+            audit_log.c.details.contains(f'"{step}":{{', autoescape=True),
+            ~audit_log.c.details.contains(f'"{step}":{{"skipped":', autoescape=True),
+        )
+        .order_by(audit_log.c.seq.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    return CycleRecord(
+        int(row.seq), datetime.fromisoformat(row.at), str(row.actor), json.loads(row.details)
+    )
 
 
 def cycles_per_slot(conn: sa.Connection) -> dict[int, int]:
@@ -115,6 +129,12 @@ def late_unwarned(conn: sa.Connection, cutoff: datetime, *, limit: int) -> list[
         .limit(limit)
     )
     return [(str(serial), str(upn)) for serial, upn in conn.execute(query)]
+
+
+def late_tokens(conn: sa.Connection, cutoff: datetime, *, limit: int) -> list[Token]:
+    """The ``limit`` longest-waiting late tokens."""
+    query = rows.token_query().where(_late(cutoff)).order_by(_since(), tokens.c.serial).limit(limit)
+    return [rows.token_from_row(row) for row in conn.execute(query)]
 
 
 def late_count(conn: sa.Connection, cutoff: datetime) -> int:

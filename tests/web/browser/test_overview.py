@@ -74,7 +74,11 @@ def test_a_helpdesk_operator_reads_the_overview(
         page.wait_for_load_state("networkidle")
         assert_clean(page, seen, "/overview")
         since = [
-            row.locator("td").nth(2).inner_text() for row in page.locator("#states tbody tr").all()
+            # ISO from a <time> element when the page shows local times, else the UTC text
+            row.locator("td")
+            .nth(2)
+            .evaluate("td => td.querySelector('time')?.getAttribute('datetime') ?? td.textContent")
+            for row in page.locator("#states tbody tr").all()
         ]
         assert since == sorted(since)  # longest waiting first
         assert "45 d" in page.inner_text("#states")  # Helga's token, assigned 45 days ago
