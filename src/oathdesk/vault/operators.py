@@ -7,7 +7,7 @@ code can be used once (the last accepted step is kept), and repeated failures lo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -83,17 +83,54 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+MIN_DISTINCT = 5
+
+
+@dataclass(frozen=True)
+class PasswordRule:
+    """One rule of the operator password policy: what forms show before a password is typed,
+    and the check with its one-line refusal, in one place so that the two cannot drift."""
+
+    shown: str
+    refusal: str
+    ok: Callable[[str, str], bool]  # (name, password) -> acceptable
+
+
+PASSWORD_POLICY: tuple[PasswordRule, ...] = (
+    PasswordRule(
+        f"at least {MIN_PASSWORD} characters",
+        f"the password must have at least {MIN_PASSWORD} characters",
+        lambda name, password: len(password) >= MIN_PASSWORD,
+    ),
+    PasswordRule(
+        f"at most {MAX_PASSWORD} characters",
+        f"the password is too long (at most {MAX_PASSWORD} characters)",
+        lambda name, password: len(password) <= MAX_PASSWORD,
+    ),
+    PasswordRule(
+        "not containing the operator name",
+        "the password must not contain the operator name",
+        lambda name, password: not (name.strip() and name.strip().lower() in password.lower()),
+    ),
+    PasswordRule(
+        f"at least {MIN_DISTINCT} different characters",
+        "the password needs more different characters",
+        lambda name, password: len(set(password)) >= MIN_DISTINCT,
+    ),
+)
+
+
+def password_rules() -> list[str]:
+    """The policy as forms show it before submitting."""
+    return [rule.shown for rule in PASSWORD_POLICY]
+
+
 def password_problem(name: str, password: str) -> str | None:
     """The minimum policy for operator passwords (the console, the API and the CLI alike), as
     one line saying what to fix, or None when the password is acceptable."""
-    if len(password) < MIN_PASSWORD:
-        return f"the password must have at least {MIN_PASSWORD} characters"
-    if len(password) > MAX_PASSWORD:
-        return f"the password is too long (at most {MAX_PASSWORD} characters)"
-    if name.strip() and name.strip().lower() in password.lower():
-        return "the password must not contain the operator name"
-    if len(set(password)) < 5:
-        return "the password needs more different characters"
+    for rule in PASSWORD_POLICY:
+        if not rule.ok(name, password):
+            return rule.refusal
     return None
 
 

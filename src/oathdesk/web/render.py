@@ -14,6 +14,7 @@ import jinja2
 from markupsafe import Markup
 
 from oathdesk.people import phone_text
+from oathdesk.vault.operators import password_rules
 
 
 def time_element(moment: datetime | str, *, seconds: bool) -> Markup:
@@ -49,6 +50,8 @@ def environment() -> jinja2.Environment:
     )
     env.filters["when"] = when
     env.filters["when_seconds"] = partial(time_element, seconds=True)
+    # The password rules forms show before submitting: the policy object that checks them.
+    env.globals["password_rules"] = password_rules()
     env.filters["phone"] = phone_text  # E.164 as stored, grouped as people read it
     return env
 
@@ -64,3 +67,17 @@ def qr_data_uri(text: str) -> str:
 
     uri: str = segno.make(text, error="m").png_data_uri(scale=5, border=2)
     return uri
+
+
+def enrolment_view(otpauth_uri: str) -> dict[str, str]:
+    """What an enrolment page shows for an operator's new TOTP secret: the QR code, and for
+    an authenticator that cannot scan ("can't scan?") the secret as text in groups of four
+    and the otpauth URI. Only ever in the body of the one answer that shows it (no-store)."""
+    from oathdesk.seed import encode_base32, parse_seed
+
+    text = encode_base32(parse_seed(otpauth_uri).secret)
+    return {
+        "qr": qr_data_uri(otpauth_uri),
+        "secret_text": " ".join(text[i : i + 4] for i in range(0, len(text), 4)),
+        "otpauth_uri": otpauth_uri,
+    }

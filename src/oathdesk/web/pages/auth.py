@@ -43,7 +43,7 @@ from oathdesk.web.deps import (
     start_session,
     verify_csrf,
 )
-from oathdesk.web.render import qr_data_uri
+from oathdesk.web.render import enrolment_view
 from oathdesk.web.security import check_signin_rate, client_ip, is_secure, note_signin_failure
 
 router = APIRouter()
@@ -252,8 +252,10 @@ def _enrol_page(request: Request, error: str = "", status: int = 200) -> Respons
     if pending is None:
         raise InvalidInput("there is no enrolment waiting in this browser; sign in instead")
     operator, uri = pending
-    context = {"operator": operator, "qr": qr_data_uri(uri), "error": error}
-    return render(request, "enrol.html", context, status_code=status)
+    context = {"operator": operator, "error": error, **enrolment_view(uri)}
+    response = render(request, "enrol.html", context, status_code=status)
+    response.headers.update({"Cache-Control": "no-store"})  # it carries the new secret
+    return response
 
 
 @router.post("/enrol", dependencies=[Depends(verify_csrf)])

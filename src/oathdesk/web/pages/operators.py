@@ -19,7 +19,8 @@ from oathdesk.vault.operators import Enrolment, OperatorDirectory
 from oathdesk.vault.roles import Role
 from oathdesk.web.deps import flash, get_sessions, get_vault, render, require_admin, verify_csrf
 from oathdesk.web.pages.auth import password_problem
-from oathdesk.web.render import qr_data_uri
+from oathdesk.web.pages.helpdesk_common import NO_STORE
+from oathdesk.web.render import enrolment_view
 
 router = APIRouter(dependencies=[Depends(require_admin)])
 
@@ -47,10 +48,12 @@ def _list_page(
 def _enrolment_page(request: Request, enrolment: Enrolment, what: str) -> Response:
     context = {
         "operator": enrolment.operator,
-        "qr": qr_data_uri(enrolment.otpauth_uri),
         "what": what,
+        **enrolment_view(enrolment.otpauth_uri),
     }
-    return render(request, "operator_enrolment.html", context)
+    response = render(request, "operator_enrolment.html", context)
+    response.headers.update(NO_STORE)  # it carries the operator's new secret
+    return response
 
 
 @router.get("/operators")
@@ -93,6 +96,13 @@ def enable_operator(request: Request, actor: Admin, name: str) -> Response:
 
 @router.post("/operators/{name}/reset-totp", dependencies=[Depends(verify_csrf)])
 def reset_totp(request: Request, actor: Admin, name: str) -> Response:
+    if name == actor.name:
+        # A QR code missed on this page would leave them with no second factor and no session
+        # to get another: the CLI on the server host, or another admin, does it instead.
+        raise InvalidInput(
+            "you cannot reset your own TOTP here; ask another admin, or run "
+            f"`oathdesk operator reset-totp {name}` on the server"
+        )
     enrolment = OperatorDirectory(get_vault(request)).reset_totp(actor, name)
     if name != actor.name:
         get_sessions(request).delete_for_operator(name)  # the old second factor is void
