@@ -20,7 +20,7 @@ from oathdesk.vault import db, rows
 from oathdesk.vault.audit import rows_as_dicts
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import Token, User, aware
-from oathdesk.vault.paging import DEFAULT_LIMIT, Order, Page, read_page
+from oathdesk.vault.paging import DEFAULT_LIMIT, Order, Page, check_limit, read_page
 from oathdesk.vault.schema import audit_head, audit_log, drift_measurements, tokens, users
 from oathdesk.vault.vault import Vault
 
@@ -180,6 +180,7 @@ class AuditFilter:
 
 
 def _audit_conditions(wanted: AuditFilter) -> list[sa.ColumnElement[bool]]:
+    """The filter's conditions but the serial's (``_audit_source``)."""
     conditions: list[sa.ColumnElement[bool]] = []
     if wanted.action:
         conditions.append(audit_log.c.action == wanted.action)
@@ -187,17 +188,33 @@ def _audit_conditions(wanted: AuditFilter) -> list[sa.ColumnElement[bool]]:
         conditions.append(audit_log.c.upn == wanted.upn.strip().lower())
     if wanted.actor:
         conditions.append(audit_log.c.actor == wanted.actor.strip())
-    if wanted.serial:
-        # A token's records include the bulk import that added it (one record for many).
-        added_by = sa.select(tokens.c.added_seq).where(tokens.c.serial == wanted.serial.strip())
-        conditions.append(
-            sa.or_(audit_log.c.serial == wanted.serial.strip(), audit_log.c.seq.in_(added_by))
-        )
     if wanted.since:
         conditions.append(audit_log.c.at >= rows.audit_time(wanted.since))
     if wanted.until:
         conditions.append(audit_log.c.at <= rows.audit_time(wanted.until))
     return conditions
+
+
+def _audit_source(conn: sa.Connection, wanted: AuditFilter) -> sa.Select[Any]:
+    """The records matching ``wanted``, as a query to page.
+
+    A token's records include the bulk import that added it (one record for many). As one
+    query, ``serial = X OR seq IN (SELECT added_seq ...)``, PostgreSQL answered it by walking
+    the whole log backwards (0.9 s on 1,000,000 records), and SQLite did the same with the
+    import's number written in. So the import's number is read first and the two sets are
+    merged: each is read from its own index, the token's records and one more."""
+    conditions = _audit_conditions(wanted)
+    if not wanted.serial:
+        return sa.select(audit_log).where(*conditions)
+    serial = wanted.serial.strip()
+    own = sa.select(audit_log).where(audit_log.c.serial == serial, *conditions)
+    added = conn.execute(
+        sa.select(tokens.c.added_seq).where(tokens.c.serial == serial)
+    ).scalar_one_or_none()
+    if added is None:
+        return own
+    imported = sa.select(audit_log).where(audit_log.c.seq == added, *conditions)
+    return sa.select(sa.union(own, imported).subquery())
 
 
 def _filter_key(wanted: AuditFilter) -> dict[str, str | datetime | None]:
@@ -218,15 +235,20 @@ def audit_page(
     """One page of the audit records matching ``wanted``, newest first (by sequence number,
     unique; by time then sequence number when only a time range and perhaps an action filter
     it): the filter, the order and the page are all done in SQL."""
-    query = sa.select(audit_log).where(*_audit_conditions(wanted))
     by_time = bool(wanted.since or wanted.until) and not (
         wanted.upn or wanted.serial or wanted.actor
     )
     with db.reading(vault.engine) as conn:
+        source = _audit_source(conn, wanted)
+        seq = source.selected_columns.seq
+        if by_time:
+            order = LATEST_FIRST
+        else:  # the serial's records come from a merge: order by its column
+            order = NEWEST_FIRST if seq is audit_log.c.seq else Order((seq,), descending=True)
         return read_page(
             conn,
-            query,
-            order=LATEST_FIRST if by_time else NEWEST_FIRST,
+            source,
+            order=order,
             cursors=vault.cursors,
             listing="audit.by_time" if by_time else "audit",
             wanted=_filter_key(wanted),
@@ -244,16 +266,61 @@ def audit_log_size(vault: Vault) -> int:
         return int(conn.execute(sa.select(audit_head.c.seq)).scalar() or 0)
 
 
+def audit_about_page(
+    vault: Vault,
+    upn: str,
+    serials: Sequence[str],
+    *,
+    cursor: str | None = None,
+    limit: int = 20,
+) -> Page[dict[str, Any]]:
+    """A page of the records about a user or any of their tokens, newest first.
+
+    One branch per column value, each read newest first from its own index ((upn, seq) or
+    (serial, seq)) and cut at limit + 1, then merged: an OR of them let PostgreSQL walk the whole
+    log backwards by sequence number looking for a user's few records. The cursor is bound to
+    the user only: their serials are looked up again for each page."""
+    owner = upn.strip().lower()
+    wanted = {"upn": owner}
+    check_limit(limit)
+    after = []
+    if cursor:
+        (last,) = vault.cursors.open(cursor, "audit.about", wanted, 1)
+        after.append(NEWEST_FIRST.after((last,)))
+    about = [(audit_log.c.upn, owner), *((audit_log.c.serial, s) for s in sorted(set(serials)))]
+    branches = [
+        sa.select(
+            sa.select(audit_log)
+            # Equality written as a range, ordered by (column, seq): the order of the branch's
+            # index. With ``column = value ORDER BY seq`` PostgreSQL walks the primary key
+            # backwards, testing each record, when it takes the value to be common: every newer
+            # record read when that user's records are old (and with the equality it drops the
+            # constant column from the order, so ordering by it too does not help).
+            .where(column >= value, column <= value, *after)
+            .order_by(column.desc(), audit_log.c.seq.desc())
+            .limit(limit + 1)
+            .subquery()
+        )
+        for column, value in about
+    ]
+    # The branches' rows themselves, merged (a record about the user and their token once):
+    # with ``seq IN (branches)`` PostgreSQL walked the log backwards again, testing each record.
+    matched = sa.union(*branches).subquery()
+    query = sa.select(matched).order_by(matched.c.seq.desc()).limit(limit + 1)
+    with db.reading(vault.engine) as conn:
+        found = conn.execute(query).fetchall()
+    shown = found[:limit]
+    following = None
+    if len(found) > limit and shown:
+        following = vault.cursors.make("audit.about", wanted, (shown[-1].seq,))
+    return Page(rows_as_dicts(shown), following)
+
+
 def recent_audit_about(
     vault: Vault, upn: str, serials: Sequence[str], *, limit: int = 20
 ) -> list[dict[str, Any]]:
     """The latest records about a user or any of their tokens, newest first."""
-    about = [audit_log.c.upn == upn.strip().lower()]
-    if serials:
-        about.append(audit_log.c.serial.in_(list(serials)))
-    query = sa.select(audit_log).where(sa.or_(*about)).order_by(audit_log.c.seq.desc()).limit(limit)
-    with db.reading(vault.engine) as conn:
-        return rows_as_dicts(conn.execute(query))
+    return audit_about_page(vault, upn, serials, limit=limit).items
 
 
 def audit_actions(vault: Vault) -> list[str]:
