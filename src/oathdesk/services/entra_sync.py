@@ -44,16 +44,14 @@ from oathdesk.services.entra_reconcile import (
 )
 from oathdesk.services.entra_session import EntraSession
 from oathdesk.vault.entra_records import (
-    ensure_user,
-    give_stock_token,
+    SyncChange,
+    apply_sync_changes,
     held_token_counts,
     read_journal,
     tokens_for_entra,
 )
 from oathdesk.vault.leases import Lease, LeaseHolder
-from oathdesk.vault.lifecycle import TokenState
 from oathdesk.vault.models import Token
-from oathdesk.vault.work import UnitOfWork
 
 LEASE_JOB = "oathdesk entra sync"
 LEASE_TTL = timedelta(minutes=15)
@@ -124,16 +122,21 @@ def sync_entra(
 
 def _sync(session: EntraSession, lease: Lease, batch_size: int) -> SyncResult:
     vault, api = session.vault, session.api
-    inventory = api.devices()
-    serials = sorted({d.serial for d in inventory})
-    with vault.reading() as conn:
-        tokens = {t.serial: t for t in tokens_for_entra(conn, serials, IN_ENTRA)}
-        journal = read_journal(conn, sorted(tokens))
-        limit = vault.settings(conn).max_tokens_per_user
-    # Only the users of devices the vault knows need a name (an unknown serial is reported as
-    # such, whoever has it).
-    owner_ids = sorted({d.assigned_to for d in inventory if d.assigned_to and d.serial in tokens})
-    owners = api.user_names(owner_ids) if owner_ids else {}
+    # The Graph calls' audit records are collected and appended with the first batch of
+    # changes (or alone when there is none): one append, not a transaction per page.
+    with session.collecting_calls():
+        inventory = api.devices()
+        serials = sorted({d.serial for d in inventory})
+        with vault.reading() as conn:
+            tokens = {t.serial: t for t in tokens_for_entra(conn, serials, IN_ENTRA)}
+            journal = read_journal(conn, sorted(tokens))
+            limit = vault.settings(conn).max_tokens_per_user
+        # Only the users of devices the vault knows need a name (an unknown serial is
+        # reported as such, whoever has it).
+        owner_ids = sorted(
+            {d.assigned_to for d in inventory if d.assigned_to and d.serial in tokens}
+        )
+        owners = api.user_names(owner_ids) if owner_ids else {}
     found = sorted_differences(differences(inventory, tokens, journal, owners))
     result = SyncResult(inventory_size=len(inventory))
     to_apply = [d for d in found if d.kind in SYNC_APPLIES]
@@ -148,6 +151,7 @@ def _sync(session: EntraSession, lease: Lease, batch_size: int) -> SyncResult:
     for start in range(0, len(to_apply), batch_size):
         lease.renew()  # stops here if another sync took the job over meanwhile
         _apply_batch(session, to_apply[start : start + batch_size], tokens, result)
+    session.write_call_records()  # when nothing was applied: the calls alone
     return result
 
 
@@ -176,17 +180,28 @@ def _over_limit(given: list[Difference], held: dict[str, int], limit: int) -> di
 def _apply_batch(
     session: EntraSession, batch: list[Difference], tokens: dict[str, Token], result: SyncResult
 ) -> None:
-    """One transaction for the batch; when one change in it is refused (the token changed since
+    """One transaction for the batch, set-based (``apply_sync_changes``), with the Graph
+    calls' records not yet written; when one change in it is refused (the token changed since
     it was read), the batch is undone and its changes applied one by one instead, so only that
     one is left (reported; the next sync sees it afresh)."""
     try:
         with session.vault.unit_of_work(session.actor) as work:
-            added = [upn for d in batch if (upn := _apply(work, d, tokens[d.serial]))]
+            added = apply_sync_changes(
+                work,
+                [_change(d, tokens[d.serial]) for d in batch],
+                new_user_notes=NEW_USER_NOTES,
+                also_record=session.call_records(),
+            )
     except Conflict:
+        session.write_call_records()
         for difference in batch:
             try:
                 with session.vault.unit_of_work(session.actor) as work:
-                    upn = _apply(work, difference, tokens[difference.serial])
+                    (upn,) = apply_sync_changes(
+                        work,
+                        [_change(difference, tokens[difference.serial])],
+                        new_user_notes=NEW_USER_NOTES,
+                    ) or [""]
             except Conflict as error:
                 result.reported.append(
                     Difference(
@@ -197,20 +212,17 @@ def _apply_batch(
             result.applied.append(difference)
             result.users_added += [upn] if upn else []
         return
+    session.forget_call_records()
     result.applied += batch
     result.users_added += added
 
 
-def _apply(work: UnitOfWork, difference: Difference, token: Token) -> str:
-    """Apply one difference in ``work``; returns the UPN of a user it added to the vault."""
-    upn, serial = difference.upn, difference.serial
-    details = {"source": SOURCE, "entra": difference.detail}
-    added = ""
-    if difference.kind in ("self_assigned", "self_activated") and not token.upn:
-        if ensure_user(work, upn, notes=NEW_USER_NOTES):
-            added = upn
-        give_stock_token(work, token, upn, details=details)
-        token = work.token(serial)
-    if difference.kind in ("self_activated", "used_after_shipping"):
-        work.move(serial, TokenState.DELIVERED, details=details, expected_version=token.version)
-    return added
+def _change(difference: Difference, token: Token) -> SyncChange:
+    """What applying ``difference`` to ``token`` (as read) changes in the vault."""
+    return SyncChange(
+        token,
+        difference.upn,
+        give=_gives_a_user(difference, token),
+        deliver=difference.kind in ("self_activated", "used_after_shipping"),
+        details={"source": SOURCE, "entra": difference.detail},
+    )

@@ -22,7 +22,7 @@ from oathdesk.formats.cells import starts_like_formula
 from oathdesk.people import check_display_name, check_notes, normalize_phone
 from oathdesk.upn import validate_upn
 from oathdesk.vault import fingerprints, rows
-from oathdesk.vault.audit import AuditChain
+from oathdesk.vault.audit import AuditChain, AuditEntry
 from oathdesk.vault.bulk import (
     SECRET_COLUMNS,
     TOKEN_COLUMNS,
@@ -88,6 +88,11 @@ class UnitOfWork:
         return self._chain.append(
             self.conn, actor=self.actor.name, action=action, upn=upn, serial=serial, details=details
         )
+
+    def audit_many(self, entries: Sequence[AuditEntry]) -> int:
+        """Append several records in this transaction with one head update (a batch of
+        changes, each with its own record); returns the last sequence number."""
+        return self._chain.append_many(self.conn, entries)
 
     def count_audit(
         self,
