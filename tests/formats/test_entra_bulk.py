@@ -111,6 +111,10 @@ def _dirty(change: str) -> list[list[str]]:
         row[4] = '"Token2"'
     elif change == "seventh column":
         row.append("")
+    elif change == "form feed":
+        row[4] = "Token\x0c2"
+    elif change == "line separator":
+        row[5] = "C2\u202802"
     elif change == "accent":
         row[0] = "h\u00e9lga@contoso.com"
     return rows
@@ -140,6 +144,8 @@ def _dirty(change: str) -> list[list[str]]:
         "quoted",
         "seventh column",
         "accent",
+        "form feed",
+        "line separator",
     ],
 )
 def test_files_the_bulk_checks_turn_away_are_read_row_by_row(
@@ -155,3 +161,6 @@ def test_an_empty_line_and_other_separators_go_row_by_row(monkeypatch: pytest.Mo
     semicolons = _file([[";".join(row)] for row in rows], header=HEADER.replace(",", ";"))
     assert parse_entra_csv(semicolons) == _row_by_row(semicolons, monkeypatch, 5)
     assert not _same(_file([]), monkeypatch)
+    # A lone CR ends a line for the csv module and for the bulk read alike.
+    assert _same(_file(rows, end="\r"), monkeypatch)
+    assert _same(_file(rows).replace(b"\n", b"\r", 3), monkeypatch)
