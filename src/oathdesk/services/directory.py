@@ -81,20 +81,31 @@ class UserOverview:
     events: list[dict[str, Any]]  # recent audit records about the user or their tokens
     can_reveal: bool  # the actor may reveal and a token still has its seed
     can_edit: bool = False  # the actor may change the name, phone number and notes
+    older_events: str | None = None  # cursor of the next (older) page of events
+    first_events: bool = True  # False: a cursor led to these events
 
 
-def user_overview(vault: Vault, actor: Actor, upn: str, *, events: int = 20) -> UserOverview:
+def user_overview(
+    vault: Vault, actor: Actor, upn: str, *, events: int = 20, events_cursor: str | None = None
+) -> UserOverview:
+    """The user, their tokens, and a page of the events about them (newest first; older ones
+    with ``events_cursor``, the previous page's ``older_events``)."""
     require(actor, Permission.LOOK_UP)
     user = vault.get_user(upn)
     owned = vault.list_tokens(upn=user.upn)
     views = [TokenView(t, available_actions(t, actor.role)) for t in owned]
     revealable = any(t.has_secret and t.state in SECRET_STATES for t in owned)
+    about = lookup.audit_about_page(
+        vault, user.upn, [t.serial for t in owned], cursor=events_cursor, limit=events
+    )
     return UserOverview(
         user,
         views,
-        lookup.recent_audit_about(vault, user.upn, [t.serial for t in owned], limit=events),
+        about.items,
         revealable and allowed(actor.role, Permission.REVEAL),
         allowed(actor.role, Permission.MANAGE_USERS),
+        about.next_cursor,
+        not events_cursor,
     )
 
 

@@ -33,8 +33,9 @@ def user_page(
     upn: str,
     vault: VaultDep,
     actor: ActorDep,
+    events: str = "",
 ) -> HTMLResponse:
-    overview = user_overview(vault, actor, upn)
+    overview = user_overview(vault, actor, upn, events_cursor=events or None)
     return render(
         request,
         "user.html",
