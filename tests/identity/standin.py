@@ -4,9 +4,11 @@ It answers what msal and oathdesk ask of login.microsoftonline.com for one tenan
 (``/{tenant}/v2.0/.well-known/openid-configuration``), the keys (``/{tenant}/discovery/v2.0/keys``,
 with ``rotate()`` to sign with a new key), ``/authorize`` (auto-consents as ``user`` and redirects
 back with a code) and ``/token`` (checks the client secret, the redirect URI and PKCE S256, then
-returns an RS256 ID token). ``misbehave`` makes the next ID tokens wrong in one way, so tests can
-see each refusal come from a real exchange. TLS uses the fake Graph's throwaway CA
-(``tests.graph.fake_graph.tls``), trusted by oathdesk through its CA bundle setting.
+returns an RS256 ID token; or, for ``grant_type=client_credentials`` from the automation app, an
+app-only v2.0 access token for oathdesk's API with the app's roles). ``misbehave`` makes the
+next tokens wrong in one way, so tests can see each refusal come from a real exchange. TLS uses
+the fake Graph's throwaway CA (``tests.graph.fake_graph.tls``), trusted by oathdesk through its
+CA bundle setting.
 """
 
 from __future__ import annotations
@@ -37,10 +39,27 @@ OTHER_TENANT_ID = "1b2c3d4e-5f60-4718-8293-a4b5c6d7e8f9"
 CLIENT_ID = "5e7c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 CLIENT_SECRET = "stand-in~client~secret~0123456789"
 OTHER_CLIENT_ID = "00000000-0000-4000-8000-000000000abc"
+# An automation app (a script, a ticketing tool) that calls oathdesk's API with client
+# credentials; its service principal's object id is what Entra puts in the token's oid.
+APP_CLIENT_ID = "7d3e9f10-2a4b-4c5d-8e6f-708192a3b4c5"
+APP_CLIENT_SECRET = "stand-in~automation~secret~9876543210"
+APP_SP_OID = "9c8b7a60-5f4e-4d3c-8b2a-190817263544"
 
-# What ``misbehave`` may be set to: the ID token is then wrong in that one way.
+# What ``misbehave`` may be set to: the ID or access token is then wrong in that one way
+# ("v1" and "delegated" apply to access tokens only).
 MISBEHAVIOURS = frozenset(
-    {"aud", "iss", "tid", "expired", "signature", "replayed_nonce", "alg_none", "not_yet"}
+    {
+        "aud",
+        "iss",
+        "tid",
+        "expired",
+        "signature",
+        "replayed_nonce",
+        "alg_none",
+        "not_yet",
+        "v1",
+        "delegated",
+    }
 )
 
 
@@ -110,6 +129,7 @@ class StandInIdP:
         self.misbehave: str | None = None
         self.deny_next = False  # /authorize answers error=access_denied once
         self.client_secret = CLIENT_SECRET
+        self.app_roles: list[str] = ["oathdesk.helpdesk"]  # the automation app's app roles
         self.origin = ""
         self.issued_nonces: list[str] = []
         self.jwks_fetches = 0
@@ -155,6 +175,34 @@ class StandInIdP:
         claims = self._misbehaved(claims)
         for name in without:
             claims.pop(name, None)
+        return self.sign(claims)
+
+    def access_token(self) -> str:
+        """An app-only v2.0 access token for oathdesk's API (``aud`` its client id), as the
+        token endpoint issues it to the automation app for ``api://CLIENT_ID/.default``."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": f"{self.origin}/{TENANT_ID}/v2.0",
+            "aud": CLIENT_ID,
+            "tid": TENANT_ID,
+            "oid": APP_SP_OID,
+            "sub": APP_SP_OID,
+            "azp": APP_CLIENT_ID,
+            "azpacr": "1",
+            "idtyp": "app",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "ver": "2.0",
+        }
+        if self.app_roles:
+            claims["roles"] = list(self.app_roles)
+        claims = self._misbehaved(claims)
+        if self.misbehave == "v1":
+            claims.update(iss=f"https://sts.windows.net/{TENANT_ID}/", ver="1.0")
+            claims["aud"] = f"api://{CLIENT_ID}"
+        elif self.misbehave == "delegated":
+            claims.update(scp="user_impersonation", idtyp="user")
         return self.sign(claims)
 
     def sign(self, claims: dict[str, Any], *, kid: str | None = None) -> str:
@@ -219,6 +267,8 @@ class StandInIdP:
         return _with_query(redirect, code=code, state=state)
 
     def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if form.get("grant_type") == "client_credentials":
+            return self._client_credentials(form)
         if form.get("grant_type") != "authorization_code":
             return 400, {"error": "unsupported_grant_type"}
         if form.get("client_id") != CLIENT_ID or form.get("client_secret") != self.client_secret:
@@ -240,6 +290,20 @@ class StandInIdP:
             "expires_in": 3600,
             "access_token": b64url(secrets.token_bytes(32)),
             "id_token": id_token,
+        }
+
+    def _client_credentials(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if form.get("client_id") != APP_CLIENT_ID or form.get("client_secret") != (
+            APP_CLIENT_SECRET
+        ):
+            return 401, {"error": "invalid_client", "error_description": "AADSTS7000215"}
+        if form.get("scope") not in {f"api://{CLIENT_ID}/.default", f"{CLIENT_ID}/.default"}:
+            return 400, {"error": "invalid_scope", "error_description": "AADSTS70011"}
+        return 200, {
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": self.access_token(),
         }
 
     # -- HTTPS ---------------------------------------------------------------------------------

@@ -90,3 +90,48 @@ def test_bad_settings_are_one_line_errors(cli: RunCli, idp: StandInIdP, tmp_path
         assert_one_line_error(result)
         assert words in result.stderr
     assert_one_line_error(cli("sso", "show", env=env))
+
+
+def test_api_audience_turns_entra_access_tokens_on_and_off(
+    cli: RunCli, idp: StandInIdP, tmp_path: Path
+) -> None:
+    location, key = new_vault(tmp_path)
+    env = cli_env(location)
+    assert_one_line_error(cli("sso", "api-audience", CLIENT_ID, env=env))  # not configured
+    configure = [
+        "sso",
+        "configure",
+        "--tenant",
+        TENANT_ID,
+        "--client-id",
+        CLIENT_ID,
+        "--redirect-url",
+        "https://oathdesk.contoso.com/auth/callback",
+        "--authority-host",
+        idp.origin,
+        "--ca-bundle",
+        idp.ca_bundle,
+        "--client-secret-file",
+        "-",
+    ]
+    done = cli(*configure, "--api-audience", f"api://{CLIENT_ID}", input=CLIENT_SECRET, env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"accepts Entra v2.0 access tokens for {CLIENT_ID}" in done.stdout
+    assert f"api_audience: {CLIENT_ID}" in cli("sso", "show", env=env).stdout
+    # Configuring again without the option keeps the audience.
+    assert cli(*configure, input=CLIENT_SECRET, env=env).returncode == 0
+    assert f"api_audience: {CLIENT_ID}" in cli("sso", "show", env=env).stdout
+
+    result = cli("sso", "api-audience", "oathdesk-api", env=env)
+    assert_one_line_error(result)
+    assert "Application (client) ID" in result.stderr
+    assert "accepts API keys only" in cli("sso", "api-audience", "off", env=env).stdout
+    vault = Vault.open(location, key)
+    try:
+        row = stored.load_settings(vault)
+        assert row is not None
+        assert row.api_audience is None
+        records = vault.export_audit(action="sso.api_audience")
+        assert [r["details"]["api_audience"] for r in records] == [None]
+    finally:
+        vault.close()

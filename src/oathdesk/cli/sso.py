@@ -1,5 +1,6 @@
-"""`oathdesk sso configure|show|disable|enable|local-sign-in`: operators sign in to the console
-with Microsoft Entra ID (docs/sso.md)."""
+"""`oathdesk sso configure|show|disable|enable|local-sign-in|api-audience`: operators sign in to
+the console with Microsoft Entra ID, automation apps call the REST API with Entra access tokens
+(docs/sso.md)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,12 @@ def sso_group() -> None:
     metavar="GROUP-ID=ROLE",
     help="Also grant ROLE (admin, helpdesk, auditor) to members of a group (repeatable).",
 )
+@click.option(
+    "--api-audience",
+    default=None,
+    metavar="CLIENT-ID",
+    help="Let the REST API accept Entra access tokens for this app (its client id).",
+)
 @click.option("--authority-host", default=None, help="Sign-in host (national clouds, tests).")
 @click.option(
     "--ca-bundle",
@@ -64,6 +71,7 @@ def configure_command(
     certificate: str | None,
     redirect_url: str,
     groups: tuple[str, ...],
+    api_audience: str | None,
     authority_host: str | None,
     ca_bundle: str | None,
     vault_path: str | None,
@@ -89,14 +97,19 @@ def configure_command(
         ca_bundle=str(Path(ca_bundle).resolve()) if ca_bundle else None,
         group_roles=_group_roles(groups),
     )
+    audience = sso_settings.parse_api_audience(api_audience) if api_audience else None
     vault = open_vault(vault_path)
     try:
-        issuer = sso.configure(vault, local_actor(), settings, credential=credential)
+        issuer = sso.configure(
+            vault, local_actor(), settings, credential=credential, api_audience=audience
+        )
     finally:
         vault.close()
     click.echo(f"sign-in with Microsoft configured for tenant {settings.tenant} ({issuer})")
     click.echo(f"redirect URL (register it as a Web platform URI): {settings.redirect_url}")
     click.echo("credential stored encrypted in the vault; `oathdesk serve` offers it at /signin")
+    if audience:
+        click.echo(f"the REST API accepts Entra v2.0 access tokens for {audience}")
 
 
 def _group_roles(groups: tuple[str, ...]) -> dict[str, str]:
@@ -133,6 +146,7 @@ def show_command(as_json: bool, vault_path: str | None) -> None:
         "ca_bundle": row.ca_bundle,
         "groups": row.group_roles,
         "local_sign_in": row.local_sign_in if row.enabled else "on",
+        "api_audience": row.api_audience,
     }
     if as_json:
         print_json(shown)
@@ -182,3 +196,24 @@ def local_sign_in_command(policy: str, vault_path: str | None) -> None:
     finally:
         vault.close()
     click.echo(f"local sign-in: {parsed.value}")
+
+
+@sso_group.command("api-audience")
+@click.argument("audience", metavar="CLIENT-ID|off")
+@vault_option
+def api_audience_command(audience: str, vault_path: str | None) -> None:
+    """Let the REST API accept Entra access tokens for oathdesk's API app (CLIENT-ID), or
+    (off) API keys only."""
+    from oathdesk.identity.settings import parse_api_audience
+    from oathdesk.vault import sso as stored
+
+    value = None if audience.strip().lower() == "off" else parse_api_audience(audience)
+    vault = open_vault(vault_path)
+    try:
+        stored.set_api_audience(vault, local_actor(), value)
+    finally:
+        vault.close()
+    if value is None:
+        click.echo("the REST API accepts API keys only")
+    else:
+        click.echo(f"the REST API accepts Entra v2.0 access tokens for {value} beside API keys")

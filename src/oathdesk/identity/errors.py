@@ -22,3 +22,11 @@ class IdentityUnreachable(OathdeskError):
     """The identity platform did not answer as it should (network, TLS, a bad document)."""
 
     code = "identity_unreachable"
+
+
+class AccessTokenRefused(SsoRefused):
+    """An Entra access token presented to the REST API was refused (401 there); ``azp`` names
+    the app when its token was good enough to say."""
+
+    code = "unauthorized"
+    azp = ""

@@ -21,9 +21,12 @@ from oathdesk.identity.discovery import DiscoveryCache
 from oathdesk.identity.errors import IdentityUnreachable, SsoRefused
 from oathdesk.identity.keys import JwksKeys
 from oathdesk.identity.settings import CredentialKind, SsoSettings
-from oathdesk.identity.tokens import IdentityClaims, check_id_token
+from oathdesk.identity.tokens import AppClaims, IdentityClaims, check_access_token, check_id_token
 
 TIMEOUT_SECONDS = 30
+# An unknown kid refetches the keys at most this often after a fetch (a stream of forged kids
+# must not make us hammer Entra); a key Entra just rotated in may wait this long.
+KEYS_COOLDOWN_SECONDS = 5.0
 # msal adds openid and profile by itself; offline_access (a refresh token) is not needed: a
 # session here ends by its own timeouts and the next sign-in goes to Entra again.
 _EXCLUDED_SCOPES = ["offline_access"]
@@ -47,7 +50,11 @@ class Provider:
     """One app registration's sign-in: discovery, keys and msal, reused across requests."""
 
     def __init__(
-        self, settings: SsoSettings, credential: str, *, keys_cooldown: float = 5.0
+        self,
+        settings: SsoSettings,
+        credential: str,
+        *,
+        keys_cooldown: float = KEYS_COOLDOWN_SECONDS,
     ) -> None:
         self.settings = settings
         self._credential = credential
@@ -114,6 +121,19 @@ class Provider:
             keys=self._jwks(discovery.jwks_uri),
             issuer_template=discovery.issuer,
             expected_nonce=expected_nonce,
+            now=time.time() if now is None else now,
+        )
+
+    def check_access_token(self, raw: str, *, audience: str, now: float | None = None) -> AppClaims:
+        """An automation app's access token for the REST API, checked with the same discovery
+        document and keys as the sign-ins (msal plays no part: no flow, no credential)."""
+        discovery = self._discovery.get()
+        return check_access_token(
+            raw,
+            tenant=self.settings.tenant,
+            audience=audience,
+            keys=self._jwks(discovery.jwks_uri),
+            issuer_template=discovery.issuer,
             now=time.time() if now is None else now,
         )
 

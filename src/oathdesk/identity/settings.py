@@ -54,6 +54,21 @@ def is_guid(text: str) -> bool:
     return bool(_GUID.match(text))
 
 
+def parse_api_audience(text: str) -> str:
+    """The ``aud`` that Entra v2.0 access tokens for oathdesk's API carry: the Application
+    (client) ID of the app registration that exposes the API, also when the token was asked
+    for by its Application ID URI (``api://...``), which v2.0 tokens never carry."""
+    value = text.strip().lower()
+    value = value.removeprefix("api://")
+    if not is_guid(value):
+        raise InvalidInput(
+            "the API audience is the Application (client) ID (a GUID) of the app registration "
+            "that exposes oathdesk's API, usually the sign-in app's: e.g. --api-audience "
+            "5e7c1a2b-..."
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class SsoSettings:
     """A tenant, an app registration and where Entra sends the browser back; no secret here.

@@ -14,14 +14,20 @@ from dataclasses import dataclass
 from oathdesk.errors import InvalidInput, NotFound
 from oathdesk.graph.auth import split_certificate_pem
 from oathdesk.identity.discovery import fetch_discovery
-from oathdesk.identity.errors import SsoRefused
+from oathdesk.identity.errors import AccessTokenRefused, SsoRefused
 from oathdesk.identity.flow import Provider
 from oathdesk.identity.settings import CredentialKind, LocalSignIn, SsoSettings
+from oathdesk.identity.tokens import AppClaims
 from oathdesk.vault import sso as stored
 from oathdesk.vault.models import Actor
 from oathdesk.vault.operators import OperatorDirectory
 from oathdesk.vault.vault import Vault
 
+APP_PREFIX = "app:"  # the audit actor of an automation app: app:<its application id (azp)>
+API_TOKENS_OFF = (
+    "Entra access token refused: this oathdesk accepts API keys only; an admin turns Entra "
+    "access tokens on with `oathdesk sso api-audience CLIENT-ID`"
+)
 NO_FLOW = (
     "Microsoft sign-in refused: this browser has no sign-in in progress (it expired after "
     "10 minutes, or was already used); start again"
@@ -58,10 +64,18 @@ def local_policy(vault: Vault) -> LocalSignIn:
     return LocalSignIn(stored.local_sign_in_policy(vault))
 
 
-def configure(vault: Vault, actor: Actor, settings: SsoSettings, *, credential: str) -> str:
+def configure(
+    vault: Vault,
+    actor: Actor,
+    settings: SsoSettings,
+    *,
+    credential: str,
+    api_audience: str | None = None,
+) -> str:
     """Check the settings against the tenant (its OpenID configuration must answer) and store
     them, enabled; returns the issuer the tenant's ID tokens will carry. The credential itself
-    can only be proved by a sign-in: Entra checks it when a code is redeemed."""
+    can only be proved by a sign-in: Entra checks it when a code is redeemed. ``api_audience``
+    (a client id) lets the REST API accept Entra access tokens; None keeps what was stored."""
     if settings.credential is CredentialKind.CERTIFICATE:
         split_certificate_pem(credential)  # one clear line now rather than at the first sign-in
     elif not credential.strip():
@@ -78,6 +92,7 @@ def configure(vault: Vault, actor: Actor, settings: SsoSettings, *, credential: 
             "authority_host": settings.authority_host,
             "ca_bundle": settings.ca_bundle,
             "group_roles": dict(settings.group_roles),
+            **({"api_audience": api_audience} if api_audience else {}),
         },
         credential=credential.strip(),
     )
@@ -148,3 +163,27 @@ def finish_sign_in(
         client=client,
     )
     return actor, next_path
+
+
+def authenticate_app(vault: Vault, raw: str) -> tuple[Actor, AppClaims]:
+    """The automation app an Entra access token names, acting as ``app:<azp>`` with the role of
+    its app role; ``AccessTokenRefused`` otherwise. A refusal is audited when the token proved
+    who sent it (its signature verified: an app without a role); tokens that prove nothing are
+    not, so noise from the internet cannot fill the audit log."""
+    row = enabled_settings(vault)
+    if row is None or not row.api_audience:
+        raise AccessTokenRefused("api_tokens_off", API_TOKENS_OFF)
+    try:
+        claims = provider_for(row).check_access_token(raw, audience=row.api_audience)
+    except SsoRefused as refused:
+        azp = getattr(refused, "azp", "")
+        if azp:
+            with vault.unit_of_work(Actor(f"{APP_PREFIX}{azp}", "none")) as work:
+                work.audit(
+                    "api_token.refused",
+                    details={"reason": refused.reason, "oid": refused.oid, "tid": refused.tid},
+                )
+        if isinstance(refused, AccessTokenRefused):
+            raise
+        raise AccessTokenRefused(refused.reason, refused.message) from None
+    return Actor(f"{APP_PREFIX}{claims.azp}", claims.role), claims

@@ -189,6 +189,8 @@ sso_settings = sa.Table(
     sa.Column("credential_nonce", sa.LargeBinary, nullable=False),
     sa.Column("credential_ciphertext", sa.LargeBinary, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The aud of Entra access tokens the REST API accepts; NULL: API keys only (0016).
+    sa.Column("api_audience", sa.String(36), nullable=True),
 )
 
 sso_flows = sa.Table(

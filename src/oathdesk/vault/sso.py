@@ -46,6 +46,7 @@ class StoredSso:
     group_roles: dict[str, str]
     local_sign_in: str
     credential: str = field(repr=False)
+    api_audience: str | None = None  # the REST API accepts Entra access tokens for it
 
 
 def _aad(tenant_id: str, client_id: str) -> tuple[str, str]:
@@ -57,7 +58,8 @@ def save_settings(
 ) -> None:
     """Store (replace) the app registration and enable sign-in; audited without the secret.
     ``values``: tenant_id, client_id, credential_kind, redirect_url, authority_host, ca_bundle,
-    group_roles (a mapping). The break-glass policy is kept as it was."""
+    group_roles (a mapping), optionally api_audience (absent: kept as it was, like the
+    break-glass policy; None: the API takes API keys only)."""
     require(actor, Permission.SETTINGS)
     tenant, client = str(values["tenant_id"]), str(values["client_id"])
     nonce, ciphertext = vault.encrypt_for(credential.encode(), *_aad(tenant, client))
@@ -74,6 +76,8 @@ def save_settings(
         "credential_ciphertext": ciphertext,
         "updated_at": utc_now(),
     }
+    if "api_audience" in values:
+        row["api_audience"] = values["api_audience"]
     with vault.unit_of_work(actor) as work:
         exists = work.conn.execute(
             sa.select(sso_settings.c.id).where(sso_settings.c.id == ROW_ID)
@@ -91,6 +95,7 @@ def save_settings(
                 "redirect_url": row["redirect_url"],
                 "authority_host": row["authority_host"],
                 "groups_mapped": len(values.get("group_roles") or {}),
+                **({"api_audience": row["api_audience"]} if "api_audience" in row else {}),
             },
         )
 
@@ -114,6 +119,7 @@ def load_settings(vault: Vault) -> StoredSso | None:
         group_roles=dict(json.loads(row.group_roles or "{}")),
         local_sign_in=row.local_sign_in,
         credential=plain.decode(),
+        api_audience=row.api_audience,
     )
 
 
@@ -143,6 +149,20 @@ def set_local_sign_in(vault: Vault, actor: Actor, policy: str) -> None:
             sso_settings.update().where(sso_settings.c.id == ROW_ID).values(local_sign_in=policy)
         )
         work.audit("sso.local_sign_in", details={"policy": policy})
+
+
+def set_api_audience(vault: Vault, actor: Actor, audience: str | None) -> None:
+    """Accept Entra access tokens for ``audience`` at the REST API, or (None) API keys only."""
+    require(actor, Permission.SETTINGS)
+    with vault.unit_of_work(actor) as work:
+        changed = work.conn.execute(
+            sso_settings.update()
+            .where(sso_settings.c.id == ROW_ID)
+            .values(api_audience=audience, updated_at=utc_now())
+        ).rowcount
+        if not changed:
+            raise NotFound(NOT_CONFIGURED)
+        work.audit("sso.api_audience", details={"api_audience": audience})
 
 
 def local_sign_in_policy(vault: Vault) -> str:

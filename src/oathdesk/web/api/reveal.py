@@ -23,13 +23,13 @@ from oathdesk.services.reveal import (
     VerificationMethod,
 )
 from oathdesk.services.token_checks import DriftRow, drift_page, verify_token
-from oathdesk.vault.api_keys import ApiKeyStore
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Vault
 from oathdesk.web.api.auth import (
     AlertsDep,
     ApiActor,
     ApiKeyPresented,
+    Presented,
     RevealsDep,
     VaultDep,
 )
@@ -96,7 +96,7 @@ class RevealOut(BaseModel):
 
 def _approved_job(
     vault: Vault,
-    presented: str,
+    presented: Presented,
     body: ApproverIn,
     request: RevealRequest,
 ) -> RevealJob:
@@ -105,7 +105,7 @@ def _approved_job(
     password and code (argon2: a tenth of a second, so in a worker thread, not the event loop)."""
     from oathdesk.vault.operators import OperatorDirectory
 
-    actor, key_id = ApiKeyStore(vault).authenticate(presented)
+    actor, key_id = presented.checked(vault)
     require(actor, Permission.REVEAL)
     approver = OperatorDirectory(vault).authenticate(
         body.name, body.password.get_secret_value(), body.code.get_secret_value()
@@ -133,7 +133,9 @@ async def reveal(
     if body.approver is None:
         # The key is checked in the reveal's own transaction, with the others of its batch
         # (services/reveal_queue.py): no thread of the pool, no transaction of its own.
-        job = RevealJob(request, api_key=presented)
+        job = RevealJob(
+            request, actor=presented.actor, api_key=presented.api_key, key_id=presented.key_id
+        )
     else:
         job = await run_in_threadpool(_approved_job, vault, presented, body.approver, request)
     outcome = await asyncio.wrap_future(reveals.submit(job))
