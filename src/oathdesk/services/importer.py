@@ -201,30 +201,26 @@ def import_seeds(
             parsed.format, problems, 0, 0, dry_run, parsed.warnings, skipped=parsed.skipped
         )
     default_kind = kind or DEFAULT_KINDS[parsed.format]
-    placeholders = 0
-    tokens = []
     # Parsed once per name, not once per token (a tenth of a second for 100,000).
     algorithms = {name: Algorithm.parse(name) for name in {r.algorithm for r in parsed.records}}
-    for record in parsed.records:
-        serial = record.serial
-        if not serial:
-            # The spreadsheet did not record the serial; the token keeps a placeholder until
-            # it is re-enrolled, and the summary says how many.
-            serial = f"unknown-{uuid.uuid4().hex[:10]}"
-            placeholders += 1
-        tokens.append(
-            NewToken(
-                serial=serial,
-                manufacturer=record.manufacturer or "Token2",
-                model=record.model or default_kind.value,
-                kind=default_kind,
-                secret=record.secret,
-                algorithm=algorithms[record.algorithm],
-                digits=record.digits,
-                period=record.period,
-                upn=record.upn,
-            )
+    # The spreadsheet may not have recorded a serial: such a token keeps a placeholder until it
+    # is re-enrolled, and the summary says how many.
+    placeholders = sum(1 for record in parsed.records if not record.serial)
+    # One comprehension with positional arguments: it runs once per token of the file.
+    tokens = [
+        NewToken(
+            record.serial or f"unknown-{uuid.uuid4().hex[:10]}",
+            record.manufacturer or "Token2",
+            record.model or default_kind.value,
+            default_kind,
+            record.secret,
+            algorithms[record.algorithm],
+            record.digits,
+            record.period,
+            record.upn,
         )
+        for record in parsed.records
+    ]
     count = vault.add_tokens(
         actor,
         tokens,
