@@ -42,9 +42,15 @@ def export_command(kind: str, output: Path, header: str, vault_path: str | None)
     # read (an Entra CSV of 100,000 tokens is never whole in memory).
     result = open_export(open_vault(vault_path), local_actor(), kind, header_spelling=header)
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        for chunk in result.chunks:
-            handle.write(chunk)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            for chunk in result.chunks:
+                handle.write(chunk)
+    except BaseException:
+        # Half an export is no use to anyone and still holds secrets: it goes (the audit
+        # record says what was requested).
+        output.unlink(missing_ok=True)
+        raise
     for problem in result.left_out[:SHOWN_LEFT_OUT]:
         click.echo(f"left out: {problem.message}")
     if len(result.left_out) > SHOWN_LEFT_OUT:
