@@ -205,10 +205,12 @@ def check_signin_rate(vault: Vault, config: WebConfig, ip: str, name: str) -> No
 
 def note_signin_failure(vault: Vault, config: WebConfig, ip: str, name: str) -> bool:
     """Count a failed sign-in; True when it made the address or the name reach its limit
-    (the moment to raise an alert, once, rather than on every refused attempt after it)."""
-    record_signin_failure(vault, list(_subjects(ip, name)))
-    since = utc_now() - config.signin_window
+    (the moment to raise an alert, once, rather than on every refused attempt after it).
+    ``name`` empty (a refused Microsoft sign-in names nobody for sure): the address only."""
     by_ip, by_name = _subjects(ip, name)
+    record_signin_failure(vault, [by_ip, by_name] if name.strip() else [by_ip])
+    since = utc_now() - config.signin_window
     return signin_failures_since(vault, by_ip, since) == config.signin_failures_per_ip or (
-        signin_failures_since(vault, by_name, since) == config.signin_failures_per_name
+        bool(name.strip())
+        and signin_failures_since(vault, by_name, since) == config.signin_failures_per_name
     )

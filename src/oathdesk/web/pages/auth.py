@@ -44,7 +44,13 @@ from oathdesk.web.deps import (
     verify_csrf,
 )
 from oathdesk.web.render import enrolment_view
-from oathdesk.web.security import check_signin_rate, client_ip, is_secure, note_signin_failure
+from oathdesk.web.security import (
+    SignInThrottled,
+    check_signin_rate,
+    client_ip,
+    is_secure,
+    note_signin_failure,
+)
 
 router = APIRouter()
 
@@ -163,8 +169,30 @@ SSO_COOKIE = "oathdesk_sso_flow"
 SSO_CALLBACK = "/auth/callback"
 
 
+def _sso_throttled(request: Request) -> Response | None:
+    """The sign-in page (429) when this address failed too often: refused Microsoft sign-ins
+    count in the same throttle as local ones, or forged callbacks would be free to try."""
+    vault, config = get_vault(request), get_config(request)
+    try:
+        check_signin_rate(vault, config, client_ip(request, config), "")
+    except SignInThrottled as throttled:
+        return _signin_page(request, error=throttled.message, status=429)
+    return None
+
+
+def _note_sso_failure(request: Request) -> None:
+    vault, config = get_vault(request), get_config(request)
+    ip = client_ip(request, config)
+    if note_signin_failure(vault, config, ip, ""):
+        audit_signin_throttled(vault, ANONYMOUS, ip=ip, name="")
+        get_alerts(request).emit("console.signin_throttled", client=ip, operator="")
+
+
 @router.get("/auth/microsoft")
 def sso_start(request: Request, next: str = "/") -> Response:
+    throttled = _sso_throttled(request)
+    if throttled is not None:
+        return throttled
     started = sso.start_sign_in(get_vault(request), safe_next(next))
     response = RedirectResponse(started.auth_uri, status_code=303)
     response.set_cookie(
@@ -184,23 +212,33 @@ def sso_callback(request: Request) -> Response:
     vault = get_vault(request)
     params = dict(request.query_params.items())
     cookie = request.cookies.get(SSO_COOKIE, "")
-    try:
-        actor, next_path = sso.finish_sign_in(
-            vault, cookie, params, client=client_ip(request, get_config(request))
-        )
-    except SsoRefused as refused:
-        response = _signin_page(request, error=refused.message, status=403)
+    throttled = _sso_throttled(request)
+    if throttled is not None:
+        response = throttled
     else:
-        # Exactly as a local sign-in: a new session id, the same timeouts and CSRF.
-        end_session(request)
-        token, session = get_sessions(request).create(actor.name)
-        start_session(request, token, session)
-        # A page, not a redirect: after a redirect chain that began at Entra (another site),
-        # the browser would withhold the SameSite=Strict session cookie; a step the page
-        # takes itself is same-site. The flash comes after it, for the page it leads to.
-        response = render(request, "sso_continue.html", {"next_path": next_path})
-        flash(request, f"Signed in as {actor.name} ({actor.role}) with Microsoft.", "success")
+        try:
+            actor, next_path = sso.finish_sign_in(
+                vault, cookie, params, client=client_ip(request, get_config(request))
+            )
+        except (SsoRefused, SignInRefused) as refused:
+            _note_sso_failure(request)
+            response = _signin_page(request, error=refused.message, status=403)
+        else:
+            response = _sso_signed_in(request, actor, next_path)
     response.delete_cookie(SSO_COOKIE, path=SSO_CALLBACK, httponly=True, samesite="lax")
+    return response
+
+
+def _sso_signed_in(request: Request, actor: Actor, next_path: str) -> Response:
+    # Exactly as a local sign-in: a new session id, the same timeouts and CSRF.
+    end_session(request)
+    token, session = get_sessions(request).create(actor.name)
+    start_session(request, token, session)
+    # A page, not a redirect: after a redirect chain that began at Entra (another site),
+    # the browser would withhold the SameSite=Strict session cookie; a step the page
+    # takes itself is same-site. The flash comes after it, for the page it leads to.
+    response = render(request, "sso_continue.html", {"next_path": next_path})
+    flash(request, f"Signed in as {actor.name} ({actor.role}) with Microsoft.", "success")
     return response
 
 
