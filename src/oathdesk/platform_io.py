@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import multiprocessing
-import multiprocessing.connection
 import os
 import socket
 import stat
@@ -147,6 +145,8 @@ def parent_sentinel() -> int | None:
     """What ``multiprocessing.connection.wait`` reports ready once this process's parent has
     ended (a pipe end on POSIX, the parent's handle on Windows); None in a process that
     multiprocessing did not start."""
+    import multiprocessing  # here: every CLI start imports this module, few use processes
+
     parent = multiprocessing.parent_process()
     return None if parent is None else parent.sentinel
 
@@ -159,6 +159,8 @@ def when_parent_exits(callback: Callable[[], None]) -> None:
         return
 
     def watch() -> None:
+        import multiprocessing.connection
+
         multiprocessing.connection.wait([sentinel])
         callback()
 

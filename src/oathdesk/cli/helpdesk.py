@@ -1,4 +1,4 @@
-"""`oathdesk reveal`, `verify`, `drift` and `settings`: the helpdesk on the phone."""
+"""`oathdesk reveal`, `verify` and `settings`: the helpdesk on the phone (`drift`: cli/drift.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from oathdesk.cli.vault_context import (
     local_actor,
     open_vault,
     print_json,
-    print_table,
     vault_option,
 )
 from oathdesk.errors import InvalidInput
@@ -27,7 +26,7 @@ from oathdesk.services.reveal import (
     VerificationMethod,
     reveal_code,
 )
-from oathdesk.services.token_checks import drift_report, verify_token
+from oathdesk.services.token_checks import verify_token
 from oathdesk.timeparse import parse_instant
 from oathdesk.timetext import iso_utc, until_text
 from oathdesk.vault.vault import Actor, Vault
@@ -200,49 +199,6 @@ def verify_command(
         )
     if found is None:
         raise click.exceptions.Exit(1)
-
-
-@click.command("drift")
-@vault_option
-@json_option
-def drift_command(vault_path: str | None, as_json: bool) -> None:
-    """Tokens whose clock is near or beyond the sign-in window, with trend and forecast."""
-    rows = drift_report(open_vault(vault_path))
-    if as_json:
-        print_json(
-            [
-                {
-                    "serial": r.token.serial,
-                    "upn": r.token.upn,
-                    "drift_seconds": r.drift_seconds,
-                    "window_seconds": r.window_seconds,
-                    "status": r.status,
-                    "rate_seconds_per_day": r.rate_seconds_per_day,
-                    "predicted_outside": r.predicted_outside,
-                }
-                for r in rows
-            ]
-        )
-        return
-    if not rows:
-        click.echo("no token is near the edge of its sign-in window")
-        return
-    print_table(
-        "tokens near or outside the sign-in window",
-        ["serial", "user", "drift s", "window s", "status", "s/day", "outside from"],
-        [
-            [
-                r.token.serial,
-                r.token.upn,
-                f"{r.drift_seconds:+d}",
-                f"±{r.window_seconds}",
-                r.status,
-                "" if r.rate_seconds_per_day is None else f"{r.rate_seconds_per_day:+.2f}",
-                "" if r.predicted_outside is None else f"{r.predicted_outside:%Y-%m-%d}",
-            ]
-            for r in rows
-        ],
-    )
 
 
 SETTING_TYPES: dict[str, Any] = {

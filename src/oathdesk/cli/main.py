@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "operator": ("oathdesk.cli.operators", "operator_group"),
     "reveal": ("oathdesk.cli.helpdesk", "reveal_command"),
     "verify": ("oathdesk.cli.helpdesk", "verify_command"),
-    "drift": ("oathdesk.cli.helpdesk", "drift_command"),
+    "drift": ("oathdesk.cli.drift", "drift_command"),
     "settings": ("oathdesk.cli.helpdesk", "settings_group"),
     "entra-csv": ("oathdesk.cli.entra_csv", "entra_csv_group"),
     "import": ("oathdesk.cli.importing", "import_command"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import click
 from oathdesk.cli.vault_context import (
     json_option,
     local_actor,
+    open_reader,
     open_vault,
     print_json,
     print_table,
@@ -28,7 +30,7 @@ from oathdesk.errors import InvalidInput
 from oathdesk.otp import Algorithm
 from oathdesk.seed import ParsedSeed, generate_secret, parse_seed
 from oathdesk.vault.lifecycle import TokenKind, TokenState
-from oathdesk.vault.vault import NewToken, Token
+from oathdesk.vault.models import NewToken, Token
 
 # name -> (module, attribute of a click.Command), like the root command's COMMANDS.
 EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
@@ -171,7 +173,8 @@ def token_list_command(
     state: str | None, upn: str | None, vault_path: str | None, as_json: bool
 ) -> None:
     """List tokens."""
-    tokens = open_vault(vault_path).list_tokens(state=state, upn=upn)
+    with closing(open_reader(vault_path)) as reader:
+        tokens = reader.list_tokens(state=state, upn=upn)
     if as_json:
         print_json([t.as_dict() for t in tokens])
         return
@@ -190,7 +193,8 @@ def token_show_command(serial: str, vault_path: str | None, as_json: bool) -> No
     """One token (never its secret)."""
     from oathdesk.logsafe import one_line  # a stored model or UPN may hold control characters
 
-    token = open_vault(vault_path).get_token(serial)
+    with closing(open_reader(vault_path)) as reader:
+        token = reader.get_token(serial)
     if as_json:
         print_json(token.as_dict())
         return

@@ -12,6 +12,7 @@ from oathdesk.cli.vault_context import (
     json_option,
     local_actor,
     location,
+    open_reader,
     open_vault,
     print_json,
     print_table,
@@ -20,9 +21,7 @@ from oathdesk.cli.vault_context import (
 from oathdesk.errors import Conflict, OathdeskError
 from oathdesk.platform_io import PRIVATE_FILES
 from oathdesk.timeparse import parse_instant
-from oathdesk.vault import db
 from oathdesk.vault.keys import MASTER_KEY_ENV, MasterKey, write_key_file
-from oathdesk.vault.vault import Vault
 
 
 @click.command("init")
@@ -36,6 +35,10 @@ from oathdesk.vault.vault import Vault
 def init_command(vault_path: str | None, passphrase: bool) -> None:
     """Create a new vault and its master key file (mode 0600), or upgrade an older vault."""
     import os
+
+    # Here, not at the top: `audit verify` in this module must not load SQLAlchemy (issue 15).
+    from oathdesk.vault import db
+    from oathdesk.vault.vault import Vault
 
     where = location(vault_path)
     revision, created = Vault.inspect(where)
@@ -99,9 +102,14 @@ def audit_group() -> None:
 @vault_option
 def audit_verify_command(vault_path: str | None) -> None:
     """Check every record of the audit chain; name each break. Exit 1 if any."""
-    vault = open_vault(vault_path)
-    problems = vault.verify_audit()
-    count = vault.audit_count()
+    from contextlib import closing
+
+    with closing(open_reader(vault_path)) as reader:
+        check = reader.check_audit()
+    problems = check.problems
+    # Intact, the records are 1..N: the count is the one the check saw (a count read after it
+    # could include records appended meanwhile, and say more than was checked).
+    count = 0 if check.end is None else check.end.seq
     if problems:
         for problem in problems:
             click.echo(f"BROKEN: {problem}")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from oathdesk.platform_io import login_name
 from oathdesk.vault.config import VaultLocation, load_master_key, locate
-from oathdesk.vault.keys import MasterKey
-from oathdesk.vault.vault import Actor, Vault
+from oathdesk.vault.models import Actor
+
+if TYPE_CHECKING:  # imported when a command opens the vault: reading commands never do
+    from oathdesk.vault.keys import MasterKey
+    from oathdesk.vault.quickread import VaultReader
+    from oathdesk.vault.vault import Vault
 
 VAULT_HELP = (
     "The SQLite vault file (default: $OATHDESK_VAULT, else $OATHDESK_DATABASE_URL, else "
@@ -44,7 +48,29 @@ def open_vault_and_key(vault_path: str | None) -> tuple[Vault, MasterKey]:
 
         raise NotFound(f"no vault at {where.display}; run `oathdesk init` first (or pass --vault)")
     master_key = load_master_key(where)
+    from oathdesk.vault.vault import Vault
+
     return Vault.open(where, master_key), master_key
+
+
+def open_reader(vault_path: str | None) -> VaultReader:
+    """The vault for a command that only reads: on SQLite the quick read path
+    (``vault.quickread``, no SQLAlchemy: such commands start several times faster), else (or
+    when that path declines: PostgreSQL, a read-only file, a wrong key...) the ``Vault``."""
+    where = locate(vault_path)
+    if where.sqlite_path is not None and not where.sqlite_path.exists():
+        from oathdesk.errors import NotFound
+
+        raise NotFound(f"no vault at {where.display}; run `oathdesk init` first (or pass --vault)")
+    master_key = load_master_key(where)
+    from oathdesk.vault.quickread import QuickReader
+
+    quick = QuickReader.open(where, master_key)
+    if quick is not None:
+        return quick
+    from oathdesk.vault.vault import Vault
+
+    return Vault.open(where, master_key)
 
 
 def local_actor() -> Actor:
@@ -59,18 +85,26 @@ def print_json(data: Any) -> None:
 def print_table(title: str, headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     import sys
 
+    from oathdesk.logsafe import one_line
+
+    # Cells hold what files and people typed (a vendor's model name): control characters
+    # escaped, so none can forge a line or act on the terminal; and (below) plain Text, never
+    # rich markup, so none can restyle or crash the table.
+    cells = [[one_line("" if cell is None else str(cell)) for cell in row] for row in rows]
+    if not sys.stdout.isatty():
+        from oathdesk.cli.table_text import boxed_table
+
+        drawn = boxed_table(title, headings, cells)  # rich's drawing, without importing rich
+        if drawn is not None:
+            click.echo(drawn, nl=False)
+            return
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from oathdesk.logsafe import one_line
-
     table = Table(title=title)
     for heading in headings:
         table.add_column(heading, no_wrap=True)
-    for row in rows:
-        # Cells hold what files and people typed (a vendor's model name): plain Text, never
-        # rich markup, and control characters escaped, so none can restyle or crash the table
-        # or act on the terminal.
-        table.add_row(*(Text(one_line("" if cell is None else str(cell))) for cell in row))
+    for row in cells:
+        table.add_row(*(Text(cell) for cell in row))
     Console(width=None if sys.stdout.isatty() else 160).print(table)

@@ -8,6 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from oathdesk.errors import NotFound, PolicyRefused
 from oathdesk.otp import DriftMeasurement, acceptance_profile, measure_drift
+
+# The report's rows are computed in services/drift.py (pure); re-exported for callers here.
+from oathdesk.services.drift import DriftRow as DriftRow
+from oathdesk.services.drift import drift_rows as drift_rows
 from oathdesk.vault import lookup
 from oathdesk.vault.lifecycle import SECRET_STATES, TokenState
 from oathdesk.vault.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, walk
@@ -111,16 +115,6 @@ def confirm_delivery(
     return vault.move(actor, serial, TokenState.DELIVERED, details=details)
 
 
-@dataclass(frozen=True)
-class DriftRow:
-    token: Token
-    drift_seconds: int
-    window_seconds: int
-    status: str  # ok | near | outside
-    rate_seconds_per_day: float | None
-    predicted_outside: datetime | None
-
-
 def drift_report(vault: Vault, *, near_fraction: float = 0.5) -> list[DriftRow]:
     """Tokens whose clock is near or beyond the sign-in window, with trend and prediction
     (every one: the CLI's report, read a page of measured tokens at a time)."""
@@ -147,48 +141,3 @@ def drift_page(
     return Page(
         drift_rows(measured.items, history, profile_name, near_fraction), measured.next_cursor
     )
-
-
-def drift_rows(
-    measured: list[Token],
-    history: dict[str, list[tuple[datetime, int]]],
-    profile_name: str,
-    near_fraction: float = 0.5,
-) -> list[DriftRow]:
-    """Of ``measured``, the tokens near or outside the window, given their measurements."""
-    shown = []
-    for token in measured:
-        row = _drift_row(token, history.get(token.serial, []), profile_name, near_fraction)
-        if row is not None:
-            shown.append(row)
-    return shown
-
-
-def _drift_row(
-    token: Token,
-    measurements: list[tuple[datetime, int]],
-    profile_name: str,
-    near_fraction: float,
-) -> DriftRow | None:
-    if not measurements:
-        return None
-    profile = acceptance_profile(profile_name, period=token.period)
-    window = min(profile.behind, profile.ahead) * token.period
-    first_at, first_drift = measurements[0]
-    last_at, last_drift = measurements[-1]
-    rate = None
-    predicted = None
-    days = (last_at - first_at).total_seconds() / 86_400
-    if len(measurements) >= 2 and days > 0:
-        rate = (last_drift - first_drift) / days
-        if rate != 0 and abs(last_drift) <= window:
-            limit = window if rate > 0 else -window
-            predicted = last_at + timedelta(days=(limit - last_drift) / rate)
-    soon = predicted is not None and predicted - datetime.now(UTC) < timedelta(days=30)
-    if abs(last_drift) > window:
-        status = "outside"
-    elif abs(last_drift) >= window * near_fraction or soon:
-        status = "near"
-    else:
-        return None
-    return DriftRow(token, last_drift, window, status, rate, predicted)

@@ -9,25 +9,42 @@ edit, insert, reorder or delete records (first and last included) without ``veri
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+# The records and MACs live in audit_records (no SQL); re-exported for this module's callers.
+from oathdesk.vault.audit_records import (
+    GENESIS,
+    HEAD_ID,
+    AuditEntry,
+    AuditRecord,
+    ChainMacs,
+    canonical_bytes,
+    details_json,
+    parse_record,
+)
 from oathdesk.vault.bulk import insert_rows
 from oathdesk.vault.schema import audit_head, audit_log
 
-if TYPE_CHECKING:  # audit_verify reads records with this module's helpers
+if TYPE_CHECKING:
     from oathdesk.vault.audit_verify import ChainCheck, ChainPoint
 
-GENESIS = b"oathdesk audit chain genesis"
-HEAD_ID = 1
+__all__ = [
+    "GENESIS",
+    "HEAD_ID",
+    "AuditChain",
+    "AuditEntry",
+    "AuditRecord",
+    "canonical_bytes",
+    "details_json",
+    "parse_record",
+    "record_from_row",
+    "rows_as_dicts",
+]
 
 # Built once: every audited operation runs these two (see rows.py on why).
 _LOCK_HEAD = (
@@ -46,89 +63,8 @@ _MOVE_HEAD = (
 )
 
 
-def details_json(details: Mapping[str, Any]) -> str:
-    return json.dumps(details, sort_keys=True, separators=(",", ":"))
-
-
-def canonical_bytes(
-    seq: int, at: str, actor: str, action: str, upn: str, serial: str, details: str
-) -> bytes:
-    """The bytes a record's MAC covers: the JSON array [seq, at, actor, action, upn, serial,
-    details], each string escaped by the json module, details already canonical JSON."""
-    quote = encode_basestring_ascii
-    return (
-        f"[{seq},{quote(at)},{quote(actor)},{quote(action)},{quote(upn)},{quote(serial)},{details}]"
-    ).encode()
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """What to record; the chain adds the sequence number, time and MAC."""
-
-    actor: str
-    action: str
-    upn: str = ""
-    serial: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    seq: int
-    at: str
-    actor: str
-    action: str
-    upn: str
-    serial: str
-    details: dict[str, Any]
-
-    def canonical(self, seq: int | None = None) -> bytes:
-        """The MACed bytes; ``seq`` overrides the position (to test where a record came from)."""
-        return canonical_bytes(
-            self.seq if seq is None else seq,
-            self.at,
-            self.actor,
-            self.action,
-            self.upn,
-            self.serial,
-            details_json(self.details),
-        )
-
-
-class AuditChain:
-    """Appends to and verifies the chain with an unwrapped audit key."""
-
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-
-    def __repr__(self) -> str:
-        return "AuditChain(<key hidden>)"
-
-    def record_mac(self, record: AuditRecord, previous: bytes, *, seq: int | None = None) -> bytes:
-        """The MAC ``record`` carries after ``previous`` at position ``seq`` (default: its own;
-        another position tells where a moved record came from)."""
-        return hmac.new(self._key, record.canonical(seq) + previous, hashlib.sha256).digest()
-
-    def keyed_hmac(self) -> hmac.HMAC:
-        """A keyed HMAC-SHA256 whose ``copy()`` MACs one record without setting the key up again:
-        checking a long chain spends most of its time here (``audit_verify``)."""
-        return hmac.new(self._key, digestmod="sha256")
-
-    def head_mac(self, seq: int, last_mac: bytes) -> bytes:
-        return hmac.new(self._key, b"head|%d|" % seq + last_mac, hashlib.sha256).digest()
-
-    def derived_key(self, purpose: bytes) -> bytes:
-        """A key of its own for ``purpose`` (HKDF-SHA256 from the audit key): what it MACs can
-        never pass for a record or the head, and it says nothing about the audit key."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
-            self._key
-        )
-
-    def genesis(self) -> bytes:
-        return hmac.new(self._key, GENESIS, hashlib.sha256).digest()
+class AuditChain(ChainMacs):
+    """Appends to and verifies the chain with an unwrapped audit key (its MACs: ``ChainMacs``)."""
 
     def start(self, conn: sa.Connection) -> None:
         """Create the head row of an empty chain (at vault creation)."""
@@ -210,19 +146,6 @@ class AuditChain:
 def record_from_row(row: sa.Row[Any]) -> AuditRecord | None:
     """The record a row holds, or None when its details are not a JSON object (edited)."""
     return parse_record(row.seq, row.at, row.actor, row.action, row.upn, row.serial, row.details)
-
-
-def parse_record(
-    seq: int, at: str, actor: str, action: str, upn: str, serial: str, details: str
-) -> AuditRecord | None:
-    """The record stored columns hold, or None when ``details`` is not a JSON object (edited)."""
-    try:
-        parsed = json.loads(details)
-    except (TypeError, ValueError):
-        return None
-    if not isinstance(parsed, dict):
-        return None
-    return AuditRecord(seq, at, actor, action, upn, serial, parsed)
 
 
 def rows_as_dicts(rows: Iterable[sa.Row[Any]]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any, Protocol
 
-from oathdesk.vault.audit import HEAD_ID, AuditRecord, parse_record
+from oathdesk.vault.audit_records import HEAD_ID, AuditRecord, parse_record
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
