@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 import os
 import subprocess
 import sys
@@ -190,10 +191,16 @@ def test_a_thousand_stock_tokens_300_self_assigned_5_odd_one_sync(
     w.fake.page_size = 100  # Graph's page size: the inventory comes in pages
     before = len(w.fake.requests)
     first = _sync(w)
-    calls = w.fake.requests[before:]
+    calls = w.fake.request_bodies[before:]
     listing = [c for c in calls if DEVICES in c[1]]
     assert len(listing) == -(-(count + 4 - 1) // 100)  # one paged listing, no lookups by serial
-    assert all(c[0] == "GET" for c in calls if c[1].startswith("/beta/")), calls[-3:]
+    # Sync only reads: GETs, and the users' names in JSON batches of GETs (20 lookups a call).
+    batches = [body["requests"] for method, path, body in calls if path == "/beta/$batch"]
+    filters = math.ceil((taken + 1) / 15)  # the takers and bob, 15 ids a filter
+    assert len(batches) == math.ceil(filters / 20)
+    assert all(r["method"] == "GET" for requests in batches for r in requests)
+    others = [c for c in calls if c[1].startswith("/beta/") and c[1] != "/beta/$batch"]
+    assert all(c[0] == "GET" for c in others), others[-3:]
 
     assert _kinds(first["applied"]) == {"self_activated": taken}
     assert {d["serial"]: d["upn"] for d in first["applied"]} == dict(

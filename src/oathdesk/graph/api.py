@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from oathdesk.graph import operations as ops
-from oathdesk.graph.client import GraphClient
+from oathdesk.graph.client import BATCH_LIMIT, GraphClient
 from oathdesk.graph.errors import error_parts, redact
 
 DEVICES = "/directory/authenticationMethodDevices/hardwareOathDevices"
@@ -109,6 +109,11 @@ def _serial_filter(serial: str) -> dict[str, str]:
     return {"$filter": "serialNumber eq '{}'".format(serial.replace("'", "''"))}
 
 
+def _ids_query(ids: Sequence[str]) -> dict[str, str]:
+    quoted = ",".join("'{}'".format(i.replace("'", "''")) for i in ids)
+    return {"$filter": f"id in ({quoted})", "$select": "id,userPrincipalName"}
+
+
 class HardwareOath:
     """The hardware OATH calls over one ``GraphClient``."""
 
@@ -174,17 +179,22 @@ class HardwareOath:
 
     def user_names(self, user_ids: Sequence[str]) -> dict[str, str]:
         """The UPN of each of these user object ids that exists (the inventory names a
-        device's user by id only): ``$filter=id in (...)``, 15 ids per call."""
+        device's user by id only): ``$filter=id in (...)`` of 15 ids, 20 such requests in one
+        JSON batch: 300 ids a call, where a call per 15 tripled a sync's calls."""
         wanted = sorted(set(user_ids))
+        chunks = [
+            wanted[start : start + IDS_PER_FILTER]
+            for start in range(0, len(wanted), IDS_PER_FILTER)
+        ]
         found: dict[str, str] = {}
-        for start in range(0, len(wanted), IDS_PER_FILTER):
-            chunk = wanted[start : start + IDS_PER_FILTER]
-            quoted = ",".join("'{}'".format(i.replace("'", "''")) for i in chunk)
-            params = {"$filter": f"id in ({quoted})", "$select": "id,userPrincipalName"}
-            target = f"{len(chunk)} user(s)"
-            for item in self.client.pages(ops.LIST_USERS, USERS, params=params, target=target):
-                if item.get("id") and item.get("userPrincipalName"):
-                    found[str(item["id"])] = str(item["userPrincipalName"]).lower()
+        for start in range(0, len(chunks), BATCH_LIMIT):
+            part = chunks[start : start + BATCH_LIMIT]
+            urls = [f"{USERS}?{urlencode(_ids_query(chunk), quote_via=quote)}" for chunk in part]
+            target = f"{sum(len(chunk) for chunk in part)} user(s)"
+            for items in self.client.batch_get(ops.LIST_USERS, urls, target=target):
+                for item in items:
+                    if item.get("id") and item.get("userPrincipalName"):
+                        found[str(item["id"])] = str(item["userPrincipalName"]).lower()
         return found
 
     def hardware_methods(self, upn: str) -> list[OathMethod]:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 # httpx is imported when a client is made, not with this module: importing httpx also loads its
 # command line's click and rich, which services (and the web console) must not carry.
 TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS = 30.0, 10.0
+# Requests in one JSON batch (POST /$batch), as Graph documents.
+BATCH_LIMIT = 20
 
 
 class GraphCall(NamedTuple):
@@ -104,9 +106,13 @@ class GraphClient:
         target: str = "",
         secrets: Sequence[str] = (),
         accept: Sequence[int] = (),
+        reads_only: bool = False,
     ) -> GraphResponse:
-        """One Graph request, retried while throttled; GraphError unless 2xx or in ``accept``."""
+        """One Graph request, retried while throttled; GraphError unless 2xx or in ``accept``.
+        ``reads_only``: a POST that changes nothing (a ``$batch`` of GETs) is retried after a
+        dropped connection or a gateway timeout as a GET is."""
         url = path if path.startswith("https://") else f"{self.settings.graph_base}{path}"
+        reading = method == "GET" or reads_only
         fresh_token = False
         attempt = 0
         while True:
@@ -120,13 +126,13 @@ class GraphClient:
                 )
             except self._transport_error as error:
                 self._report(operation, method, target, None, "connection lost")
-                if method == "GET" and attempt + 1 < self.retry.attempts:
+                if reading and attempt + 1 < self.retry.attempts:
                     self._wait(self.retry.delay(attempt, None))
                     attempt += 1
                     continue
-                raise self._lost(operation, method, target, error) from None
+                raise self._lost(operation, "GET" if reading else method, target, error) from None
             status = response.status_code
-            if status == 504 and method != "GET":
+            if status == 504 and not reading:
                 # A gateway timeout on a write: it may have been carried out. Say so rather
                 # than send it again (an activation sent twice fails the second time).
                 self._report(operation, method, target, status, "outcome unknown")
@@ -184,6 +190,80 @@ class GraphClient:
                 )
             next_url = str(link) if link else None
             next_params = None  # the next link carries the query already
+
+    def batch_get(
+        self, operation: Operation, urls: Sequence[str], *, target: str = ""
+    ) -> list[list[dict[str, Any]]]:
+        """GET each of ``urls`` (relative to the Graph version, at most ``BATCH_LIMIT``) in one
+        JSON batch (``POST /$batch``); per url, in order, every item of its collection (a next
+        page is followed with plain GETs). A request Graph throttles inside the batch (429 or
+        503 with its own Retry-After) is sent again in a batch of the throttled ones, within the
+        retry policy's attempts; any other refusal is a GraphError, as the call alone would be."""
+        if not urls:
+            return []
+        if len(urls) > BATCH_LIMIT:
+            raise ValueError(f"a JSON batch holds at most {BATCH_LIMIT} requests")
+        bodies: dict[str, Any] = {}
+        waiting = {str(index): url for index, url in enumerate(urls, 1)}
+        attempt = 0
+        while waiting:
+            requests = [{"id": i, "method": "GET", "url": url} for i, url in waiting.items()]
+            body = self.call(
+                operation,
+                "POST",
+                "/$batch",
+                json={"requests": requests},
+                target=target,
+                reads_only=True,
+            ).body
+            answers = body.get("responses") if isinstance(body, dict) else None
+            if not isinstance(answers, list):
+                raise GraphError(f"Graph answered {operation.what} with something not JSON")
+            delay: float | None = None
+            for answer in answers:
+                if not isinstance(answer, dict) or str(answer.get("id")) not in waiting:
+                    continue
+                status, inner = int(answer.get("status") or 0), answer.get("body")
+                headers = answer.get("headers") if isinstance(answer.get("headers"), dict) else {}
+                if 200 <= status < 300:
+                    bodies[str(answer["id"])] = inner
+                    del waiting[str(answer["id"])]
+                elif status in RETRYABLE_STATUSES and attempt + 1 < self.retry.attempts:
+                    self._report(operation, "GET", target, status, "throttled")
+                    wait = self.retry.delay(attempt, (headers or {}).get("Retry-After"))
+                    delay = wait if delay is None else max(delay, wait)
+                else:
+                    self._report(operation, "GET", target, status, "error")
+                    raise graph_error(
+                        operation,
+                        status,
+                        inner,
+                        app_only=self.settings.auth.app_only,
+                        target=target,
+                    )
+            if waiting and delay is None:
+                raise GraphError(f"Graph's batch answer to {operation.what} left requests out")
+            if waiting:
+                self._wait(delay or 0.0)
+                attempt += 1
+        return [
+            self._rest_of(operation, bodies[str(index)], target)
+            for index in range(1, len(urls) + 1)
+        ]
+
+    def _rest_of(self, operation: Operation, body: Any, target: str) -> list[dict[str, Any]]:
+        """A collection's items from its first page ``body``, with the pages after it."""
+        if not isinstance(body, dict):
+            raise GraphError(f"Graph answered {operation.what} with something not JSON")
+        items = [item for item in body.get("value") or [] if isinstance(item, dict)]
+        link = body.get("@odata.nextLink")
+        if link:
+            if not _same_origin(str(link), self.settings.graph_base):
+                raise GraphError(
+                    f"Graph's next page link for {operation.what} points at another host; refusing"
+                )
+            items += list(self.pages(operation, str(link), target=target))
+        return items
 
     # -- helpers -------------------------------------------------------------------------------
 

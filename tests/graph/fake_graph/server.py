@@ -42,6 +42,7 @@ SECRET_FIELDS = {
     "password",
 }
 REDACTED = "<redacted>"
+BATCH_LIMIT = 20  # requests in one JSON batch, as Graph documents
 
 
 @dataclass
@@ -200,7 +201,9 @@ class Router:
         request_id = str(uuid.uuid4())
         client_request_id = headers.get("client-request-id", request_id)
         try:
-            if segments[:1] in (["beta"], ["v1.0"]):
+            if segments[:1] in (["beta"], ["v1.0"]) and segments[1:] == ["$batch"]:
+                response = self._batch(method, segments[0], headers, raw)
+            elif segments[:1] in (["beta"], ["v1.0"]):
                 response = self._graph(method, segments, query, headers, raw, parts.path)
             else:
                 response = self._identity(method, segments, query, headers, raw)
@@ -251,6 +254,74 @@ class Router:
         )
         status, answer, extra = self.api.handle(call)
         return _json(status, answer, extra)
+
+    def _batch(self, method: str, version: str, headers: dict[str, str], raw: bytes) -> Response:
+        """JSON batching (learn.microsoft.com/graph/json-batching): ``POST /$batch`` with
+        ``{"requests": [{"id", "method", "url", "headers"?, "body"?}]}``, at most 20, ids unique,
+        each url relative to the version. Answers 200 with ``{"responses": [{"id", "status",
+        "headers", "body"}]}``, one per request, each request judged, throttled and failed on its
+        own (``throttle``/``fail_next`` match its own path) as Graph evaluates every request of a
+        batch against its limits. The batch as a whole fails (400) only when it cannot be read.
+        The fake's choices where the reference leaves room: requests run in the order given and
+        are answered in that order; ``dependsOn`` is refused (oathdesk does not use it)."""
+        if method != "POST":
+            raise GraphError(
+                405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed."
+            )
+        self.identity.verify_access_token(headers.get("authorization"))
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except ValueError as exc:
+            raise GraphError(400, "BadRequest", "Unable to read JSON request payload.") from exc
+        requests = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(requests, list) or not requests:
+            raise GraphError(400, "BadRequest", "Invalid batch payload format.")
+        if len(requests) > BATCH_LIMIT:
+            raise GraphError(
+                400, "BadRequest", f"Limit of {BATCH_LIMIT} requests in a batch exceeded."
+            )
+        ids = [r.get("id") if isinstance(r, dict) else None for r in requests]
+        if any(not isinstance(i, str) or not i for i in ids) or len(set(ids)) != len(ids):
+            raise GraphError(400, "BadRequest", "Batch request ids must be unique strings.")
+        for request in requests:
+            if not isinstance(request.get("method"), str) or not isinstance(
+                request.get("url"), str
+            ):
+                raise GraphError(400, "BadRequest", "Each request needs a method and a url.")
+            if "dependsOn" in request:
+                raise GraphError(400, "BadRequest", "dependsOn is not supported by the fake.")
+        return _json(
+            200, {"responses": [self._one_of_batch(version, r, headers) for r in requests]}
+        )
+
+    def _one_of_batch(
+        self, version: str, request: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any]:
+        method = request["method"].upper()
+        url = request["url"] if request["url"].startswith("/") else "/" + request["url"]
+        target = f"/{version}{url}"
+        inner = {**headers, **{k.lower(): v for k, v in (request.get("headers") or {}).items()}}
+        raw = b"" if request.get("body") is None else json.dumps(request["body"]).encode()
+        if urlsplit(url).path.rstrip("/") == "/$batch":
+            answer = graph_error(
+                GraphError(400, "BadRequest", "A batch cannot hold a batch."), "", ""
+            )
+        else:
+            fault = self._take(method, target, throttle=False) or self._take(
+                method, target, throttle=True
+            )
+            if fault is not None:
+                answer = self._fault_response(fault, target, inner)
+            else:
+                answer = self._answer(method, target, inner, raw)
+        return {
+            "id": request["id"],
+            "status": answer.status,
+            "headers": {
+                k: v for k, v in answer.headers.items() if k in ("Content-Type", "Retry-After")
+            },
+            "body": json.loads(answer.body) if answer.body else None,
+        }
 
     def _identity(
         self,
