@@ -83,6 +83,7 @@ class UserOverview:
     can_edit: bool = False  # the actor may change the name, phone number and notes
     older_events: str | None = None  # cursor of the next (older) page of events
     first_events: bool = True  # False: a cursor led to these events
+    can_approve: bool = False  # the actor may approve one reveal beyond the per-user limit
 
 
 def user_overview(
@@ -106,6 +107,7 @@ def user_overview(
         allowed(actor.role, Permission.MANAGE_USERS),
         about.next_cursor,
         not events_cursor,
+        can_approve=revealable and allowed(actor.role, Permission.SETTINGS),
     )
 
 

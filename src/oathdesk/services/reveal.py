@@ -37,10 +37,13 @@ from oathdesk.vault.api_keys import (
 from oathdesk.vault.audit import AuditEntry
 from oathdesk.vault.db import StorageError
 from oathdesk.vault.lifecycle import SECRET_STATES, TokenState
+from oathdesk.vault.overrides import USED_KEY, Approval, unused_approvals
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Actor, Token, Vault
 
 LIMIT_WINDOW = timedelta(hours=24)
+# How long an admin's approval of one reveal beyond the per-user limit stays usable.
+OVERRIDE_WINDOW = timedelta(minutes=10)
 REVEAL_ACTION = "code.revealed"
 TAP_HINT = (
     "issue a Temporary Access Pass in Entra instead (the user then signs in and registers "
@@ -231,6 +234,7 @@ class _Batch:
         self.entries: list[AuditEntry] = []
         self._reveals: dict[tuple[str, str], int] = {}  # ("upn"|"actor", name) -> count
         self._keys_used: set[str] = set()
+        self._overrides_used: set[int] = set()  # approvals this batch's reveals used
 
     def run(self, job: RevealJob) -> RevealOutcome:
         try:
@@ -268,6 +272,16 @@ class _Batch:
             self.throttle.take(key_id)
         return actor
 
+    def _override(self, upn: str, actor: Actor) -> Approval | None:
+        """An admin's approval of one more reveal for ``upn`` (OVERRIDE_WINDOW, not used yet,
+        not in this batch either), from an admin other than the operator revealing."""
+        for approval in unused_approvals(
+            self.conn, upn, self.moment - OVERRIDE_WINDOW, REVEAL_ACTION
+        ):
+            if approval.seq not in self._overrides_used and approval.approver != actor.name:
+                return approval
+        return None
+
     def _counted(self, kind: str, name: str) -> int:
         """Reveals in the last 24 hours by user (``kind`` "upn") or operator ("actor"): those
         committed, counted once per batch, and this batch's so far."""
@@ -301,9 +315,13 @@ class _Batch:
         by_user = self._counted("upn", upn)
         by_operator = self._counted("actor", actor.name)
         refusal = None
+        override = None
         if by_user >= settings.reveal_limit_per_user:
+            override = self._override(upn, actor)
+        if by_user >= settings.reveal_limit_per_user and override is None:
             refusal = PolicyRefused(
-                f"{upn} has had {by_user} codes in 24 hours (the limit); escalate, or {TAP_HINT}"
+                f"{upn} has had {by_user} codes in 24 hours (the limit); escalate (an admin can "
+                f"approve one more on the user's page), or {TAP_HINT}"
             )
         elif by_operator >= settings.reveal_limit_per_operator:
             refusal = PolicyRefused(
@@ -358,9 +376,17 @@ class _Batch:
                     "profile": profile.name,
                     "approver": request.approver.name if request.approver else "",
                     "override_reason": request.override_reason or "",
+                    # Beyond the per-user limit by an admin's approval: which one, and whose.
+                    **(
+                        {USED_KEY: override.seq, "limit_override_by": override.approver}
+                        if override is not None
+                        else {}
+                    ),
                 },
             )
         )
+        if override is not None:
+            self._overrides_used.add(override.seq)
         self._reveals[("upn", upn)] += 1
         self._reveals[("actor", actor.name)] += 1
         return RevealResult(token, profile.name, now, current, longest, request.channel)

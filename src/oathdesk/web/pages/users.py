@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from oathdesk.errors import OathdeskError
 from oathdesk.people import phone_text
 from oathdesk.services.directory import user_overview
+from oathdesk.services.reveal_override import approve_one_more_reveal
 from oathdesk.services.token_actions import ACTIONS
 from oathdesk.vault.vault import Actor, User, Vault
 from oathdesk.web.deps import flash, render, verify_csrf
@@ -91,4 +92,35 @@ def _edit(
             status_code=status_for(refused),
         )
     flash(request, f"saved {user.upn}: name, phone number and notes")
+    return RedirectResponse(f"/users/{quote(user.upn, safe='@')}", status_code=303)
+
+
+@router.post("/users/{upn}/approve-reveal", dependencies=[Depends(verify_csrf)])
+async def approve_reveal(request: Request, upn: str, vault: VaultDep, actor: AdminDep) -> Response:
+    fields = await form_text(request)
+    return await run_in_threadpool(_approve, request, vault, actor, upn, fields)
+
+
+def _approve(
+    request: Request, vault: Vault, actor: Actor, upn: str, fields: dict[str, str]
+) -> Response:
+    user = vault.get_user(upn)
+    try:
+        until = approve_one_more_reveal(
+            vault,
+            actor,
+            user.upn,
+            ticket=fields.get("ticket", ""),
+            password=fields.get("password", ""),
+            code=fields.get("code", ""),
+            client=request.client.host if request.client else None,
+        )
+    except OathdeskError as refused:
+        flash(request, f"not approved: {refused.message}", "error")
+    else:
+        flash(
+            request,
+            f"approved: one more code for {user.upn} beyond the limit, by another operator, "
+            f"until {until:%H:%M:%S} UTC",
+        )
     return RedirectResponse(f"/users/{quote(user.upn, safe='@')}", status_code=303)
