@@ -47,3 +47,25 @@ def test_operator_list_says_until_when_in_the_local_zone(
     assert f"locked until {berlin}" in listed.stdout  # e.g. 23:17:03 CET
     as_json = json.loads(cli("operator", "list", "--json", env=env).stdout)
     assert as_json[0]["locked_until"].endswith("Z")  # JSON stays in UTC, as the API writes it
+
+
+def test_token_show_gives_its_moments_in_the_local_zone(
+    sqlite_location: VaultLocation, sqlite_env: dict[str, str], cli: RunCli
+) -> None:
+    env = {**sqlite_env, "TZ": "America/New_York"}
+    added = cli("token", "add", "--serial", "T1", "--generate", env=env)
+    assert added.returncode == 0, added.stderr
+    shown = cli("token", "show", "T1", env=env)
+    assert shown.returncode == 0, shown.stderr
+    vault = Vault.open(sqlite_location, read_key_file(sqlite_location.key_file))
+    try:
+        token = vault.get_token("T1")
+    finally:
+        vault.close()
+    zone = ZoneInfo("America/New_York")
+    for label, moment in (("created at", token.created_at), ("updated at", token.updated_at)):
+        local = moment_text(moment, datetime.now(UTC), zone)  # e.g. 17:03:09 EST
+        assert f"{label:<18} {local}" in shown.stdout, shown.stdout
+    # --json keeps ISO 8601 (with its offset) for scripts.
+    as_json = json.loads(cli("token", "show", "T1", "--json", env=env).stdout)
+    assert datetime.fromisoformat(as_json["created_at"]) == token.created_at

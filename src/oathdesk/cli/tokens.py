@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import sys
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from oathdesk.cli.vault_context import (
 from oathdesk.errors import InvalidInput
 from oathdesk.otp import Algorithm
 from oathdesk.seed import ParsedSeed, generate_secret, parse_seed
+from oathdesk.timetext import moment_text
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import NewToken, Token
 
@@ -198,8 +200,12 @@ def token_show_command(serial: str, vault_path: str | None, as_json: bool) -> No
     if as_json:
         print_json(token.as_dict())
         return
+    now = datetime.now(UTC)
     for key, value in token.as_dict().items():
         if key not in ("id", "version") and value not in (None, ""):
+            if key.endswith("_at") and isinstance(value, str):
+                # In this machine's zone with its name (timetext), as the console shows them.
+                value = moment_text(datetime.fromisoformat(value), now)
             click.echo(f"{key.replace('_', ' '):<18} {one_line(str(value))}")
 
 
