@@ -94,3 +94,24 @@ def test_a_flow_is_taken_once(vault: Vault) -> None:
     stored.put_flow(vault, "h" * 64, {"state": "s", "nonce": "n"}, "/search")
     assert stored.take_flow(vault, "h" * 64) == ({"state": "s", "nonce": "n"}, "/search")
     assert stored.take_flow(vault, "h" * 64) is None
+
+
+def test_microsoft_operators_have_no_local_actions(vault: Vault) -> None:
+    """No TOTP to reset and no password and code to approve with: one line each, nothing
+    counted against them (a four-eyes attempt is not a failed sign-in of theirs)."""
+    from oathdesk.errors import InvalidInput
+
+    name = sign_in(vault, "helen@contoso.com", role="admin")
+    directory = OperatorDirectory(vault)
+    listed = {operator.name: operator.sso for operator in directory.list()}
+    assert listed[name] is True
+    with pytest.raises(InvalidInput, match="signs in with Microsoft") as reset:
+        directory.reset_totp(ADMIN, name)
+    assert "\n" not in reset.value.message
+    with pytest.raises(InvalidInput, match="cannot approve"):
+        directory.approve(name, "any password at all", "123456")
+    assert vault.export_audit(action="operator.totp_reset") == []
+    assert vault.export_audit(action="operator.signin_failed") == []
+    with vault.reading() as conn:
+        row = conn.execute(sa.select(operators).where(operators.c.name == name)).one()
+    assert row.failed_attempts == 0

@@ -9,13 +9,17 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from oathdesk.web.app import create_app
 from oathdesk.web.config import AlertSettings
 from tests.identity.standin import StandInIdP, running
-from tests.web.conftest import WebVault, new_client, serve_app, signed_in
+from tests.web.api_support import assert_error, make_keys
+from tests.web.conftest import LOCAL_ADMIN, WebVault, new_client, post_form, serve_app, signed_in
+from tests.web.helpdesk_support import HELGA, element, populate, submit, text_of
 from tests.web.test_auth import attempt
+from tests.web.test_pages_reveal import CHECK
 from tests.web.test_sso import audit, configure, sso_sign_in
 
 
@@ -64,3 +68,68 @@ def test_a_good_microsoft_sign_in_is_not_counted(web_vault: WebVault, idp: Stand
                 assert sso_sign_in(client, idp).status_code == 200
         with signed_in(base_url, web_vault.admin) as admin:
             assert admin.get("/").status_code == 200
+
+
+def test_the_operators_page_offers_no_totp_reset_for_microsoft_operators(
+    web_vault: WebVault, idp: StandInIdP
+) -> None:
+    config = web_vault.config()
+    with serve_app(create_app(config)) as base_url:
+        configure(web_vault, idp, base_url)
+        with new_client(base_url) as client:
+            assert sso_sign_in(client, idp).status_code == 200
+        helen = idp.user.upn
+        with signed_in(base_url, web_vault.admin) as admin:
+            page = admin.get("/operators").text
+            row = page.split(f'data-operator="{helen}"')[1].split("</tr>")[0]
+            assert "reset-totp" not in row
+            assert "Microsoft" in row
+            hugo = page.split(f'data-operator="{web_vault.helpdesk.name}"')[1].split("</tr>")[0]
+            assert "reset-totp" in hugo  # local operators keep it
+            forced = post_form(admin, f"/operators/{helen}/reset-totp", {}, from_page="/operators")
+            assert forced.status_code == 400
+            assert "signs in with Microsoft" in forced.text
+    assert audit(web_vault, "operator.totp_reset") == []
+
+
+def test_an_operator_who_signs_in_with_microsoft_only_cannot_approve_a_reveal(
+    web_vault: WebVault, idp: StandInIdP
+) -> None:
+    config = web_vault.config()
+    with serve_app(create_app(config)) as base_url:
+        configure(web_vault, idp, base_url)
+        idp.user.roles = ["oathdesk.admin"]
+        with new_client(base_url) as client:
+            assert sso_sign_in(client, idp).status_code == 200
+        helen = idp.user.upn
+        populate(web_vault)
+        vault = web_vault.open()
+        try:
+            vault.update_settings(LOCAL_ADMIN, four_eyes=True)
+        finally:
+            vault.close()
+        sso_approver = {"approver": helen, "approver_password": "x" * 12, "approver_code": "123456"}
+        with signed_in(base_url, web_vault.helpdesk) as helpdesk:
+            form = helpdesk.get(f"/users/{HELGA}/reveal").text
+            assert "signs in with Microsoft only cannot approve" in form
+            data = {**CHECK, "channel": "phone", **sso_approver}
+            refused = submit(helpdesk, f"/users/{HELGA}/reveal", data)
+            assert refused.status_code == 400
+            said = text_of(refused.text, "form-error")
+            assert "signs in with Microsoft (Entra ID) only" in said
+            assert element(refused.text, "primary-code") is None
+        keys = make_keys(web_vault)
+        with httpx.Client(base_url=f"{base_url}/api/v1", timeout=30) as api:
+            body = {
+                "upn": HELGA,
+                "method": "callback",
+                "ticket": "INC-1",
+                "channel": "phone",
+                "approver": {"name": helen, "password": "x" * 12, "code": "123456"},
+            }
+            headers = {"Authorization": f"Bearer {keys.helpdesk}"}
+            response = api.post("/reveal", json=body, headers=headers)
+            assert "signs in with Microsoft" in assert_error(response, 400, "invalid_input")
+    # Not a failed sign-in of hers: nothing counted, nothing locked.
+    assert audit(web_vault, "operator.signin_failed") == []
+    assert audit(web_vault, "code.revealed") == []

@@ -45,7 +45,7 @@ def _approver(vault: Vault, name: str | None) -> Actor | None:
     else:
         password = sys.stdin.readline().rstrip("\n")
         code = sys.stdin.readline().strip()
-    return OperatorDirectory(vault).authenticate(name, password, code)
+    return OperatorDirectory(vault).approve(name, password, code)
 
 
 def _until(item: TimedCode, at: float) -> str:

@@ -58,6 +58,16 @@ class Operator:
     disabled: bool
     locked_until: datetime | None
     created_at: datetime
+    sso: bool = False  # signs in with Microsoft Entra ID only: no local password or TOTP
+
+
+def sso_only_refusal(name: str, what: str) -> InvalidInput:
+    """Refusal of a local-account action (TOTP reset, four-eyes approval by password and code)
+    for an operator who signs in with Microsoft only: they have no local password or TOTP."""
+    return InvalidInput(
+        f"{name} signs in with Microsoft (Entra ID) only and has no local password or TOTP, so "
+        f"{what}; their MFA is managed in Entra"
+    )
 
 
 @dataclass(frozen=True)
@@ -215,6 +225,8 @@ class OperatorDirectory:
         secret = generate_secret("sha1")
         with self.vault.transaction() as conn:
             row = self._row(conn, name)
+            if row.sso_oid is not None:
+                raise sso_only_refusal(name, "there is no TOTP to reset")
             nonce, ciphertext = self.vault.encrypt_for(secret, *_aad_parts(row.id, name))
             conn.execute(
                 operators.update()
@@ -329,6 +341,24 @@ class OperatorDirectory:
                     )
         # Reached only on refusal, after the failure (count, lock, audit record) has committed.
         raise refusal
+
+    def approve(self, name: str, password: str, code: str) -> Actor:
+        """A second operator's approval (the four-eyes rule) with their password and code,
+        given in the session or with the key of an operator already signed in. An operator who
+        signs in with Microsoft only has neither: told so in one line (the caller is trusted
+        enough to learn it), without counting a failure against them; otherwise exactly
+        ``authenticate`` (failures counted, lockout, the generic refusal)."""
+        with db.reading(self.vault.engine) as conn:
+            row = conn.execute(
+                sa.select(operators.c.sso_oid).where(operators.c.name == name.strip())
+            ).first()
+        if row is not None and row.sso_oid is not None:
+            raise sso_only_refusal(
+                name.strip(),
+                "they cannot approve with a password and code; choose an approver with a local "
+                "account",
+            )
+        return self.authenticate(name, password, code)
 
     # -- sign-in with Entra ID ---------------------------------------------------------------
 
@@ -463,4 +493,5 @@ def _operator_from_row(row: sa.Row[Any]) -> Operator:
         bool(row.disabled),
         _aware(row.locked_until),
         _aware(row.created_at) or _now(),
+        row.sso_oid is not None,
     )

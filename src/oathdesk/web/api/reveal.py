@@ -107,7 +107,7 @@ def _approved_job(
 
     actor, key_id = presented.checked(vault)
     require(actor, Permission.REVEAL)
-    approver = OperatorDirectory(vault).authenticate(
+    approver = OperatorDirectory(vault).approve(
         body.name, body.password.get_secret_value(), body.code.get_secret_value()
     )
     return RevealJob(replace(request, approver=approver), actor=actor, key_id=key_id)

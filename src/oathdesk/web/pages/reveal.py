@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from oathdesk.errors import InvalidInput, OathdeskError
 from oathdesk.otp import TimedCode
+from oathdesk.services import sso
 from oathdesk.services.alerts import AlertSink
 from oathdesk.services.directory import reveal_form
 from oathdesk.services.reveal import (
@@ -68,11 +69,14 @@ def _form_page(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
+    form = reveal_form(vault, actor, upn)
     response = render(
         request,
         "reveal_form.html",
         {
-            "form": reveal_form(vault, actor, upn),
+            "form": form,
+            # Approvers sign with a local password and code: say so while Microsoft sign-in is on.
+            "sso_on": form.four_eyes and sso.enabled_settings(vault) is not None,
             "values": values or {"channel": "phone"},
             "error": error,
             "methods": METHOD_LABELS,
@@ -111,7 +115,7 @@ def _request_from(vault: Vault, upn: str, fields: dict[str, str]) -> RevealReque
     approver = None
     approver_name = fields.get("approver", "").strip()
     if approver_name and vault.settings().four_eyes:
-        approver = OperatorDirectory(vault).authenticate(
+        approver = OperatorDirectory(vault).approve(
             approver_name, fields.get("approver_password", ""), fields.get("approver_code", "")
         )
     return RevealRequest(
