@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from oathdesk.timetext import moment_text
+from oathdesk.vault.api_keys import ApiKeyStore
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.keys import read_key_file
 from oathdesk.vault.operators import MAX_FAILURES, OperatorDirectory, SignInRefused
 from oathdesk.vault.vault import Vault
 from tests.conftest import RunCli
+from tests.vault_fixtures import ADMIN
 
 
 def test_operator_list_says_until_when_in_the_local_zone(
@@ -69,3 +71,28 @@ def test_token_show_gives_its_moments_in_the_local_zone(
     # --json keeps ISO 8601 (with its offset) for scripts.
     as_json = json.loads(cli("token", "show", "T1", "--json", env=env).stdout)
     assert datetime.fromisoformat(as_json["created_at"]) == token.created_at
+
+
+def test_api_key_list_says_when_last_used_in_the_local_zone(
+    sqlite_location: VaultLocation, sqlite_env: dict[str, str], cli: RunCli
+) -> None:
+    env = {**sqlite_env, "TZ": "Asia/Tokyo"}
+    added = cli(
+        "operator", "add", "hugo", "--role", "helpdesk", "--password-stdin",
+        input="answers the phone at desk 42\n", env=env,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    vault = Vault.open(sqlite_location, read_key_file(sqlite_location.key_file))
+    try:
+        store = ApiKeyStore(vault)
+        created = store.create(ADMIN, "hugo", "ticketing")
+        store.authenticate(created.secret_text)  # stamps its last use
+        (key,) = store.list(ADMIN)
+    finally:
+        vault.close()
+    assert key.last_used_at is not None
+    listed = cli("operator", "api-key", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    # Before: "2026-12-04 22:20" with no zone, in UTC, on a machine in Tokyo.
+    tokyo = moment_text(key.last_used_at, datetime.now(UTC), ZoneInfo("Asia/Tokyo"))
+    assert tokyo in listed.stdout, listed.stdout

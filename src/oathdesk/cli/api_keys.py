@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 
 from oathdesk.cli.vault_context import (
@@ -12,6 +14,7 @@ from oathdesk.cli.vault_context import (
     print_table,
     vault_option,
 )
+from oathdesk.timetext import moment_text
 from oathdesk.vault.api_keys import MAX_DAYS, ApiKey, ApiKeyStore
 
 
@@ -76,6 +79,7 @@ def api_key_list_command(operator: str | None, vault_path: str | None, as_json: 
     if as_json:
         print_json([_key_json(key) for key in keys])
         return
+    now = datetime.now(UTC)
     print_table(
         "API keys",
         ["id", "operator", "name", "status", "created", "last used", "expires"],
@@ -86,7 +90,8 @@ def api_key_list_command(operator: str | None, vault_path: str | None, as_json: 
                 k.name,
                 k.status(),
                 f"{k.created_at:%Y-%m-%d}",
-                f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never",
+                # In this machine's zone with its name: a bare UTC clock time reads as local.
+                moment_text(k.last_used_at, now) if k.last_used_at else "never",
                 f"{k.expires_at:%Y-%m-%d}" if k.expires_at else "never",
             ]
             for k in keys
