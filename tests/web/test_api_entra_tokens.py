@@ -218,3 +218,18 @@ def test_without_sso_configured_a_jwt_is_refused_and_garbage_gets_the_key_refusa
         message = assert_error(call(api, junk), 401, "unauthorized")
         assert "API key" in message
         assert junk not in message
+
+
+def test_under_four_eyes_an_app_reveals_with_a_local_approver(
+    entra_api: Api, idp: StandInIdP, web_vault: WebVault
+) -> None:
+    add_user_and_token(entra_api)
+    assert entra_api.admin.patch("/settings", json={"four_eyes": True}).status_code == 200
+    token = client_credentials_token(idp)
+    assert_error(call(entra_api, token, "POST", "/reveal", json=REVEAL), 403, "policy_refused")
+    ada = web_vault.admin
+    approver = {"name": ada.name, "password": ada.password, "code": ada.next_code()}
+    approved = call(entra_api, token, "POST", "/reveal", json={**REVEAL, "approver": approver})
+    assert approved.status_code == 200, approved.text
+    (record,) = audit(entra_api, "code.revealed")
+    assert (record["actor"], record["details"]["approver"]) == (APP_ACTOR, ada.name)
