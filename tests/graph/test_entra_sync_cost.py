@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from oathdesk.graph.errors import GraphError
+from oathdesk.services.entra_reconcile import pull
 from oathdesk.services.entra_session import open_session
 from oathdesk.services.entra_sync import SyncResult, sync_entra
 from oathdesk.vault.lifecycle import TokenState
@@ -195,3 +196,31 @@ def test_graph_calls_are_audited_per_run_and_a_failed_listing_is_audited_too(
             "results": {"ok": 1, "error": 1},
         }
     ]
+
+
+def test_pull_and_push_append_their_reads_records_together(world: EntraWorld) -> None:
+    """The same class of cost elsewhere: `entra pull` reads two method lists per vault user and
+    the whole inventory, `entra push` the inventory before it writes; those reads are audited
+    in one append, not a transaction per call. (Push's writes stay a record each, at once.)"""
+    for number in range(8):
+        world.add_tokens(f"puller{number}@{DOMAIN}", 1, first=number + 1)
+    world.login()
+    world.fake.page_size = 2
+    with counted(world.vault.engine) as cost, open_session(world.vault, ADMIN) as session:
+        report = pull(session)
+    assert report.users_checked == 8
+    assert cost.audit_appends == 1
+    records = _graph_records(world)
+    per_user = [r for r in records if r["operation"] == "methods.list"]
+    assert len(per_user) == 8  # a user's two lists: one record of 2 calls
+    assert all(r["calls"] == 2 and r["results"] == {"ok": 2} for r in per_user)
+
+    # push lists the inventory (8 devices, 2 a page) in one record before it writes
+    assert world.cli("entra", "push").returncode == 0
+    world.add_tokens(f"pusher@{DOMAIN}", 1, first=20)
+    before = len(_graph_records(world))
+    again = world.cli("entra", "push")
+    assert again.returncode == 0, again
+    new = _graph_records(world)[before:]
+    listing = [r for r in new if r["operation"] == "devices.list"]
+    assert [(r["calls"], r["results"]) for r in listing] == [(4, {"ok": 4})]

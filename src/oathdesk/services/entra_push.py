@@ -223,7 +223,10 @@ def _push(
         )
         return report
     inventory: dict[str, list[Device]] = {}
-    for device in session.api.devices():
+    with session.collecting_calls():  # the pages' records in one append, not one each
+        listed = session.api.devices()
+    session.write_call_records()
+    for device in listed:
         inventory.setdefault(device.serial, []).append(device)
     runner = _Runner(session, options, report, progress, inventory, lease)
     try:

@@ -84,6 +84,15 @@ class PullReport:
 
 
 def pull(session: EntraSession) -> PullReport:
+    # Only reads: the calls' records (two per vault user, the listing's pages) are appended
+    # together at the end, not in a transaction each.
+    with session.collecting_calls():
+        report = _pull(session)
+    session.write_call_records()
+    return report
+
+
+def _pull(session: EntraSession) -> PullReport:
     vault, api = session.vault, session.api
     tokens = {t.serial: t for t in vault.list_tokens()}
     inventory = api.devices()
