@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from oathdesk.services.alerts import AlertSettings
 from oathdesk.web.app import create_app
-from oathdesk.web.config import AlertSettings
 from tests.identity.standin import StandInIdP, running
 from tests.web.api_support import assert_error, make_keys
 from tests.web.conftest import LOCAL_ADMIN, WebVault, new_client, post_form, serve_app, signed_in
