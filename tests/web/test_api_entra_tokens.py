@@ -233,3 +233,16 @@ def test_under_four_eyes_an_app_reveals_with_a_local_approver(
     assert approved.status_code == 200, approved.text
     (record,) = audit(entra_api, "code.revealed")
     assert (record["actor"], record["details"]["approver"]) == (APP_ACTOR, ada.name)
+
+
+def test_an_unreachable_identity_platform_is_503_in_one_line(
+    api: Api, web_vault: WebVault, tmp_path: Path
+) -> None:
+    with running(tmp_path / "gone-tls") as gone:
+        configure(web_vault, gone, api.base_url, CLIENT_ID)
+        token = client_credentials_token(gone)
+    # The tenant's keys cannot be read now: the caller is told to try again, not refused.
+    message = assert_error(call(api, token), 503, "identity_unreachable")
+    assert "try again" in message or "check" in message
+    assert token not in message
+    assert api.helpdesk.get("/tokens").status_code == 200  # API keys do not depend on Entra

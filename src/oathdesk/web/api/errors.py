@@ -46,7 +46,8 @@ class ProblemOut(BaseModel):
 class ErrorDetail(BaseModel):
     code: str = Field(
         description="stable: unauthorized, forbidden, not_found, invalid_input, invalid_seed, "
-        "conflict, policy_refused, rate_limited, import_refused, storage_error, internal_error"
+        "conflict, policy_refused, rate_limited, import_refused, storage_error, "
+        "identity_unreachable, internal_error"
     )
     message: str = Field(description="one line saying what went wrong and what to do")
     problems: list[ProblemOut] | None = Field(
@@ -100,6 +101,9 @@ def _status_and_code(error: OathdeskError) -> tuple[int, str]:
             return status, specific
     if error.code in ("storage_error", "constraint_refused"):
         return (409, "conflict") if error.code == "constraint_refused" else (503, error.code)
+    if error.code == "identity_unreachable":
+        # Entra's keys or configuration could not be read for an access token: try again.
+        return 503, error.code
     return 500, error.code if error.code != "error" else "internal_error"
 
 
