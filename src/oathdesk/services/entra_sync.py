@@ -1,7 +1,7 @@
 """`entra sync`: learn what users and other admins did in Entra, and apply it to the vault.
 
 One paged listing of Entra's inventory, the vault's tokens for just those serials (and those the
-vault says are in Entra), the users named by id resolved 15 at a time, then
+vault says are in Entra), the users named by id resolved 300 a call (JSON batches), then
 ``entra_reconcile.differences`` (the same comparison `entra pull` shows) says what differs.
 Sync applies three kinds, as audited transitions with ``source: entra``:
 
