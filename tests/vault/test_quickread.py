@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from oathdesk.errors import NotFound
 from oathdesk.vault.config import VaultLocation
-from oathdesk.vault.keys import MasterKey, write_key_file
+from oathdesk.vault.keys import MasterKey, MasterKeyError, write_key_file
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import NewToken
 from oathdesk.vault.quickread import QuickReader
@@ -254,5 +254,32 @@ def test_wal_files_stay_private(sqlite_vault: tuple[Vault, VaultLocation, Master
             made = Path(str(location.sqlite_path) + suffix)
             if made.exists():
                 assert made.stat().st_mode & 0o077 == 0, suffix
+    finally:
+        quick.close()
+
+
+def test_a_wrong_or_altered_key_is_refused_as_the_vault_refuses_it(
+    sqlite_vault: tuple[Vault, VaultLocation, MasterKey],
+) -> None:
+    vault, location, key = sqlite_vault
+    vault.add_user(ADMIN, UPNS[0])
+    wrong = MasterKey.generate()
+    assert QuickReader.open(location, wrong) is None  # then Vault.open refuses it:
+    with pytest.raises(MasterKeyError, match="does not open this vault"):
+        Vault.open(location, wrong)
+    # A wrapped key altered in the file, its master key id left as it was: metadata is still
+    # read (nothing secret), and the first read that needs a key refuses in Vault.open's words.
+    with vault.transaction() as conn:
+        conn.execute(
+            sa.text("UPDATE wrapped_keys SET wrapped = zeroblob(48) WHERE purpose = 'audit'")
+        )
+    with pytest.raises(MasterKeyError) as expected:
+        Vault.open(location, key)
+    quick = _quick(location, key)
+    try:
+        assert [u.upn for u in quick.list_users()] == [UPNS[0]]
+        with pytest.raises(MasterKeyError) as found:
+            quick.check_audit()
+        assert found.value.message == expected.value.message
     finally:
         quick.close()

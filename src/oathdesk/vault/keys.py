@@ -16,9 +16,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+# cryptography is imported where a key is used, not here: commands that read no secret (such
+# as `oathdesk token list`) check the master key by its public id and never load it (issue 15).
 from oathdesk.errors import OathdeskError
 from oathdesk.platform_io import exposure, open_private
 
@@ -67,10 +66,15 @@ class MasterKey:
         return base64.b64encode(self._key).decode("ascii")
 
     def wrap(self, key: bytes, *, slot: str) -> tuple[bytes, bytes]:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         nonce = os.urandom(NONCE_BYTES)
         return nonce, AESGCM(self._key).encrypt(nonce, key, _slot_aad(slot))
 
     def unwrap(self, nonce: bytes, wrapped: bytes, *, slot: str) -> bytes:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             return AESGCM(self._key).decrypt(nonce, wrapped, _slot_aad(slot))
         except InvalidTag:
@@ -104,14 +108,17 @@ class DataKey:
     """An unwrapped data key; encrypts and decrypts token secrets bound to their record, and
     fingerprints them (to find one secret on two tokens without decrypting the vault)."""
 
-    __slots__ = ("_aead", "_fingerprint_key", "key_id")
+    __slots__ = ("_aead", "_fingerprint_key", "_invalid_tag", "key_id")
 
     def __init__(self, key_id: str, key: bytes) -> None:
+        from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
         self.key_id = key_id
         self._aead = AESGCM(key)
+        self._invalid_tag = InvalidTag  # kept: decrypt runs once per token of an export
         # A key of its own (HKDF), so a fingerprint says nothing about the encryption key, and
         # without the master key a fingerprint cannot be tested against guessed seeds.
         self._fingerprint_key = HKDF(
@@ -160,7 +167,7 @@ class DataKey:
     def decrypt(self, nonce: bytes, ciphertext: bytes, *, token_id: str, serial: str) -> bytes:
         try:
             return self._aead.decrypt(nonce, ciphertext, secret_aad(token_id, serial))
-        except InvalidTag:
+        except self._invalid_tag:
             raise MasterKeyError(
                 f"the stored secret of token {serial} does not belong to it (tampered or copied "
                 "from another record); re-enrol the token"

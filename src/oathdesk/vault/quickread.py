@@ -13,9 +13,11 @@ It only takes the common road: a writable SQLite file at the schema this oathdes
 every key wrapped by the master key given. Anything else (PostgreSQL, a read-only mount, an
 older or newer schema, a wrong key, an interrupted rotation, a damaged file) returns None from
 ``QuickReader.open``, and the caller opens the ``Vault``, which says what is wrong in its usual
-words. Keys are unwrapped exactly as ``Vault.open`` does, so a wrong or tampered key is refused
-here too, even by commands that read no secret: a key that does not open the vault is an
-admin's mistake to hear about at once, not at the next write.
+words. So a wrong master key is refused even by commands that read no secret (an admin's
+mistake to hear about at once, not at the next write): told by the public id each wrapped key
+records of the master key that wrapped it, an HMAC of that key. Only a read that needs a key
+(the audit check) unwraps them, all, as ``Vault.open`` does; listing metadata never loads the
+cipher (a third of such a command's start-up).
 """
 
 from __future__ import annotations
@@ -81,9 +83,12 @@ class VaultReader(Protocol):
 class QuickReader:
     """One snapshot of a SQLite vault, read with ``sqlite3``; ``close`` ends it."""
 
-    def __init__(self, connection: sqlite3.Connection, audit_key: bytes) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, master_key: MasterKey, wrapped: list[Any]
+    ) -> None:
         self._db = connection
-        self._audit_key = audit_key
+        self._master_key = master_key
+        self._wrapped = wrapped  # (id, purpose, nonce, wrapped key), oldest first
 
     def __repr__(self) -> str:
         return "QuickReader(<snapshot>)"
@@ -134,12 +139,12 @@ class QuickReader:
         ).fetchall()
         if not stored or any(row[4] != master_key.key_id for row in stored):
             return None  # a wrong key or an interrupted rotation: Vault.open names which
-        keys = {}
-        for key_id, purpose, nonce, wrapped, _ in stored:
-            keys[purpose] = master_key.unwrap(nonce, wrapped, slot=key_id)
-        if "data" not in keys or "audit" not in keys:
+        if not {"data", "audit"} <= {row[1] for row in stored}:
             return None
-        return cls(connection, keys["audit"])
+        # Every key is wrapped by this master key (its public id says so): a wrong key was
+        # refused above. The keys themselves are unwrapped only by a read that needs one (the
+        # audit check): listing metadata spares the cipher's import and work.
+        return cls(connection, master_key, [row[:4] for row in stored])
 
     def close(self) -> None:
         self._db.close()  # a read transaction: nothing to commit
@@ -215,7 +220,15 @@ class QuickReader:
         from oathdesk.vault.audit_records import ChainMacs
         from oathdesk.vault.audit_verify import check_driver_chain
 
-        return check_driver_chain(ChainMacs(self._audit_key), self._db, "sqlite")
+        return check_driver_chain(ChainMacs(self._unwrapped("audit")), self._db, "sqlite")
+
+    def _unwrapped(self, purpose: str) -> bytes:
+        """The key for ``purpose``, every key unwrapped as ``Vault.open`` does (so a wrapped key
+        altered in the file is refused here in the same words)."""
+        keys = {}
+        for key_id, found, nonce, wrapped in self._wrapped:
+            keys[found] = self._master_key.unwrap(nonce, wrapped, slot=key_id)
+        return keys[purpose]
 
     def audit_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM audit_log").fetchone()[0])
