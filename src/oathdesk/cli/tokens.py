@@ -193,7 +193,7 @@ def token_list_command(
 @json_option
 def token_show_command(serial: str, vault_path: str | None, as_json: bool) -> None:
     """One token (never its secret)."""
-    from oathdesk.logsafe import one_line  # a stored model or UPN may hold control characters
+    from oathdesk.textsafe import one_line  # a stored model or UPN may hold control characters
 
     with closing(open_reader(vault_path)) as reader:
         token = reader.get_token(serial)

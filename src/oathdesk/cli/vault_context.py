@@ -85,7 +85,7 @@ def print_json(data: Any) -> None:
 def print_table(title: str, headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     import sys
 
-    from oathdesk.logsafe import one_line
+    from oathdesk.textsafe import one_line
 
     # Cells hold what files and people typed (a vendor's model name): control characters
     # escaped, so none can forge a line or act on the terminal; and (below) plain Text, never
