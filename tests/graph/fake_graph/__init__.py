@@ -158,6 +158,12 @@ Rules, with the fake's choices where the reference is silent (marked *):
   ``{"@contentId", ...method-wrapped device}`` or ``{"@contentId", "error": {"code",
   "message", "status"}}``. Malformed body (no value, missing/duplicate @contentId, more than
   ``delta_batch_limit`` items) -> 400 and nothing is created.
+- JSON batching: POST /$batch {"requests": [{"id", "method", "url", "headers"?, "body"?}]}
+  -> 200 {"responses": [{"id", "status", "headers", "body"}]}, each request (url relative to
+  the version) answered, throttled and failed on its own (``throttle``/``fail_next`` match its
+  own path); more than 20 requests, ids not unique strings, no requests -> 400 for the batch;
+  the request log holds the batch as one request. *Run and answered in the order given;
+  *``dependsOn`` -> 400 (not used by oathdesk).
 - PATCH device: only manufacturer, model, timeIntervalInSeconds, hashFunction, displayName;
   secretKey -> 400; *assigned device -> 409. DELETE assigned device -> *409 ``conflict``.
 - assign: device owned by another user or already this user's -> *409; guest -> 400; the user
