@@ -18,6 +18,7 @@ from benchmarks.harness import Section
 SECTIONS_MODULES = [
     "benchmarks.otp_bench",
     "benchmarks.import_bench",
+    "benchmarks.export_bench",
     "benchmarks.api_bench",
     "benchmarks.audit_bench",
     "benchmarks.sync_bench",
