@@ -238,3 +238,35 @@ def test_a_tokens_audit_page_reads_its_own_records(vault: Vault) -> None:
     actions = [record["action"] for record in page.items + rest]
     assert actions.count("test.note") == 30
     assert len(actions) == 31  # and the import that added it, the oldest
+
+
+def test_a_tokens_audit_export_reads_its_own_records(vault: Vault) -> None:
+    """The same OR in ``export_audit`` (``oathdesk audit export --serial``): a token's export
+    read the whole log on PostgreSQL."""
+    vault.add_tokens(
+        ADMIN, [programmable("T0001", upn="tess@contoso.com")], create_missing_users=True
+    )
+    add_about(vault, 30, serial="T0001")
+    for _ in range(6):
+        add_records(vault, 1000)
+    with vault.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM audit_log" in statement:
+            seen.append((statement, parameters))
+
+    sa.event.listen(vault.engine, "before_cursor_execute", record)
+    try:
+        exported = vault.export_audit(serial="T0001")
+    finally:
+        sa.event.remove(vault.engine, "before_cursor_execute", record)
+    assert len(exported) == 31  # its records and the import that added it, oldest first
+    assert [r["seq"] for r in exported] == sorted(r["seq"] for r in exported)
+    (statement, parameters), *_ = seen
+    if vault.engine.dialect.name == "postgresql":
+        read = rows_read(vault, statement, parameters)
+        assert read["audit_log"] <= 30 + 1 + 1, (read, statement)
+    else:
+        assert "SCAN audit_log" not in sqlite_plan(vault, statement, parameters)

@@ -581,7 +581,7 @@ class Vault:
     ) -> list[dict[str, Any]]:
         """Audit records, oldest first, filtered. A token's records include the import that
         added it (one record for many tokens)."""
-        query = sa.select(audit_log).order_by(audit_log.c.seq)
+        query = sa.select(audit_log)
         for column, value in (
             (audit_log.c.actor, actor),
             (audit_log.c.upn, upn.strip().lower() if upn else None),
@@ -589,15 +589,24 @@ class Vault:
         ):
             if value:
                 query = query.where(column == value)
-        if serial:
-            added_by = sa.select(tokens.c.added_seq).where(tokens.c.serial == serial)
-            query = query.where(sa.or_(audit_log.c.serial == serial, audit_log.c.seq.in_(added_by)))
         if since:
             query = query.where(audit_log.c.at >= rows.audit_time(since))
         if until:
             query = query.where(audit_log.c.at <= rows.audit_time(until))
         with db.reading(self.engine) as conn:
-            return rows_as_dicts(conn.execute(query))
+            if serial:
+                # The import's number is read first and its record merged in: as one OR with
+                # ``seq IN (SELECT added_seq ...)`` both databases read the whole log.
+                added = conn.execute(
+                    sa.select(tokens.c.added_seq).where(tokens.c.serial == serial)
+                ).scalar_one_or_none()
+                own = query.where(audit_log.c.serial == serial)
+                if added is not None:
+                    merged = sa.union(own, query.where(audit_log.c.seq == added)).subquery()
+                    ordered = sa.select(merged).order_by(merged.c.seq)
+                    return rows_as_dicts(conn.execute(ordered))
+                query = own
+            return rows_as_dicts(conn.execute(query.order_by(audit_log.c.seq)))
 
     def count_audit(
         self,
