@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from oathdesk.graph.errors import GraphError
+from oathdesk.services import entra_sync
 from oathdesk.services.entra_reconcile import pull
 from oathdesk.services.entra_session import open_session
 from oathdesk.services.entra_sync import SyncResult, sync_entra
@@ -224,3 +225,37 @@ def test_pull_and_push_append_their_reads_records_together(world: EntraWorld) ->
     new = _graph_records(world)[before:]
     listing = [r for r in new if r["operation"] == "devices.list"]
     assert [(r["calls"], r["results"]) for r in listing] == [(4, {"ok": 4})]
+
+
+def test_a_token_changed_after_the_sync_read_it_is_left_out_and_the_rest_applied(
+    any_world: EntraWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's one UPDATE checks each token's version: a token an operator changed between
+    the sync's read and its write makes the batch fall back to one change at a time, so only
+    that one is left (reported ``changed_meanwhile``), never applied over the operator's."""
+    world = any_world
+    stock = _add_stock(world, 4)
+    world.login()
+    assert world.cli("entra", "push", "--stock").returncode == 0
+    _take(world, stock[:3], 0)
+    moved = stock[1]
+    compare = entra_sync.differences
+
+    def then_an_operator_ships_one(*args: Any, **kwargs: Any) -> Any:
+        found = compare(*args, **kwargs)
+        world.vault.move(ADMIN, moved, TokenState.SHIPPED, carrier="DHL", tracking="JJD7")
+        return found
+
+    monkeypatch.setattr(entra_sync, "differences", then_an_operator_ships_one)
+    result, _ = _sync(world)
+    assert sorted(d.serial for d in result.applied) == [stock[0], stock[2]]
+    (left,) = [d for d in result.reported if d.kind == "changed_meanwhile"]
+    assert left.serial == moved
+    assert left.detail == f"token {moved} changed meanwhile; reload it and try again"
+    token = world.vault.get_token(moved)
+    assert (token.state, token.upn) == (TokenState.SHIPPED, None)  # the operator's change
+    with world.vault.engine.connect() as conn:
+        query = sa.text("SELECT action, details FROM audit_log WHERE serial = :s ORDER BY seq")
+        records = conn.execute(query, {"s": moved}).all()
+    assert [a for a, d in records if json.loads(d).get("source") == "entra"] == []
+    assert records[-1][0] == "token.shipped"  # no sync record after the operator's

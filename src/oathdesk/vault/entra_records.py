@@ -218,7 +218,8 @@ def apply_sync_changes(
         for c in changes
     ]
     if conn.execute(_APPLY_CHANGE, updates).rowcount != len(updates):
-        raise Conflict("a token changed meanwhile; reload it and try again")
+        which = f"token {changes[0].token.serial}" if len(changes) == 1 else "a token of the batch"
+        raise Conflict(f"{which} changed meanwhile; reload it and try again")
     entries = [AuditEntry(work.actor.name, "user.added", upn) for upn in added]
     for change in changes:
         serial, upn, details = change.token.serial, change.upn, dict(change.details)
