@@ -17,8 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from oathdesk.graph.errors import GraphError
-from oathdesk.services import entra_sync
-from oathdesk.services.entra_reconcile import pull
+from oathdesk.services.entra_reconcile import differences, pull
 from oathdesk.services.entra_session import open_session
 from oathdesk.services.entra_sync import SyncResult, sync_entra
 from oathdesk.vault.lifecycle import TokenState
@@ -239,14 +238,13 @@ def test_a_token_changed_after_the_sync_read_it_is_left_out_and_the_rest_applied
     assert world.cli("entra", "push", "--stock").returncode == 0
     _take(world, stock[:3], 0)
     moved = stock[1]
-    compare = entra_sync.differences
 
     def then_an_operator_ships_one(*args: Any, **kwargs: Any) -> Any:
-        found = compare(*args, **kwargs)
+        found = differences(*args, **kwargs)
         world.vault.move(ADMIN, moved, TokenState.SHIPPED, carrier="DHL", tracking="JJD7")
         return found
 
-    monkeypatch.setattr(entra_sync, "differences", then_an_operator_ships_one)
+    monkeypatch.setattr("oathdesk.services.entra_sync.differences", then_an_operator_ships_one)
     result, _ = _sync(world)
     assert sorted(d.serial for d in result.applied) == [stock[0], stock[2]]
     (left,) = [d for d in result.reported if d.kind == "changed_meanwhile"]
