@@ -78,7 +78,7 @@ def test_clashes_with_the_vault_are_found_with_their_lines(vault: Vault) -> None
     again[20] = (again[20][0], again[20][1], _secret(5))  # and a seed in the vault
     again[30] = ("p00001@contoso.com", again[30][1], again[30][2])  # a user at the limit?
     refused = import_seeds(vault, ADMIN, _csv(again))
-    assert [(p.line, p.column, p.code.value) for p in refused.problems] == [
+    assert [(p.line, p.column, p.code) for p in refused.problems] == [
         (12, "serial number", "serial-in-vault"),
         (22, "secret key", "secret-in-vault"),
     ]
