@@ -10,18 +10,16 @@ from __future__ import annotations
 import hmac
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks.big_vault import build_big_vault, chain_bytes
-from benchmarks.harness import Row, Section, best_seconds, median_process_seconds, verdict
+from benchmarks.harness import Row, Section, best_seconds, verdict
+from benchmarks.start_bench import token_list_start_section
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.keys import MasterKey
 
 RECORDS = 1_000_000
-STARTS = 20
 
 
 def audit_verify_section() -> Section:
@@ -64,39 +62,6 @@ def audit_verify_section() -> Section:
 def _intact(problems: list[str]) -> None:
     if problems:
         raise RuntimeError(f"the benchmark's chain does not verify: {problems[:3]}")
-
-
-def token_list_start_section() -> Section:
-    root = Path(tempfile.mkdtemp(prefix="oathdesk-start-bench-"))
-    oathdesk = str(Path(sys.executable).with_name("oathdesk"))
-    saved = dict(os.environ)
-    try:
-        os.environ["OATHDESK_VAULT"] = str(root / "vault.sqlite3")
-        os.environ.pop("OATHDESK_DATABASE_URL", None)
-        os.environ.pop("OATHDESK_MASTER_KEY", None)
-        subprocess.run([oathdesk, "init"], capture_output=True, check=True)
-        for index in range(5):
-            subprocess.run(
-                [oathdesk, "token", "add", "--serial", f"S{index:04d}", "--generate"],
-                capture_output=True,
-                check=True,
-            )
-        python = median_process_seconds([sys.executable, "-c", "pass"], runs=STARTS)
-        ours = median_process_seconds([oathdesk, "token", "list"], runs=STARTS)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        shutil.rmtree(root, ignore_errors=True)
-    return Section(
-        "Start-up of a reading command",
-        f"Median of {STARTS} process starts: `oathdesk token list` on a small SQLite vault, "
-        "beside `python -c pass` of the same interpreter.",
-        [
-            Row("python -c pass", python * 1000, "ms"),
-            Row("oathdesk token list", ours * 1000, "ms", "opens the vault, prints a table"),
-        ],
-        [verdict("oathdesk token list / python -c pass", ours / python, 8, higher_is_better=False)],
-    )
 
 
 SECTIONS = [audit_verify_section, token_list_start_section]
