@@ -21,9 +21,12 @@ from oathdesk.services.reveal import (
 )
 from oathdesk.services.reveal_override import approve_one_more_reveal
 from oathdesk.vault.models import Actor
+from tests.web.api_support import Api, api, api_keys, assert_error
 from tests.web.conftest import LOCAL_ADMIN, WebVault
 from tests.web.helpdesk_support import HELGA, element, populate, submit, text_of
 from tests.web.test_pages_reveal import reveal
+
+__all__ = ["api", "api_keys"]  # fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -128,3 +131,22 @@ def test_an_approval_is_one_reveal_in_a_batch_and_lapses_after_ten_minutes(
             outcomes[1].result_or_raise(sink)
     finally:
         vault.close()
+
+
+def test_approve_through_the_api(api: Api, web_vault: WebVault) -> None:
+    reveal_body = {"upn": HELGA, "method": "callback", "ticket": "INC-7", "channel": "phone"}
+    assert api.helpdesk.post("/reveal", json=reveal_body).status_code == 200
+    assert_error(api.helpdesk.post("/reveal", json=reveal_body), 403, "policy_refused")
+    admin = web_vault.admin
+    body = {"ticket": "INC-7", "password": admin.password, "code": admin.next_code()}
+    path = f"/users/{HELGA}/reveal-approvals"
+    assert_error(api.helpdesk.post(path, json=body), 403, "forbidden")
+    wrong = {**body, "password": "not the admin's password", "code": admin.next_code()}
+    assert_error(api.admin.post(path, json=wrong), 403, "sign_in_refused")
+    approved = api.admin.post(path, json={**body, "code": admin.next_code()})
+    assert approved.status_code == 201, approved.text
+    assert approved.json()["upn"] == HELGA
+    assert admin.password not in approved.text
+    assert api.helpdesk.post("/reveal", json=reveal_body).status_code == 200
+    assert_error(api.helpdesk.post("/reveal", json=reveal_body), 403, "policy_refused")
+    assert len(records(web_vault, "reveal.override_approved")) == 1

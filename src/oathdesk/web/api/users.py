@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, Field
+from datetime import datetime
 
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel, Field, SecretStr
+
+from oathdesk.services.reveal_override import approve_one_more_reveal
 from oathdesk.vault import lookup
 from oathdesk.vault.roles import Permission, require
 from oathdesk.web.api.auth import ApiActor, VaultDep
@@ -86,3 +89,40 @@ def edit_user(upn: UpnPath, body: UserPatch, actor: ApiActor, vault: VaultDep) -
         actor, upn, display_name=body.display_name, phone=body.phone, notes=body.notes
     )
     return UserOut.of(user)
+
+
+class RevealApprovalIn(BaseModel):
+    """The admin's own password and current code confirm the approval (a key alone is not
+    enough: it may sit in a script)."""
+
+    ticket: str = Field(min_length=1, max_length=128, pattern=ONE_LINE)
+    password: SecretStr = Field(min_length=1, max_length=1024)
+    code: SecretStr = Field(min_length=6, max_length=10)
+
+
+class RevealApprovalOut(BaseModel):
+    upn: str
+    reveals: int
+    until: datetime
+
+
+@router.post(
+    "/users/{upn}/reveal-approvals",
+    response_model=RevealApprovalOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 403, 404),
+)
+def approve_reveal(
+    upn: UpnPath, body: RevealApprovalIn, actor: ApiActor, vault: VaultDep
+) -> RevealApprovalOut:
+    """Approve one reveal beyond the per-user limit for one call (admin): the next reveal for
+    the user within 10 minutes, by another operator; a ``reveal.override_approved`` record."""
+    until = approve_one_more_reveal(
+        vault,
+        actor,
+        upn,
+        ticket=body.ticket,
+        password=body.password.get_secret_value(),
+        code=body.code.get_secret_value(),
+    )
+    return RevealApprovalOut(upn=upn.strip().lower(), reveals=1, until=until)
