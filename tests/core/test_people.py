@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oathdesk.errors import InvalidInput
 from oathdesk.people import check_display_name, check_notes, normalize_phone, phone_text
@@ -61,3 +63,20 @@ def test_display_name_and_notes() -> None:
         check_notes("x" * 2001)
     with pytest.raises(InvalidInput, match="control characters"):
         check_notes("bell\x07")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(max_size=80) | st.from_regex(r"\A(\+|00)[0-9 ()\-./x]{0,30}\Z"))
+def test_any_text_is_a_number_in_e164_or_one_clear_refusal(typed: str) -> None:
+    message = ""
+    try:
+        stored = normalize_phone(typed)
+    except InvalidInput as refused:
+        message = refused.message
+    if message:
+        assert "\n" not in message
+        assert "+44 20 7946 0958" in message
+        return
+    assert stored == "" or (stored.startswith("+") and stored[1:].isdigit())
+    assert normalize_phone(stored) == stored
+    assert normalize_phone(phone_text(stored)) == stored
