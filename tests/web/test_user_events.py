@@ -48,3 +48,39 @@ def test_a_users_events_page_with_an_older_link(
     altered = helpdesk_client.get(f"/users/{UPN}", params={"events": "AAAAAAAAAAAAAAAAAAAAAAAA"})
     assert altered.status_code == 400
     assert "this page link is not valid for this list" in altered.text
+
+
+def test_a_two_row_import_is_on_both_users_pages_and_the_tokens(
+    web_vault: WebVault, helpdesk_client: httpx.Client
+) -> None:
+    """One tokens.added and one users.added record speak for the import (neither names a UPN);
+    each user's page and each token's page still shows them (issue 16)."""
+    from oathdesk.vault.lifecycle import TokenKind
+    from oathdesk.vault.models import NewToken
+
+    upns = ["ann@contoso.com", "bob@contoso.com"]
+    vault = web_vault.open()
+    try:
+        rows = [
+            NewToken(
+                f"T{n}",
+                "Token2",
+                "miniOTP-2-i",
+                TokenKind.PROGRAMMABLE,
+                bytes([n + 7]) * 20,
+                upn=upn,
+            )
+            for n, upn in enumerate(upns)
+        ]
+        vault.add_tokens(LOCAL_ADMIN, rows, source="tokens.csv", create_missing_users=True)
+        records = {r["action"]: r["seq"] for r in vault.export_audit()}
+    finally:
+        vault.close()
+    bulk = [records["tokens.added"], records["users.added"]]  # newest first
+    for n, upn in enumerate(upns):
+        page = helpdesk_client.get(f"/users/{upn}")
+        assert page.status_code == 200
+        assert seqs_shown(page.text) == bulk
+        token_page = helpdesk_client.get(f"/tokens/T{n}")
+        assert token_page.status_code == 200
+        assert "tokens.added" in token_page.text

@@ -274,7 +274,9 @@ def audit_about_page(
     cursor: str | None = None,
     limit: int = 20,
 ) -> Page[dict[str, Any]]:
-    """A page of the records about a user or any of their tokens, newest first.
+    """A page of the records about a user or any of their tokens, newest first: those naming
+    them, and the records that created the user and added the tokens, which for an import name
+    no single UPN (one record speaks for the batch; the rows point to it: ``added_seq``).
 
     One branch per column value, each read newest first from its own index ((upn, seq) or
     (serial, seq)) and cut at limit + 1, then merged: an OR of them let PostgreSQL walk the whole
@@ -303,17 +305,40 @@ def audit_about_page(
         )
         for column, value in about
     ]
-    # The branches' rows themselves, merged (a record about the user and their token once):
-    # with ``seq IN (branches)`` PostgreSQL walked the log backwards again, testing each record.
-    matched = sa.union(*branches).subquery()
-    query = sa.select(matched).order_by(matched.c.seq.desc()).limit(limit + 1)
     with db.reading(vault.engine) as conn:
+        # The pointers are read first (a few, from the unique indexes on upn and serial) and
+        # their records fetched by primary key: as a subquery in the union's OR, the log was
+        # walked again.
+        pointed = _added_seqs(conn, owner, serials)
+        if pointed:
+            branches.append(
+                sa.select(
+                    sa.select(audit_log)
+                    .where(audit_log.c.seq.in_(pointed), *after)
+                    .order_by(audit_log.c.seq.desc())
+                    .limit(limit + 1)
+                    .subquery()
+                )
+            )
+        # The branches' rows themselves, merged (a record about the user and their token once):
+        # with ``seq IN (branches)`` PostgreSQL walked the log backwards again, testing each
+        # record.
+        matched = sa.union(*branches).subquery()
+        query = sa.select(matched).order_by(matched.c.seq.desc()).limit(limit + 1)
         found = conn.execute(query).fetchall()
     shown = found[:limit]
     following = None
     if len(found) > limit and shown:
         following = vault.cursors.make("audit.about", wanted, (shown[-1].seq,))
     return Page(rows_as_dicts(shown), following)
+
+
+def _added_seqs(conn: sa.Connection, upn: str, serials: Sequence[str]) -> list[int]:
+    """The records that created the user and added the tokens (a token's import), by number."""
+    created = sa.select(users.c.added_seq).where(users.c.upn == upn)
+    added = sa.select(tokens.c.added_seq).where(tokens.c.serial.in_(sorted(set(serials))))
+    found = conn.execute(sa.union(created, added) if serials else created).scalars()
+    return sorted({int(seq) for seq in found if seq is not None})
 
 
 def recent_audit_about(

@@ -37,6 +37,8 @@ users = sa.Table(
     sa.Column("phone", sa.String(64), nullable=False, server_default=""),
     sa.Column("notes", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # The audit record that created the user (an import's one users.added record names no UPN).
+    sa.Column("added_seq", sa.BigInteger, nullable=True),
 )
 
 tokens = sa.Table(

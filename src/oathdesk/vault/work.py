@@ -130,6 +130,7 @@ class UnitOfWork:
         if rows.user_id(self.conn, upn) is not None:
             raise Conflict(f"user {upn} already exists; see it with `oathdesk user show {upn}`")
         now = utc_now()
+        added_seq = self.audit("user.added", upn=upn)
         self.conn.execute(
             users.insert().values(
                 id=new_id(),
@@ -138,9 +139,9 @@ class UnitOfWork:
                 phone=phone,
                 notes=notes,
                 created_at=now,
+                added_seq=added_seq,
             )
         )
-        self.audit("user.added", upn=upn)
         return User(upn, display_name, phone, notes, now)
 
     def update_user(
@@ -268,26 +269,27 @@ class UnitOfWork:
             now = utc_now()
             stamp: Any = sqlite_datetime(now) if self.conn.dialect.name == "sqlite" else now
             fresh = dict(zip(missing, new_ids(len(missing)), strict=True))
+            # Audited first: each row points to the record (one for the batch) that created it,
+            # so a user's timeline finds it though the record names no single UPN.
+            added_seq = self._audit_users_added(missing, source)
             insert_tuples(
                 self.conn,
                 users,
-                ("id", "upn", "created_at"),
-                [(fresh[upn], upn, stamp) for upn in missing],
+                ("id", "upn", "created_at", "added_seq"),
+                [(fresh[upn], upn, stamp, added_seq) for upn in missing],
             )
-            self._audit_users_added(missing, source)
             owner_ids.update(fresh)
         self._check_token_limit(owner_ids, existing, items)
         return owner_ids
 
-    def _audit_users_added(self, upns: list[str], source: str) -> None:
+    def _audit_users_added(self, upns: list[str], source: str) -> int:
         """One record for the users a batch creates, however many: an import of 100,000 people
         adds two records, not 100,001 (a record per user cost a fifth of such an import). It
         names them by count, first and last UPN and a digest of the sorted UPNs, as a bulk
         token record does; each user row keeps its own creation time."""
         details: dict[str, Any] = {"source": source} if source else {}
         if len(upns) == 1:
-            self.audit("user.added", upn=upns[0], details=details)
-            return
+            return self.audit("user.added", upn=upns[0], details=details)
         ordered = sorted(upns)
         details.update(
             count=len(ordered),
@@ -295,7 +297,7 @@ class UnitOfWork:
             last_upn=ordered[-1],
             upns_sha256=serials_digest(ordered),
         )
-        self.audit("users.added", details=details)
+        return self.audit("users.added", details=details)
 
     def _check_token_limit(
         self, owner_ids: dict[str, str], existing: list[str], items: Sequence[NewToken]
