@@ -59,6 +59,8 @@ MISBEHAVIOURS = frozenset(
         "not_yet",
         "v1",
         "delegated",
+        "no_auth_time",
+        "old_auth_time",
     }
 )
 
@@ -132,6 +134,7 @@ class StandInIdP:
         self.app_roles: list[str] = ["oathdesk.helpdesk"]  # the automation app's app roles
         self.origin = ""
         self.issued_nonces: list[str] = []
+        self.authorize_queries: list[dict[str, str]] = []  # what each /authorize was asked
         self.jwks_fetches = 0
         self._grants: dict[str, _Grant] = {}
         self._lock = threading.Lock()
@@ -164,6 +167,9 @@ class StandInIdP:
             "nbf": now,
             "exp": now + 3600,
             "ver": "2.0",
+            # When the person entered their credentials: just now, as the auto-consent does
+            # (Entra sends it only as an optional claim; docs/sso.md).
+            "auth_time": now,
         }
         if user.roles:
             claims["roles"] = list(user.roles)
@@ -227,6 +233,10 @@ class StandInIdP:
                 claims.update(iat=now - 7200, nbf=now - 7200, exp=now - 3600)
             case "not_yet":
                 claims.update(iat=now + 3600, nbf=now + 3600, exp=now + 7200)
+            case "no_auth_time":
+                claims.pop("auth_time", None)
+            case "old_auth_time":
+                claims["auth_time"] = now - 3600  # a sign-in an hour ago (an old Entra session)
             case "replayed_nonce" if self.issued_nonces:
                 claims["nonce"] = self.issued_nonces[0]
         return claims
@@ -250,6 +260,7 @@ class StandInIdP:
 
     def authorize(self, query: dict[str, str]) -> str:
         """The redirect (a URL) after the auto-consent."""
+        self.authorize_queries.append(dict(query))
         redirect = query.get("redirect_uri", "")
         state = query.get("state", "")
         if self.deny_next:

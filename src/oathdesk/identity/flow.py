@@ -69,15 +69,24 @@ class Provider:
 
     # -- the flow -------------------------------------------------------------------------------
 
-    def start(self) -> dict[str, Any]:
-        """A new flow: ``flow["auth_uri"]`` is where the browser goes; keep the rest secret."""
+    def start(
+        self, *, state: str | None = None, prompt: str | None = None, max_age: int | None = None
+    ) -> dict[str, Any]:
+        """A new flow: ``flow["auth_uri"]`` is where the browser goes; keep the rest secret.
+        An approval asks for a fresh sign-in (``prompt="login"``, ``max_age``) and marks its
+        ``state`` so the shared redirect URL can tell it from a sign-in."""
         # response_mode=query, not msal's recommended form_post: a cross-site POST carries no
         # SameSite cookie, and the cookie is what ties the answer to this browser's flow. The
         # code in the URL is worthless without the PKCE verifier, which never leaves the server.
         with _reaching(self.settings), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*form_post.*")
             flow: dict[str, Any] = self._application().initiate_auth_code_flow(
-                scopes=[], redirect_uri=self.settings.redirect_url, response_mode="query"
+                scopes=[],
+                redirect_uri=self.settings.redirect_url,
+                response_mode="query",
+                state=state,
+                prompt=prompt,
+                max_age=max_age,
             )
         return flow
 
@@ -93,9 +102,11 @@ class Provider:
             raise SsoRefused("state", _OTHER_SIGN_IN)
         with _reaching(self.settings):
             try:
-                result = self._application().acquire_token_by_auth_code_flow(
-                    dict(flow), dict(params)
-                )
+                # Without max_age: msal would check auth_time itself and raise the same
+                # RuntimeError as for a nonce; the caller checks it (check_recent_sign_in) and
+                # says what was wrong.
+                redeemed = {name: value for name, value in flow.items() if name != "max_age"}
+                result = self._application().acquire_token_by_auth_code_flow(redeemed, dict(params))
             except ValueError:
                 raise SsoRefused("state", _OTHER_SIGN_IN) from None
             except RuntimeError:

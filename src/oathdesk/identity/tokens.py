@@ -47,6 +47,9 @@ class IdentityClaims:
     name: str
     app_roles: frozenset[str]
     role: str  # the oathdesk role granted: admin, helpdesk or auditor
+    # When the person last entered their credentials at Entra (epoch seconds), if the token says:
+    # an approval needs a fresh sign-in and checks it itself (check_recent_sign_in).
+    auth_time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,34 @@ def _checked(
         name=str(claims.get("name") or upn)[:256],
         app_roles=frozenset(app_roles),
         role=role,
+        auth_time=_auth_time(claims.get("auth_time")),
     )
+
+
+def _auth_time(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def check_recent_sign_in(
+    claims: IdentityClaims, *, max_age: int, now: float, skew: int = LEEWAY_SECONDS
+) -> None:
+    """The person entered their credentials at Entra within ``max_age`` seconds. ``prompt=login``
+    and ``max_age`` ask Entra for that, but they travel through the browser, which can drop
+    them; the token's ``auth_time`` is what Entra signed, so it is what counts."""
+    if claims.auth_time is None:
+        raise _refused(
+            "auth_time",
+            "the ID token does not say when you signed in (auth_time); an admin adds the "
+            "auth_time optional claim to the app registration (docs/sso.md)",
+        )
+    if claims.auth_time < now - max_age - skew or claims.auth_time > now + skew:
+        raise _refused(
+            "auth_time",
+            f"the approval needs a sign-in made within the last {max_age // 60} minutes; "
+            "approve again and enter your Microsoft password",
+        )
 
 
 def _check_times(claims: Mapping[str, Any], now: float, kind: _Kind) -> None:

@@ -120,7 +120,7 @@ def provider_for(row: stored.StoredSso) -> Provider:
         return _providers[key]
 
 
-def _hash(cookie: str) -> str:
+def flow_hash(cookie: str) -> str:
     return hashlib.sha256(cookie.encode()).hexdigest()
 
 
@@ -130,7 +130,7 @@ def start_sign_in(vault: Vault, next_path: str) -> Started:
         raise NotFound(stored.NOT_CONFIGURED)
     flow = provider_for(row).start()
     cookie = secrets.token_urlsafe(32)
-    stored.put_flow(vault, _hash(cookie), flow, next_path)
+    stored.put_flow(vault, flow_hash(cookie), flow, next_path)
     return Started(cookie, str(flow["auth_uri"]))
 
 
@@ -140,7 +140,7 @@ def finish_sign_in(
     """The signed-in operator and where to go next; ``SsoRefused`` (audited) otherwise."""
     directory = OperatorDirectory(vault)
     row = enabled_settings(vault)
-    taken = stored.take_flow(vault, _hash(cookie)) if cookie else None
+    taken = stored.take_flow(vault, flow_hash(cookie)) if cookie else None
     try:
         if row is None:
             raise SsoRefused(

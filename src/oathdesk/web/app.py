@@ -45,6 +45,7 @@ PAGES = (
     "housekeeping",
     "search",
     "users",
+    "approvals",
     "reveal",
     "tokens",
     "imports",

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from oathdesk.errors import InvalidInput
 from oathdesk.identity.errors import SsoRefused
 from oathdesk.services import sso
+from oathdesk.services.sso_approval import is_approval
 from oathdesk.vault.console import (
     SETUP_LINK_REFUSED,
     SetupLinkInvalid,
@@ -211,6 +212,10 @@ def sso_start(request: Request, next: str = "/") -> Response:
 def sso_callback(request: Request) -> Response:
     vault = get_vault(request)
     params = dict(request.query_params.items())
+    if is_approval(params):  # one redirect URL for both: a four-eyes approval's fresh sign-in
+        from oathdesk.web.pages.approvals import approval_callback
+
+        return approval_callback(request)
     cookie = request.cookies.get(SSO_COOKIE, "")
     throttled = _sso_throttled(request)
     if throttled is not None:

@@ -1,0 +1,182 @@
+"""A four-eyes approval by a fresh Microsoft sign-in: the second operator of a reveal, who signs
+in with Microsoft only, approves by signing in again at Entra at the requester's console.
+
+1. ``start_approval``: the pending reveal (its form, never a secret) is kept server-side with a
+   new auth code flow (``prompt=login``, ``max_age``, a state marked as an approval), in the
+   encrypted flows table (single use, 10 minutes), found by the hash of a random cookie.
+2. ``finish_approval`` (the shared redirect URL): the flow is taken (a replayed answer finds
+   nothing), the ID token checked as at sign-in, plus ``auth_time`` within ``APPROVAL_MAX_AGE``
+   (Entra signed it; the browser could have dropped ``prompt``), an enabled operator with the
+   role the reveal needs who is not the requester. Audited (``reveal.approved_by_microsoft``:
+   the approver, their oid and tid, the method). The approved reveal is kept under a new cookie.
+3. ``take_approved``: the requester's own session takes it (once) and runs the reveal.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from oathdesk.errors import NotFound, PermissionDenied
+from oathdesk.identity.errors import SsoRefused
+from oathdesk.identity.tokens import check_recent_sign_in
+from oathdesk.services import sso
+from oathdesk.vault import sso as stored
+from oathdesk.vault.models import Actor
+from oathdesk.vault.operators import OperatorDirectory
+from oathdesk.vault.roles import Permission, require
+from oathdesk.vault.vault import Vault
+
+APPROVAL_STATE_PREFIX = "approval."  # the state of an approval's flow starts with it
+APPROVAL_MAX_AGE = 300  # seconds since the approver entered their credentials at Entra
+APPROVED_ACTION = "reveal.approved_by_microsoft"
+METHOD = "microsoft"
+_PENDING = "oathdesk_approval"  # the flow's key holding the pending approval (never sent)
+_APPROVED = "oathdesk_approved"  # the key of an approved reveal waiting for its requester
+# The reveal form's fields kept with a pending approval: what the reveal needs, never a secret.
+PENDING_FIELDS = ("method", "ticket", "note", "channel", "serial", "override_reason")
+NO_APPROVAL = (
+    "no Microsoft approval is waiting in this browser (it expired after 10 minutes, or was "
+    "already used); ask the approver to approve again"
+)
+
+
+@dataclass(frozen=True)
+class Approved:
+    """A reveal approved by a Microsoft sign-in, ready for its requester."""
+
+    upn: str
+    requester: str
+    fields: dict[str, str]
+    approver: Actor
+
+
+def is_approval(params: Mapping[str, str]) -> bool:
+    return str(params.get("state", "")).startswith(APPROVAL_STATE_PREFIX)
+
+
+def approved_path(upn: str) -> str:
+    return f"/users/{quote(upn, safe='@')}/reveal/approved"
+
+
+def start_approval(
+    vault: Vault, requester: Actor, upn: str, fields: Mapping[str, str]
+) -> sso.Started:
+    """Keep the pending reveal and start the approver's fresh sign-in."""
+    require(requester, Permission.REVEAL)
+    row = sso.enabled_settings(vault)
+    if row is None:
+        raise NotFound(stored.NOT_CONFIGURED)
+    if not vault.settings().four_eyes:
+        raise PermissionDenied("the four-eyes rule is off: reveal without an approver")
+    flow = sso.provider_for(row).start(
+        state=APPROVAL_STATE_PREFIX + secrets.token_urlsafe(24),
+        prompt="login",
+        max_age=APPROVAL_MAX_AGE,
+    )
+    flow[_PENDING] = {
+        "upn": upn,
+        "requester": requester.name,
+        "fields": {name: str(fields.get(name, ""))[:512] for name in PENDING_FIELDS},
+    }
+    cookie = secrets.token_urlsafe(32)
+    stored.put_flow(vault, sso.flow_hash(cookie), flow, approved_path(upn))
+    return sso.Started(cookie, str(flow["auth_uri"]))
+
+
+def finish_approval(
+    vault: Vault, cookie: str, params: Mapping[str, str], *, client: str, now: float | None = None
+) -> tuple[str, str]:
+    """Check the approver's fresh sign-in; returns the cookie of the approved reveal and the
+    page where its requester takes it. ``SsoRefused`` (audited) otherwise."""
+    directory = OperatorDirectory(vault)
+    row = sso.enabled_settings(vault)
+    taken = stored.take_flow(vault, sso.flow_hash(cookie)) if cookie else None
+    try:
+        if row is None:
+            raise SsoRefused(
+                "not_configured", f"Microsoft approval refused: {stored.NOT_CONFIGURED}"
+            )
+        if taken is None or _PENDING not in taken[0]:
+            raise SsoRefused("no_flow", f"Microsoft approval refused: {NO_APPROVAL}")
+        flow, next_path = taken
+        pending: dict[str, Any] = flow.pop(_PENDING)
+        claims = sso.provider_for(row).finish(flow, params, now=now)
+        try:
+            check_recent_sign_in(
+                claims, max_age=APPROVAL_MAX_AGE, now=time.time() if now is None else now
+            )
+        except SsoRefused as refused:
+            refused.tid, refused.oid = claims.tid, claims.oid
+            raise
+    except SsoRefused as refused:
+        directory.refuse_sso(reason=refused.reason, client=client, oid=refused.oid, tid=refused.tid)
+        raise
+    # The approver's operator record, refreshed as at a sign-in (role re-read, a disabled or
+    # name-clashing account refused, audited with the oid): the approval is a sign-in.
+    approver = directory.sign_in_sso(
+        tid=claims.tid,
+        oid=claims.oid,
+        upn=claims.upn,
+        display_name=claims.name,
+        role=claims.role,
+        app_roles=claims.app_roles,
+        client=client,
+    )
+    refusal = _approver_refusal(approver, str(pending["requester"]))
+    if refusal is not None:
+        directory.refuse_sso(reason=refusal[0], client=client, oid=claims.oid, tid=claims.tid)
+        raise SsoRefused(refusal[0], f"Microsoft approval refused: {refusal[1]}")
+    with vault.unit_of_work(approver) as work:
+        work.audit(
+            APPROVED_ACTION,
+            upn=str(pending["upn"]),
+            details={
+                "requester": str(pending["requester"]),
+                "method": METHOD,
+                "oid": claims.oid,
+                "tid": claims.tid,
+                "ticket": str(pending["fields"].get("ticket", ""))[:128],
+                "ip": client,
+            },
+        )
+    approved = secrets.token_urlsafe(32)
+    stored.put_flow(
+        vault,
+        sso.flow_hash(approved),
+        {_APPROVED: {**pending, "approver": approver.name, "approver_role": approver.role}},
+        next_path,
+    )
+    return approved, next_path
+
+
+def _approver_refusal(approver: Actor, requester: str) -> tuple[str, str] | None:
+    if approver.name == requester:
+        return "approver_is_requester", "the approver must be another operator than the requester"
+    try:
+        require(approver, Permission.REVEAL)
+    except PermissionDenied:
+        return "approver_role", f"{approver.name} ({approver.role}) may not approve reveals"
+    return None
+
+
+def take_approved(vault: Vault, cookie: str, requester: Actor, upn: str) -> Approved:
+    """The approved reveal, once, for the operator who asked for it and the user it was for."""
+    taken = stored.take_flow(vault, sso.flow_hash(cookie)) if cookie else None
+    pending = taken[0].get(_APPROVED) if taken is not None else None
+    if not isinstance(pending, dict) or "approver" not in pending:
+        raise PermissionDenied(NO_APPROVAL)
+    if pending["requester"] != requester.name or pending["upn"] != upn:
+        raise PermissionDenied(
+            "this Microsoft approval was for another reveal; ask the approver to approve again"
+        )
+    return Approved(
+        upn=upn,
+        requester=requester.name,
+        fields={k: str(v) for k, v in dict(pending["fields"]).items()},
+        approver=Actor(str(pending["approver"]), str(pending["approver_role"])),
+    )
