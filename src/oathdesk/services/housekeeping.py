@@ -54,6 +54,11 @@ INTERVAL_ENV = "OATHDESK_HOUSEKEEPING_EVERY"
 WARN_AT_MOST = 500
 # Serials named in the warning alert itself; the audit names every one.
 SERIALS_IN_ALERT = 50
+# Differences left for a person named in a cycle's record (all are counted); the rest in the
+# next cycles' records once these are dealt with, or all of them by `oathdesk entra pull`.
+REPORTED_IN_RECORD = 100
+# Of those, named in the step's one line (the CLI, the console's /housekeeping page).
+REPORTED_IN_LINE = 5
 # A cycle a server could not run (another held the lease, the vault was away) is tried again
 # this often within its slot.
 RETRY_EVERY = timedelta(seconds=30)
@@ -110,6 +115,13 @@ class StepResult:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, list):  # for_a_person: a few by serial, the rest counted
+        named = [
+            f"{item.get('kind')} {item.get('serial')}" if isinstance(item, dict) else str(item)
+            for item in value[:REPORTED_IN_LINE]
+        ]
+        more = f" and {len(value) - len(named)} more" if len(value) > len(named) else ""
+        return "(" + ", ".join(named) + more + ")" if named else "none"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} {v}" for k, v in value.items()) + "}" if value else "none"
     return str(value)
@@ -153,6 +165,12 @@ def entra_sync_step(context: Context) -> dict[str, Any]:
         "users_added": len(result.users_added),
         "reported": len(result.reported),
         "differences": result.counts(),
+        # What a person must look at, by serial: a cycle is often the only sync anyone ran, so
+        # its record names them (the counts alone send the admin to `entra pull` to find them).
+        "for_a_person": [
+            {"kind": d.kind, "serial": d.serial, "upn": d.upn}
+            for d in result.reported[:REPORTED_IN_RECORD]
+        ],
     }
 
 
