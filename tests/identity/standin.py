@@ -71,6 +71,8 @@ def b64url(data: bytes) -> str:
 
 @dataclass
 class TestUser:
+    __test__ = False  # a person at the stand-in, not a pytest test class
+
     upn: str = "helen@contoso.onmicrosoft.com"
     name: str = "Helen Helpdesk"
     oid: str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"

@@ -200,3 +200,72 @@ def test_an_approval_is_for_its_own_reveal_and_requester(
     assert mixed.status_code == 403
     assert "belongs to another sign-in" in mixed.text
     assert audit(web_vault, "code.revealed") == []
+
+
+def test_an_sso_admin_approves_one_reveal_beyond_the_limit_by_a_fresh_microsoft_sign_in(
+    server: str, idp: StandInIdP, web_vault: WebVault
+) -> None:
+    vault = web_vault.open()
+    try:
+        vault.update_settings(
+            Actor("local:test", "admin"), reveal_limit_per_user=1, four_eyes=False
+        )
+    finally:
+        vault.close()
+    idp.user = ADA
+    with new_client(server) as ada:
+        assert sso_sign_in(ada, idp).status_code == 200
+        page = ada.get(f"/users/{HELGA}").text
+        assert element(page, "approve-reveal-microsoft") is not None
+
+        def ask(ticket: str = "INC-9") -> str:
+            started = submit(
+                ada,
+                f"/users/{HELGA}/approve-reveal/microsoft",
+                {"ticket": ticket},
+                from_page=f"/users/{HELGA}",
+            )
+            assert started.status_code == 303, started.text
+            return started.headers["location"]
+
+        # Not confirmed by Ada herself (Helen signs in at Ada's screen): refused.
+        refused = approve_at_idp(ada, idp, HELEN, ask())
+        assert refused.status_code == 403
+        assert "confirm with your own Microsoft account" in refused.text
+        # An old Entra session: refused.
+        idp.misbehave = "old_auth_time"
+        assert approve_at_idp(ada, idp, ADA, ask()).status_code == 403
+        idp.misbehave = None
+        assert audit(web_vault, "reveal.override_approved") == []
+        # An empty ticket is refused before Entra is asked.
+        empty = submit(
+            ada, f"/users/{HELGA}/approve-reveal/microsoft", {"ticket": " "}, from_page="/"
+        )
+        assert empty.status_code == 303
+        assert "ticket reference" in ada.get(empty.headers["location"]).text
+
+        url = ask()
+        assert parse_qs(urlsplit(url).query)["prompt"] == ["login"]
+        done = approve_at_idp(ada, idp, ADA, url)
+        assert done.status_code == 200, done.text
+        assert element(done.text, "approval-recorded") is not None
+    (approval,) = audit(web_vault, "reveal.override_approved")
+    assert approval["actor"] == ADA.upn
+    assert approval["upn"] == HELGA
+    assert approval["details"]["method"] == "microsoft"
+    assert approval["details"]["oid"] == ADA.oid
+    assert approval["details"]["ticket"] == "INC-9"
+
+    # Helen (helpdesk) reveals twice: the second goes beyond the limit by Ada's approval.
+    idp.user = HELEN
+    with new_client(server) as helen:
+        assert sso_sign_in(helen, idp).status_code == 200
+        for _ in range(2):
+            shown = submit(
+                helen, f"/users/{HELGA}/reveal", FORM, from_page=f"/users/{HELGA}/reveal"
+            )
+            assert shown.status_code == 200, shown.text
+        third = submit(helen, f"/users/{HELGA}/reveal", FORM, from_page=f"/users/{HELGA}/reveal")
+        assert third.status_code == 403
+    second = audit(web_vault, "code.revealed")[1]
+    assert second["details"]["limit_override_by"] == ADA.upn

@@ -41,13 +41,40 @@ def approve_one_more_reveal(
     )
     if confirmed.name != admin.name:
         raise PermissionDenied("confirm with your own password and code")
+    return record_approval(vault, admin, user.upn, ticket=ticket)
+
+
+def check_request(vault: Vault, admin: Actor, upn: str, *, ticket: str) -> str:
+    """What an approval needs before the admin confirms; returns the user's UPN."""
+    require(admin, Permission.SETTINGS)
+    if not ticket.strip():
+        raise InvalidInput("give the ticket reference of the call the extra reveal is for")
+    return vault.get_user(upn).upn
+
+
+def record_approval(
+    vault: Vault,
+    admin: Actor,
+    upn: str,
+    *,
+    ticket: str,
+    confirmed_by: dict[str, str] | None = None,
+) -> datetime:
+    """The approval's audit record once the admin confirmed (their password and code, or a
+    fresh Microsoft sign-in: ``confirmed_by`` then names the method and the admin's oid)."""
+    require(admin, Permission.SETTINGS)
     until = datetime.now(UTC) + OVERRIDE_WINDOW
     with vault.transaction() as conn:
         vault.audit(
             conn,
             admin,
             APPROVED_ACTION,
-            upn=user.upn,
-            details={"ticket": ticket.strip()[:128], "until": iso_utc(until), "reveals": 1},
+            upn=upn,
+            details={
+                "ticket": ticket.strip()[:128],
+                "until": iso_utc(until),
+                "reveals": 1,
+                **(confirmed_by or {}),
+            },
         )
     return until

@@ -10,6 +10,10 @@ in with Microsoft only, approves by signing in again at Entra at the requester's
    role the reveal needs who is not the requester. Audited (``reveal.approved_by_microsoft``:
    the approver, their oid and tid, the method). The approved reveal is kept under a new cookie.
 3. ``take_approved``: the requester's own session takes it (once) and runs the reveal.
+
+An admin's approval of one reveal beyond the per-user limit (services/reveal_override.py) goes
+the same way (``start_override_approval``), except that the fresh sign-in must be the admin's
+own (as their own password and code would be) and the approval is recorded at step 2.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from oathdesk.errors import NotFound, PermissionDenied
 from oathdesk.identity.errors import SsoRefused
 from oathdesk.identity.tokens import check_recent_sign_in
-from oathdesk.services import sso
+from oathdesk.services import reveal_override, sso
 from oathdesk.vault import sso as stored
 from oathdesk.vault.models import Actor
 from oathdesk.vault.operators import OperatorDirectory
@@ -34,6 +39,7 @@ from oathdesk.vault.vault import Vault
 APPROVAL_STATE_PREFIX = "approval."  # the state of an approval's flow starts with it
 APPROVAL_MAX_AGE = 300  # seconds since the approver entered their credentials at Entra
 APPROVED_ACTION = "reveal.approved_by_microsoft"
+REVEAL, OVERRIDE = "reveal", "override"  # what a pending approval is for
 METHOD = "microsoft"
 _PENDING = "oathdesk_approval"  # the flow's key holding the pending approval (never sent)
 _APPROVED = "oathdesk_approved"  # the key of an approved reveal waiting for its requester
@@ -68,31 +74,60 @@ def start_approval(
 ) -> sso.Started:
     """Keep the pending reveal and start the approver's fresh sign-in."""
     require(requester, Permission.REVEAL)
+    if not vault.settings().four_eyes:
+        raise PermissionDenied("the four-eyes rule is off: reveal without an approver")
+    pending = {
+        "kind": REVEAL,
+        "upn": upn,
+        "requester": requester.name,
+        "fields": {name: str(fields.get(name, ""))[:512] for name in PENDING_FIELDS},
+    }
+    return _start(vault, pending, approved_path(upn))
+
+
+def start_override_approval(vault: Vault, admin: Actor, upn: str, *, ticket: str) -> sso.Started:
+    """An SSO admin's approval of one reveal beyond the per-user limit: confirmed by their own
+    fresh Microsoft sign-in instead of a local password and code."""
+    user_upn = reveal_override.check_request(vault, admin, upn, ticket=ticket)
+    pending = {
+        "kind": OVERRIDE,
+        "upn": user_upn,
+        "requester": admin.name,
+        "fields": {"ticket": ticket.strip()[:128]},
+    }
+    return _start(vault, pending, f"/users/{quote(user_upn, safe='@')}")
+
+
+def _start(vault: Vault, pending: dict[str, Any], next_path: str) -> sso.Started:
     row = sso.enabled_settings(vault)
     if row is None:
         raise NotFound(stored.NOT_CONFIGURED)
-    if not vault.settings().four_eyes:
-        raise PermissionDenied("the four-eyes rule is off: reveal without an approver")
     flow = sso.provider_for(row).start(
         state=APPROVAL_STATE_PREFIX + secrets.token_urlsafe(24),
         prompt="login",
         max_age=APPROVAL_MAX_AGE,
     )
-    flow[_PENDING] = {
-        "upn": upn,
-        "requester": requester.name,
-        "fields": {name: str(fields.get(name, ""))[:512] for name in PENDING_FIELDS},
-    }
+    flow[_PENDING] = pending
     cookie = secrets.token_urlsafe(32)
-    stored.put_flow(vault, sso.flow_hash(cookie), flow, approved_path(upn))
+    stored.put_flow(vault, sso.flow_hash(cookie), flow, next_path)
     return sso.Started(cookie, str(flow["auth_uri"]))
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A checked approval: a reveal's is kept under ``cookie`` for its requester; an override's
+    is recorded at once (``cookie`` empty, ``until`` its end)."""
+
+    cookie: str
+    next_path: str
+    until: datetime | None = None
 
 
 def finish_approval(
     vault: Vault, cookie: str, params: Mapping[str, str], *, client: str, now: float | None = None
-) -> tuple[str, str]:
-    """Check the approver's fresh sign-in; returns the cookie of the approved reveal and the
-    page where its requester takes it. ``SsoRefused`` (audited) otherwise."""
+) -> Finished:
+    """Check the approver's fresh sign-in: a reveal's approval is kept for its requester (the
+    cookie), an override's recorded. ``SsoRefused`` (audited) otherwise."""
     directory = OperatorDirectory(vault)
     row = sso.enabled_settings(vault)
     taken = stored.take_flow(vault, sso.flow_hash(cookie)) if cookie else None
@@ -127,19 +162,30 @@ def finish_approval(
         app_roles=claims.app_roles,
         client=client,
     )
-    refusal = _approver_refusal(approver, str(pending["requester"]))
+    kind = pending.get("kind", REVEAL)
+    refusal = (_override_refusal if kind == OVERRIDE else _approver_refusal)(
+        approver, str(pending["requester"])
+    )
     if refusal is not None:
         directory.refuse_sso(reason=refusal[0], client=client, oid=claims.oid, tid=claims.tid)
         raise SsoRefused(refusal[0], f"Microsoft approval refused: {refusal[1]}")
+    confirmed_by = {"method": METHOD, "oid": claims.oid, "tid": claims.tid}
+    if kind == OVERRIDE:
+        until = reveal_override.record_approval(
+            vault,
+            approver,
+            str(pending["upn"]),
+            ticket=str(pending["fields"].get("ticket", "")),
+            confirmed_by=confirmed_by,
+        )
+        return Finished("", next_path, until)
     with vault.unit_of_work(approver) as work:
         work.audit(
             APPROVED_ACTION,
             upn=str(pending["upn"]),
             details={
                 "requester": str(pending["requester"]),
-                "method": METHOD,
-                "oid": claims.oid,
-                "tid": claims.tid,
+                **confirmed_by,
                 "ticket": str(pending["fields"].get("ticket", ""))[:128],
                 "ip": client,
             },
@@ -151,7 +197,18 @@ def finish_approval(
         {_APPROVED: {**pending, "approver": approver.name, "approver_role": approver.role}},
         next_path,
     )
-    return approved, next_path
+    return Finished(approved, next_path)
+
+
+def _override_refusal(approver: Actor, requester: str) -> tuple[str, str] | None:
+    # The admin who asked confirms it themselves, as with a password and code.
+    if approver.name != requester:
+        return "approver_not_requester", f"confirm with your own Microsoft account ({requester})"
+    try:
+        require(approver, Permission.SETTINGS)
+    except PermissionDenied:
+        return "approver_role", f"{approver.name} ({approver.role}) may not approve overrides"
+    return None
 
 
 def _approver_refusal(approver: Actor, requester: str) -> tuple[str, str] | None:

@@ -9,6 +9,8 @@ then takes it, once, and sees the code in the POST response only.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -24,11 +26,16 @@ from oathdesk.services.reveal import (
     VerificationMethod,
 )
 from oathdesk.services.reveal_queue import Reveals
-from oathdesk.services.sso_approval import finish_approval, start_approval, take_approved
+from oathdesk.services.sso_approval import (
+    finish_approval,
+    start_approval,
+    start_override_approval,
+    take_approved,
+)
 from oathdesk.vault.operators import SignInRefused
 from oathdesk.vault.sso import FLOW_LIFETIME
 from oathdesk.vault.vault import Actor, Vault
-from oathdesk.web.deps import get_config, get_vault, render, verify_csrf
+from oathdesk.web.deps import flash, get_config, get_vault, render, verify_csrf
 from oathdesk.web.pages.helpdesk_common import (
     NO_STORE,
     ActorDep,
@@ -128,7 +135,7 @@ def approval_callback(request: Request) -> Response:
     vault = get_vault(request)
     params = dict(request.query_params.items())
     try:
-        approved, next_path = finish_approval(
+        finished = finish_approval(
             vault,
             request.cookies.get(APPROVAL_COOKIE, ""),
             params,
@@ -144,9 +151,36 @@ def approval_callback(request: Request) -> Response:
         )
         _drop_cookie(response)
         return response
-    response = render(request, "sso_continue.html", {"next_path": next_path})
-    _set_cookie(request, response, approved)
+    if not finished.cookie:  # an override: recorded already
+        response = render(
+            request,
+            "approval_recorded.html",
+            {"next_path": finished.next_path, "until": finished.until},
+        )
+        _drop_cookie(response)
+        return response
+    response = render(request, "sso_continue.html", {"next_path": finished.next_path})
+    _set_cookie(request, response, finished.cookie)
     return response
+
+
+def _start_override(
+    request: Request, vault: Vault, actor: Actor, upn: str, fields: dict[str, str]
+) -> Response:
+    try:
+        started = start_override_approval(vault, actor, upn, ticket=fields.get("ticket", ""))
+    except OathdeskError as refused:
+        flash(request, f"not approved: {refused.message}", "error")
+        return RedirectResponse(f"/users/{quote(upn, safe='@')}", status_code=303)
+    response = RedirectResponse(started.auth_uri, status_code=303)
+    _set_cookie(request, response, started.cookie)
+    return response
+
+
+@router.post("/users/{upn}/approve-reveal/microsoft", dependencies=[Depends(verify_csrf)])
+async def override_start(request: Request, upn: str, vault: VaultDep, actor: ActorDep) -> Response:
+    fields = await form_text(request)
+    return await run_in_threadpool(_start_override, request, vault, actor, upn, fields)
 
 
 @router.get("/users/{upn}/reveal/approved", response_class=HTMLResponse)

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from oathdesk.errors import OathdeskError
 from oathdesk.people import phone_text
+from oathdesk.services import sso
 from oathdesk.services.directory import user_overview
 from oathdesk.services.reveal_override import approve_one_more_reveal
 from oathdesk.services.token_actions import ACTIONS
@@ -40,7 +41,13 @@ def user_page(
     return render(
         request,
         "user.html",
-        {"overview": overview, "actions": ACTIONS, "short_time": short_time},
+        {
+            "overview": overview,
+            "actions": ACTIONS,
+            "short_time": short_time,
+            # An admin who signs in with Microsoft confirms an override with a fresh sign-in.
+            "sso_on": overview.can_approve and sso.enabled_settings(vault) is not None,
+        },
     )
 
 
