@@ -77,8 +77,8 @@ def _audit(world: EntraWorld) -> list[tuple[str, str, str, dict[str, object]]]:
 
 
 def _changes(world: EntraWorld) -> list[tuple[str, str, str]]:
-    """Audit records other than Graph calls: what a sync changed."""
-    return [(a, u, s) for a, u, s, _ in _audit(world) if a != "graph.call"]
+    """Audit records other than Graph calls and the syncs' summaries: what a sync changed."""
+    return [(a, u, s) for a, u, s, _ in _audit(world) if a not in ("graph.call", "entra.synced")]
 
 
 def _sync(world: EntraWorld) -> dict[str, Any]:

@@ -119,8 +119,9 @@ def test_a_batch_costs_the_same_statements_and_one_audit_append_for_5_or_45_chan
     assert many_cost.commits == few_cost.commits
     assert many_cost.token_updates == few_cost.token_updates == 1  # one executemany
     assert many_cost.user_inserts == few_cost.user_inserts == 1
-    # The changes and the Graph calls that found them: one append; nothing applied: one too.
-    assert idle_cost.audit_appends == few_cost.audit_appends == many_cost.audit_appends
+    # The changes and the Graph calls that found them: one append, and the sync's own record
+    # (entra.synced) one more; nothing applied: the calls and the sync's record, one append.
+    assert few_cost.audit_appends == many_cost.audit_appends == idle_cost.audit_appends + 1
     assert many_cost.audit_appends <= 3, many_cost.sql  # with the lease's own records, if any
     # Each change keeps its own record, as the single operations write them.
     with world.vault.engine.connect() as conn:
@@ -138,8 +139,8 @@ def test_a_batch_costs_the_same_statements_and_one_audit_append_for_5_or_45_chan
     assert small_cost.audit_appends == many_cost.audit_appends + 3
     with world.vault.engine.connect() as conn:
         after = conn.execute(sa.text("SELECT count(*) FROM audit_log")).scalar_one()
-    # 10 users, 10 assignments, 10 deliveries, and the Graph calls' few records
-    assert after - before == 30 + _new_graph_records(world, before)
+    # 10 users, 10 assignments, 10 deliveries, the Graph calls' few records and the sync's own
+    assert after - before == 30 + _new_graph_records(world, before) + 1
 
 
 def _new_graph_records(world: EntraWorld, after_seq: int) -> int:

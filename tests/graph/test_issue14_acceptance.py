@@ -65,14 +65,14 @@ def _vault_files(world: EntraWorld) -> dict[str, bytes]:
 
 
 def _changes(world: EntraWorld) -> list[tuple[object, ...]]:
-    """Every audit record but the reads (Graph calls) and the cycles' own records."""
+    """Every audit record but the reads (Graph calls, each sync's summary) and the cycles'."""
     with world.vault.engine.connect() as conn:
         found = conn.execute(
             sa.text(
                 "SELECT seq, action, upn, serial, details FROM audit_log "
-                "WHERE action NOT IN ('graph.call', :cycle) ORDER BY seq"
+                "WHERE action NOT IN ('graph.call', :cycle, :synced) ORDER BY seq"
             ),
-            {"cycle": records.CYCLE_ACTION},
+            {"cycle": records.CYCLE_ACTION, "synced": records.SYNCED_ACTION},
         )
         return [tuple(row) for row in found]
 
@@ -156,6 +156,8 @@ def test_one_housekeeping_cycle_takes_in_300_self_service_enrolments_of_1000(
     assert cycle["seq"] == first.seq
     step_record = cycle["details"]["steps"]["entra_sync"]
     assert {(d["kind"], d["serial"]) for d in step_record["for_a_person"]} == odd
+    (synced,) = w.vault.export_audit(action=records.SYNCED_ACTION)  # the sync's own record
+    assert {(d["kind"], d["serial"]) for d in synced["details"]["for_a_person"]} == odd
     (sync_line,) = [s.line() for s in first.steps if s.name == "entra_sync"]
     assert all(f"{kind} {serial}" in sync_line for kind, serial in odd)  # the CLI's, the page's
 
@@ -207,3 +209,30 @@ def test_one_housekeeping_cycle_takes_in_300_self_service_enrolments_of_1000(
     assert _changes(w) == changes
     assert len(w.vault.export_audit(action=records.CYCLE_ACTION)) == 2
     assert not alert_file.exists() or alert_file.read_text() == ""
+
+
+def test_the_overview_shows_the_last_sync_whoever_ran_it(world: EntraWorld, tmp_path: Path) -> None:
+    """Entra's view beside the vault's comes from the last sync, run by `oathdesk entra sync`
+    (or the console's Sync now) as well as by a housekeeping cycle; a cycle whose sync failed
+    after it shows that failure beside the figures of the last sync that worked."""
+    from oathdesk.services.overview import overview
+
+    stock = _add_stock(w := world, 3)
+    w.login()
+    assert w.cli("entra", "push", "--stock").returncode == 0
+    w.fake.add_user(DAVE)
+    assert w.fake.self_assign(DAVE, stock[0], _code(w, stock[0])) == 204
+    assert overview(w.vault, ADMIN).entra.synced_at is None
+
+    synced = w.cli("entra", "sync")
+    assert synced.returncode == 0, synced
+
+    view = overview(w.vault, ADMIN).entra
+    assert view.synced_at is not None
+    assert (view.inventory, view.differences, view.error) == (3, {"self_activated": 1}, "")
+    w.fake.fail_next(1, status=500, path_contains=DEVICES)
+    sink = AlertSink(AlertSettings(str(tmp_path / "alerts.jsonl")), w.vault)
+    assert [s.name for s in run_cycle(w.vault, sink).failed] == ["entra_sync"]
+    after = overview(w.vault, ADMIN).entra
+    assert (after.synced_at, after.inventory) == (view.synced_at, 3)
+    assert "500" in after.error

@@ -43,6 +43,7 @@ from oathdesk.services.entra_reconcile import (
     sorted_differences,
 )
 from oathdesk.services.entra_session import EntraSession
+from oathdesk.vault.audit import AuditEntry
 from oathdesk.vault.entra_records import (
     SyncChange,
     apply_sync_changes,
@@ -50,6 +51,7 @@ from oathdesk.vault.entra_records import (
     read_journal,
     tokens_for_entra,
 )
+from oathdesk.vault.housekeeping import SYNCED_ACTION
 from oathdesk.vault.leases import Lease, LeaseHolder
 from oathdesk.vault.models import Token
 
@@ -59,6 +61,8 @@ LEASE_TTL = timedelta(minutes=15)
 BATCH_SIZE = 200
 SOURCE = "entra"
 NEW_USER_NOTES = "added by `oathdesk entra sync`: self-assigned a token in Entra"
+# Differences left for a person named in the sync's record (all are counted).
+NAMED_IN_RECORD = 100
 
 
 @dataclass
@@ -94,6 +98,23 @@ class SyncResult:
             "took_over": self.took_over,
         }
 
+    def summary(self) -> dict[str, object]:
+        """The sync's audit record (``entra.synced``): what the console's overview shows as
+        Entra's view, whoever ran the sync (the CLI, the console, a housekeeping cycle)."""
+        return {
+            "inventory": self.inventory_size,
+            "assigned": self.assigned,
+            "delivered": self.delivered,
+            "users_added": len(self.users_added),
+            "reported": len(self.reported),
+            "differences": self.counts(),
+            "for_a_person": [
+                {"kind": d.kind, "serial": d.serial, "upn": d.upn}
+                for d in self.reported[:NAMED_IN_RECORD]
+            ],
+            "took_over": self.took_over,
+        }
+
 
 def sync_entra(
     session: EntraSession,
@@ -117,6 +138,12 @@ def sync_entra(
                 f"took over the lease of the sync by {lease.taken_over.describe()} "
                 f"({lease.take_over_reason})"
             )
+        # The sync's own record, with the Graph calls' records not yet written: one append.
+        entries = session.call_records()
+        entries.append(AuditEntry(session.actor.name, SYNCED_ACTION, details=result.summary()))
+        with session.vault.transaction() as conn:
+            session.vault.audit_entries(conn, entries)
+        session.forget_call_records()
         return result
 
 
@@ -151,8 +178,7 @@ def _sync(session: EntraSession, lease: Lease, batch_size: int) -> SyncResult:
     for start in range(0, len(to_apply), batch_size):
         lease.renew()  # stops here if another sync took the job over meanwhile
         _apply_batch(session, to_apply[start : start + batch_size], tokens, result)
-    session.write_call_records()  # when nothing was applied: the calls alone
-    return result
+    return result  # the calls' records not yet written go with the sync's own (sync_entra)
 
 
 def _gives_a_user(difference: Difference, token: Token) -> bool:

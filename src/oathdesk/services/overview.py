@@ -51,7 +51,8 @@ def overview(vault: Vault, actor: Actor, *, now: datetime | None = None) -> Over
         states = records.state_figures(conn)
         purge_due = records.purge_due_count(conn, moment - timedelta(days=settings.retention_days))
         in_entra = records.count_in_states(conn, IN_ENTRA)
-        synced = records.last_cycle_with(conn, "entra_sync")
+        synced = records.last_sync(conn)
+        cycle = records.last_cycle_with(conn, "entra_sync")
         late_cutoff = moment - timedelta(days=settings.undelivered_warning_days)
         late = records.late_tokens(conn, late_cutoff, limit=SHOWN_LATE)
         late_total = records.late_count(conn, late_cutoff)
@@ -64,19 +65,31 @@ def overview(vault: Vault, actor: Actor, *, now: datetime | None = None) -> Over
         settings.undelivered_warning_days,
         purge_due,
         settings.retention_days,
-        _entra_view(synced, in_entra),
+        _entra_view(synced, cycle, in_entra),
     )
 
 
-def _entra_view(cycle: records.CycleRecord | None, in_entra: int) -> EntraView:
-    if cycle is None:
+def _entra_view(
+    synced: records.CycleRecord | None, cycle: records.CycleRecord | None, in_entra: int
+) -> EntraView:
+    """The last sync's record, whoever ran it (`entra sync`, the console, a cycle); a cycle's
+    sync that failed after it is shown as the error. Vaults whose syncs predate the sync's own
+    record: the last cycle's sync step."""
+    step: dict[str, Any] = cycle.details["steps"]["entra_sync"] if cycle is not None else {}
+    error = str(step.get("error", ""))
+    if synced is not None:
+        if cycle is None or cycle.seq < synced.seq:
+            error = ""
+        at, found = synced.at, synced.details
+    elif cycle is not None:
+        at, found = cycle.at, step
+    else:
         return EntraView(None, 0, in_entra)
-    step: dict[str, Any] = cycle.details["steps"]["entra_sync"]
-    differences = step.get("differences", {})
+    differences = found.get("differences", {})
     return EntraView(
-        cycle.at,
-        int(step.get("inventory", 0)),
+        at,
+        int(found.get("inventory", 0)),
         in_entra,
         {str(k): int(v) for k, v in differences.items()} if isinstance(differences, dict) else {},
-        str(step.get("error", "")),
+        error,
     )

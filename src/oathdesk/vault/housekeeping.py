@@ -22,6 +22,8 @@ from oathdesk.vault.schema import audit_log, tokens, users
 
 CYCLE_ACTION = "housekeeping.cycle"
 WARNED_ACTION = "token.undelivered_warned"
+# Each `entra sync`'s summary, whoever ran it (services/entra_sync.py).
+SYNCED_ACTION = "entra.synced"
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,22 @@ def last_cycle_with(conn: sa.Connection, step: str) -> CycleRecord | None:
             audit_log.c.details.contains(f'"{step}":{{', autoescape=True),
             ~audit_log.c.details.contains(f'"{step}":{{"skipped":', autoescape=True),
         )
+        .order_by(audit_log.c.seq.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    return CycleRecord(
+        int(row.seq), datetime.fromisoformat(row.at), str(row.actor), json.loads(row.details)
+    )
+
+
+def last_sync(conn: sa.Connection) -> CycleRecord | None:
+    """The newest `entra sync`'s record (``entra.synced``), by the (action, seq) index."""
+    query = (
+        sa.select(audit_log.c.seq, audit_log.c.at, audit_log.c.actor, audit_log.c.details)
+        .where(audit_log.c.action == SYNCED_ACTION)
         .order_by(audit_log.c.seq.desc())
         .limit(1)
     )
