@@ -8,13 +8,20 @@ whose MAC fails at its position is tried at nearby positions: if it verifies the
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import os
+import pickle
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from oathdesk.vault.audit_records import HEAD_ID, AuditRecord, parse_record
+from oathdesk.vault.audit_records import HEAD_ID, AuditRecord, ChainMacs, parse_record
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -25,12 +32,19 @@ SEARCH_WINDOW = 256
 FULL_SEARCHES = 200
 # Rows fetched at a time: a million-record log is streamed, never held in memory whole.
 FETCH_ROWS = 5_000
+# A SQLite log with more records than this to check is checked in two halves at once, one in a
+# process of its own: each record's MAC covers the previous record's stored MAC, so the halves
+# join exactly at the boundary. Below it, starting the process costs more than it saves.
+PARALLEL_ROWS = 200_000
 
 # Plain SQL on the driver's own connection: a million SQLAlchemy Row objects cost more than the
 # whole check (issue 15). Only this module reads the chain this way; it writes nothing.
 _SCAN = "SELECT seq, at, actor, action, upn, serial, details, mac, prev_mac FROM audit_log"
 _SCAN_ALL = _SCAN + " ORDER BY seq"
 _SCAN_AFTER = _SCAN + " WHERE seq > {p} ORDER BY seq"
+_SCAN_UPTO = _SCAN + " WHERE seq <= ? ORDER BY seq"
+_SCAN_RANGE = _SCAN + " WHERE seq > ? AND seq <= ? ORDER BY seq"
+_LAST_SEQ = "SELECT max(seq) FROM audit_log"
 _MAC_AT = "SELECT mac FROM audit_log WHERE seq = {p}"
 _HEAD = "SELECT seq, last_mac, head_mac FROM audit_head WHERE id = {p}"
 
@@ -104,6 +118,10 @@ def check_driver_chain(
         if kept is None or not hmac.compare_digest(bytes(kept[0]), after.mac):
             changed = f"record {after.seq}: changed or deleted since the last check"
             return ChainCheck([changed], None)
+    if dialect == "sqlite":
+        halves = _check_in_halves(chain, driver, after)
+        if halves is not None:
+            return halves
     # PostgreSQL: a named (server-side) cursor streams the rows; sqlite3's cursor always does.
     cursor = driver.cursor(name="oathdesk_audit_check") if dialect != "sqlite" else driver.cursor()
     try:
@@ -157,11 +175,11 @@ def _check_rows(
                     prev_mac is None or previous_mac is None or compare(prev_mac, previous_mac)
                 ):
                     digest = new_mac()
-                    digest.update(
+                    digest.update(  # one call: a second ``update`` costs more than the concat
                         f"[{seq},{quote(at)},{quote(actor)},{quote(action)},{quote(upn)},"
                         f"{quote(serial)},{details}]".encode()
+                        + link
                     )
-                    digest.update(link)
                     if compare(digest.digest(), mac):
                         if faults:
                             flush_faults()
@@ -203,6 +221,123 @@ def _check_rows(
     flush_faults()
     last_mac = previous_mac if previous_ok else None  # a bad last row is named already
     return problems, expected_seq - 1, last_mac
+
+
+def _check_in_halves(
+    chain: MacSource, driver: sqlite3.Connection, after: ChainPoint | None
+) -> ChainCheck | None:
+    """An intact long log checked in two halves at once; None when the log is short, there is
+    one core, the vault is no file, or anything is not intact: the caller then checks in one
+    pass, in this snapshot, and names every break exactly as always.
+
+    The first half is checked here, in the caller's snapshot; the second by a process that
+    opens the file itself, reads the MAC of this half's last record and chains on to it. Its
+    snapshot starts later than ours, so it is bounded to the last ``seq`` of ours: a record
+    appended meanwhile is not counted, and the head (read here) is checked against that end.
+    The halves join only when its view of the boundary record's MAC is the one this half ended
+    at and it reached our last ``seq``."""
+    if not isinstance(chain, ChainMacs) or _cores() < 2:
+        return None
+    path = _sqlite_file(driver)
+    found = _one(driver, _LAST_SEQ, ())
+    first = 0 if after is None else after.seq
+    if path is None or found is None or found[0] is None or found[0] - first < PARALLEL_ROWS:
+        return None
+    last = int(found[0])
+    middle = first + (last - first) // 2
+    # A new interpreter running this module, not multiprocessing: a fork would inherit a
+    # server's threads' locks, and spawn runs the caller's main script again. The key and the
+    # range go through its stdin, never its arguments.
+    job = pickle.dumps((chain.macs_only(), path, middle, last))
+    try:
+        second = subprocess.Popen(
+            [sys.executable, "-m", __name__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:
+        return None  # no interpreter to start: one pass
+    assert second.stdin is not None
+    assert second.stdout is not None
+    answer = b""
+    try:
+        try:
+            second.stdin.write(job)
+            second.stdin.close()
+        except BrokenPipeError:
+            return None  # it ended at once: one pass
+        cursor = driver.cursor()
+        try:
+            if after is None:
+                cursor.execute(_SCAN_UPTO, (middle,))
+            else:
+                cursor.execute(_SCAN_RANGE, (after.seq, middle))
+            problems, middle_seq, middle_mac = _check_rows(chain, cursor, after)
+        finally:
+            cursor.close()
+        answer = second.stdout.read()  # the job is far below a pipe's buffer: no deadlock
+    finally:
+        _end(second, answered=bool(answer))
+    if second.returncode != 0 or not answer:
+        return None  # it could not start or read: one pass says why, or passes
+    joined = pickle.loads(answer)  # noqa: S301 (our own child's answer, on a pipe only we hold)
+    if problems or joined is None or middle_seq != middle or middle_mac is None:
+        return None
+    second_problems, end_seq, end_mac, boundary_mac = joined
+    if second_problems or end_seq != last or end_mac is None:
+        return None
+    if not hmac.compare_digest(boundary_mac, middle_mac):
+        return None
+    head = _one(driver, _HEAD.format(p="?"), (HEAD_ID,))
+    if _check_head(chain, head, end_seq, end_mac):
+        return None
+    return ChainCheck([], ChainPoint(end_seq, end_mac))
+
+
+def _end(process: subprocess.Popen[bytes], *, answered: bool) -> None:
+    """Wait for ``process``; end it first when the check here failed before its answer."""
+    if not answered:
+        process.kill()
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None and not pipe.closed:
+            with contextlib.suppress(BrokenPipeError):  # it ended before reading its job
+                pipe.close()
+    process.wait()
+
+
+def _check_sqlite_half(
+    macs: ChainMacs, path: str, after_seq: int, last_seq: int
+) -> tuple[list[str], int, bytes | None, bytes] | None:
+    """In a process of its own: the records after ``after_seq`` up to ``last_seq`` checked on
+    to the stored MAC of ``after_seq``; the problems, the last seq and MAC, and that MAC."""
+    db = sqlite3.connect(Path(path).as_uri() + "?mode=ro", uri=True, isolation_level=None)
+    try:
+        db.execute("BEGIN")  # deferred: one snapshot for both reads
+        kept = _one(db, _MAC_AT.format(p="?"), (after_seq,))
+        if kept is None:
+            return None
+        start = ChainPoint(after_seq, bytes(kept[0]))
+        cursor = db.cursor()
+        cursor.execute(_SCAN_RANGE, (after_seq, last_seq))
+        problems, end_seq, end_mac = _check_rows(macs, cursor, start)
+        cursor.close()
+        return problems, end_seq, end_mac, start.mac
+    finally:
+        db.close()
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _sqlite_file(driver: sqlite3.Connection) -> str | None:
+    """The file of the main database, None when it is in memory or temporary."""
+    for _, name, file in driver.execute("PRAGMA database_list"):
+        if name == "main":
+            return str(file) or None
+    return None
 
 
 def _one(driver: Any, sql: str, parameters: tuple[Any, ...]) -> Any:
@@ -295,3 +430,14 @@ def _check_head(chain: MacSource, head: Any, last_seq: int, last_mac: bytes | No
     if last_mac is not None and not hmac.compare_digest(head_last_mac, last_mac):
         return [f"record {last_seq}: does not match the head (edited or replaced)"]
     return []
+
+
+def _check_half_main() -> None:
+    """The second half's process (``_check_in_halves``): its job on stdin, its answer on stdout."""
+    job = sys.stdin.buffer.read()
+    macs, path, after_seq, last_seq = pickle.loads(job)  # noqa: S301 (from our parent's pipe)
+    sys.stdout.buffer.write(pickle.dumps(_check_sqlite_half(macs, path, after_seq, last_seq)))
+
+
+if __name__ == "__main__":
+    _check_half_main()
