@@ -70,6 +70,15 @@ def _drop_cookie(response: Response) -> None:
     response.delete_cookie(APPROVAL_COOKIE, path="/", httponly=True, samesite="lax")
 
 
+def _to_microsoft(request: Request, auth_uri: str, cookie: str) -> Response:
+    # A page, not a 303: the console's CSP (form-action 'self') stops a form's POST that
+    # redirects to another site, and the approval starts from a form.
+    response = render(request, "approval_redirect.html", {"auth_uri": auth_uri})
+    response.headers.update(NO_STORE)
+    _set_cookie(request, response, cookie)
+    return response
+
+
 def _refused_form(
     request: Request,
     vault: Vault,
@@ -108,9 +117,7 @@ def _start(
         return _refused_form(
             request, vault, actor, upn, fields, refused.message, status_for(refused)
         )
-    response = RedirectResponse(started.auth_uri, status_code=303)
-    _set_cookie(request, response, started.cookie)
-    return response
+    return _to_microsoft(request, started.auth_uri, started.cookie)
 
 
 @router.post(
@@ -172,9 +179,7 @@ def _start_override(
     except OathdeskError as refused:
         flash(request, f"not approved: {refused.message}", "error")
         return RedirectResponse(f"/users/{quote(upn, safe='@')}", status_code=303)
-    response = RedirectResponse(started.auth_uri, status_code=303)
-    _set_cookie(request, response, started.cookie)
-    return response
+    return _to_microsoft(request, started.auth_uri, started.cookie)
 
 
 @router.post("/users/{upn}/approve-reveal/microsoft", dependencies=[Depends(verify_csrf)])
