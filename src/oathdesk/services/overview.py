@@ -93,3 +93,44 @@ def _entra_view(
         {str(k): int(v) for k, v in differences.items()} if isinstance(differences, dict) else {},
         error,
     )
+
+
+@dataclass(frozen=True)
+class RecordedSync:
+    """The newest `entra sync` as its record (``entra.synced``) tells it, whoever ran it."""
+
+    at: datetime
+    by: str
+    inventory: int
+    assigned: int
+    delivered: int
+    users_added: int
+    reported: int
+    took_over: str
+    for_a_person: list[dict[str, str]]  # kind, serial, upn: the first ones (all are counted)
+
+
+def last_recorded_sync(vault: Vault, actor: Actor) -> RecordedSync | None:
+    """For the console's Entra page (admins), when its own server process ran no sync."""
+    require(actor, Permission.READ_AUDIT)
+    with vault.reading() as conn:
+        found = records.last_sync(conn)
+    if found is None:
+        return None
+    details = found.details
+    named = details.get("for_a_person")
+    return RecordedSync(
+        found.at,
+        found.actor,
+        int(details.get("inventory", 0)),
+        int(details.get("assigned", 0)),
+        int(details.get("delivered", 0)),
+        int(details.get("users_added", 0)),
+        int(details.get("reported", 0)),
+        str(details.get("took_over") or ""),
+        [
+            {k: str(item.get(k, "")) for k in ("kind", "serial", "upn")}
+            for item in (named if isinstance(named, list) else [])
+            if isinstance(item, dict)
+        ],
+    )

@@ -5,8 +5,10 @@ vault for Microsoft), then the upload only after the admin confirms exactly that
 
 The services are the CLI's (services/entra_push.py, services/entra_sync.py); their Graph calls
 run in the thread pool, never on the event loop, and hold the vault's lease as the CLI's do.
-The last sync this server process ran is kept on the app to show on the page (a server of
-several workers shows each worker's own; housekeeping's syncs are on /housekeeping).
+The last sync this server process ran is kept on the app to show on the page with all it
+applied; otherwise the page shows the newest sync recorded in the vault (``entra.synced``: run by
+the CLI, a housekeeping cycle, another server or worker), its counts and what it left for a
+person.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from oathdesk.services.entra_push import PushOptions, PushReport, push
 from oathdesk.services.entra_reconcile import KINDS
 from oathdesk.services.entra_session import open_session
 from oathdesk.services.entra_sync import SyncResult, sync_entra
+from oathdesk.services.overview import last_recorded_sync
 from oathdesk.vault.models import utc_now
 from oathdesk.vault.vault import Actor, Vault
-from oathdesk.web.deps import render, verify_csrf
+from oathdesk.web.deps import get_vault, render, verify_csrf
 from oathdesk.web.pages.helpdesk_common import NO_STORE, AdminDep, VaultDep, form_text, status_for
 
 router = APIRouter()
@@ -53,6 +56,7 @@ def _last_sync(request: Request) -> LastSync | None:
 
 def _page(
     request: Request,
+    actor: Actor,
     *,
     report: PushReport | None = None,
     preview: bool = False,
@@ -61,6 +65,8 @@ def _page(
     status_code: int = 200,
 ) -> HTMLResponse:
     last = synced or _last_sync(request)
+    # This process ran none: the newest one recorded (the CLI, housekeeping, another server).
+    recorded = None if last is not None else last_recorded_sync(get_vault(request), actor)
     planned = [o for o in report.outcomes if o.result.startswith("would")] if report else []
     response = render(
         request,
@@ -72,6 +78,7 @@ def _page(
             "shown_rows": SHOWN_ROWS,
             "leaves_the_vault": LEAVES_THE_VAULT,
             "last": last,
+            "recorded": recorded,
             "just_synced": synced is not None,
             "kinds": KINDS,
             "error": error,
@@ -84,7 +91,7 @@ def _page(
 
 @router.get("/entra", response_class=HTMLResponse)
 def entra_page(request: Request, actor: AdminDep) -> HTMLResponse:
-    return _page(request)
+    return _page(request, actor)
 
 
 def _push_stock(request: Request, vault: Vault, actor: Actor, confirmed: bool) -> HTMLResponse:
@@ -92,8 +99,8 @@ def _push_stock(request: Request, vault: Vault, actor: Actor, confirmed: bool) -
         with open_session(vault, actor) as session:
             report = push(session, PushOptions(dry_run=not confirmed, stock=True))
     except OathdeskError as refused:
-        return _page(request, error=refused.message, status_code=status_for(refused))
-    return _page(request, report=report, preview=not confirmed)
+        return _page(request, actor, error=refused.message, status_code=status_for(refused))
+    return _page(request, actor, report=report, preview=not confirmed)
 
 
 @router.post("/entra/push-stock", dependencies=[Depends(verify_csrf)])
@@ -102,13 +109,13 @@ async def push_stock_post(request: Request, vault: VaultDep, actor: AdminDep) ->
     step = fields.get("step", "preview")
     if step not in ("preview", "upload"):
         refused = InvalidInput("choose to preview the upload or to upload after the preview")
-        return _page(request, error=refused.message, status_code=status_for(refused))
+        return _page(request, actor, error=refused.message, status_code=status_for(refused))
     if step == "upload" and fields.get("confirm") != "yes":
         refused = InvalidInput(
             "confirm that each seed uploaded leaves the vault for Microsoft (tick the box), "
             "or go back to the preview"
         )
-        return _page(request, error=refused.message, status_code=status_for(refused))
+        return _page(request, actor, error=refused.message, status_code=status_for(refused))
     return await run_in_threadpool(_push_stock, request, vault, actor, step == "upload")
 
 
@@ -117,10 +124,10 @@ def _sync(request: Request, vault: Vault, actor: Actor) -> HTMLResponse:
         with open_session(vault, actor) as session:
             result = sync_entra(session)
     except OathdeskError as refused:
-        return _page(request, error=refused.message, status_code=status_for(refused))
+        return _page(request, actor, error=refused.message, status_code=status_for(refused))
     synced = LastSync(result, utc_now(), actor.name)
     request.app.state.entra_last_sync = synced
-    return _page(request, synced=synced)
+    return _page(request, actor, synced=synced)
 
 
 @router.post("/entra/sync", dependencies=[Depends(verify_csrf)])
