@@ -45,6 +45,7 @@ from oathdesk.web.pages.helpdesk_common import (
     kept,
     status_for,
 )
+from oathdesk.web.pages.reveal import _choice, _code_context, _form_page
 from oathdesk.web.security import client_ip, is_secure
 
 router = APIRouter()
@@ -88,8 +89,6 @@ def _refused_form(
     error: str,
     status: int,
 ) -> HTMLResponse:
-    from oathdesk.web.pages.reveal import _form_page
-
     return _form_page(
         request, vault, actor, upn, values=kept(fields), error=error, status_code=status
     )
@@ -98,8 +97,6 @@ def _refused_form(
 def _start(
     request: Request, vault: Vault, actor: Actor, upn: str, fields: dict[str, str]
 ) -> Response:
-    from oathdesk.web.pages.reveal import _choice
-
     try:
         # The same checks the reveal form makes before it asks anyone to approve.
         _choice(VerificationMethod, fields.get("method", ""), "how the identity was verified")
@@ -133,6 +130,7 @@ async def approval_start(request: Request, upn: str, vault: VaultDep, actor: Act
 def approval_callback(request: Request) -> Response:
     """/auth/callback for an approval (auth.py hands it over by the state's mark). No session
     here: the SameSite=Strict session cookie does not come with a redirect from Entra."""
+    # Imported here: auth.py imports this module's callback the same way (no import cycle).
     from oathdesk.web.pages.auth import _note_sso_failure, _sso_throttled
 
     throttled = _sso_throttled(request)
@@ -198,8 +196,6 @@ def approved_page(request: Request, upn: str, actor: ActorDep) -> HTMLResponse:
 def _reveal_approved(
     request: Request, vault: Vault, actor: Actor, alerts: AlertsDep, upn: str
 ) -> Response:
-    from oathdesk.web.pages.reveal import _code_context
-
     reveals: Reveals = request.app.state.reveal_queue
     fields: dict[str, str] = {}
     try:
