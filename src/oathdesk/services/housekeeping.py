@@ -54,10 +54,8 @@ INTERVAL_ENV = "OATHDESK_HOUSEKEEPING_EVERY"
 WARN_AT_MOST = 500
 # Serials named in the warning alert itself; the audit names every one.
 SERIALS_IN_ALERT = 50
-# Differences left for a person named in a cycle's record (all are counted); the rest in the
-# next cycles' records once these are dealt with, or all of them by `oathdesk entra pull`.
-REPORTED_IN_RECORD = 100
-# Of those, named in the step's one line (the CLI, the console's /housekeeping page).
+# Of the differences left for a person that a cycle's record names, those named in the step's
+# one line (the CLI, the console's /housekeeping page).
 REPORTED_IN_LINE = 5
 # A cycle a server could not run (another held the lease, the vault was away) is tried again
 # this often within its slot.
@@ -158,20 +156,11 @@ def entra_sync_step(context: Context) -> dict[str, Any]:
             raise StepSkipped("no Entra connection (`oathdesk entra login`)")
     with open_session(context.vault, context.actor) as session:
         result = sync_entra(session)
-    return {
-        "inventory": result.inventory_size,
-        "assigned": result.assigned,
-        "delivered": result.delivered,
-        "users_added": len(result.users_added),
-        "reported": len(result.reported),
-        "differences": result.counts(),
-        # What a person must look at, by serial: a cycle is often the only sync anyone ran, so
-        # its record names them (the counts alone send the admin to `entra pull` to find them).
-        "for_a_person": [
-            {"kind": d.kind, "serial": d.serial, "upn": d.upn}
-            for d in result.reported[:REPORTED_IN_RECORD]
-        ],
-    }
+    # The sync's own record's figures (entra.synced), which name what is left for a person: a
+    # cycle is often the only sync anyone runs, so its record says which serials to look at.
+    did = result.summary()
+    did.pop("took_over")  # the cycle names its own lease's take-over
+    return did
 
 
 def purge_step(context: Context) -> dict[str, Any]:
