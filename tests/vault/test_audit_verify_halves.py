@@ -1,4 +1,4 @@
-"""A long SQLite log is checked in two halves at once (``audit_verify._check_in_halves``): an
+"""A long log is checked in two halves at once (``audit_verify._check_in_halves``): an
 intact log passes that way, and any break (at the halves' boundary above all) is named exactly as
 the one-pass check names it, in the caller's snapshot.
 
@@ -61,10 +61,8 @@ def test_intact_log_is_checked_in_halves(
     assert check.problems == []
     assert check.end is not None
     assert check.end.seq == 10
-    if is_sqlite(location):
-        assert len(halves) == 1
-        assert halves[0] == check  # the split answered, no second pass
-    # PostgreSQL: checked in one pass (the split is SQLite's)
+    assert len(halves) == 1
+    assert halves[0] == check  # the split answered, no second pass
 
 
 def test_check_after_an_end_in_halves(vault: Vault, halves: list[ChainCheck | None]) -> None:
@@ -154,8 +152,7 @@ def test_break_at_the_boundary_is_named_as_in_one_pass(
     found = vault.verify_audit()
     assert found == one_pass(vault, monkeypatch)
     assert found == expected
-    if is_sqlite(location):
-        assert halves[0] is None  # the split saw a break and left the naming to one pass
+    assert halves[0] is None  # the split saw a break and left the naming to one pass
 
 
 def test_appends_after_the_snapshot_are_not_counted(
@@ -164,7 +161,7 @@ def test_appends_after_the_snapshot_are_not_counted(
     """The second process opens its own snapshot, later than the caller's: records appended in
     between exist for it, not for the caller's head; it stops at the caller's last record."""
     if location.sqlite_path is None:
-        pytest.skip("the split is SQLite's")
+        pytest.skip("PostgreSQL: the second process imports the snapshot (test below)")
     populate(vault)
     db = sqlite3.connect(location.sqlite_path, isolation_level=None)
     try:
@@ -193,11 +190,47 @@ def test_a_second_process_that_fails_leaves_one_pass(
     halves: list[ChainCheck | None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if location.sqlite_path is None:
-        pytest.skip("the split is SQLite's")
     populate(vault)
     monkeypatch.setattr(sys, "executable", "/bin/false")  # starts, reads nothing, fails
     assert vault.verify_audit() == []
     assert halves == [None]
     _edit_both_sides(vault)
     assert vault.verify_audit() == ["records 5-6: MAC mismatch (edited or forged)"]
+
+
+def _snapshot_connection(location: VaultLocation) -> Any:
+    """A driver connection of our own in one snapshot (the caller's side of the check)."""
+    if location.sqlite_path is not None:
+        db = sqlite3.connect(location.sqlite_path, isolation_level=None)
+        db.execute("BEGIN")
+        return db
+    import psycopg
+
+    url = sa.make_url(location.database_url).set(drivername="postgresql")
+    conn = psycopg.connect(url.render_as_string(hide_password=False))
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    return conn
+
+
+def test_both_halves_read_the_callers_snapshot(
+    vault: Vault, location: VaultLocation, halves: list[ChainCheck | None]
+) -> None:
+    """A record of the second half edited after the check's snapshot began: the check answers
+    for its snapshot, intact. PostgreSQL: the second process imports that snapshot; SQLite: it
+    sees the edit, and the check is done again in one pass in the caller's snapshot."""
+    populate(vault)
+    dialect = "sqlite" if is_sqlite(location) else "postgresql"
+    conn = _snapshot_connection(location)
+    try:
+        first = conn.execute("SELECT max(seq) FROM audit_log").fetchone()
+        assert first == (10,)  # the snapshot is taken
+        execute(vault, put(8, {"actor": "mallory"}))
+        vault.add_user(ADMIN, "late@contoso.com")
+        check = check_driver_chain(vault._chain, conn, dialect)
+    finally:
+        conn.close()
+    assert check.problems == []
+    assert check.end is not None
+    assert check.end.seq == 10
+    assert (halves[0] is not None) == (dialect == "postgresql")
+    assert vault.verify_audit() == ["record 8: MAC mismatch (edited or forged)"]

@@ -32,7 +32,7 @@ SEARCH_WINDOW = 256
 FULL_SEARCHES = 200
 # Rows fetched at a time: a million-record log is streamed, never held in memory whole.
 FETCH_ROWS = 5_000
-# A SQLite log with more records than this to check is checked in two halves at once, one in a
+# A log with more records than this to check is checked in two halves at once, one in a
 # process of its own: each record's MAC covers the previous record's stored MAC, so the halves
 # join exactly at the boundary. Below it, starting the process costs more than it saves.
 PARALLEL_ROWS = 200_000
@@ -42,8 +42,8 @@ PARALLEL_ROWS = 200_000
 _SCAN = "SELECT seq, at, actor, action, upn, serial, details, mac, prev_mac FROM audit_log"
 _SCAN_ALL = _SCAN + " ORDER BY seq"
 _SCAN_AFTER = _SCAN + " WHERE seq > {p} ORDER BY seq"
-_SCAN_UPTO = _SCAN + " WHERE seq <= ? ORDER BY seq"
-_SCAN_RANGE = _SCAN + " WHERE seq > ? AND seq <= ? ORDER BY seq"
+_SCAN_UPTO = _SCAN + " WHERE seq <= {p} ORDER BY seq"
+_SCAN_RANGE = _SCAN + " WHERE seq > {p} AND seq <= {p} ORDER BY seq"
 _LAST_SEQ = "SELECT max(seq) FROM audit_log"
 _MAC_AT = "SELECT mac FROM audit_log WHERE seq = {p}"
 _HEAD = "SELECT seq, last_mac, head_mac FROM audit_head WHERE id = {p}"
@@ -118,12 +118,10 @@ def check_driver_chain(
         if kept is None or not hmac.compare_digest(bytes(kept[0]), after.mac):
             changed = f"record {after.seq}: changed or deleted since the last check"
             return ChainCheck([changed], None)
-    if dialect == "sqlite":
-        halves = _check_in_halves(chain, driver, after)
-        if halves is not None:
-            return halves
-    # PostgreSQL: a named (server-side) cursor streams the rows; sqlite3's cursor always does.
-    cursor = driver.cursor(name="oathdesk_audit_check") if dialect != "sqlite" else driver.cursor()
+    halves = _check_in_halves(chain, driver, dialect, after)
+    if halves is not None:
+        return halves
+    cursor = _scan_cursor(driver, dialect)
     try:
         if after is None:
             cursor.execute(_SCAN_ALL)
@@ -224,31 +222,36 @@ def _check_rows(
 
 
 def _check_in_halves(
-    chain: MacSource, driver: sqlite3.Connection, after: ChainPoint | None
+    chain: MacSource, driver: Any, dialect: str, after: ChainPoint | None
 ) -> ChainCheck | None:
     """An intact long log checked in two halves at once; None when the log is short, there is
     one core, the vault is no file, or anything is not intact: the caller then checks in one
     pass, in this snapshot, and names every break exactly as always.
 
     The first half is checked here, in the caller's snapshot; the second by a process that
-    opens the file itself, reads the MAC of this half's last record and chains on to it. Its
-    snapshot starts later than ours, so it is bounded to the last ``seq`` of ours: a record
-    appended meanwhile is not counted, and the head (read here) is checked against that end.
+    connects itself, reads the MAC of this half's last record and chains on to it. On
+    PostgreSQL it imports our snapshot (``pg_export_snapshot``). SQLite cannot share one: its
+    snapshot starts later than ours, so it is bounded to the last ``seq`` of ours (a record
+    appended meanwhile is not counted) and the head, read here, is checked against that end.
     The halves join only when its view of the boundary record's MAC is the one this half ended
     at and it reached our last ``seq``."""
     if not isinstance(chain, ChainMacs) or _cores() < 2:
         return None
-    path = _sqlite_file(driver)
+    where = _where(driver, dialect)
+    p = "?" if dialect == "sqlite" else "%s"
     found = _one(driver, _LAST_SEQ, ())
     first = 0 if after is None else after.seq
-    if path is None or found is None or found[0] is None or found[0] - first < PARALLEL_ROWS:
+    if where is None or found is None or found[0] is None or found[0] - first < PARALLEL_ROWS:
         return None
     last = int(found[0])
     middle = first + (last - first) // 2
     # A new interpreter running this module, not multiprocessing: a fork would inherit a
     # server's threads' locks, and spawn runs the caller's main script again. The key and the
     # range go through its stdin, never its arguments.
-    job = pickle.dumps((chain.macs_only(), path, middle, last))
+    if dialect != "sqlite":
+        exported = _one(driver, "SELECT pg_export_snapshot()", ())
+        where = (*where, exported[0])
+    job = pickle.dumps((chain.macs_only(), where, middle, last))
     try:
         second = subprocess.Popen(
             [sys.executable, "-m", __name__],
@@ -267,12 +270,12 @@ def _check_in_halves(
             second.stdin.close()
         except BrokenPipeError:
             return None  # it ended at once: one pass
-        cursor = driver.cursor()
+        cursor = _scan_cursor(driver, dialect)
         try:
             if after is None:
-                cursor.execute(_SCAN_UPTO, (middle,))
+                cursor.execute(_SCAN_UPTO.format(p=p), (middle,))
             else:
-                cursor.execute(_SCAN_RANGE, (after.seq, middle))
+                cursor.execute(_SCAN_RANGE.format(p=p), (after.seq, middle))
             problems, middle_seq, middle_mac = _check_rows(chain, cursor, after)
         finally:
             cursor.close()
@@ -289,7 +292,7 @@ def _check_in_halves(
         return None
     if not hmac.compare_digest(boundary_mac, middle_mac):
         return None
-    head = _one(driver, _HEAD.format(p="?"), (HEAD_ID,))
+    head = _one(driver, _HEAD.format(p=p), (HEAD_ID,))
     if _check_head(chain, head, end_seq, end_mac):
         return None
     return ChainCheck([], ChainPoint(end_seq, end_mac))
@@ -306,38 +309,70 @@ def _end(process: subprocess.Popen[bytes], *, answered: bool) -> None:
     process.wait()
 
 
-def _check_sqlite_half(
-    macs: ChainMacs, path: str, after_seq: int, last_seq: int
+def _check_half(
+    macs: ChainMacs, where: tuple[Any, ...], after_seq: int, last_seq: int
 ) -> tuple[list[str], int, bytes | None, bytes] | None:
     """In a process of its own: the records after ``after_seq`` up to ``last_seq`` checked on
     to the stored MAC of ``after_seq``; the problems, the last seq and MAC, and that MAC."""
-    db = sqlite3.connect(Path(path).as_uri() + "?mode=ro", uri=True, isolation_level=None)
+    driver, dialect = _connect(where)
+    p = "?" if dialect == "sqlite" else "%s"
     try:
-        db.execute("BEGIN")  # deferred: one snapshot for both reads
-        kept = _one(db, _MAC_AT.format(p="?"), (after_seq,))
+        kept = _one(driver, _MAC_AT.format(p=p), (after_seq,))
         if kept is None:
             return None
         start = ChainPoint(after_seq, bytes(kept[0]))
-        cursor = db.cursor()
-        cursor.execute(_SCAN_RANGE, (after_seq, last_seq))
-        problems, end_seq, end_mac = _check_rows(macs, cursor, start)
-        cursor.close()
+        cursor = _scan_cursor(driver, dialect)
+        try:
+            cursor.execute(_SCAN_RANGE.format(p=p), (after_seq, last_seq))
+            problems, end_seq, end_mac = _check_rows(macs, cursor, start)
+        finally:
+            cursor.close()
         return problems, end_seq, end_mac, start.mac
     finally:
-        db.close()
+        driver.close()
+
+
+def _where(driver: Any, dialect: str) -> tuple[Any, ...] | None:
+    """How a second process reaches this database: ("sqlite", file) or ("postgresql", the
+    connection's parameters, password included: they go through its stdin only); None when it
+    cannot (an in-memory SQLite database, another driver)."""
+    if dialect == "sqlite":
+        for _, name, file in driver.execute("PRAGMA database_list"):
+            if name == "main" and file:
+                return ("sqlite", str(file))
+        return None
+    if dialect != "postgresql" or not hasattr(driver, "info"):
+        return None
+    parameters = dict(driver.info.get_parameters())
+    if driver.info.password:
+        parameters["password"] = driver.info.password
+    return ("postgresql", parameters)
+
+
+def _connect(where: tuple[Any, ...]) -> tuple[Any, str]:
+    """The second process's connection, in a transaction that reads the snapshot to check."""
+    if where[0] == "sqlite":
+        db = sqlite3.connect(Path(where[1]).as_uri() + "?mode=ro", uri=True, isolation_level=None)
+        db.execute("BEGIN")  # deferred: one snapshot for every read
+        return db, "sqlite"
+    import psycopg
+    from psycopg import sql
+
+    conn = psycopg.connect(**where[1])
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(where[2])))
+    return conn, "postgresql"
+
+
+def _scan_cursor(driver: Any, dialect: str) -> Any:
+    """PostgreSQL: a named (server-side) cursor streams the rows; sqlite3's cursor always does."""
+    return driver.cursor(name="oathdesk_audit_check") if dialect != "sqlite" else driver.cursor()
 
 
 def _cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _sqlite_file(driver: sqlite3.Connection) -> str | None:
-    """The file of the main database, None when it is in memory or temporary."""
-    for _, name, file in driver.execute("PRAGMA database_list"):
-        if name == "main":
-            return str(file) or None
-    return None
 
 
 def _one(driver: Any, sql: str, parameters: tuple[Any, ...]) -> Any:
@@ -435,8 +470,8 @@ def _check_head(chain: MacSource, head: Any, last_seq: int, last_mac: bytes | No
 def _check_half_main() -> None:
     """The second half's process (``_check_in_halves``): its job on stdin, its answer on stdout."""
     job = sys.stdin.buffer.read()
-    macs, path, after_seq, last_seq = pickle.loads(job)  # noqa: S301 (from our parent's pipe)
-    sys.stdout.buffer.write(pickle.dumps(_check_sqlite_half(macs, path, after_seq, last_seq)))
+    macs, where, after_seq, last_seq = pickle.loads(job)  # noqa: S301 (from our parent's pipe)
+    sys.stdout.buffer.write(pickle.dumps(_check_half(macs, where, after_seq, last_seq)))
 
 
 if __name__ == "__main__":
