@@ -104,6 +104,7 @@ def test_desk_commands_work_without_posix_only_modules(tmp_path: Path) -> None:
     )
     assert "imported 1 classic token(s)" in ok(env, "import", str(source))
     ok(env, "token", "registered", "60234567")
+    ok(env, "user", "edit", UPN, "--phone", "+41790000000")  # the callback's number
     revealed = json.loads(
         ok(
             env,

@@ -141,7 +141,7 @@ def vault_env(location: VaultLocation, cli: RunCli) -> dict[str, str]:
     environment = cli_env(location)
     for args, stdin in (
         (["init"], None),
-        (["user", "add", UPN], None),
+        (["user", "add", UPN, "--phone", "+41790000000"], None),
         (["token", "add", "--serial", "86596120001", "--user", UPN], B32),
         (["token", "registered", "86596120001"], None),
         (["settings", "set", "reveal_limit_per_user", "0"], None),  # the first reveal alerts

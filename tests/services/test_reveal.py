@@ -44,7 +44,7 @@ def env(location: VaultLocation, cli: RunCli, tmp_path: Path) -> dict[str, str]:
     for args, stdin in (
         (["init"], None),
         (["user", "add", UPN, "--phone", "+41790000000"], None),
-        (["user", "add", "olaf@contoso.com"], None),
+        (["user", "add", "olaf@contoso.com", "--phone", "+41790000002"], None),
         (["token", "add", "--serial", SERIAL, "--user", UPN], B32),
         (
             ["token", "add", "--serial", "86596120002", "--user", "olaf@contoso.com"],
@@ -301,3 +301,38 @@ def test_no_code_when_the_audit_write_fails(
     assert result.stdout == ""
     assert oathtool_at(datetime.now(UTC).timestamp()) not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_callback_needs_a_phone_on_file(env: dict[str, str], cli: RunCli) -> None:
+    """A "called back" verification proves nothing without a number on file to call back on:
+    refused in one line saying how to add it, audited as a refused reveal, no code (issue 16)."""
+    olaf = "nils@contoso.com"
+    for args, stdin in (
+        (["user", "add", olaf], None),
+        (
+            ["token", "add", "--serial", "86596120003", "--user", olaf],
+            encode_base32(bytes([9]) * 20),
+        ),
+        (["token", "registered", "86596120003"], None),
+    ):
+        assert cli(*args, input=stdin, env=env).returncode == 0
+    refused = cli("reveal", olaf, *CHECK, "--channel", "phone", "--json", env=env)
+    assert_one_line_error(refused)
+    assert f"oathdesk user edit {olaf} --phone" in refused.stderr
+    assert refused.stdout == ""
+    audit = cli("audit", "export", "--user", olaf, env=env)
+    records = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert [r["action"] for r in records if r["action"].startswith(("code.", "reveal."))] == [
+        "reveal.refused"
+    ]
+    (record,) = [r for r in records if r["action"] == "reveal.refused"]
+    assert record["details"]["verification"] == "callback"
+    assert record["details"]["ticket"] == "INC-4711"
+    # Another method needs no number; with the number added, a callback reveals.
+    other = cli(
+        "reveal", olaf, "--method", "manager", "--ticket", "T1", "--channel", "phone", env=env
+    )
+    assert other.returncode == 0, other.stderr
+    assert cli("user", "edit", olaf, "--phone", "+41790000001", env=env).returncode == 0
+    called = cli("reveal", olaf, *CHECK, "--channel", "phone", env=env)
+    assert called.returncode == 0, called.stderr

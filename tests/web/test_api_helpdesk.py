@@ -64,6 +64,19 @@ def test_reveal_gives_oathtools_code_and_writes_one_audit_record(api: Api) -> No
     assert body["current"]["code"] not in str(record)
 
 
+def test_a_callback_needs_a_phone_on_file(api: Api) -> None:
+    """Refused in one line that says how to add the number, audited, no code (issue 16)."""
+    assert api.admin.post("/users", json={"upn": UPN}).status_code == 201  # no number
+    add_user_and_token(api)
+    message = assert_error(api.helpdesk.post("/reveal", json=REVEAL), 403, "policy_refused")
+    assert f"oathdesk user edit {UPN} --phone" in message
+    refused = api.admin.get("/audit", params={"action": "reveal.refused"}).json()["items"]
+    assert [(r["actor"], r["upn"]) for r in refused] == [("hugo", UPN)]
+    assert api.admin.get("/audit", params={"action": "code.revealed"}).json()["items"] == []
+    manager = api.helpdesk.post("/reveal", json={**REVEAL, "method": "manager"})
+    assert manager.status_code == 200, manager.text
+
+
 def test_email_recommends_the_longest_valid_code(api: Api) -> None:
     add_user_and_token(api)
     body = api.helpdesk.post("/reveal", json={**REVEAL, "channel": "email"}).json()

@@ -122,7 +122,7 @@ def test_limit_holds_exactly_when_reveals_race_through_two_workers(
 ) -> None:
     base, admin_key, helpdesk_key = two_workers
     with client(base, admin_key) as admin:
-        created = admin.post("/users", json={"upn": UPN})
+        created = admin.post("/users", json={"upn": UPN, "phone": "+41790000000"})
         assert created.status_code == 201, created.text
         token = admin.post(
             "/tokens",
@@ -198,7 +198,9 @@ def test_limit_holds_exactly_when_reveals_race_through_two_postgres_instances(
         serve_app(create_app(web_vault.config())) as second,
     ):
         with client(first, keys.admin) as admin:
-            assert admin.post("/users", json={"upn": UPN}).status_code == 201
+            assert (
+                admin.post("/users", json={"upn": UPN, "phone": "+41790000000"}).status_code == 201
+            )
             added = admin.post(
                 "/tokens", json={"serial": "86596120008", "secret": SECRET_B32, "upn": UPN}
             )

@@ -112,6 +112,8 @@ def test_the_reveal_form_says_when_no_number_is_on_file(
     vault = web_vault.open()
     try:
         assert vault.export_audit(action="code.revealed") == []
+        (refusal,) = vault.export_audit(action="reveal.refused")  # the service's, audited
+        assert (refusal["upn"], refusal["details"]["verification"]) == (OLAF, "callback")
     finally:
         vault.close()
 

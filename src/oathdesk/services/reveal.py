@@ -45,6 +45,7 @@ LIMIT_WINDOW = timedelta(hours=24)
 # How long an admin's approval of one reveal beyond the per-user limit stays usable.
 OVERRIDE_WINDOW = timedelta(minutes=10)
 REVEAL_ACTION = "code.revealed"
+CALLBACK_REFUSED_ACTION = "reveal.refused"  # a callback verification without a number on file
 TAP_HINT = (
     "issue a Temporary Access Pass in Entra instead (the user then signs in and registers "
     "a method at aka.ms/mysecurityinfo)"
@@ -292,6 +293,34 @@ class _Batch:
             )
         return self._reveals[key]
 
+    def _check_callback(self, actor: Actor, upn: str, token: Token, request: RevealRequest) -> None:
+        """A "called back" verification needs a number on file: a callback on a number the
+        caller gives proves nothing. Refused here, for the CLI, the API and the console alike,
+        and audited as a refused reveal (written with the batch's records)."""
+        if request.check.method is not VerificationMethod.CALLBACK:
+            return
+        if self.vault.get_user(upn, self.conn).phone:
+            return
+        refusal = PolicyRefused(
+            f"{upn} has no phone number on file to call back on; add it with "
+            f"`oathdesk user edit {upn} --phone +NUMBER` (or Edit on the user's page), "
+            "or verify the identity another way"
+        )
+        self.entries.append(
+            AuditEntry(
+                actor.name,
+                CALLBACK_REFUSED_ACTION,
+                upn,
+                token.serial,
+                {
+                    "verification": request.check.method.value,
+                    "ticket": request.check.ticket,
+                    "reason": "no phone number on file",
+                },
+            )
+        )
+        raise refusal
+
     def _reveal(self, actor: Actor, request: RevealRequest) -> RevealResult:
         conn, settings = self.conn, self.settings
         owned = self.vault.tokens_of(request.upn, conn)
@@ -307,6 +336,7 @@ class _Batch:
                 raise PolicyRefused("the approver must be a different operator")
             require(approver.name, approver.role, Permission.REVEAL)
         token = _choose_token(owned, upn, request.serial)
+        self._check_callback(actor, upn, token, request)
         if token.state is TokenState.DELIVERED and not (request.override_reason or "").strip():
             raise PolicyRefused(
                 f"token {token.serial} was delivered, so {upn} should have it in hand; give "

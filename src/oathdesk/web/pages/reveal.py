@@ -138,7 +138,8 @@ def _reveal(
 ) -> HTMLResponse:
     reveals: Reveals = request.app.state.reveal_queue
     try:
-        reveal_form(vault, actor, upn).check_callback(fields.get("method", ""))
+        # A callback without a number on file is the reveal service's refusal (audited as
+        # reveal.refused), as on the CLI and the API.
         job = RevealJob(_request_from(vault, upn, fields), actor=actor)
         # Through the server's vault writer, like the API's reveals (we are in a worker thread).
         result = reveals.submit(job).result().result_or_raise(alerts)
