@@ -205,6 +205,11 @@ def test_new_team_sets_up_and_the_helpdesk_reveals_oathtools_code(
     summary = page.inner_text("#import-summary")
     assert "Imported 3 tokens from contoso-order.csv" in summary
     shoot(page, "import")
+    # The number the helpdesk will call back on, from HR's records (a callback needs it).
+    page.goto(f"{base_url}/users/{CALLER}/edit")
+    page.fill("#phone", "+44 20 7946 0958")
+    submit(page, "#user-edit-form")
+    assert page.inner_text("#user-phone").startswith("+44 20 7946 0958")
     page.locator("form.signout button").click()
     page.wait_for_url(f"{base_url}/signin")
 
