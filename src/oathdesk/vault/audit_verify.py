@@ -279,13 +279,15 @@ def _check_in_halves(
             problems, middle_seq, middle_mac = _check_rows(chain, cursor, after)
         finally:
             cursor.close()
+        if problems:
+            return None  # one pass names them; the second process is ended below, unheard
         answer = second.stdout.read()  # the job is far below a pipe's buffer: no deadlock
     finally:
         _end(second, answered=bool(answer))
     if second.returncode != 0 or not answer:
         return None  # it could not start or read: one pass says why, or passes
     joined = pickle.loads(answer)  # noqa: S301 (our own child's answer, on a pipe only we hold)
-    if problems or joined is None or middle_seq != middle or middle_mac is None:
+    if joined is None or middle_seq != middle or middle_mac is None:
         return None
     second_problems, end_seq, end_mac, boundary_mac = joined
     if second_problems or end_seq != last or end_mac is None:
