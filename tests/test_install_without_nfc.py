@@ -92,6 +92,7 @@ def desk_commands_work(command: Path, env: dict[str, str], tmp_path: Path) -> No
     )
     assert "imported 1 classic token(s)" in ok(command, env, "import", str(source))
     ok(command, env, "token", "registered", SERIAL)
+    ok(command, env, "user", "edit", UPN, "--phone", "+41790000000")  # the callback's number
     check = ("--method", "callback", "--ticket", "INC-1", "--channel", "phone", "--json")
     assert json.loads(ok(command, env, "reveal", UPN, *check))["serial"] == SERIAL
     port = free_port()
