@@ -527,3 +527,37 @@ def test_a_pskc_file_of_hotp_keys_only_is_refused_even_with_skip_hotp(
     assert "only 7 HOTP" in refused.stderr
     assert "71000001, 71000002, 71000003, 71000004, 71000005 and 2 more" in refused.stderr
     assert "ask the vendor for TOTP seeds" in refused.stderr
+
+
+def test_a_spreadsheets_names_and_phones_go_to_new_users_only(
+    env: dict[str, str], cli: RunCli, tmp_path: Path
+) -> None:
+    """New users get the file's display name and phone on file; a user already in the vault
+    keeps theirs, and a difference is a warning saying how to change it (issue 16)."""
+    added = cli("user", "add", "olaf@contoso.com", "--phone", "+41790000000", env=env)
+    assert added.returncode == 0
+    sheet = tmp_path / "people.csv"
+    sheet.write_text(
+        "User,Display name,Mobile,Secret\n"
+        f"helga@contoso.com,Helga Braun,+44 20 7946 0958,{encode_base32(S1)}\n"
+        f"anna@contoso.com,Anna Berg,,{encode_base32(S3)}\n"
+        f"olaf@contoso.com,Olaf B,+44 20 7946 0959,{encode_base32(S2)}\n"
+    )
+    done = cli("import", str(sheet), env=env)
+    assert done.returncode == 0, done.stderr
+    users = {u["upn"]: u for u in json.loads(cli("user", "list", "--json", env=env).stdout)}
+    assert (users["helga@contoso.com"]["display_name"], users["helga@contoso.com"]["phone"]) == (
+        "Helga Braun",
+        "+442079460958",
+    )
+    assert (users["anna@contoso.com"]["display_name"], users["anna@contoso.com"]["phone"]) == (
+        "Anna Berg",
+        "",
+    )
+    assert (users["olaf@contoso.com"]["display_name"], users["olaf@contoso.com"]["phone"]) == (
+        "",
+        "+41790000000",
+    )
+    said = done.stdout + done.stderr
+    (warning,) = [line for line in said.splitlines() if "olaf@contoso.com" in line]
+    assert "oathdesk user edit olaf@contoso.com" in warning

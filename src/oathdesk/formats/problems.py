@@ -41,6 +41,9 @@ class Code(StrEnum):
     MULTILINE_VALUE = "multiline-value"
     # values
     UPN_INVALID = "upn-invalid"
+    NAME_INVALID = "name-invalid"  # a display name the user edit would refuse
+    PHONE_INVALID = "phone-invalid"  # a phone number on file without country code, ...
+    USER_ON_FILE_DIFFERS = "user-on-file-differs"  # an import's name/phone for an existing user
     UPN_EMPTY = "upn-empty"  # a token without a user: stock for the import, not for the portal
     SERIAL_EMPTY = "serial-empty"
     SERIAL_LEADING_ZEROS = "serial-leading-zeros"

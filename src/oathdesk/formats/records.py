@@ -25,6 +25,8 @@ class SeedRecord:
     algorithm: str = "sha1"  # sha1, sha256 or sha512
     digits: int = 6
     period: int = 30
+    display_name: str = ""  # checked (people.check_display_name), when the file has the column
+    phone: str = ""  # E.164 (people.normalize_phone), when the file has the column
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from oathdesk.errors import InvalidInput
 from oathdesk.formats.checks import Columns, RowFacts, cross_row_problems, formula_problems
 from oathdesk.formats.problems import Code, Problem
 from oathdesk.formats.records import ParsedFile, SeedRecord
 from oathdesk.formats.seed_cell import HEX_SEED_MIN_DIGITS, read_secret_cell
 from oathdesk.formats.text import decode, read_rows, sniff_delimiter
 from oathdesk.formats.xlsx import XLSX_MAGIC, read_xlsx_rows
+from oathdesk.people import check_display_name, normalize_phone
 from oathdesk.upn import upn_problem
 
 __all__ = [
@@ -51,6 +53,12 @@ SERIAL_NAMES = frozenset(
     | {"seriennummer"}
 )
 PERIOD_NAMES = frozenset({"period", "interval", "timeinterval", "timestep"})
+# What is on file about the user (issue 16): the number a "callback" verification dials.
+NAME_NAMES = frozenset({"displayname", "name", "fullname", "anzeigename", "nom"})
+PHONE_NAMES = frozenset(
+    {"phone", "phonenumber", "mobile", "mobilephone", "mobilenumber", "tel", "telephone"}
+    | {"cell", "cellphone", "telefon", "handy", "telephonenumber"}
+)
 HEADER_SEARCH_ROWS = 10
 
 
@@ -70,6 +78,8 @@ class _Layout:
     period: int | None
     names: tuple[str, ...]
     secret_is_hex: bool = False  # the header says the secrets are hex
+    display_name: int | None = None
+    phone: int | None = None
 
     def name(self, index: int) -> str:
         return self.names[index]
@@ -92,6 +102,8 @@ def _layout(line: int, cells: Sequence[str]) -> _Layout | None:
         find(PERIOD_NAMES),
         tuple(cells),
         keys[secret] in HEX_SECRET_NAMES,
+        find(NAME_NAMES),
+        find(PHONE_NAMES),
     )
 
 
@@ -187,6 +199,7 @@ def _read_row(
             )
         )
     period = _period(line, _cell(cells, layout.period), layout, problems)
+    display_name, phone = _person(line, cells, layout, problems)
     fact = RowFacts(line, serial, seed.secret if seed else None, user.lower() or None)
     if seed is None or problems:
         return None, problems, fact
@@ -198,8 +211,42 @@ def _read_row(
         algorithm=seed.algorithm or "sha1",
         digits=seed.digits or 6,
         period=seed.period or period or 30,
+        display_name=display_name,
+        phone=phone,
     )
     return record, problems, fact
+
+
+def _person(
+    line: int, cells: Sequence[str], layout: _Layout, problems: list[Problem]
+) -> tuple[str, str]:
+    """The display name and phone number cells, checked as `oathdesk user edit` checks them
+    (one problem per bad cell); "" for a column the file does not have or an empty cell."""
+    found: list[str] = []
+    for index, check, code, fix in (
+        (layout.display_name, check_display_name, Code.NAME_INVALID, "correct the name"),
+        (layout.phone, normalize_phone, Code.PHONE_INVALID, "correct the number"),
+    ):
+        text = _cell(cells, index)
+        if index is None or not text.strip():
+            found.append("")
+            continue
+        column = layout.name(index)
+        # A phone number starts with "+": one that is not a possible number (a formula such as
+        # "+cmd|...") is refused by the number's own check below, so only the other signs are
+        # the formula guard's.
+        plus = index == layout.phone and text.lstrip().startswith("+")
+        formula = [] if plus else formula_problems(line, column, column, text)
+        if formula:
+            problems += formula
+            found.append("")
+            continue
+        try:
+            found.append(check(text))
+        except InvalidInput as refused:
+            problems.append(Problem(line, column, refused.message, fix=fix, code=code))
+            found.append("")
+    return found[0], found[1]
 
 
 def _period(line: int, text: str, layout: _Layout, problems: list[Problem]) -> int | None:

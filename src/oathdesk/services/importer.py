@@ -61,6 +61,40 @@ class ImportResult:
     skipped: list[SkippedKey] = field(default_factory=list)  # HOTP keys left out (skip_hotp)
 
 
+def _people(vault: Vault, parsed: ParsedFile) -> tuple[dict[str, tuple[str, str]], list[Problem]]:
+    """The display name and phone a file gives its users (a spreadsheet's columns), for the
+    users the import creates; a user already in the vault keeps what is on file (an import
+    must not change the number a callback dials unseen), and a difference is a warning."""
+    given = {
+        r.upn: (r.display_name, r.phone)
+        for r in parsed.records
+        if r.upn and (r.display_name or r.phone)
+    }
+    if not given:
+        return {}, []
+    lines = {r.upn: r.line for r in parsed.records if r.upn in given}
+    differences = []
+    for upn, (name, phone) in sorted(vault.users_on_file(sorted(given)).items()):
+        wanted = given.pop(upn)
+        changed = [
+            what
+            for what, new, old in (("display name", wanted[0], name), ("phone", wanted[1], phone))
+            if new and new != old
+        ]
+        if changed:
+            differences.append(
+                Problem(
+                    lines[upn],
+                    "",
+                    f"{upn} is already a user; their {' and '.join(changed)} on file "
+                    "were kept, not the file's",
+                    fix=f"change them with `oathdesk user edit {upn}` if the file is right",
+                    code=Code.USER_ON_FILE_DIFFERS,
+                )
+            )
+    return given, differences
+
+
 class HotpKeysRefused(InvalidInput):
     """A PSKC file holds HOTP keys and the caller did not ask to skip them."""
 
@@ -221,13 +255,16 @@ def import_seeds(
         )
         for record in parsed.records
     ]
+    people, differences = _people(vault, parsed)
     count = vault.add_tokens(
         actor,
         tokens,
         source=source or f"import:{parsed.format}",
         create_missing_users=True,
         progress=progress,
+        people=people,
     )
+    parsed.warnings.extend(differences)
     owners = [token.upn for token in tokens if token.upn]
     return ImportResult(
         parsed.format,

@@ -329,11 +329,13 @@ class Vault:
         source: str = "",
         create_missing_users: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        people: Mapping[str, tuple[str, str]] | None = None,
     ) -> int:
         """Add many tokens in one transaction and one audit record: all of them or none.
 
         Secrets are encrypted before the insert (two ``executemany`` calls). ``progress(done,
-        total)`` is called every thousand tokens while they are encrypted.
+        total)`` is called every thousand tokens while they are encrypted. ``people``: the
+        (display name, phone) of users the batch creates, checked (people.py) by the caller.
         """
         items = list(new_tokens)
         try:
@@ -343,6 +345,7 @@ class Vault:
                     source=source,
                     create_missing_users=create_missing_users,
                     progress=progress,
+                    people=people,
                 )
         except db.ConstraintRefused:
             # The unique index refused a serial? The transaction is gone, so ask afresh which.
@@ -357,6 +360,13 @@ class Vault:
             raise Conflict(f"serials {shown} are already in the vault; nothing was added") from None
 
     add_tokens_bulk = add_tokens
+
+    def users_on_file(self, upns: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(display name, phone) of those of ``upns`` that are users, a query per chunk."""
+        with db.reading(self.engine) as conn:
+            names = bulk.lookup(conn, users.c.upn, users.c.display_name, upns)
+            phones = bulk.lookup(conn, users.c.upn, users.c.phone, list(names))
+        return {upn: (names[upn], phones[upn]) for upn in names}
 
     def add_token(self, actor: Actor, item: NewToken, *, source: str = "") -> Token:
         self.add_tokens(actor, [item], source=source)

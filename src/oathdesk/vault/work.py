@@ -205,6 +205,7 @@ class UnitOfWork:
         source: str = "",
         create_missing_users: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        people: Mapping[str, tuple[str, str]] | None = None,
     ) -> int:
         """Add ``items`` with their secrets (encrypted here) as one audit record.
 
@@ -217,7 +218,7 @@ class UnitOfWork:
         if any(raw != upn for raw, upn in canonical.items()):
             items = [replace(item, upn=canonical[item.upn]) if item.upn else item for item in items]
         user_ids = self._owners(
-            sorted(set(canonical.values())), items, create_missing_users, source
+            sorted(set(canonical.values())), items, create_missing_users, source, people or {}
         )
         now = utc_now()
         added_seq = self._audit_added(items, source)
@@ -253,6 +254,7 @@ class UnitOfWork:
         items: Sequence[NewToken],
         create_missing: bool,
         source: str,
+        people: Mapping[str, tuple[str, str]],
     ) -> dict[str, str]:
         """The user id of each UPN (creating missing users if asked), within the token limit."""
         owner_ids: dict[str, str] = lookup(self.conn, users.c.upn, users.c.id, upns)
@@ -275,8 +277,11 @@ class UnitOfWork:
             insert_tuples(
                 self.conn,
                 users,
-                ("id", "upn", "created_at", "added_seq"),
-                [(fresh[upn], upn, stamp, added_seq) for upn in missing],
+                ("id", "upn", "created_at", "added_seq", "display_name", "phone"),
+                [
+                    (fresh[upn], upn, stamp, added_seq, *people.get(upn, ("", "")))
+                    for upn in missing
+                ],
             )
             owner_ids.update(fresh)
         self._check_token_limit(owner_ids, existing, items)
