@@ -15,8 +15,9 @@ the receiver goes away before the end.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from oathdesk.errors import NotFound
 from oathdesk.formats.entra_csv import HEADER_SPELLINGS, EntraToken, write_entra_csv
@@ -35,6 +36,9 @@ from oathdesk.vault.export_rows import ExportRow, SecretRow
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Actor, Token, Vault
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = [
     "ALL_EXPORTS",
@@ -142,22 +146,7 @@ def open_export(
                     excluded.add(row.serial)
                 else:
                     chosen.append(row)
-        if not chosen:
-            reason = f"; {left_out[0].message}" if left_out else ""
-            raise NotFound(
-                f"no token is ready for {_article(kind)} {kind} export"
-                + (f" ({len(excluded)} left out{reason})" if excluded else "")
-            )
-        vault.audit(
-            conn,
-            actor,
-            "tokens.exported",
-            details={
-                "format": kind,
-                "serials": [row.serial for row in chosen],
-                **({"left_out": len(excluded)} if excluded else {}),
-            },
-        )
+        _audit_export(vault, conn, actor, kind, [row.serial for row in chosen], excluded, left_out)
     parts = vault.decrypt_export(actor, chosen, chunk=STREAM_CHUNK)
     return ExportStream(len(chosen), left_out, len(excluded), _entra_chunks(header_spelling, parts))
 
@@ -234,22 +223,7 @@ def export(
                 excluded.add(token.serial)
             else:
                 records.append(record)
-        if not records:
-            reason = f"; {left_out[0].message}" if left_out else ""
-            raise NotFound(
-                f"no token is ready for {_article(kind)} {kind} export"
-                + (f" ({len(excluded)} left out{reason})" if excluded else "")
-            )
-        vault.audit(
-            conn,
-            actor,
-            "tokens.exported",
-            details={
-                "format": kind,
-                "serials": [r.serial for r in records],
-                **({"left_out": len(excluded)} if excluded else {}),
-            },
-        )
+        _audit_export(vault, conn, actor, kind, [r.serial for r in records], excluded, left_out)
     return ExportResult(
         _render(kind, records, header_spelling), len(records), left_out, len(excluded)
     )
@@ -261,6 +235,35 @@ def export_secrets(
     """The export's text and how many tokens it holds (see ``export`` for what it left out)."""
     result = export(vault, actor, kind, header_spelling=header_spelling)
     return result.text, result.count
+
+
+def _audit_export(
+    vault: Vault,
+    conn: sa.Connection,
+    actor: Actor,
+    kind: str,
+    serials: Sequence[str | None],
+    excluded: set[str],
+    left_out: list[Problem],
+) -> None:
+    """The export's record, in the transaction that read its rows; none at all is an error
+    that says why (the first problem of those left out)."""
+    if not serials:
+        reason = f"; {left_out[0].message}" if left_out else ""
+        raise NotFound(
+            f"no token is ready for {_article(kind)} {kind} export"
+            + (f" ({len(excluded)} left out{reason})" if excluded else "")
+        )
+    vault.audit(
+        conn,
+        actor,
+        "tokens.exported",
+        details={
+            "format": kind,
+            "serials": list(serials),
+            **({"left_out": len(excluded)} if excluded else {}),
+        },
+    )
 
 
 def _article(word: str) -> str:
