@@ -311,15 +311,34 @@ def _run(
     guard_unhandled()  # a thread that dies, a library's stray warning: escaped lines of our log
     app = create_app(config)
     _announce(config, app.state.vault, base_url)
-    # On Ctrl-C uvicorn shuts down cleanly, then re-raises the signal for us; one that comes
-    # before uvicorn has taken over the signals stops us just as cleanly.
-    with contextlib.suppress(KeyboardInterrupt):
-        server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options()))
-        with _housekeeping(config, housekeeping):
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options()))
+    # From here a Ctrl-C only asks the server to stop. Raised as KeyboardInterrupt it could land
+    # anywhere: inside a lock the housekeeping thread then waits on for ever, or between
+    # uvicorn's coroutine and its loop (a RuntimeWarning on the terminal). uvicorn takes the
+    # signals over while it runs and gives them back to this handler when it stops.
+    with stop_signals_ask(server), _housekeeping(config, housekeeping):
+        if not server.should_exit:
             click.echo("press Ctrl-C to stop")
             sys.stdout.flush()
             server.run(sockets=[sock])
     click.echo("oathdesk console stopped")
+
+
+@contextlib.contextmanager
+def stop_signals_ask(server: Any) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``server.should_exit`` instead of raising, until the block ends."""
+    import signal
+
+    def ask(_number: int, _frame: object) -> None:
+        server.should_exit = True
+
+    numbers = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, ask) for number in numbers}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class WorkerFailed(OathdeskError):
