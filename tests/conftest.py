@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -12,6 +13,13 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["tests.vault_fixtures"]
+
+# Tests press Ctrl-C (SIGINT) in the commands they start, as a person at a terminal does. A test
+# run started in the background of a non-interactive shell inherits SIGINT ignored, and every
+# command it starts would inherit that too (and never see the key): give them the terminal's
+# default. A Python handler, unlike SIG_IGN, is reset to the default in a child at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The console script installed into the same virtual environment as the test runner.
 OATHDESK = Path(sys.executable).parent / "oathdesk"
