@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from oathdesk.errors import InvalidInput, NotFound
@@ -17,7 +18,7 @@ from oathdesk.identity.discovery import fetch_discovery
 from oathdesk.identity.errors import AccessTokenRefused, SsoRefused
 from oathdesk.identity.flow import Provider
 from oathdesk.identity.settings import CredentialKind, LocalSignIn, SsoSettings
-from oathdesk.identity.tokens import AppClaims
+from oathdesk.identity.tokens import AppClaims, IdentityClaims
 from oathdesk.vault import sso as stored
 from oathdesk.vault.models import Actor
 from oathdesk.vault.operators import OperatorDirectory
@@ -141,7 +142,7 @@ def finish_sign_in(
     directory = OperatorDirectory(vault)
     row = enabled_settings(vault)
     taken = stored.take_flow(vault, flow_hash(cookie)) if cookie else None
-    try:
+    with refusals_audited(directory, client=client):
         if row is None:
             raise SsoRefused(
                 "not_configured", f"Microsoft sign-in refused: {stored.NOT_CONFIGURED}"
@@ -150,10 +151,29 @@ def finish_sign_in(
             raise SsoRefused("no_flow", NO_FLOW)
         flow, next_path = taken
         claims = provider_for(row).finish(flow, params)
+    return sign_in_from_claims(directory, claims, client=client), next_path
+
+
+@contextmanager
+def refusals_audited(directory: OperatorDirectory, *, client: str) -> Iterator[None]:
+    """Audit an ``SsoRefused`` raised inside (``operator.sso_refused``: the reason, the client's
+    address, and the oid and tid when the token was good enough to say) and raise it on. A
+    sign-in and an approval (services/sso_approval.py) record their refusals through this, so
+    the two read alike in the audit log."""
+    try:
+        yield
     except SsoRefused as refused:
         directory.refuse_sso(reason=refused.reason, client=client, oid=refused.oid, tid=refused.tid)
         raise
-    actor = directory.sign_in_sso(
+
+
+def sign_in_from_claims(
+    directory: OperatorDirectory, claims: IdentityClaims, *, client: str
+) -> Actor:
+    """The operator checked ID-token claims name, created or refreshed by (tid, oid): the role
+    re-read, a disabled or name-clashing account refused (``SignInRefused``, audited there).
+    An approval's fresh sign-in goes through this too: an approval is a sign-in."""
+    return directory.sign_in_sso(
         tid=claims.tid,
         oid=claims.oid,
         upn=claims.upn,
@@ -162,7 +182,6 @@ def finish_sign_in(
         app_roles=claims.app_roles,
         client=client,
     )
-    return actor, next_path
 
 
 def authenticate_app(vault: Vault, raw: str) -> tuple[Actor, AppClaims]:

@@ -131,7 +131,7 @@ def finish_approval(
     directory = OperatorDirectory(vault)
     row = sso.enabled_settings(vault)
     taken = stored.take_flow(vault, sso.flow_hash(cookie)) if cookie else None
-    try:
+    with sso.refusals_audited(directory, client=client):
         if row is None:
             raise SsoRefused(
                 "not_configured", f"Microsoft approval refused: {stored.NOT_CONFIGURED}"
@@ -148,27 +148,20 @@ def finish_approval(
         except SsoRefused as refused:
             refused.tid, refused.oid = claims.tid, claims.oid
             raise
-    except SsoRefused as refused:
-        directory.refuse_sso(reason=refused.reason, client=client, oid=refused.oid, tid=refused.tid)
-        raise
-    # The approver's operator record, refreshed as at a sign-in (role re-read, a disabled or
-    # name-clashing account refused, audited with the oid): the approval is a sign-in.
-    approver = directory.sign_in_sso(
-        tid=claims.tid,
-        oid=claims.oid,
-        upn=claims.upn,
-        display_name=claims.name,
-        role=claims.role,
-        app_roles=claims.app_roles,
-        client=client,
-    )
+    # The approver's operator record, refreshed as at a sign-in: the approval is a sign-in.
+    approver = sso.sign_in_from_claims(directory, claims, client=client)
     kind = pending.get("kind", REVEAL)
     refusal = (_override_refusal if kind == OVERRIDE else _approver_refusal)(
         approver, str(pending["requester"])
     )
     if refusal is not None:
-        directory.refuse_sso(reason=refusal[0], client=client, oid=claims.oid, tid=claims.tid)
-        raise SsoRefused(refusal[0], f"Microsoft approval refused: {refusal[1]}")
+        with sso.refusals_audited(directory, client=client):
+            raise SsoRefused(
+                refusal[0],
+                f"Microsoft approval refused: {refusal[1]}",
+                tid=claims.tid,
+                oid=claims.oid,
+            )
     confirmed_by = {"method": METHOD, "oid": claims.oid, "tid": claims.tid}
     if kind == OVERRIDE:
         until = reveal_override.record_approval(
