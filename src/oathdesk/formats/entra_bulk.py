@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from oathdesk.formats.entra_rules import decode_base32_groups
 from oathdesk.upn import MAX_PLAIN_UPN_CHARS, PLAIN_UPN
 
 __all__ = ["CleanRows", "read_clean"]
@@ -30,10 +31,6 @@ _OTHER_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _BASE32_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 # A secret made only of hex digits may be hex (a warning): left to the row-by-row reader.
 _HEX_ONLY = re.compile(r"^[A-F2-7]+$", re.MULTILINE)
-# base32 (RFC 4648) to the digits int() reads in base 32, so a secret decodes in one C call.
-_TO_BASE32_DIGITS = str.maketrans(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789abcdefghijklmnopqrstuv"
-)
 
 
 class CleanRows:
@@ -95,10 +92,7 @@ def read_clean(text: str, *, max_per_user: int) -> CleanRows | None:
         return None
     if not _serial_lengths_agree(serials, manufacturers, models):
         return None
-    secrets = [
-        int(text.translate(_TO_BASE32_DIGITS), 32).to_bytes(len(text) * 5 // 8, "big")
-        for text in secret_texts
-    ]
+    secrets = decode_base32_groups(secret_texts)
     return CleanRows(
         lines[0].split(",")[3],  # the header's spelling of the interval column
         lowered,

@@ -11,6 +11,7 @@ import base64
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from oathdesk.errors import SeedError
 from oathdesk.formats.problems import Code, Problem
@@ -138,31 +139,40 @@ _TO_INT_DIGITS = str.maketrans(
 )
 
 
+def decode_base32_groups(texts: Sequence[str]) -> list[bytes]:
+    """Decode upper-case RFC 4648 base32 texts made of whole 8-character groups (no padding),
+    which the caller has checked; one C call for the whole column.
+
+    Whole 8-character groups decode to whole 5-byte groups, so the joined texts decode to the
+    joined secrets, cut back apart by their lengths. int() reads base 32 in C, in linear time
+    (a power of two, so no digit limit applies), where base64.b32decode loops in Python.
+    """
+    joined = "".join(texts)
+    if not joined:
+        return [b"" for _ in texts]
+    decoded = int(joined.translate(_TO_INT_DIGITS), 32).to_bytes(len(joined) * 5 // 8, "big")
+    sizes = {len(text) for text in texts}
+    if len(sizes) == 1:  # a vendor's file: every secret as long as the others
+        size = sizes.pop() * 5 // 8
+        return [decoded[start : start + size] for start in range(0, len(decoded), size)]
+    ends = list(accumulate(len(text) * 5 // 8 for text in texts))
+    return [decoded[end - len(text) * 5 // 8 : end] for end, text in zip(ends, texts, strict=True)]
+
+
 def check_secrets(lines: Sequence[int], column: str, texts: Sequence[str]) -> list[SecretCheck]:
     """``check_secret`` for a whole column: the clean secrets (nearly all of a vendor's file)
-    are decoded in one call on their concatenation, the others checked one by one."""
+    are decoded in one call (``decode_base32_groups``), the others checked one by one."""
     clean = [
         _CLEAN_SECRET.fullmatch(text) is not None and _HEX_DIGITS_ONLY.fullmatch(text) is None
         for text in texts
     ]
-    # Whole 8-character groups decode to whole 5-byte groups, so the joined text decodes to the
-    # joined secrets, cut back apart by their lengths. int() reads base 32 in C, in linear time
-    # (a power of two), where base64.b32decode loops in Python.
-    joined = "".join(t for t, ok in zip(texts, clean, strict=True) if ok)
-    decoded = (
-        int(joined.translate(_TO_INT_DIGITS), 32).to_bytes(len(joined) * 5 // 8, "big")
-        if joined
-        else b""
-    )
+    decoded = iter(decode_base32_groups([t for t, ok in zip(texts, clean, strict=True) if ok]))
     checks = []
-    offset = 0
     for line, text, ok in zip(lines, texts, clean, strict=True):
         if not ok:
             checks.append(check_secret(line, column, text))
             continue
-        size = len(text) * 5 // 8
-        secret = decoded[offset : offset + size]
-        offset += size
+        secret = next(decoded)
         checks.append(SecretCheck([], [], [], secret, secret))
     return checks
 
