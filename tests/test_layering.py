@@ -114,3 +114,30 @@ def test_only_the_nfc_transport_imports_pyscard() -> None:
     loaded = modules_after("\n".join(f"import {name}" for name in modules))
     assert "smartcard" not in loaded
     assert "oathdesk.nfc.transport" not in loaded
+
+
+def private_imports(package: str) -> list[str]:
+    """Each ``from oathdesk.x import _name`` in ``package``'s modules, as "module: x._name"."""
+    import ast
+    from pathlib import Path
+
+    import oathdesk
+
+    root = Path(oathdesk.__path__[0])
+    found = []
+    for path in sorted((root / package.replace(".", "/")).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith(
+                "oathdesk"
+            ):
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{path.relative_to(root)}: {node.module}.{alias.name}")
+    return found
+
+
+def test_no_console_module_imports_another_modules_private_names() -> None:
+    """What two pages share lives in a module of its own with public names (helpdesk_common,
+    reveal_common, signin_common): a page's underscore helpers may change with that page."""
+    assert private_imports("web") == []

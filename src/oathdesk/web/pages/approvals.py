@@ -45,7 +45,8 @@ from oathdesk.web.pages.helpdesk_common import (
     kept,
     status_for,
 )
-from oathdesk.web.pages.reveal import _choice, _code_context, _form_page
+from oathdesk.web.pages.reveal_common import choice, code_context, form_page
+from oathdesk.web.pages.signin_common import note_sso_failure, sso_throttled
 from oathdesk.web.security import client_ip, is_secure
 
 router = APIRouter()
@@ -89,7 +90,7 @@ def _refused_form(
     error: str,
     status: int,
 ) -> HTMLResponse:
-    return _form_page(
+    return form_page(
         request, vault, actor, upn, values=kept(fields), error=error, status_code=status
     )
 
@@ -99,8 +100,8 @@ def _start(
 ) -> Response:
     try:
         # The same checks the reveal form makes before it asks anyone to approve.
-        _choice(VerificationMethod, fields.get("method", ""), "how the identity was verified")
-        _choice(Channel, fields.get("channel", ""), "how the code is passed on")
+        choice(VerificationMethod, fields.get("method", ""), "how the identity was verified")
+        choice(Channel, fields.get("channel", ""), "how the code is passed on")
         if not fields.get("ticket", "").strip():
             raise InvalidInput("give the ticket reference of the call")
         reveal_form(vault, actor, upn).check_callback(fields.get("method", ""))
@@ -130,10 +131,7 @@ async def approval_start(request: Request, upn: str, vault: VaultDep, actor: Act
 def approval_callback(request: Request) -> Response:
     """/auth/callback for an approval (auth.py hands it over by the state's mark). No session
     here: the SameSite=Strict session cookie does not come with a redirect from Entra."""
-    # Imported here: auth.py imports this module's callback the same way (no import cycle).
-    from oathdesk.web.pages.auth import _note_sso_failure, _sso_throttled
-
-    throttled = _sso_throttled(request)
+    throttled = sso_throttled(request)
     if throttled is not None:
         _drop_cookie(throttled)
         return throttled
@@ -147,7 +145,7 @@ def approval_callback(request: Request) -> Response:
             client=client_ip(request, get_config(request)),
         )
     except (SsoRefused, SignInRefused) as refused:
-        _note_sso_failure(request)
+        note_sso_failure(request)
         response: Response = render(
             request,
             "error.html",
@@ -220,7 +218,7 @@ def _reveal_approved(
             request, vault, actor, upn, fields, refused.message, status_for(refused)
         )
     else:
-        response = render(request, "reveal_code.html", _code_context(result))
+        response = render(request, "reveal_code.html", code_context(result))
         response.headers.update(NO_STORE)
     _drop_cookie(response)
     return response

@@ -8,7 +8,6 @@ TOTP QR code and asks for a first code, which is also their first sign-in.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -44,9 +43,10 @@ from oathdesk.web.deps import (
     start_session,
     verify_csrf,
 )
+from oathdesk.web.pages.approvals import approval_callback
+from oathdesk.web.pages.signin_common import note_sso_failure, signin_page, sso_throttled
 from oathdesk.web.render import enrolment_view
 from oathdesk.web.security import (
-    SignInThrottled,
     check_signin_rate,
     client_ip,
     is_secure,
@@ -72,27 +72,6 @@ def password_problem(name: str, password: str, repeated: str | None = None) -> s
     if problem is None and repeated is not None and repeated != password:
         return "the two passwords differ; type the same one twice"
     return problem
-
-
-def _signin_page(
-    request: Request,
-    *,
-    error: str = "",
-    name: str = "",
-    next_path: str = "/",
-    status: int = 200,
-    retry_at: datetime | None = None,
-) -> Response:
-    vault = get_vault(request)
-    context = {
-        "error": error,
-        "retry_at": retry_at,
-        "name": name,
-        "next_path": next_path,
-        "sso": sso.enabled_settings(vault) is not None,
-        "local_policy": sso.local_policy(vault).value,
-    }
-    return render(request, "signin.html", context, status_code=status)
 
 
 def _sign_in(request: Request, name: str, password: str, code: str) -> Actor:
@@ -135,7 +114,7 @@ def signin_form(request: Request, next: str = "/") -> Response:
             "`oathdesk serve` printed on the server.",
             "warning",
         )
-    return _signin_page(request, next_path=safe_next(next))
+    return signin_page(request, next_path=safe_next(next))
 
 
 @router.post("/signin", dependencies=[Depends(verify_csrf)])
@@ -149,7 +128,7 @@ def signin(
     try:
         actor = _sign_in(request, name, password, code)
     except SignInRefused as refused:
-        return _signin_page(
+        return signin_page(
             request,
             error=refused.message,
             name=name,
@@ -170,28 +149,9 @@ SSO_COOKIE = "oathdesk_sso_flow"
 SSO_CALLBACK = "/auth/callback"
 
 
-def _sso_throttled(request: Request) -> Response | None:
-    """The sign-in page (429) when this address failed too often: refused Microsoft sign-ins
-    count in the same throttle as local ones, or forged callbacks would be free to try."""
-    vault, config = get_vault(request), get_config(request)
-    try:
-        check_signin_rate(vault, config, client_ip(request, config), "")
-    except SignInThrottled as throttled:
-        return _signin_page(request, error=throttled.message, status=429)
-    return None
-
-
-def _note_sso_failure(request: Request) -> None:
-    vault, config = get_vault(request), get_config(request)
-    ip = client_ip(request, config)
-    if note_signin_failure(vault, config, ip, ""):
-        audit_signin_throttled(vault, ANONYMOUS, ip=ip, name="")
-        get_alerts(request).emit("console.signin_throttled", client=ip, operator="")
-
-
 @router.get("/auth/microsoft")
 def sso_start(request: Request, next: str = "/") -> Response:
-    throttled = _sso_throttled(request)
+    throttled = sso_throttled(request)
     if throttled is not None:
         return throttled
     started = sso.start_sign_in(get_vault(request), safe_next(next))
@@ -213,11 +173,9 @@ def sso_callback(request: Request) -> Response:
     vault = get_vault(request)
     params = dict(request.query_params.items())
     if is_approval(params):  # one redirect URL for both: a four-eyes approval's fresh sign-in
-        from oathdesk.web.pages.approvals import approval_callback
-
         return approval_callback(request)
     cookie = request.cookies.get(SSO_COOKIE, "")
-    throttled = _sso_throttled(request)
+    throttled = sso_throttled(request)
     if throttled is not None:
         response = throttled
     else:
@@ -226,8 +184,8 @@ def sso_callback(request: Request) -> Response:
                 vault, cookie, params, client=client_ip(request, get_config(request))
             )
         except (SsoRefused, SignInRefused) as refused:
-            _note_sso_failure(request)
-            response = _signin_page(request, error=refused.message, status=403)
+            note_sso_failure(request)
+            response = signin_page(request, error=refused.message, status=403)
         else:
             response = _sso_signed_in(request, actor, next_path)
     response.delete_cookie(SSO_COOKIE, path=SSO_CALLBACK, httponly=True, samesite="lax")
