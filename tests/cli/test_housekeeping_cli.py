@@ -18,7 +18,7 @@ from oathdesk.vault.vault import Vault
 from tests.conftest import RunCli, assert_one_line_error
 from tests.vault_fixtures import ADMIN, cli_env
 
-STEP_NAMES = ["entra_sync", "purge", "undelivered_warning", "audit_chain"]
+STEP_NAMES = ["entra_sync", "entra_findings", "purge", "undelivered_warning", "audit_chain"]
 
 
 def test_a_cycle_prints_a_line_per_step(vault: Vault, location: VaultLocation, cli: RunCli) -> None:
@@ -46,10 +46,11 @@ def test_a_broken_chain_fails_the_command_with_one_error_line_and_an_alert(
 
     assert_one_line_error(result)
     assert result.returncode == 1
-    lines = result.stdout.splitlines()
-    assert lines[1] == "purge: purged 0"  # the steps before and after it ran
-    assert lines[3].startswith("audit_chain: failed: the audit chain is broken (1 problem(s)")
-    assert "run `oathdesk audit verify`" in lines[3]
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())
+    assert list(lines) == STEP_NAMES
+    assert lines["purge"] == "purged 0"  # the steps before and after it ran
+    assert lines["audit_chain"].startswith("failed: the audit chain is broken (1 problem(s)")
+    assert "run `oathdesk audit verify`" in lines["audit_chain"]
     assert "1 housekeeping step(s) failed (audit_chain)" in result.stderr
     (alert,) = [json.loads(line) for line in alerts.read_text().splitlines()]
     assert (alert["event"], alert["step"]) == ("housekeeping.step_failed", "audit_chain")

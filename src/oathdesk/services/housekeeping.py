@@ -10,7 +10,8 @@ Every step is idempotent by construction, so a cycle cut short (a server killed)
 the next one and nothing is done twice: the purge erases only seeds still due; Entra sync
 applies only differences still there; the undelivered warning records each token it warned
 about (``token.undelivered_warned``, per token and user) and warns about a token once, not every
-hour; the chain check only reads.
+hour; the findings alert does the same for each difference a sync left for a person
+(``entra.finding_alerted``, per kind, serial and user); the chain check only reads.
 
 Several servers on one vault (PostgreSQL) run each cycle once: time is cut into slots of the
 interval (slot = floor(seconds since the epoch / interval)); the server that takes the vault's
@@ -27,6 +28,7 @@ import os
 import re
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,6 +56,8 @@ INTERVAL_ENV = "OATHDESK_HOUSEKEEPING_EVERY"
 WARN_AT_MOST = 500
 # Serials named in the warning alert itself; the audit names every one.
 SERIALS_IN_ALERT = 50
+# The alert about what a sync left for a person (differences it does not apply by itself).
+FINDINGS_EVENT = "entra.for_a_person"
 # Of the differences left for a person that a cycle's record names, those named in the step's
 # one line (the CLI, the console's /housekeeping page).
 REPORTED_IN_LINE = 5
@@ -163,6 +167,62 @@ def entra_sync_step(context: Context) -> dict[str, Any]:
     return did
 
 
+def entra_findings_step(context: Context) -> dict[str, Any]:
+    """Alert about what the newest `entra sync` (whoever ran it) left for a person and no alert
+    named before: ONE alert a cycle (``entra.for_a_person``: how many of each kind, and which),
+    not one per finding or per hour. Each finding named is recorded (``entra.finding_alerted``)
+    after the alert went out, so it is named once, and an alert that failed is tried again in
+    the next cycle. A sync record names the first findings only (entra_sync.NAMED_IN_RECORD);
+    the alert gives the sync's whole count beside them."""
+    vault = context.vault
+    with vault.reading() as conn:
+        synced = records.last_sync(conn)
+        if synced is None:
+            raise StepSkipped("no Entra sync recorded yet")
+        named = _findings(synced.details)
+        alerted = records.alerted_findings(conn, {serial for _, serial, _ in named})
+    new = [finding for finding in named if finding not in alerted]
+    reported = synced.details.get("reported", len(named))
+    if new:
+        kinds = Counter(kind for kind, _, _ in new)
+        failures = context.alerts.emit(
+            FINDINGS_EVENT,
+            count=len(new),
+            kinds=dict(sorted(kinds.items())),
+            findings=[
+                {"kind": kind, "serial": serial, "upn": upn}
+                for kind, serial, upn in new[:SERIALS_IN_ALERT]
+            ],
+            reported_by_sync=reported,
+            see="`oathdesk entra pull` lists them all; docs/entra.md says what each kind needs",
+        )
+        if failures:
+            raise AlertNotSent(
+                f"the alert about {len(new)} sync finding(s) for a person was not sent "
+                f"({failures[0].reason}); it is tried again in the next cycle"
+            )
+        with vault.unit_of_work(context.actor) as work:
+            for kind, serial, upn in new:
+                work.audit(
+                    records.FINDING_ALERTED_ACTION,
+                    upn=upn,
+                    serial=serial,
+                    details={"kind": kind, "sync_record": synced.seq},
+                )
+    return {"for_a_person": reported, "alerted": len(new)}
+
+
+def _findings(details: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A sync record's findings for a person as (kind, serial, upn), each once, in its order."""
+    listed = details.get("for_a_person")
+    found = (
+        (str(item.get("kind", "")), str(item.get("serial", "")), str(item.get("upn") or ""))
+        for item in (listed if isinstance(listed, list) else [])
+        if isinstance(item, dict)
+    )
+    return list(dict.fromkeys(found))
+
+
 def purge_step(context: Context) -> dict[str, Any]:
     """`purge --due`: erase the seeds whose retention period is over."""
     purged = context.vault.purge_due(context.actor, now=context.now())
@@ -218,6 +278,7 @@ def audit_chain_step(context: Context) -> dict[str, Any]:
 
 STEPS: tuple[tuple[str, StepFunction], ...] = (
     ("entra_sync", entra_sync_step),
+    ("entra_findings", entra_findings_step),
     ("purge", purge_step),
     ("undelivered_warning", undelivered_warning_step),
     ("audit_chain", audit_chain_step),

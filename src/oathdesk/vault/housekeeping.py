@@ -3,12 +3,14 @@ late tokens were warned about, and the overview's figures, each counted by the d
 
 No table of its own: a cycle's record is its audit record (``housekeeping.cycle``, found by the
 audit log's (action, seq) index), and so is each warning (``token.undelivered_warned``, found by
-its serial). The audit chain already makes them tamper-evident and shared by every server.
+its serial) and each sync finding alerted about (``entra.finding_alerted``, by its serial). The
+audit chain already makes them tamper-evident and shared by every server.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +26,8 @@ CYCLE_ACTION = "housekeeping.cycle"
 WARNED_ACTION = "token.undelivered_warned"
 # Each `entra sync`'s summary, whoever ran it (services/entra_sync.py).
 SYNCED_ACTION = "entra.synced"
+# A difference a sync left for a person that an alert named (kind, serial and user).
+FINDING_ALERTED_ACTION = "entra.finding_alerted"
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,20 @@ def last_sync(conn: sa.Connection) -> CycleRecord | None:
     return CycleRecord(
         int(row.seq), datetime.fromisoformat(row.at), str(row.actor), json.loads(row.details)
     )
+
+
+def alerted_findings(conn: sa.Connection, serials: Collection[str]) -> set[tuple[str, str, str]]:
+    """Of the findings on these serials, those an alert named before, as (kind, serial, upn):
+    one query by the audit log's serial index."""
+    if not serials:
+        return set()
+    query = sa.select(audit_log.c.serial, audit_log.c.upn, audit_log.c.details).where(
+        audit_log.c.action == FINDING_ALERTED_ACTION, audit_log.c.serial.in_(sorted(set(serials)))
+    )
+    return {
+        (str(json.loads(details).get("kind", "")), str(serial), str(upn or ""))
+        for serial, upn, details in conn.execute(query)
+    }
 
 
 def cycles_per_slot(conn: sa.Connection) -> dict[int, int]:
