@@ -50,18 +50,10 @@ def recent_cycles(
 ) -> list[CycleRecord]:
     """The last ``limit`` cycles (before audit record ``before``: the next page), newest first;
     reads no more rows than that."""
-    query = (
-        sa.select(audit_log.c.seq, audit_log.c.at, audit_log.c.actor, audit_log.c.details)
-        .where(audit_log.c.action == CYCLE_ACTION)
-        .order_by(audit_log.c.seq.desc())
-        .limit(limit)
-    )
+    query = _newest_first(audit_log.c.action == CYCLE_ACTION).limit(limit)
     if before is not None:
         query = query.where(audit_log.c.seq < before)
-    return [
-        CycleRecord(int(seq), datetime.fromisoformat(at), str(actor), json.loads(details))
-        for seq, at, actor, details in conn.execute(query)
-    ]
+    return [_record(row) for row in conn.execute(query)]
 
 
 def last_cycle(conn: sa.Connection) -> CycleRecord | None:
@@ -73,35 +65,31 @@ def last_cycle_with(conn: sa.Connection, step: str) -> CycleRecord | None:
     """The newest cycle in which ``step`` ran or failed (was not skipped), found by the
     database: details are canonical JSON (sorted keys, no spaces; audit.details_json), so a
     skipped step reads exactly ``"step":{"skipped":``. One row read."""
-    query = (
-        sa.select(audit_log.c.seq, audit_log.c.at, audit_log.c.actor, audit_log.c.details)
-        .where(
-            audit_log.c.action == CYCLE_ACTION,
-            audit_log.c.details.contains(f'"{step}":{{', autoescape=True),
-            ~audit_log.c.details.contains(f'"{step}":{{"skipped":', autoescape=True),
-        )
-        .order_by(audit_log.c.seq.desc())
-        .limit(1)
-    )
-    row = conn.execute(query).first()
-    if row is None:
-        return None
-    return CycleRecord(
-        int(row.seq), datetime.fromisoformat(row.at), str(row.actor), json.loads(row.details)
+    return _newest(
+        conn,
+        audit_log.c.action == CYCLE_ACTION,
+        audit_log.c.details.contains(f'"{step}":{{', autoescape=True),
+        ~audit_log.c.details.contains(f'"{step}":{{"skipped":', autoescape=True),
     )
 
 
 def last_sync(conn: sa.Connection) -> CycleRecord | None:
     """The newest `entra sync`'s record (``entra.synced``), by the (action, seq) index."""
-    query = (
-        sa.select(audit_log.c.seq, audit_log.c.at, audit_log.c.actor, audit_log.c.details)
-        .where(audit_log.c.action == SYNCED_ACTION)
-        .order_by(audit_log.c.seq.desc())
-        .limit(1)
-    )
-    row = conn.execute(query).first()
-    if row is None:
-        return None
+    return _newest(conn, audit_log.c.action == SYNCED_ACTION)
+
+
+def _newest_first(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """The records that match, newest first (by the (action, seq) index when it names one)."""
+    columns = (audit_log.c.seq, audit_log.c.at, audit_log.c.actor, audit_log.c.details)
+    return sa.select(*columns).where(*where).order_by(audit_log.c.seq.desc())
+
+
+def _newest(conn: sa.Connection, *where: sa.ColumnElement[bool]) -> CycleRecord | None:
+    row = conn.execute(_newest_first(*where).limit(1)).first()
+    return None if row is None else _record(row)
+
+
+def _record(row: sa.Row[Any]) -> CycleRecord:
     return CycleRecord(
         int(row.seq), datetime.fromisoformat(row.at), str(row.actor), json.loads(row.details)
     )
