@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from oathdesk.errors import Conflict, InvalidInput, NotFound
 from oathdesk.formats.cells import starts_like_formula
 from oathdesk.people import check_display_name, check_notes, normalize_phone
-from oathdesk.upn import validate_upn
+from oathdesk.upn import MAX_PLAIN_UPN_CHARS, PLAIN_UPN, validate_upn
 from oathdesk.vault import fingerprints, rows
 from oathdesk.vault.audit import AuditChain, AuditEntry
 from oathdesk.vault.bulk import (
@@ -42,7 +42,15 @@ from oathdesk.vault.lifecycle import (
     TokenState,
     check_transition,
 )
-from oathdesk.vault.models import Actor, NewToken, Token, User, VaultSettings, utc_now
+from oathdesk.vault.models import (
+    Actor,
+    NewToken,
+    Token,
+    TokenColumns,
+    User,
+    VaultSettings,
+    utc_now,
+)
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.schema import (
     settings,
@@ -200,36 +208,41 @@ class UnitOfWork:
 
     def add_tokens(
         self,
-        items: Sequence[NewToken],
+        items: Sequence[NewToken] | TokenColumns,
         *,
         source: str = "",
         create_missing_users: bool = False,
         progress: Callable[[int, int], None] | None = None,
         people: Mapping[str, tuple[str, str]] | None = None,
+        secret_fingerprints: Sequence[bytes] | None = None,
     ) -> int:
         """Add ``items`` with their secrets (encrypted here) as one audit record.
+        ``secret_fingerprints``: see ``build_token_batch`` (an import's, computed once).
 
         A serial already in the vault makes the insert fail (the unique index catches it);
         ``Vault.add_tokens`` turns that into a message naming the serials.
         """
         require(self.actor, Permission.MANAGE_TOKENS)
-        _check_batch(items)
-        canonical = {raw: validate_upn(raw) for raw in {item.upn for item in items if item.upn}}
-        if any(raw != upn for raw, upn in canonical.items()):
-            items = [replace(item, upn=canonical[item.upn]) if item.upn else item for item in items]
-        user_ids = self._owners(
-            sorted(set(canonical.values())), items, create_missing_users, source, people or {}
-        )
+        columns = items if isinstance(items, TokenColumns) else TokenColumns.of(items)
+        _check_batch(columns)
+        canonical = _canonical_upns(columns.upns)
+        if canonical:
+            columns = columns.with_upns(
+                [canonical.get(upn, upn) if upn else upn for upn in columns.upns]
+            )
+        upns = sorted({upn for upn in columns.upns if upn})
+        user_ids = self._owners(upns, columns, create_missing_users, source, people or {})
         now = utc_now()
-        added_seq = self._audit_added(items, source)
+        added_seq = self._audit_added(columns, source)
         batch = build_token_batch(
-            items,
+            columns,
             user_ids,
             self._data_key,
             now=now,
             added_seq=added_seq,
             for_sqlite=self.conn.dialect.name == "sqlite",
             progress=progress,
+            secret_fingerprints=secret_fingerprints,
         )
         known = self._known_secrets(batch.fingerprints)
         # Inserted first so that a serial already in the vault is reported as such (the unique
@@ -251,7 +264,7 @@ class UnitOfWork:
     def _owners(
         self,
         upns: list[str],
-        items: Sequence[NewToken],
+        items: TokenColumns,
         create_missing: bool,
         source: str,
         people: Mapping[str, tuple[str, str]],
@@ -305,12 +318,12 @@ class UnitOfWork:
         return self.audit("users.added", details=details)
 
     def _check_token_limit(
-        self, owner_ids: dict[str, str], existing: list[str], items: Sequence[NewToken]
+        self, owner_ids: dict[str, str], existing: list[str], items: TokenColumns
     ) -> None:
         """No user over the limit; only ``existing`` users (their ids) can hold tokens already,
         so the users this batch created are not asked about."""
         limit = self.settings().max_tokens_per_user
-        adding = Counter(item.upn for item in items if item.upn)
+        adding = Counter(upn for upn in items.upns if upn)
         if max(adding.values(), default=0) <= limit and not existing:
             return
         held = rows.held_token_counts(self.conn, existing)
@@ -322,21 +335,23 @@ class UnitOfWork:
                     "retire one first or raise max_tokens_per_user"
                 )
 
-    def _audit_added(self, items: Sequence[NewToken], source: str) -> int:
+    def _audit_added(self, items: TokenColumns, source: str) -> int:
         """One record for the whole batch; each token row points back to it (added_seq)."""
         details: dict[str, Any] = {"source": source} if source else {}
         if len(items) == 1:
-            item = items[0]
-            details["kind"] = item.kind.value
+            details["kind"] = items.kinds[0].value
             return self.audit(
-                "token.added", upn=item.upn or "", serial=item.serial, details=details
+                "token.added",
+                upn=items.upns[0] or "",
+                serial=items.serials[0],
+                details=details,
             )
         details.update(
             count=len(items),
-            first_serial=items[0].serial,
-            last_serial=items[-1].serial,
-            users=len({item.upn for item in items if item.upn}),
-            serials_sha256=serials_digest(item.serial for item in items),
+            first_serial=items.serials[0],
+            last_serial=items.serials[-1],
+            users=len({upn for upn in items.upns if upn}),
+            serials_sha256=serials_digest(items.serials),
         )
         return self.audit("tokens.added", details=details)
 
@@ -510,20 +525,38 @@ class UnitOfWork:
         rows.record_drift(self.conn, token, drift_seconds, measured_at or utc_now())
 
 
-def _check_batch(items: Sequence[NewToken]) -> None:
+def _canonical_upns(upns: Sequence[str | None]) -> dict[str, str]:
+    """The canonical form of each given UPN that is not canonical already (InvalidInput for an
+    invalid one). Checked in bulk first: lower-case UPNs of the usual form (nearly all of an
+    import) are canonical as they are, and only the others go through ``validate_upn``."""
+    distinct = {upn for upn in upns if upn}
+    if not distinct:
+        return {}
+    joined = "\n".join(distinct)
+    if (
+        joined == joined.lower()
+        and max(map(len, distinct)) <= MAX_PLAIN_UPN_CHARS
+        and all(map(PLAIN_UPN.fullmatch, distinct))
+    ):
+        return {}
+    changed = {raw: validate_upn(raw) for raw in distinct}
+    return {raw: upn for raw, upn in changed.items() if raw != upn}
+
+
+def _check_batch(items: TokenColumns) -> None:
     """Blank or repeated serials, and one secret on two tokens, before anything is written.
 
     Set sizes first (cheap for 100,000 tokens); the culprits are looked for only on failure.
     """
-    serials = [item.serial for item in items]
+    serials = items.serials
     if not all(map(str.strip, serials)):
         raise InvalidInput("a token in this batch has no serial number; give every token one")
     # Stored values are exported unchanged (Entra CSV), so one a spreadsheet would run as a
     # formula never gets in: no legitimate serial, manufacturer or model starts like that. The
     # first characters are gathered first (cheap for 100,000 tokens); only unusual ones are
     # looked at closely.
-    firsts = {i.serial[:1] for i in items} | {i.manufacturer[:1] for i in items}
-    firsts |= {i.model[:1] for i in items}
+    firsts = {serial[:1] for serial in serials} | {m[:1] for m in items.manufacturers}
+    firsts |= {model[:1] for model in items.models}
     if not all(first.isascii() and first.isalnum() for first in firsts):
         _refuse_formulas(items)
     if len(set(serials)) != len(serials):
@@ -532,26 +565,22 @@ def _check_batch(items: Sequence[NewToken]) -> None:
             if serial in seen:
                 raise Conflict(f"serial {serial} appears twice in this batch; remove one")
             seen.add(serial)
-    secrets = [item.secret for item in items if item.secret is not None]
+    secrets = [secret for secret in items.secrets if secret is not None]
     if len(set(secrets)) != len(secrets):
         owner: dict[bytes, str] = {}
-        for item in items:
-            if item.secret is not None:
-                other = owner.setdefault(item.secret, item.serial)
-                if other != item.serial:
+        for serial, secret in zip(serials, items.secrets, strict=True):
+            if secret is not None:
+                other = owner.setdefault(secret, serial)
+                if other != serial:
                     raise Conflict(
-                        f"tokens {other} and {item.serial} have the same secret; every token "
+                        f"tokens {other} and {serial} have the same secret; every token "
                         "needs its own seed"
                     )
 
 
-def _refuse_formulas(items: Sequence[NewToken]) -> None:
-    for item in items:
-        for what, value in (
-            ("serial number", item.serial),
-            ("manufacturer", item.manufacturer),
-            ("model", item.model),
-        ):
+def _refuse_formulas(items: TokenColumns) -> None:
+    for values in zip(items.serials, items.manufacturers, items.models, strict=True):
+        for what, value in zip(("serial number", "manufacturer", "model"), values, strict=True):
             if starts_like_formula(value):
                 raise InvalidInput(
                     f"the {what} of a token starts with =, +, -, @, a tab or a line break, "
