@@ -5,6 +5,7 @@ with validate_upn for any text."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -38,7 +39,7 @@ def _batch(prefix: str) -> list[NewToken]:
     ]
 
 
-def _stored(vault: Vault, prefix: str) -> list[tuple[object, ...]]:
+def _stored(vault: Vault, prefix: str) -> list[tuple[Any, ...]]:
     with vault.engine.connect() as conn:
         query = (
             sa.select(
