@@ -63,7 +63,13 @@ def import_command(
     """Import an Entra CSV, a vendor PSKC file, a vendor stock list (Graph-style CSV, or
     serial,secret), a helpdesk spreadsheet (CSV/XLSX) or a list of otpauth URIs. Rows without
     a user are tokens in stock."""
+    import gc
     import sys
+
+    # A short process that holds a few hundred thousand objects (rows, columns) and makes no
+    # garbage cycles worth finding: each collection would walk them all again, half a second
+    # of CPU for 100,000 rows. The memory is freed when the process ends.
+    gc.disable()
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     psk = None
