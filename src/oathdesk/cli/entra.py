@@ -6,7 +6,6 @@ or a file, never from the command line, and are kept encrypted in the vault.
 
 from __future__ import annotations
 
-import getpass
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,8 @@ from typing import Any
 
 import click
 
+from oathdesk.cli.lease_prompt import confirm_take_over
+from oathdesk.cli.secret_input import read_private_file, read_secret_source
 from oathdesk.cli.vault_context import (
     json_option,
     local_actor,
@@ -24,7 +25,6 @@ from oathdesk.cli.vault_context import (
     vault_option,
 )
 from oathdesk.errors import InvalidInput
-from oathdesk.platform_io import exposure
 
 FIELDS = ("serial", "upn", "result", "detail")
 PERMISSION_HELP = (
@@ -51,38 +51,6 @@ def _session(vault_path: str | None) -> Iterator[Any]:
 
 
 # -- login / logout ----------------------------------------------------------------------------
-
-
-def _read_source(source: str, what: str) -> str:
-    """A secret from '-' (standard input), 'prompt' (hidden) or a file only we can read."""
-    if source == "-":
-        text = sys.stdin.readline().strip()
-        if not text:
-            raise InvalidInput(f"no {what} on standard input; pipe it in")
-        return text
-    if source == "prompt":
-        if not sys.stdin.isatty():
-            raise InvalidInput(f"cannot prompt for the {what} without a terminal; pass '-'")
-        return getpass.getpass(f"{what} (input hidden): ").strip()
-    return _read_private_file(Path(source), what, show_path=False)
-
-
-def _read_private_file(path: Path, what: str, *, show_path: bool = True) -> str:
-    try:
-        problem = exposure(path)
-    except (FileNotFoundError, OSError):
-        # The "path" may be the secret itself, typed where a path was expected: never echo it.
-        where = f" {path}" if show_path else ""
-        raise InvalidInput(
-            f"no such file{where}; give the {what} as '-' (standard input), 'prompt' or the "
-            "path of a file holding it, never the secret itself"
-        ) from None
-    if problem:
-        raise InvalidInput(f"{path} is {problem}")
-    try:
-        return path.read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        raise InvalidInput(f"cannot read {path} as text") from None
 
 
 @entra_group.command("login")
@@ -133,12 +101,12 @@ def login_command(
     if secret_source:
         auth, secret = (
             graph_settings.AuthKind.CLIENT_SECRET,
-            _read_source(secret_source, "client secret"),
+            read_secret_source(secret_source, "client secret"),
         )
     elif certificate:
         auth, secret = (
             graph_settings.AuthKind.CERTIFICATE,
-            _read_private_file(Path(certificate), "certificate"),
+            read_private_file(Path(certificate), "certificate"),
         )
     else:
         auth, secret = graph_settings.AuthKind.DEVICE_CODE, None
@@ -328,7 +296,7 @@ def push_command(
     if stock and by_serial:
         raise InvalidInput("--by-serial chooses how tokens are activated; --stock activates none")
     with _session(vault_path) as session:
-        report = push(session, options, show, _confirm_take_over(yes) if take_over_lease else None)
+        report = push(session, options, show, confirm_take_over(yes) if take_over_lease else None)
     if report.took_over:
         click.echo(report.took_over, err=True)
     rows = [[o.serial, o.upn, o.result, o.detail] for o in report.outcomes]
@@ -383,29 +351,6 @@ def push_command(
         raise click.exceptions.Exit(1)
 
 
-def _confirm_take_over(yes: bool, job: str = "push") -> Callable[[Any], bool]:
-    """Whether to take over a lease held from another machine: oathdesk cannot see whether that
-    run is gone, so a person says so (or --yes, for a script whose author made sure)."""
-
-    def confirm(holder: Any) -> bool:
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            raise InvalidInput(
-                f"the {job} by {holder.describe()} holds the vault's lease; cannot ask whether it "
-                "is gone without a terminal: add --yes once you are sure it is"
-            )
-        return click.confirm(
-            f"the {job} by {holder.describe()} holds the vault's lease. Take it over? Only if "
-            f"that run is gone (its machine off, its process killed): two at once "
-            f"({job}) would act twice",
-            default=False,
-            err=True,
-        )
-
-    return confirm
-
-
 @entra_group.command("pull")
 @vault_option
 @json_option
@@ -456,7 +401,7 @@ def sync_command(take_over_lease: bool, yes: bool, vault_path: str | None, as_js
 
     if yes and not take_over_lease:
         raise InvalidInput("--yes confirms --take-over-lease; give both, or neither")
-    take_over = _confirm_take_over(yes, "sync") if take_over_lease else None
+    take_over = confirm_take_over(yes, "sync") if take_over_lease else None
     with _session(vault_path) as session:
         result = sync_entra(session, take_over=take_over)
     if result.took_over:

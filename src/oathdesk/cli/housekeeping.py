@@ -38,9 +38,9 @@ def housekeeping_command(
     settings = alert_settings(os.environ)  # a mistake in them: one line, before anything runs
     take_over = None
     if take_over_lease:
-        from oathdesk.cli.entra import _confirm_take_over
+        from oathdesk.cli.lease_prompt import confirm_take_over
 
-        take_over = _confirm_take_over(yes, "housekeeping cycle")
+        take_over = confirm_take_over(yes, "housekeeping cycle")
     vault = open_vault(vault_path)
     try:
         result = run_cycle(vault, AlertSink(settings, vault), take_over=take_over)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from oathdesk.cli.entra import _read_private_file, _read_source
+from oathdesk.cli.secret_input import read_private_file, read_secret_source
 from oathdesk.cli.vault_context import (
     json_option,
     local_actor,
@@ -84,10 +84,10 @@ def configure_command(
         raise InvalidInput("choose one credential: --client-secret-file FILE or --certificate PEM")
     if secret_source:
         kind = sso_settings.CredentialKind.CLIENT_SECRET
-        credential = _read_source(secret_source, "client secret")
+        credential = read_secret_source(secret_source, "client secret")
     else:
         kind = sso_settings.CredentialKind.CERTIFICATE
-        credential = _read_private_file(Path(str(certificate)), "certificate")
+        credential = read_private_file(Path(str(certificate)), "certificate")
     settings = sso_settings.SsoSettings(
         tenant_id=tenant.strip(),
         client_id=client_id.strip(),
