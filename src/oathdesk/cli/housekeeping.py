@@ -30,8 +30,8 @@ class StepsFailed(OathdeskError):
 def housekeeping_command(
     take_over_lease: bool, yes: bool, vault_path: str | None, as_json: bool
 ) -> None:
-    """Run one housekeeping cycle: Entra sync (when connected), purge --due, the undelivered
-    warning, the audit chain check."""
+    """Run one housekeeping cycle: Entra sync (when connected), an alert about what it left for
+    a person, purge --due, the undelivered warning, the audit chain check."""
     from oathdesk.services.alerts import AlertSink, alert_settings
     from oathdesk.services.housekeeping import run_cycle
 
