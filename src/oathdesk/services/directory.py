@@ -15,7 +15,7 @@ from oathdesk.otp import acceptance_profile
 from oathdesk.services.audit_checks import AuditChecks
 from oathdesk.services.token_actions import available_actions
 from oathdesk.services.token_checks import DriftRow, drift_rows
-from oathdesk.vault import lookup
+from oathdesk.vault import lookup, search_index
 from oathdesk.vault.lifecycle import SECRET_STATES
 from oathdesk.vault.lookup import AuditFilter
 from oathdesk.vault.paging import Page
@@ -35,6 +35,7 @@ class SearchResult:
     tokens: list[Token]
     next_users: str | None = None  # cursors of the next page of each (None: no more)
     next_tokens: str | None = None
+    too_short: bool = False  # 1-2 characters: not searched (the page asks for a third)
 
     @property
     def empty(self) -> bool:
@@ -50,13 +51,20 @@ def search(
     tokens_after: str | None = None,
 ) -> SearchResult:
     """Users by UPN or name, tokens by serial or tracking reference; partial, any case; a
-    page of each (``users_after``/``tokens_after``: the cursor of the page to show)."""
+    page of each (``users_after``/``tokens_after``: the cursor of the page to show).
+
+    At least MIN_TRIGRAM characters: text that short has no trigram to look up, and what one
+    or two characters would match anywhere in a name is most of the directory, read row by row.
+    A helpdesk has a third character to type (the UPN's or serial's start does it)."""
     require(actor, Permission.LOOK_UP)
     text = query.strip()
     if len(text) > MAX_QUERY:
         raise InvalidInput(f"a search is at most {MAX_QUERY} characters; type part of a name")
     if not text:
         return SearchResult("", [], [])
+    if len(text) < search_index.MIN_TRIGRAM:
+        return SearchResult(text, [], [], too_short=True)
+    search_index.keep_up(vault.engine)
     found_users = lookup.search_users(vault, text, cursor=users_after, limit=SEARCH_LIMIT)
     found_tokens = lookup.search_tokens(vault, text, cursor=tokens_after, limit=SEARCH_LIMIT)
     return SearchResult(

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from oathdesk.vault import db, rows
+from oathdesk.vault import db, rows, search_index
 from oathdesk.vault.audit import rows_as_dicts
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import Token, User, aware
@@ -32,55 +32,81 @@ NEWEST_FIRST = Order((audit_log.c.seq,), descending=True)
 LATEST_FIRST = Order((audit_log.c.at, audit_log.c.seq), descending=True)
 
 
-def _contains(column: sa.ColumnElement[Any], text: str) -> sa.ColumnElement[bool]:
-    """Case-insensitive substring match with % and _ in the operator's text taken literally."""
-    return sa.func.lower(column).contains(text.lower(), autoescape=True)
+# Rows a search reads in key order, testing each, when the index finds too many to sort.
+PROBE_ROWS = 2000
 
 
 def search_users(
     vault: Vault, text: str, *, cursor: str | None = None, limit: int = 50
 ) -> Page[User]:
-    """Users whose UPN or display name contains ``text``, by UPN. A substring match has no
-    index to use: a page reads the users in UPN order from the cursor until it has its rows."""
-    query = sa.select(users).where(
-        sa.or_(_contains(users.c.upn, text), _contains(users.c.display_name, text))
-    )
-    with db.reading(vault.engine) as conn:
-        return read_page(
-            conn,
-            query,
-            order=BY_UPN,
-            cursors=vault.cursors,
-            listing="search.users",
-            wanted={"q": text},
-            cursor=cursor,
-            limit=limit,
-            key_of=lambda row: (row.upn,),
-            item_of=rows.user_from_row,
-        )
+    """Users whose UPN or display name contains ``text`` (any case; at least
+    ``search_index.MIN_TRIGRAM`` characters: the service refuses shorter ones), by UPN."""
+    with db.reading(vault.engine) as conn, search_index.planned_each(conn):
+        found = _search(conn, vault, users.c.upn, "search.users", text, cursor, limit)
+        return Page([rows.user_from_row(row) for row in found.items], found.next_cursor)
 
 
 def search_tokens(
     vault: Vault, text: str, *, cursor: str | None = None, limit: int = 50
 ) -> Page[Token]:
     """Tokens whose serial number or tracking reference contains ``text``, by serial."""
-    query = sa.select(tokens).where(
-        sa.or_(_contains(tokens.c.serial, text), _contains(tokens.c.tracking, text))
-    )
-    with db.reading(vault.engine) as conn:
-        found = read_page(
+    with db.reading(vault.engine) as conn, search_index.planned_each(conn):
+        found = _search(conn, vault, tokens.c.serial, "search.tokens", text, cursor, limit)
+        return Page(rows.tokens_of_rows(conn, found.items), found.next_cursor)
+
+
+def _search(
+    conn: sa.Connection,
+    vault: Vault,
+    key: sa.Column[str],
+    listing: str,
+    text: str,
+    cursor: str | None,
+    limit: int,
+) -> Page[sa.Row[Any]]:
+    """A page of the rows of ``key``'s table that contain ``text``, in ``key`` order (unique).
+
+    When the trigram index names at most ``search_index.FEW`` rows, those are read, sorted and
+    cut to the page. When it names more (the company's domain: every user), the next
+    PROBE_ROWS rows in key order are tested by LIKE, and if they hold a page it is the page,
+    read from the first rows where the index would hand over every matching one to be sorted.
+    Otherwise (many rows, but not near here in key order: ``user05`` among 100,000
+    ``user0NNNNN``) the index's rows are sorted after all: as dear as they are many."""
+    table = key.table
+    assert isinstance(table, sa.Table)
+    order = Order((key,))
+    wanted = {"q": text}
+
+    def page(*condition: sa.ColumnElement[bool] | sa.TextClause) -> Page[sa.Row[Any]]:
+        return read_page(
             conn,
-            query,
-            order=BY_SERIAL,
+            sa.select(table).where(*condition),
+            order=order,
             cursors=vault.cursors,
-            listing="search.tokens",
-            wanted={"q": text},
+            listing=listing,
+            wanted=wanted,
             cursor=cursor,
             limit=limit,
-            key_of=lambda row: (row.serial,),
+            key_of=lambda row: (row._mapping[key.name],),
             item_of=lambda row: row,
         )
-        return Page(rows.tokens_of_rows(conn, found.items), found.next_cursor)
+
+    check_limit(limit)
+    indexed = search_index.substring_condition(conn, table, text)
+    if search_index.few_match(conn, table, text):
+        return page(indexed)
+    after: sa.ColumnElement[bool] = sa.true()
+    if cursor:
+        after = order.after(vault.cursors.open(cursor, listing, wanted, 1))
+    ahead = sa.select(key).where(after).order_by(key).offset(PROBE_ROWS - 1).limit(1)
+    bound = conn.execute(ahead).scalar()
+    like = search_index.like_condition(table, text)
+    if bound is None:  # fewer rows than that left: LIKE reads them all
+        return page(like)
+    probed = page(like, key <= bound)
+    if probed.next_cursor is not None:
+        return probed
+    return page(indexed)
 
 
 def token_page(
@@ -134,17 +160,18 @@ def drift_history(vault: Vault, shown: Sequence[Token]) -> dict[str, list[tuple[
     history: dict[str, list[tuple[datetime, int]]] = {}
     ids = sorted(serial_of)
     with db.reading(vault.engine) as conn:
-        for start in range(0, len(ids), rows.IN_CHUNK):
-            query = (
-                sa.select(
-                    drift_measurements.c.token_id,
-                    drift_measurements.c.measured_at,
-                    drift_measurements.c.drift_seconds,
-                )
-                .where(drift_measurements.c.token_id.in_(ids[start : start + rows.IN_CHUNK]))
-                .order_by(drift_measurements.c.measured_at, drift_measurements.c.id)
+        query = (
+            sa.select(
+                drift_measurements.c.token_id,
+                drift_measurements.c.measured_at,
+                drift_measurements.c.drift_seconds,
             )
-            for token_id, measured_at, drift in conn.execute(query):
+            .where(rows.among(conn, drift_measurements.c.token_id, "ids"))
+            .order_by(drift_measurements.c.measured_at, drift_measurements.c.id)
+        )
+        for start in range(0, len(ids), rows.IN_CHUNK):
+            chunk = {"ids": ids[start : start + rows.IN_CHUNK]}
+            for token_id, measured_at, drift in conn.execute(query, chunk):
                 moment = aware(measured_at) or measured_at
                 history.setdefault(serial_of[token_id], []).append((moment, drift))
     return history
