@@ -60,6 +60,7 @@ LOWER_MODULES = (
     "oathdesk.upn",
     "oathdesk.timetext",
     "oathdesk.people",
+    "oathdesk.msal_failures",
 )
 
 

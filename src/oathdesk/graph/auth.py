@@ -16,6 +16,7 @@ from oathdesk.errors import InvalidInput
 from oathdesk.graph.claims import granted_permissions, signed_in_as, token_claims
 from oathdesk.graph.errors import GraphError, GraphSignInError, sign_in_error
 from oathdesk.graph.settings import AuthKind, GraphSettings
+from oathdesk.msal_failures import reaching
 
 TIMEOUT_SECONDS = 30
 
@@ -229,20 +230,16 @@ def _default_instruction(flow: dict[str, Any]) -> str:
 
 @contextmanager
 def _reaching(settings: GraphSettings) -> Iterator[None]:
-    """Network and TLS failures inside msal (requests) as one line naming the host."""
-    import requests
-
+    """Network and TLS failures inside msal as one line naming the host (msal_failures), and
+    an authority that is not Entra's."""
     try:
-        yield
-    except requests.exceptions.SSLError:
-        raise GraphError(
-            f"TLS verification failed for {settings.authority_host}; check --ca-bundle"
-        ) from None
-    except requests.exceptions.RequestException as error:
-        raise GraphError(
-            f"cannot reach the identity platform at {settings.authority_host} "
-            f"({type(error).__name__}); check --authority-host and the network"
-        ) from None
+        with reaching(
+            settings.authority_host,
+            GraphError,
+            tls_advice="check --ca-bundle",
+            network_advice="check --authority-host and the network",
+        ):
+            yield
     except ValueError as error:
         # msal raises ValueError when the authority's OpenID configuration cannot be read.
         if "authority" in str(error).lower() or "openid" in str(error).lower():

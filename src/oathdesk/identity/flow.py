@@ -13,8 +13,8 @@ import hashlib
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from oathdesk.identity.discovery import DiscoveryCache
@@ -22,6 +22,7 @@ from oathdesk.identity.errors import IdentityUnreachable, SsoRefused
 from oathdesk.identity.keys import JwksKeys
 from oathdesk.identity.settings import CredentialKind, SsoSettings
 from oathdesk.identity.tokens import AppClaims, IdentityClaims, check_access_token, check_id_token
+from oathdesk.msal_failures import reaching
 
 TIMEOUT_SECONDS = 30
 # An unknown kid refetches the keys at most this often after a fetch (a stream of forged kids
@@ -197,19 +198,10 @@ def _http_session(settings: SsoSettings) -> Any:
     return session
 
 
-@contextmanager
-def _reaching(settings: SsoSettings) -> Iterator[None]:
-    """Network and TLS failures inside msal (requests) as one line naming the host."""
-    import requests
-
-    try:
-        yield
-    except requests.exceptions.SSLError:
-        raise IdentityUnreachable(
-            f"TLS verification failed for {settings.authority_host}; check the CA bundle"
-        ) from None
-    except requests.exceptions.RequestException as error:
-        raise IdentityUnreachable(
-            f"cannot reach the identity platform at {settings.authority_host} "
-            f"({type(error).__name__}); check the network and try again"
-        ) from None
+def _reaching(settings: SsoSettings) -> AbstractContextManager[None]:
+    return reaching(
+        settings.authority_host,
+        IdentityUnreachable,
+        tls_advice="check the CA bundle",
+        network_advice="check the network and try again",
+    )
