@@ -4,14 +4,22 @@ the operator's text taken literally; pages neither repeat nor skip a row; the in
 
 from __future__ import annotations
 
+import logging
+import uuid
+from pathlib import Path
+
+import pytest
 import sqlalchemy as sa
 
 from oathdesk.services.directory import search
 from oathdesk.vault import db, search_index
+from oathdesk.vault.config import VaultLocation
+from oathdesk.vault.keys import MasterKey, write_key_file
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.lookup import search_tokens, search_users
 from oathdesk.vault.schema import drift_measurements, token_secrets, tokens, users
 from oathdesk.vault.vault import NewToken, Vault
+from tests.pg import PostgresServer
 from tests.vault_fixtures import ADMIN
 
 ODD = ['say "hi"', "100%", "a_b", "star*", "NEAR", "this OR that", "-minus", "(paren", "x/y"]
@@ -188,3 +196,31 @@ def test_the_search_reads_the_index(vault: Vault) -> None:
                     assert on != table.name or f"Bitmap Index Scan on {name}" in plan, plan
         if not sqlite:
             conn.exec_driver_sql("RESET enable_seqscan")
+
+
+def test_without_pg_trgm_the_upgrade_goes_on_and_search_scans(
+    postgres: PostgresServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A role that may create tables but not extensions (no CREATE on the database)."""
+    import psycopg
+
+    suffix = uuid.uuid4().hex[:12]
+    database, role = f"t_{suffix}", f"limited_{suffix}"
+    postgres._admin_execute(f'CREATE DATABASE "{database}"')
+    postgres._admin_execute(f'CREATE ROLE "{role}" LOGIN')
+    dsn = f"host=127.0.0.1 port={postgres.port} user=postgres dbname={database}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'GRANT CREATE ON SCHEMA public TO "{role}"'.encode())
+    url = f"postgresql+psycopg://{role}@127.0.0.1:{postgres.port}/{database}"
+    location = VaultLocation(url, tmp_path / "vault.key", None)
+    key = MasterKey.generate()
+    write_key_file(location.key_file, key)
+    with caplog.at_level(logging.WARNING, logger="oathdesk.vault"):
+        vault = Vault.create(location, key, ADMIN)
+    try:
+        assert "pg_trgm" in caplog.text
+        assert db.schema_revision(vault.engine) == db.SCHEMA_HEAD
+        vault.add_user(ADMIN, "helga.braun@contoso.com", display_name="Helga Braun")
+        assert [u.upn for u in search_users(vault, "A BRAU").items] == ["helga.braun@contoso.com"]
+    finally:
+        vault.close()

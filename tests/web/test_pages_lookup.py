@@ -31,7 +31,8 @@ def _tokens(web_vault: WebVault) -> None:
         ("Olaf B", [OLAF], []),  # display name with a space
         ("0234", [], [OLAF_SERIAL]),  # part of a serial
         ("JD0146", [], [HELGA_SERIAL]),  # tracking reference
-        ("%", [], []),  # taken literally, not as a wildcard
+        ("%%%", [], []),  # taken literally, not as a wildcard
+        ('"OR', [], []),  # not search syntax either
     ],
 )
 def test_search_finds_by_each_field(
@@ -82,6 +83,14 @@ def test_admin_sees_admin_actions_and_stock_token_page(admin_client: httpx.Clien
     assert "in_stock" in stock.text
     assert "Assign to a user" in stock.text
     assert "Seed burned" not in stock.text  # a classic token has a factory seed
+
+
+def test_one_or_two_characters_ask_for_a_third(helpdesk_client: httpx.Client) -> None:
+    page = helpdesk_client.get("/search", params={"q": "he"})
+    assert page.status_code == 200
+    assert "Type at least 3 characters" in text_of(page.text, "too-short")
+    assert 'id="user-results"' not in page.text
+    assert 'id="token-results"' not in page.text
 
 
 def test_unknown_user_is_a_404_page(helpdesk_client: httpx.Client) -> None:
