@@ -16,6 +16,7 @@ tool) still guards the data.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -153,9 +154,53 @@ def create_engine(url: str) -> sa.Engine:
             sa.event.listen(engine, "connect", _sqlite_on_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return sa.create_engine(
-        url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+    # Last in, first out: the connections in use stay few and warm (psycopg prepares a
+    # statement on the server after a connection has run it a few times), and the rest idle.
+    engine = sa.create_engine(
+        url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_use_lifo=True
     )
+    sa.event.listen(engine, "checkout", functools.partial(_server_alive, engine.dialect))
+    sa.event.listen(engine, "checkin", _checked_in)
+    sa.event.listen(engine, "connect", _checked_in)  # just made: no ping needed
+    return engine
+
+
+# A connection idle longer than this is pinged (one round trip) before use; a busier one is
+# only checked for a closed socket, which costs no round trip (see _server_alive).
+PING_AFTER_IDLE_SECONDS = 10.0
+_IDLE_SINCE = "oathdesk_idle_since"
+
+
+def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _server_alive(dialect: sa.Dialect, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """What ``pool_pre_ping`` did (a connection the server closed, by a restart or an idle
+    timeout, is replaced before a request uses it) without its round trip on every checkout:
+    that ping, with the BEGIN and ROLLBACK of a read, tripled the round trips of a page.
+
+    A server that ends a session sends its reason and closes the socket, so an idle
+    connection's socket with something to read has been closed; one idle for long is pinged
+    too (a connection dropped on the way, by a firewall, leaves no trace on the socket).
+    DisconnectionError: the pool discards this connection and checks out another."""
+    idle_since = record.info.get(_IDLE_SINCE)
+    try:
+        if dbapi_connection.closed or dbapi_connection.broken or _readable(dbapi_connection):
+            raise sa.exc.DisconnectionError("the database server closed the connection")
+        if idle_since is None or time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS:
+            dialect.do_ping(dbapi_connection)  # what pool_pre_ping runs
+    except (OSError, ValueError, dialect.loaded_dbapi.Error) as error:
+        raise sa.exc.DisconnectionError(str(error)) from None
+
+
+def _readable(dbapi_connection: Any) -> bool:
+    """Whether an idle connection's socket has anything to read (no round trip): the server
+    sends nothing unasked on a connection between statements except when it ends it."""
+    import select
+
+    readable, _, _ = select.select([dbapi_connection.pgconn.socket], [], [], 0)
+    return bool(readable)
 
 
 class _WriterGate:
@@ -291,8 +336,15 @@ def _sqlite_begin(connection: sa.Connection) -> None:
 
 @contextlib.contextmanager
 def reading(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A connection for reads only: one consistent snapshot that never waits for writers."""
+    """A connection for reads only that never waits for writers; on SQLite one snapshot.
+
+    On PostgreSQL the reads run in autocommit: under its READ COMMITTED every statement sees
+    its own snapshot whether or not a transaction wraps them, so the transaction only added a
+    BEGIN and a ROLLBACK round trip to every read. A caller that needs one snapshot across
+    statements asks for REPEATABLE READ and begins (audit_verify, backup), as before."""
     with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn.execution_options(**{READ_ONLY: True})
 
 

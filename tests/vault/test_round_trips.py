@@ -1,0 +1,187 @@
+"""What a page costs in statements and round trips, on real SQLite and PostgreSQL (issue 15).
+
+A page of 100 tokens runs as many statements as a page of 5 (the owners and secrets of its
+tokens are one look-up, never one per token). On PostgreSQL a read sends its statements and
+nothing else: no BEGIN and ROLLBACK around them, no ping on every checkout of a pooled
+connection (counted from libpq's own trace of the wire); and a connection the server closed
+is still replaced before a read uses it, as the ping did."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from oathdesk.vault import db, lookup
+from oathdesk.vault.config import VaultLocation
+from oathdesk.vault.keys import MasterKey, write_key_file
+from oathdesk.vault.vault import Vault
+from tests.pg import PostgresServer
+from tests.vault.conftest import programmable
+from tests.vault_fixtures import ADMIN
+
+
+def add_owned_tokens(vault: Vault, count: int) -> None:
+    """``count`` tokens, every other one held by a user of its own (the rest in stock)."""
+    vault.add_tokens(
+        ADMIN,
+        [
+            programmable(f"R{n:04d}", upn=f"u{n}@example.com" if n % 2 else None)
+            for n in range(count)
+        ],
+        create_missing_users=True,
+    )
+
+
+class Statements:
+    """Every statement an engine sends through SQLAlchemy while the block runs."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.seen: list[str] = []
+
+    def __enter__(self) -> Statements:
+        sa.event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.seen.append(statement)
+
+
+def test_a_page_of_100_tokens_runs_as_many_statements_as_a_page_of_5(vault: Vault) -> None:
+    add_owned_tokens(vault, 120)
+    counts = {}
+    for limit in (5, 100):
+        with Statements(vault.engine) as log:
+            page = lookup.token_page(vault, limit=limit)
+            history = lookup.drift_history(vault, page.items)
+        assert len(page.items) == limit
+        assert history == {}
+        counts[limit] = len(log.seen)
+    assert counts[100] == counts[5], counts
+    # The owners and secrets came with the page (every other token has an owner), and each
+    # token is the one a look-up of its own reads.
+    shown = lookup.token_page(vault, limit=100).items
+    assert [t.upn for t in shown[:4]] == [None, "u1@example.com", None, "u3@example.com"]
+    assert all(t.has_secret for t in shown)
+    assert shown == [vault.get_token(t.serial) for t in shown]
+
+
+# -- PostgreSQL: the wire ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_vault(postgres: PostgresServer, tmp_path: Path) -> Iterator[Vault]:
+    location = VaultLocation(postgres.create_database(), tmp_path / "vault.key", None)
+    key = MasterKey.generate()
+    write_key_file(location.key_file, key)
+    vault = Vault.create(location, key, ADMIN)
+    yield vault
+    vault.close()
+
+
+class Wire:
+    """The messages libpq sends and receives on every connection checked out while the block
+    runs (libpq's trace, from before the pool's own checks of a connection)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.text = ""
+        self._files: list[Any] = []
+        self._open = contextlib.ExitStack()
+
+    def __enter__(self) -> Wire:
+        sa.event.listen(self.engine, "checkout", self._trace, insert=True)
+        sa.event.listen(self.engine, "checkin", self._untrace)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        sa.event.remove(self.engine, "checkout", self._trace)
+        sa.event.remove(self.engine, "checkin", self._untrace)
+        with self._open:
+            for file in self._files:
+                file.seek(0)
+                self.text += file.read().decode()
+
+    def _trace(self, dbapi_connection: Any, *_: Any) -> None:
+        from psycopg.pq import Trace
+
+        file = self._open.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed on exit)
+        self._files.append(file)
+        dbapi_connection.pgconn.trace(file.fileno())
+        dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+
+    def _untrace(self, dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.pgconn.untrace()
+
+    @property
+    def round_trips(self) -> int:
+        """Each round trip ends with the server's ReadyForQuery."""
+        return sum("\tReadyForQuery\t" in line for line in self.text.splitlines())
+
+    @property
+    def simple_queries(self) -> list[str]:
+        """The statements sent as text alone (BEGIN, ROLLBACK, a ping's ";")."""
+        return [
+            line.split("\tQuery\t", 1)[1].strip()
+            for line in self.text.splitlines()
+            if line.startswith("F") and "\tQuery\t" in line
+        ]
+
+
+def test_a_read_on_postgresql_sends_only_its_statements(pg_vault: Vault) -> None:
+    add_owned_tokens(pg_vault, 120)
+    lookup.token_page(pg_vault, limit=100)  # the pool holds a connection now
+    with Statements(pg_vault.engine) as log, Wire(pg_vault.engine) as wire:
+        page = lookup.token_page(pg_vault, limit=100)
+    assert len(page.items) == 100
+    assert wire.simple_queries == []  # no BEGIN, ROLLBACK or ping
+    assert wire.round_trips == len(log.seen) == 2  # the page; its owners and secrets
+
+
+def test_a_connection_idle_for_long_is_pinged_first(
+    pg_vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookup.token_page(pg_vault)
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    with Wire(pg_vault.engine) as wire:
+        lookup.token_page(pg_vault)
+    assert wire.simple_queries == ['";"']
+
+
+def test_a_connection_the_server_closed_is_replaced_before_a_read(
+    pg_vault: Vault, postgres: PostgresServer
+) -> None:
+    """A server restart or an idle timeout ends a pooled connection's session: the next read
+    gets a new connection instead of failing."""
+    add_owned_tokens(pg_vault, 3)
+    with pg_vault.reading() as first, pg_vault.reading():
+        first.execute(sa.text("SELECT 1"))  # two connections in the pool
+    import psycopg
+
+    name = pg_vault.engine.url.database
+    with psycopg.connect(
+        postgres.url("postgres").replace("+psycopg", ""), autocommit=True
+    ) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        deadline = time.monotonic() + 10
+        while admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone() != (0,):
+            assert time.monotonic() < deadline, "the sessions did not end"
+            time.sleep(0.02)
+    assert [t.serial for t in lookup.token_page(pg_vault).items] == ["R0000", "R0001", "R0002"]
+    with pg_vault.reading() as first, pg_vault.reading() as second:
+        assert first.execute(sa.text("SELECT 1")).scalar() == 1
+        assert second.execute(sa.text("SELECT 1")).scalar() == 1
