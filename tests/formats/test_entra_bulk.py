@@ -164,3 +164,26 @@ def test_an_empty_line_and_other_separators_go_row_by_row(monkeypatch: pytest.Mo
     # A lone CR ends a line for the csv module and for the bulk read alike.
     assert _same(_file(rows, end="\r"), monkeypatch)
     assert _same(_file(rows).replace(b"\n", b"\r", 3), monkeypatch)
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_an_import_reads_a_clean_file_to_the_records_its_tokens_give(bom: bool) -> None:
+    """The reader builds a clean file's records straight from its columns: the same records,
+    warnings and columns as from parse_entra_csv's tokens (a byte-order mark: its warning)."""
+    from oathdesk.formats.reader import read_seed_file
+    from oathdesk.formats.records import SeedRecord
+
+    rows = _rows(50)
+    rows[3][3] = "60"
+    data = _file(rows, bom=bom, end="\r\n")
+    parsed = read_seed_file(data, "entra-csv")
+    entra = parse_entra_csv(data)
+    assert entra.tokens  # the bulk path took it (the row-by-row reader gives the same tokens)
+    assert parsed.records == [
+        SeedRecord(t.line, t.secret, t.upn, t.serial, t.manufacturer, t.model, "sha1", 6, t.period)
+        for t in entra.tokens
+    ]
+    assert parsed.records[3].period == 60
+    assert parsed.records[0].upn == "user0.name@contoso.com"
+    assert (parsed.problems, parsed.warnings) == ([], entra.warnings)
+    assert len(parsed.warnings) == int(bom)

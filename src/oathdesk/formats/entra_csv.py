@@ -45,6 +45,7 @@ __all__ = [
     "EntraToken",
     "looks_like_entra_csv",
     "parse_entra_csv",
+    "read_clean_entra_csv",
     "write_entra_csv",
 ]
 
@@ -100,13 +101,35 @@ def looks_like_entra_csv(text: str) -> bool:
     return read_header(rows).kind in (HeaderKind.OK, HeaderKind.DAMAGED, HeaderKind.MISSING)
 
 
-def parse_entra_csv(data: bytes, *, max_per_user: int = DEFAULT_MAX_PER_USER) -> EntraCsv:
-    """Every valid token, and every problem with its line and column; never raises."""
+def read_clean_entra_csv(
+    data: bytes, *, max_per_user: int = DEFAULT_MAX_PER_USER
+) -> tuple[CleanRows, list[Problem]] | None:
+    """The columns of a file that passes every check in bulk (``entra_bulk``), and its
+    warnings: what ``parse_entra_csv`` gives it, without a token object per row (an import
+    of 100,000 goes straight to its records). None: the file needs ``parse_entra_csv``."""
     text, encoding, problems = decode(data)
+    clean = _read_clean(text, encoding, problems, max_per_user)
+    return None if clean is None else (clean, sort_problems(_file_warnings(encoding)))
+
+
+def _read_clean(
+    text: str, encoding: str, problems: list[Problem], max_per_user: int
+) -> CleanRows | None:
+    if problems or encoding == "utf-16" or sniff_delimiter(text) != ",":
+        return None
+    return read_clean(text, max_per_user=max_per_user)
+
+
+def parse_entra_csv(
+    data: bytes, *, max_per_user: int = DEFAULT_MAX_PER_USER, bulk: bool = True
+) -> EntraCsv:
+    """Every valid token, and every problem with its line and column; never raises.
+    ``bulk=False``: skip the bulk reader (the caller has tried ``read_clean_entra_csv``)."""
+    text, encoding, problems = decode(data)
+    clean = _read_clean(text, encoding, problems, max_per_user) if bulk else None
+    if clean is not None:
+        return _clean_file(clean, encoding, ",")
     delimiter = sniff_delimiter(text)
-    clean = None if problems or delimiter != "," else read_clean(text, max_per_user=max_per_user)
-    if clean is not None and encoding != "utf-16":
-        return _clean_file(clean, encoding, delimiter)
     rows, syntax_problems = read_rows(text, delimiter)
     problems += syntax_problems
     form = _file_form_problems(encoding, delimiter)

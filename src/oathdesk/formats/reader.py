@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from itertools import repeat
+
 from oathdesk.formats.detect import FORMATS, FileFormat, UnknownFormat, detect_format
-from oathdesk.formats.entra_csv import DEFAULT_MAX_PER_USER, ENTRA_COLUMNS, parse_entra_csv
+from oathdesk.formats.entra_bulk import CleanRows
+from oathdesk.formats.entra_csv import (
+    DEFAULT_MAX_PER_USER,
+    ENTRA_COLUMNS,
+    parse_entra_csv,
+    read_clean_entra_csv,
+)
 from oathdesk.formats.graph_csv import parse_graph_csv
 from oathdesk.formats.limits import MAX_ROWS, RefusalKind, check_lines
 from oathdesk.formats.otpauth_list import parse_otpauth_list
@@ -53,7 +61,10 @@ def read_seed_file(
         )
         return ParsedFile(chosen.value, [], [problem])
     if chosen is FileFormat.ENTRA_CSV:
-        entra = parse_entra_csv(data, max_per_user=max_per_user)
+        clean = read_clean_entra_csv(data, max_per_user=max_per_user)
+        if clean is not None:
+            return _clean_entra(chosen.value, *clean)
+        entra = parse_entra_csv(data, max_per_user=max_per_user, bulk=False)
         records = [
             SeedRecord(
                 t.line,
@@ -78,3 +89,23 @@ def read_seed_file(
     if chosen is FileFormat.OTPAUTH:
         return parse_otpauth_list(data)
     return parse_spreadsheet(data)
+
+
+def _clean_entra(format_name: str, clean: CleanRows, warnings: list[Problem]) -> ParsedFile:
+    """The records of a clean Entra CSV, built from its columns in one pass (row i is line
+    i + 2): the same records as through ``parse_entra_csv``'s tokens, one object per row less."""
+    records = list(
+        map(
+            SeedRecord,
+            range(2, len(clean.serials) + 2),
+            clean.secrets,
+            clean.upns,
+            clean.serials,
+            clean.manufacturers,
+            clean.models,
+            repeat("sha1"),
+            repeat(6),
+            clean.periods,
+        )
+    )
+    return ParsedFile(format_name, records, [], warnings, ENTRA_COLUMNS)
