@@ -4,7 +4,8 @@ A page of 100 tokens runs as many statements as a page of 5 (the owners and secr
 tokens are one look-up, never one per token). On PostgreSQL a read sends its statements and
 nothing else: no BEGIN and ROLLBACK around them, no ping on every checkout of a pooled
 connection (counted from libpq's own trace of the wire); and a connection the server closed
-is still replaced before a read uses it, as the ping did."""
+is still replaced before a read uses it, as the ping did. The console's check of the audit
+records added since its last check reads a short tail in one round trip."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from oathdesk.vault import db, lookup
+from oathdesk.vault import audit_verify, db, lookup
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.keys import MasterKey, write_key_file
+from oathdesk.vault.schema import audit_log
 from oathdesk.vault.vault import Vault
 from tests.pg import PostgresServer
 from tests.vault.conftest import programmable
+from tests.vault.test_audit import execute
 from tests.vault_fixtures import ADMIN
 
 
@@ -185,3 +188,40 @@ def test_a_connection_the_server_closed_is_replaced_before_a_read(
     with pg_vault.reading() as first, pg_vault.reading() as second:
         assert first.execute(sa.text("SELECT 1")).scalar() == 1
         assert second.execute(sa.text("SELECT 1")).scalar() == 1
+
+
+# -- the console's audit check of what is new ---------------------------------------------------
+
+
+@pytest.mark.parametrize("new", [5, 8, 9])
+def test_a_check_of_what_is_new_reads_every_new_record(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch, new: int
+) -> None:
+    """Batches of 4: the new records end inside a batch, at its end, one past it."""
+    monkeypatch.setattr(audit_verify, "FETCH_ROWS", 4)
+    first = vault.check_audit()
+    assert first.end is not None
+    for index in range(new):
+        vault.add_user(ADMIN, f"late{index}@contoso.com")
+    later = vault.check_audit(first.end)
+    assert later.problems == []
+    assert later.end is not None
+    assert later.end.seq == first.end.seq + new
+    gone = first.end.seq + 4  # the last of the first batch
+    execute(vault, audit_log.delete().where(audit_log.c.seq == gone))
+    assert vault.check_audit(first.end).problems == [f"record {gone} missing (deleted)"]
+
+
+def test_a_check_of_a_few_new_records_reads_them_in_one_round_trip(pg_vault: Vault) -> None:
+    first = pg_vault.check_audit()
+    assert first.end is not None
+    pg_vault.add_user(ADMIN, "late@contoso.com")
+    with Wire(pg_vault.engine) as wire:
+        later = pg_vault.check_audit(first.end)
+    assert later.problems == []
+    assert later.end is not None
+    assert later.end.seq == first.end.seq + 1
+    # BEGIN, the record the last check ended at, the last seq (whether to check in halves),
+    # the new records, the head, ROLLBACK: no server-side cursor's DECLARE, FETCH and CLOSE.
+    assert "DECLARE" not in wire.text
+    assert wire.round_trips <= 6
