@@ -176,6 +176,23 @@ def test_an_upgraded_vault_finds_its_rows_through_the_index(vault: Vault) -> Non
     assert_index_agrees(vault, "a bra", "a dah")
 
 
+def test_a_reset_after_a_table_rebuild_puts_every_row_in_the_tail(vault: Vault) -> None:
+    """What a future SQLite migration that rebuilds users or tokens must call."""
+    vault.add_user(ADMIN, "helga.braun@contoso.com", display_name="Helga Braun")
+    index_the_tail(vault)
+    with db.writing(vault.engine) as conn:
+        if conn.dialect.name != "sqlite":
+            return
+        search_index.reset_sqlite(conn)
+        assert search_index.behind(conn) == 0  # install fills the index at once
+        conn.exec_driver_sql("INSERT INTO users_search(users_search) VALUES ('delete-all')")
+        conn.exec_driver_sql("UPDATE search_marks SET upto = 0")
+    assert_index_agrees(vault, "a bra", "braun@")
+    vault.update_user(ADMIN, "helga.braun@contoso.com", display_name="Helga Dahl")
+    index_the_tail(vault)
+    assert_index_agrees(vault, "a bra", "a dah")
+
+
 def test_the_search_reads_the_index(vault: Vault) -> None:
     with db.reading(vault.engine) as conn:
         sqlite = conn.dialect.name == "sqlite"
