@@ -187,3 +187,7 @@ def test_an_import_reads_a_clean_file_to_the_records_its_tokens_give(bom: bool) 
     assert parsed.records[0].upn == "user0.name@contoso.com"
     assert (parsed.problems, parsed.warnings) == ([], entra.warnings)
     assert len(parsed.warnings) == int(bom)
+    shown = repr(parsed.records[0])
+    assert "secret" not in shown
+    assert repr(parsed.records[0].secret) not in shown
+    assert "user0.name@contoso.com" in shown

