@@ -18,7 +18,6 @@ from oathdesk.formats.records import ParsedFile, SeedRecord
 from oathdesk.formats.seed_cell import HEX_SEED_MIN_DIGITS, read_secret_cell
 from oathdesk.formats.text import decode, read_rows, sniff_delimiter
 from oathdesk.formats.xlsx import XLSX_MAGIC, read_xlsx_rows
-from oathdesk.people import check_display_name, normalize_phone
 from oathdesk.upn import upn_problem
 
 __all__ = [
@@ -222,6 +221,12 @@ def _person(
 ) -> tuple[str, str]:
     """The display name and phone number cells, checked as `oathdesk user edit` checks them
     (one problem per bad cell); "" for a column the file does not have or an empty cell."""
+    if layout.display_name is None and layout.phone is None:
+        return "", ""
+    # Imported for a file with these columns only: people.py loads phonenumbers, which an
+    # import of any other file (an Entra CSV of 100,000 rows) would load for nothing.
+    from oathdesk.people import check_display_name, normalize_phone
+
     found: list[str] = []
     for index, check, code, fix in (
         (layout.display_name, check_display_name, Code.NAME_INVALID, "correct the name"),

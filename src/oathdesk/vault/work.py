@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, InvalidInput, NotFound
 from oathdesk.formats.cells import starts_like_formula
-from oathdesk.people import check_display_name, check_notes, normalize_phone
 from oathdesk.upn import MAX_PLAIN_UPN_CHARS, PLAIN_UPN, validate_upn
 from oathdesk.vault import fingerprints, rows
 from oathdesk.vault.audit import AuditChain, AuditEntry
@@ -129,6 +128,8 @@ class UnitOfWork:
 
     def add_user(self, upn: str, *, display_name: str, phone: str, notes: str) -> User:
         require(self.actor, Permission.MANAGE_USERS)
+        from oathdesk.people import check_display_name, check_notes, normalize_phone
+
         upn = validate_upn(upn)
         display_name, phone, notes = (
             check_display_name(display_name),
@@ -164,6 +165,8 @@ class UnitOfWork:
         with each changed field before and after. Admin only: the phone number is what a
         "callback" verification dials, so whoever may change it may steer a code."""
         require(self.actor, Permission.MANAGE_USERS)
+        from oathdesk.people import check_display_name, check_notes, normalize_phone
+
         upn = validate_upn(upn)
         current = rows.find_user(self.conn, upn)
         if current is None:
