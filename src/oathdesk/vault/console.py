@@ -52,6 +52,7 @@ class Session:
     created_at: datetime
     last_seen_at: datetime
     pending_operator: str | None
+    flash_waiting: bool = False  # messages for the next page were stored when it was read
 
     def __repr__(self) -> str:
         return f"Session(operator={self.operator!r}, csrf_token=<hidden>)"
@@ -140,6 +141,7 @@ class SessionStore:
             created,
             last_seen,
             row.pending_operator,
+            flash_waiting=bool(row.flash) and row.flash != "[]",
         )
 
     def delete(self, id_hash: str) -> None:

@@ -167,7 +167,11 @@ def render(
     """Render a page that extends base.html, with the actor, CSRF token, flashes and nav."""
     actor = signed_in_actor(request)
     session = load_session(request)
-    flashes = get_sessions(request).pop_flash(session.id_hash) if session else []
+    flashes = (
+        get_sessions(request).pop_flash(session.id_hash)
+        if session and _flash_waiting(request, session)
+        else []
+    )
     full = {
         "actor": actor,
         "csrf_token": _LazyCsrfToken(request),
@@ -183,3 +187,12 @@ def flash(request: Request, message: str, kind: str = "info") -> None:
     """A message shown on the next page this browser renders (after a redirect)."""
     session = ensure_session(request)
     get_sessions(request).push_flash(session.id_hash, message, kind)
+    request.state.flash_pushed = True
+
+
+def _flash_waiting(request: Request, session: Session) -> bool:
+    """Whether the session may hold messages to show: some were stored when this request read
+    it, or this request stored one since. Otherwise render skips reading them again (a
+    statement on every page); one another tab stores meanwhile shows on the next page, as it
+    would had it come a moment later."""
+    return session.flash_waiting or bool(getattr(request.state, "flash_pushed", False))
