@@ -241,3 +241,22 @@ def test_without_pg_trgm_the_upgrade_goes_on_and_search_scans(
         assert [u.upn for u in search_users(vault, "A BRAU").items] == ["helga.braun@contoso.com"]
     finally:
         vault.close()
+
+
+def test_a_search_indexes_a_long_tail_first(vault: Vault) -> None:
+    count = search_index.TAIL_SCANNED + 1
+    upns = [f"kim{i:05d}@contoso.com" for i in range(count)]
+    vault.add_tokens(
+        ADMIN,
+        [classic(f"T{i:06d}", upn, i + 1) for i, upn in enumerate(upns)],
+        create_missing_users=True,
+    )
+    sqlite = vault.engine.dialect.name == "sqlite"
+    if sqlite:
+        with db.reading(vault.engine) as conn:
+            assert search_index.behind(conn) >= count
+    result = search(vault, ADMIN, "kim00123")
+    assert [u.upn for u in result.users] == ["kim00123@contoso.com"]
+    if sqlite:
+        with db.reading(vault.engine) as conn:
+            assert search_index.behind(conn) == 0

@@ -206,7 +206,8 @@ def catch_up(conn: sa.Connection) -> None:
 def keep_up(engine: sa.Engine) -> None:
     """Before a search on SQLite: index the tails if either is longer than ``TAIL_SCANNED``
     (after an import), so the search matches at most that many rows by LIKE. A vault that cannot
-    be written now (a read-only file) is searched as it is: slower, still right."""
+    be written now (a read-only file, another writer for longer than the writer's wait) is
+    searched as it is: slower, still right."""
     if engine.dialect.name != "sqlite":
         return
     with db.reading(engine) as conn:
@@ -220,6 +221,8 @@ def keep_up(engine: sa.Engine) -> None:
             "the search index could not be brought up to date (%s); searching without it",
             db.storage_error(refused).message,
         )
+    except db.StorageError as busy:  # another writer held the vault for the whole wait
+        log.warning("the search index was not brought up to date: %s", busy.message)
 
 
 @contextlib.contextmanager
