@@ -1,5 +1,5 @@
-"""A console page reads the session's messages for the next page only when some wait (issue 15:
-one statement less on every page view), and still shows each message once."""
+"""Statements a console page need not run (issue 15): the session's messages for the next page
+are read only when some wait, and still shown once; the start page reads the settings once."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from oathdesk.web.config import WebConfig
 from tests.web.conftest import WebVault, serve_app, signed_in
 
 
-class FlashReads:
-    """How many times the server read a session's stored messages while the block ran."""
+class Reads:
+    """How many statements starting with ``start`` the server ran while the block ran."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, start: str) -> None:
         self.engine = engine
+        self.start = start
         self.count = 0
 
-    def __enter__(self) -> FlashReads:
+    def __enter__(self) -> Reads:
         sa.event.listen(self.engine, "before_cursor_execute", self._record)
         return self
 
@@ -27,20 +28,31 @@ class FlashReads:
         sa.event.remove(self.engine, "before_cursor_execute", self._record)
 
     def _record(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        self.count += " ".join(statement.split()).startswith("SELECT web_sessions.flash FROM")
+        self.count += " ".join(statement.split()).startswith(self.start)
+
+
+FLASH = "SELECT web_sessions.flash FROM"
 
 
 def test_messages_are_read_only_when_some_wait(web_config: WebConfig, web_vault: WebVault) -> None:
     app = create_app(web_config)
     with serve_app(app) as base, signed_in(base, web_vault.admin) as client:
         engine = app.state.vault.engine
-        with FlashReads(engine) as reads:
+        with Reads(engine, FLASH) as reads:
             first = client.get("/")  # the sign-in left "Signed in as ..." for this page
         assert first.status_code == 200
         assert "Signed in as ada (admin)" in first.text
         assert reads.count == 1
-        with FlashReads(engine) as reads:
+        with Reads(engine, FLASH) as reads:
             again = client.get("/")
         assert again.status_code == 200
         assert "Signed in as" not in again.text
         assert reads.count == 0
+
+
+def test_the_start_page_reads_the_settings_once(web_config: WebConfig, web_vault: WebVault) -> None:
+    app = create_app(web_config)
+    with serve_app(app) as base, signed_in(base, web_vault.admin) as client:
+        with Reads(app.state.vault.engine, "SELECT settings.id") as reads:
+            assert client.get("/").status_code == 200
+        assert reads.count == 1

@@ -264,11 +264,16 @@ def token_state_counts(vault: Vault) -> dict[str, int]:
         return {str(state): int(count) for state, count in conn.execute(query)}
 
 
-def undelivered_tokens(vault: Vault, *, limit: int) -> tuple[list[Token], int]:
-    """The oldest ``limit`` tokens still not delivered after the warning period, and how many
-    there are in all (``Vault.undelivered`` lists them all; the dashboard needs a page)."""
+def undelivered_tokens(
+    vault: Vault, *, limit: int, warning_days: int | None = None
+) -> tuple[list[Token], int]:
+    """The oldest ``limit`` tokens still not delivered after the warning period (the settings',
+    unless the caller read them already: ``warning_days``), and how many there are in all
+    (``Vault.undelivered`` lists them all; the dashboard needs a page)."""
     with db.reading(vault.engine) as conn:
-        cutoff = utc_now() - timedelta(days=rows.read_settings(conn).undelivered_warning_days)
+        if warning_days is None:
+            warning_days = rows.read_settings(conn).undelivered_warning_days
+        cutoff = utc_now() - timedelta(days=warning_days)
         since = sa.func.coalesce(tokens.c.assigned_at, tokens.c.created_at)
         waiting = tokens.c.state.in_([state.value for state in WAITING])
         # Stock registered in Entra without a user (`entra push --stock`) waits for no one.

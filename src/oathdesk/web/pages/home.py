@@ -26,8 +26,10 @@ def home(request: Request, actor: Actor = Depends(current_actor)) -> Response:  
     if can_look_up:
         stored = token_state_counts(vault)
         counts = [(state.value, stored.get(state.value, 0)) for state in TokenState]
-        late, late_total = undelivered_tokens(vault, limit=SHOWN_UNDELIVERED)
         warning_days = vault.settings().undelivered_warning_days
+        late, late_total = undelivered_tokens(
+            vault, limit=SHOWN_UNDELIVERED, warning_days=warning_days
+        )
     return render(
         request,
         "home.html",
