@@ -6,6 +6,7 @@ file is reported at once, with its line. Rows without a user are tokens in stock
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -154,7 +155,9 @@ def _vault_conflicts(vault: Vault, parsed: ParsedFile, fingerprints: list[bytes]
     problems = []
     present = vault.existing_serials(r.serial for r in records if r.serial)
     holders = vault.secret_holders([r.secret for r in records], secret_fingerprints=fingerprints)
-    for record, holder in zip(records, holders, strict=True):
+    # The rows are walked only when something clashes (a new vendor order: nothing does).
+    clashing = bool(present) or holders.count(None) != len(holders)
+    for record, holder in zip(records, holders, strict=True) if clashing else ():
         if record.serial in present:
             problems.append(
                 Problem(
@@ -178,8 +181,12 @@ def _vault_conflicts(vault: Vault, parsed: ParsedFile, fingerprints: list[bytes]
                 )
             )
     limit = vault.settings().max_tokens_per_user
-    counts = vault.token_counts(r.upn for r in records if r.upn)
-    for record in records:
+    upns = [r.upn for r in records if r.upn]
+    counts = vault.token_counts(upns)
+    # Counted in C first; the rows are walked to name the line that goes over only if one does.
+    adding = Counter(upns)
+    over = any(counts[upn] + added > limit for upn, added in adding.items())
+    for record in records if over else ():
         if record.upn:
             counts[record.upn] += 1
             if counts[record.upn] == limit + 1:
