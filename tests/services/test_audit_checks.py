@@ -4,10 +4,13 @@ SQLite and PostgreSQL, with a clock the test moves."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from oathdesk.services.audit_checks import AuditChecks
+from oathdesk.vault import audit_verify
 from oathdesk.vault.schema import audit_head, audit_log
 from oathdesk.vault.vault import Vault
 from tests.vault_fixtures import ADMIN
@@ -55,7 +58,8 @@ def test_views_between_whole_checks_check_what_is_new(vault: Vault) -> None:
 
     clock.now += timedelta(minutes=3)
     _add_users(vault, 5, 2)
-    assert checks.status() == type(first)([], T0)  # only the two new records were read
+    later = checks.status()  # only the two new records were read
+    assert (later.problems, later.whole_checked_at, later.records) == ([], T0, vault.audit_count())
 
     # A record added since the last check and edited: found at the next view, with the whole
     # chain checked again to name every break.
@@ -100,3 +104,49 @@ def test_records_deleted_at_the_end_are_found_between_whole_checks(vault: Vault)
         conn.execute(audit_head.update().values(seq=last - 1))
     clock.now += timedelta(minutes=1)
     assert checks.status().problems == ["the audit head is forged or edited"]
+
+
+def test_a_view_with_nothing_new_reads_the_head_alone(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    checks = AuditChecks(vault, every=timedelta(minutes=10), clock=clock)
+    _add_users(vault, 0, 5)
+    assert checks.status().problems == []
+    reads: list[str] = []
+    real_one = audit_verify._one
+    real_rows = audit_verify._check_rows
+
+    def one(driver: Any, sql: str, parameters: tuple[Any, ...]) -> Any:
+        reads.append(sql)
+        return real_one(driver, sql, parameters)
+
+    def rows(*args: Any) -> Any:
+        reads.append("scan")
+        return real_rows(*args)
+
+    monkeypatch.setattr(audit_verify, "_one", one)
+    monkeypatch.setattr(audit_verify, "_check_rows", rows)
+    clock.now += timedelta(minutes=1)
+    view = checks.status()
+    assert (view.problems, view.records) == ([], vault.audit_count())
+    assert len(reads) == 1  # head, last seq and the end's MAC in one statement; no scan
+    _add_users(vault, 5, 1)
+    reads.clear()
+    assert checks.status().problems == []
+    assert "scan" in reads  # something new: read and checked in a snapshot as before
+
+
+def test_a_record_inserted_past_an_unmoved_head_is_found(vault: Vault) -> None:
+    clock = Clock()
+    checks = AuditChecks(vault, every=timedelta(minutes=10), clock=clock)
+    _add_users(vault, 0, 5)
+    assert checks.status().problems == []
+    last = vault.audit_count()
+    with vault.engine.begin() as conn:
+        row = conn.execute(sa.select(audit_log).where(audit_log.c.seq == last)).one()
+        conn.execute(audit_log.insert().values({**row._asdict(), "seq": last + 1}))
+    clock.now += timedelta(minutes=1)
+    assert f"record {last + 1} after the head's last record {last} (inserted)" in (
+        checks.status().problems
+    )

@@ -71,15 +71,16 @@ def test_append_during_an_incremental_check_is_not_tampering(
     populate(vault)
     first = vault.check_audit()
     _append(vault, 2)
-    # After the kept record's read (the first _one call) and after the scan: appends land
-    # between every pair of the incremental check's reads.
-    _after(monkeypatch, "_one", vault)
+    # After the probe for "nothing new" (the first _one call: the check's snapshot starts
+    # after it, so it sees that append), the kept record's read (the second) and the scan:
+    # appends land between every pair of the incremental check's reads.
+    _after(monkeypatch, "_one", vault, times=2)
     _after(monkeypatch, "_check_rows", vault)
     later = vault.check_audit(first.end)
     assert later.problems == []
     assert later.end is not None
     assert first.end is not None
-    assert later.end.seq == first.end.seq + 2
+    assert later.end.seq == first.end.seq + 3
     monkeypatch.undo()
     assert vault.check_audit(later.end).problems == []
     assert vault.check_audit().problems == []

@@ -26,6 +26,7 @@ WHOLE_CHECK_EVERY = timedelta(minutes=10)
 class ChainStatus:
     problems: list[str]  # every break found; empty: intact
     whole_checked_at: datetime  # when the whole chain was last checked (the rest: just now)
+    records: int | None = None  # the verified head's count of records (None: not intact)
 
 
 class AuditChecks:
@@ -65,4 +66,4 @@ class AuditChecks:
             whole_at = now if due or self._whole_at is None else self._whole_at
             self._whole_at = whole_at
             self._end = check.end  # None after a break: the next view checks everything
-            return ChainStatus(check.problems, whole_at)
+            return ChainStatus(check.problems, whole_at, check.records)
