@@ -8,6 +8,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup, escape
 
 from oathdesk.services.directory import drift_overview
 from oathdesk.vault.vault import Token
@@ -40,6 +41,9 @@ class Bar:
     window_width: float
 
 
+FILLS = {"ok": "#2e7d32", "near": "#ed6c02", "outside": "#c62828"}
+
+
 @dataclass(frozen=True)
 class BarChart:
     width: int
@@ -49,6 +53,30 @@ class BarChart:
     bars: list[Bar]
     left_label_x: float
     right_label_x: float
+
+    @property
+    def bars_svg(self) -> Markup:
+        """Every bar's SVG group, one string: drawn in the template's loop, each bar's dozen
+        escaped numbers were most of the page's time (a full page: 60 bars, ~900 escapes)."""
+        # Safe: _bar_svg escapes each text it puts in; the rest are numbers and fixed colours.
+        # (Markup.format, which escapes for us, costs more than the template loop did.)
+        return Markup("\n".join(_bar_svg(bar) for bar in self.bars))  # noqa: S704
+
+
+def _bar_svg(bar: Bar) -> str:
+    serial = escape(bar.serial)
+    return (
+        f'  <g class="hd-bar" data-serial="{serial}">\n'
+        f"    <title>{serial} {escape(bar.upn)}: {bar.drift:+d} s (window ±{bar.window} s)"
+        "</title>\n"
+        f'    <text x="4" y="{bar.y + 11}" font-size="11" fill="#222">'
+        f"{escape(bar.serial[:18])}</text>\n"
+        f'    <rect x="{bar.window_left}" y="{bar.y + 1}" width="{bar.window_width}"'
+        ' height="12" fill="#e6f4ea"/>\n'
+        f'    <rect x="{bar.x}" y="{bar.y + 3}" width="{bar.width}" height="8"'
+        f' fill="{FILLS[bar.status]}"/>\n'
+        "  </g>"
+    )
 
 
 def _status(drift: int, window: int) -> str:
