@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from oathdesk.errors import InvalidInput, PolicyRefused
-from oathdesk.otp import acceptance_profile
 from oathdesk.services.audit_checks import AuditChecks
+from oathdesk.services.drift import window_seconds
 from oathdesk.services.token_actions import available_actions
 from oathdesk.services.token_checks import DriftRow, drift_rows
 from oathdesk.vault import lookup, search_index
@@ -184,9 +184,7 @@ def drift_overview(
     latest = []
     for token in measured.items:
         if token.serial in history and token.drift_seconds is not None:
-            profile = acceptance_profile(profile_name, period=token.period)
-            window = min(profile.behind, profile.ahead) * token.period
-            latest.append((token, token.drift_seconds, window))
+            latest.append((token, token.drift_seconds, window_seconds(profile_name, token.period)))
     shown = {row.token.serial for row in report}
     return DriftOverview(
         report,
