@@ -28,8 +28,11 @@ def time_element(moment: datetime | str, *, seconds: bool) -> Markup:
     utc = moment.astimezone(UTC)
     shown = utc.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
     precision = "seconds" if seconds else "minutes"
-    return Markup('<time datetime="{}" title="{}" data-local="{}">{}</time>').format(
-        utc.strftime("%Y-%m-%dT%H:%M:%SZ"), shown, precision, shown
+    stamp = utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Safe without escaping: digits and fixed text only. Markup.format, which escapes each
+    # value, cost 40 µs a call: 4 ms of an audit page's 100 rows (issue 15).
+    return Markup(  # noqa: S704
+        f'<time datetime="{stamp}" title="{shown}" data-local="{precision}">{shown}</time>'
     )
 
 
