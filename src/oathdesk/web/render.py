@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from oathdesk.people import phone_text
 from oathdesk.vault.operators import password_rules
+from oathdesk.web.audit_rows import audit_rows_html
 
 
 def time_element(moment: datetime | str, *, seconds: bool) -> Markup:
@@ -56,6 +57,7 @@ def environment() -> jinja2.Environment:
     # The password rules forms show before submitting: the policy object that checks them.
     env.globals["password_rules"] = password_rules()
     env.filters["phone"] = phone_text  # E.164 as stored, grouped as people read it
+    env.globals["audit_rows_html"] = audit_rows_html  # an audit table's rows in one pass
     return env
 
 
