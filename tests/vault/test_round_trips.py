@@ -221,7 +221,14 @@ def test_a_check_of_a_few_new_records_reads_them_in_one_round_trip(pg_vault: Vau
     assert later.problems == []
     assert later.end is not None
     assert later.end.seq == first.end.seq + 1
-    # BEGIN, the record the last check ended at, the last seq (whether to check in halves),
-    # the new records, the head, ROLLBACK: no server-side cursor's DECLARE, FETCH and CLOSE.
+    # The probe for "nothing new" (something is), then BEGIN, the record the last check ended
+    # at, the last seq (whether to check in halves), the new records, the head, ROLLBACK: no
+    # server-side cursor's DECLARE, FETCH and CLOSE.
     assert "DECLARE" not in wire.text
-    assert wire.round_trips <= 6
+    assert wire.round_trips <= 7
+    # Nothing new since (the common console view): the probe alone, no snapshot.
+    with Wire(pg_vault.engine) as wire:
+        again = pg_vault.check_audit(later.end)
+    assert (again.problems, again.end, again.records) == ([], later.end, later.end.seq)
+    assert wire.round_trips == 1
+    assert "BEGIN" not in wire.text
