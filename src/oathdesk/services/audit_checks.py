@@ -3,9 +3,10 @@
 Checking the whole chain reads every record (about three seconds per 100,000 on a small
 machine), too slow for each view of a log that grows by every reveal. So a server checks the
 whole chain at most every ``WHOLE_CHECK_EVERY``, and in between only the records added since
-the last check, chained on to its end, and the head. A record edited after the last whole check
-is found by the next one, at most that long later; `oathdesk audit verify` and the API's
-``/audit/verify`` always check the whole chain.
+the last check, chained on to its end, and the head; when nothing was added (the log and the
+head still end where the last check did), one statement says so (``audit_verify._unmoved``).
+A record edited after the last whole check is found by the next one, at most that long later;
+`oathdesk audit verify` and the API's ``/audit/verify`` always check the whole chain.
 """
 
 from __future__ import annotations
