@@ -37,6 +37,7 @@ from oathdesk.vault.operators import OperatorDirectory
 from oathdesk.vault.vault import Vault
 from oathdesk.web.app import create_app
 from oathdesk.web.config import WebConfig
+from tests.identity.standin import StandInIdP, running
 from tests.window_codes import code_absent_from_window
 
 LOCAL_ADMIN = Actor("local:test", "admin")
@@ -178,6 +179,13 @@ def serve_app(app: FastAPI) -> Iterator[str]:
 def live_server(web_config: WebConfig) -> Iterator[str]:
     with serve_app(create_app(web_config)) as base_url:
         yield base_url
+
+
+@pytest.fixture
+def idp(tmp_path: Path) -> Iterator[StandInIdP]:
+    """A running stand-in Microsoft identity provider (HTTPS, its own throwaway CA)."""
+    with running(tmp_path / "idp-tls") as standin:
+        yield standin
 
 
 @pytest.fixture

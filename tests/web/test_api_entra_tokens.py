@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +66,6 @@ def configure(web_vault: WebVault, idp: StandInIdP, base_url: str, audience: str
         )
     finally:
         vault.close()
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[StandInIdP]:
-    with running(tmp_path / "idp-tls") as standin:
-        yield standin
 
 
 @pytest.fixture

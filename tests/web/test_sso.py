@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +12,7 @@ import pytest
 
 from oathdesk.vault import sso as stored
 from oathdesk.vault.models import Actor
-from tests.identity.standin import CLIENT_ID, CLIENT_SECRET, TENANT_ID, StandInIdP, running
+from tests.identity.standin import CLIENT_ID, CLIENT_SECRET, TENANT_ID, StandInIdP
 from tests.web.conftest import WebVault, new_client, post_form
 
 ADMIN = Actor("local:test", "admin")
@@ -39,12 +37,6 @@ def configure(web_vault: WebVault, idp: StandInIdP, base_url: str, **extra: Any)
         )
     finally:
         vault.close()
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[StandInIdP]:
-    with running(tmp_path / "idp-tls") as standin:
-        yield standin
 
 
 @pytest.fixture

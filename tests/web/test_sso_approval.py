@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from oathdesk.vault.models import Actor
-from tests.identity.standin import StandInIdP, TestUser, running
+from tests.identity.standin import StandInIdP, TestUser
 from tests.web.conftest import WebVault, new_client, signed_in
 from tests.web.helpdesk_support import HELGA, OLAF, element, populate, submit, text_of
 from tests.web.test_pages_reveal import CHECK, codes_around, shown_code
@@ -34,12 +33,6 @@ AUDREY = TestUser(
     roles=["oathdesk.auditor"],
 )
 FORM = {**CHECK, "channel": "phone"}
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[StandInIdP]:
-    with running(tmp_path / "idp-tls") as standin:
-        yield standin
 
 
 @pytest.fixture

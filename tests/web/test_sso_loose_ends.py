@@ -6,27 +6,19 @@ reveal page says so. Real uvicorn servers, the stand-in identity provider over H
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from oathdesk.services.alerts import AlertSettings
 from oathdesk.web.app import create_app
-from tests.identity.standin import StandInIdP, running
+from tests.identity.standin import StandInIdP
 from tests.web.api_support import assert_error, make_keys
 from tests.web.conftest import LOCAL_ADMIN, WebVault, new_client, post_form, serve_app, signed_in
 from tests.web.helpdesk_support import HELGA, element, populate, submit, text_of
 from tests.web.test_auth import attempt
 from tests.web.test_pages_reveal import CHECK
 from tests.web.test_sso import audit, configure, sso_sign_in
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[StandInIdP]:
-    with running(tmp_path / "idp-tls") as standin:
-        yield standin
 
 
 def test_refused_microsoft_callbacks_count_in_the_sign_in_throttle(

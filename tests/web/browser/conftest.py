@@ -141,6 +141,20 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
+def sso_page(browser: Browser) -> Iterator[Page]:
+    """A page for sign-ins at the stand-in identity provider (``idp``)."""
+    # The stand-in's certificate comes from a throwaway CA that Chromium does not know; the
+    # console itself is plain http on 127.0.0.1 and needs no exception.
+    context = browser.new_context(
+        viewport=VIEWPORT, locale="en-GB", timezone_id="UTC", ignore_https_errors=True
+    )
+    context.add_init_script(CSP_LISTENER)
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
 def page(context: BrowserContext) -> Page:
     return context.new_page()
 

@@ -11,39 +11,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from oathdesk.seed import encode_base32
-from tests.identity.standin import StandInIdP, running
-from tests.web.browser.conftest import CSP_LISTENER, VIEWPORT, Shoot
+from tests.identity.standin import StandInIdP
+from tests.web.browser.conftest import Shoot
 from tests.web.conftest import WebVault
 from tests.web.helpdesk_support import HELGA, HELGA_SECRET, oathtool, populate
 from tests.web.test_sso import configure
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture
-def idp(tmp_path: Path) -> Iterator[StandInIdP]:
-    with running(tmp_path / "idp-tls") as standin:
-        yield standin
-
-
-@pytest.fixture
-def sso_page(browser: Browser) -> Iterator[Page]:
-    # The stand-in's certificate comes from a throwaway CA that Chromium does not know; the
-    # console itself is plain http on 127.0.0.1 and needs no exception.
-    context = browser.new_context(
-        viewport=VIEWPORT, locale="en-GB", timezone_id="UTC", ignore_https_errors=True
-    )
-    context.add_init_script(CSP_LISTENER)
-    context.set_default_timeout(15_000)
-    yield context.new_page()
-    context.close()
 
 
 def sign_in_with_microsoft(page: Page, base_url: str) -> None:
