@@ -8,6 +8,8 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from openpyxl import Workbook
+
 from oathdesk.formats.problems import Code, Problem
 from oathdesk.seed import encode_base32
 
@@ -25,6 +27,18 @@ def assert_no_secret(texts: Iterable[str], secrets: Iterable[bytes]) -> None:
     for secret in secrets:
         for spelling in spellings(secret):
             assert spelling not in joined, f"a secret leaked: {spelling[:4]}..."
+
+
+def xlsx_bytes(rows: Iterable[Sequence[object]]) -> bytes:
+    """A one-sheet workbook holding ``rows``, as the bytes of an .xlsx file."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(list(row))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
 
 
 def assert_well_formed(problems: Iterable[Problem]) -> None:

@@ -22,7 +22,6 @@ import pskc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openpyxl import Workbook
 from PIL import Image
 
 from oathdesk.formats.limits import (
@@ -39,7 +38,7 @@ from oathdesk.formats.reader import read_seed_file
 from oathdesk.formats.spreadsheet import parse_spreadsheet
 from oathdesk.vault.config import VaultLocation
 from tests.conftest import OATHDESK, assert_one_line_error, run_cli
-from tests.formats.helpers import assert_well_formed
+from tests.formats.helpers import assert_well_formed, xlsx_bytes
 from tests.web.api_support import make_keys
 from tests.web.conftest import free_port, make_web_vault
 from tests.web.test_serve import clean_env, read_banner
@@ -70,18 +69,7 @@ def pskc_with(insert: bytes, *, before: bytes = b"</pskc:KeyContainer>") -> byte
     return PSKC.replace(before, insert + before, 1)
 
 
-def workbook(rows: list[list[str]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
-XLSX = workbook([["User", "Secret"], ["helga@contoso.com", SECRET]])
+XLSX = xlsx_bytes([["User", "Secret"], ["helga@contoso.com", SECRET]])
 SHEET = "xl/worksheets/sheet1.xml"
 
 

@@ -4,35 +4,22 @@ refused."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from openpyxl import Workbook
 
 from oathdesk.formats.problems import Code
 from oathdesk.formats.spreadsheet import HEX_SEED_MIN_DIGITS, parse_spreadsheet
 from oathdesk.seed import encode_base32
+from tests.formats.helpers import xlsx_bytes
 
 # RFC 4226 appendix D: the secret "12345678901234567890", in hex all digits.
 RFC4226_HEX = "3132333435363738393031323334353637383930"
 RFC4226 = b"12345678901234567890"
 
 
-def xlsx(rows: list[list[object]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize("header", ["Secret", "Secret key", "Seed", "Key", "Secret (hex)"])
 def test_the_rfc_4226_hex_seed_in_a_secret_column(header: str) -> None:
     for data in (
-        xlsx([["UPN", "Serial", header], ["helga@contoso.com", "86596120001", RFC4226_HEX]]),
+        xlsx_bytes([["UPN", "Serial", header], ["helga@contoso.com", "86596120001", RFC4226_HEX]]),
         f"User,Serial,{header}\nhelga@contoso.com,86596120001,{RFC4226_HEX}\n".encode(),
     ):
         parsed = parse_spreadsheet(data)
