@@ -50,6 +50,24 @@ def swap_rows(vault: Vault, first: int, second: int) -> None:
     execute(vault, put(first, b), put(second, a))
 
 
+def check_after_an_end(vault: Vault) -> None:
+    """Nine records added after a checked end verify from that end, and an edit among them is
+    found (shared by the chunked and the split check's tests)."""
+    populate(vault, users=2)
+    first = vault.check_audit()
+    assert first.end is not None
+    for index in range(9):
+        vault.add_user(ADMIN, f"late{index}@contoso.com")
+    later = vault.check_audit(first.end)
+    assert later.problems == []
+    assert later.end is not None
+    assert later.end.seq == first.end.seq + 9
+    execute(vault, put(first.end.seq + 5, {"upn": "other@contoso.com"}))
+    assert vault.check_audit(first.end).problems == [
+        f"record {first.end.seq + 5}: MAC mismatch (edited or forged)"
+    ]
+
+
 def test_intact_log_verifies(vault: Vault, location: VaultLocation, cli: RunCli) -> None:
     count = populate(vault)
     result = cli("audit", "verify", env=cli_env(location))

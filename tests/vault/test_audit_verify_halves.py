@@ -21,7 +21,7 @@ from oathdesk.vault.audit_verify import ChainCheck, ChainPoint, check_driver_cha
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.schema import audit_head, audit_log
 from oathdesk.vault.vault import Vault
-from tests.vault.test_audit import execute, populate, put, row, swap_rows
+from tests.vault.test_audit import check_after_an_end, execute, populate, put, row, swap_rows
 from tests.vault_fixtures import ADMIN
 
 
@@ -66,19 +66,7 @@ def test_intact_log_is_checked_in_halves(
 
 
 def test_check_after_an_end_in_halves(vault: Vault, halves: list[ChainCheck | None]) -> None:
-    populate(vault, users=2)
-    first = vault.check_audit()
-    assert first.end is not None
-    for index in range(9):
-        vault.add_user(ADMIN, f"late{index}@contoso.com")
-    later = vault.check_audit(first.end)
-    assert later.problems == []
-    assert later.end is not None
-    assert later.end.seq == first.end.seq + 9
-    execute(vault, put(first.end.seq + 5, {"upn": "other@contoso.com"}))
-    assert vault.check_audit(first.end).problems == [
-        f"record {first.end.seq + 5}: MAC mismatch (edited or forged)"
-    ]
+    check_after_an_end(vault)
 
 
 def _edit_both_sides(vault: Vault) -> None:

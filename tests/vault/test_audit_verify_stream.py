@@ -12,8 +12,7 @@ from benchmarks.big_vault import append_audit_records
 from oathdesk.vault import audit_verify
 from oathdesk.vault.schema import audit_log
 from oathdesk.vault.vault import Vault
-from tests.vault.test_audit import execute, populate, put, row, swap_rows
-from tests.vault_fixtures import ADMIN
+from tests.vault.test_audit import check_after_an_end, execute, populate, put, row, swap_rows
 
 pytestmark = pytest.mark.usefixtures("small_chunks")
 
@@ -79,19 +78,7 @@ def test_details_stored_in_another_json_form_still_verify(vault: Vault) -> None:
 
 
 def test_check_after_an_end_across_chunks(vault: Vault) -> None:
-    populate(vault, users=2)
-    first = vault.check_audit()
-    assert first.end is not None
-    for index in range(9):
-        vault.add_user(ADMIN, f"late{index}@contoso.com")
-    later = vault.check_audit(first.end)
-    assert later.problems == []
-    assert later.end is not None
-    assert later.end.seq == first.end.seq + 9
-    execute(vault, put(first.end.seq + 5, {"upn": "other@contoso.com"}))
-    assert vault.check_audit(first.end).problems == [
-        f"record {first.end.seq + 5}: MAC mismatch (edited or forged)"
-    ]
+    check_after_an_end(vault)
 
 
 def test_break_at_the_real_chunk_edge_of_a_long_log(
