@@ -5,7 +5,7 @@ Plain frozen dataclasses, so services and interfaces can pass them around withou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -112,6 +112,113 @@ class Token:
         }
 
 
+# The columns of ``tokens`` a Token is made of, in the order ``token_of_columns`` takes them
+# (the owner's UPN and whether the vault holds the secret come from other tables).
+TOKEN_COLUMNS = (
+    "id",
+    "serial",
+    "manufacturer",
+    "model",
+    "kind",
+    "algorithm",
+    "digits",
+    "period",
+    "state",
+    "carrier",
+    "tracking",
+    "drift_seconds",
+    "drift_measured_at",
+    "created_at",
+    "updated_at",
+    "assigned_at",
+    "burned_at",
+    "registered_at",
+    "shipped_at",
+    "delivered_at",
+    "purged_at",
+    "closed_at",
+    "version",
+)
+_TOKEN_FIELDS = tuple(f.name for f in fields(Token))
+_KINDS = {member.value: member for member in TokenKind}
+_ALGORITHMS = {member.value: member for member in Algorithm}
+_STATES = {member.value: member for member in TokenState}
+
+# What turns a stored time into an aware datetime: ``aware`` for the driver's datetimes,
+# ``utc_moment`` for those and SQLite's text as well.
+Moment = Callable[[Any], datetime | None]
+
+
+def token_of_columns(
+    columns: Sequence[Any], upn: str | None, has_secret: bool, moment: Moment
+) -> Token:
+    """The Token of a row of ``TOKEN_COLUMNS`` (the vault's reads and the quick read path
+    both build theirs here). A page of 100 tokens built them at 33 µs each, most of a drift
+    page's vault time: so the enums come from a dict, and the fields go into the new object's
+    ``__dict__`` at once, where the frozen dataclass's ``__init__`` sets its 25 fields one
+    ``object.__setattr__`` at a time (three times slower). Same object, same equality."""
+    (
+        id_,
+        serial,
+        manufacturer,
+        model,
+        kind,
+        algorithm,
+        digits,
+        period,
+        state,
+        carrier,
+        tracking,
+        drift_seconds,
+        drift_measured_at,
+        created_at,
+        updated_at,
+        assigned_at,
+        burned_at,
+        registered_at,
+        shipped_at,
+        delivered_at,
+        purged_at,
+        closed_at,
+        version,
+    ) = columns
+    token: Token = object.__new__(Token)
+    token.__dict__.update(
+        zip(
+            _TOKEN_FIELDS,
+            (
+                id_,
+                serial,
+                manufacturer,
+                model,
+                _KINDS.get(kind) or TokenKind(kind),  # the constructor names a bad value
+                _ALGORITHMS.get(algorithm) or Algorithm(algorithm),
+                digits,
+                period,
+                _STATES.get(state) or TokenState(state),
+                upn,
+                carrier,
+                tracking,
+                drift_seconds,
+                moment(drift_measured_at),
+                moment(created_at) or utc_now(),
+                moment(updated_at) or utc_now(),
+                moment(assigned_at),
+                moment(burned_at),
+                moment(registered_at),
+                moment(shipped_at),
+                moment(delivered_at),
+                moment(purged_at),
+                moment(closed_at),
+                bool(has_secret),
+                version,
+            ),
+            strict=True,
+        )
+    )
+    return token
+
+
 @dataclass(frozen=True)
 class NewToken:
     """One token to add (a bulk import is a list of these). The secret never shows in a repr."""
@@ -176,3 +283,19 @@ def aware(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
+
+
+_UTC_OFFSET = "+00:00"
+
+
+def utc_moment(stored: datetime | str | None) -> datetime | None:
+    """A stored time as an aware datetime: a driver's datetime (``aware``), or SQLite's text
+    read as is (SQLAlchemy's DateTime stores ISO text in UTC without a zone). Text with the
+    zone appended is parsed in one C call, a fifth of parsing it and then setting the zone."""
+    if stored is None:
+        return None
+    if isinstance(stored, str):
+        if stored[-6:-5] in ("+", "-") and stored[-3:-2] == ":":  # a zone of its own
+            return aware(datetime.fromisoformat(stored))
+        return datetime.fromisoformat(stored + _UTC_OFFSET)
+    return aware(stored)

@@ -30,10 +30,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from oathdesk.errors import NotFound
-from oathdesk.otp import Algorithm
 from oathdesk.platform_io import chmod_private
-from oathdesk.vault.lifecycle import TokenKind, TokenState
-from oathdesk.vault.models import Token, User, VaultSettings, aware, utc_now
+from oathdesk.vault.lifecycle import TokenState
+from oathdesk.vault.models import (
+    Token,
+    User,
+    VaultSettings,
+    token_of_columns,
+    utc_moment,
+    utc_now,
+)
 from oathdesk.vault.schema_version import schema_head
 
 if TYPE_CHECKING:
@@ -207,7 +213,7 @@ class QuickReader:
             " JOIN tokens AS t ON t.id = d.token_id ORDER BY d.measured_at, d.id"
         )
         for serial, measured_at, drift in self._db.execute(query):
-            moment = _moment(measured_at)
+            moment = utc_moment(measured_at)
             assert moment is not None  # NOT NULL
             history.setdefault(serial, []).append((moment, drift))
         return history
@@ -239,68 +245,11 @@ def _writable(path: str) -> bool:
     return os.access(path, os.W_OK) and os.access(folder, os.W_OK)
 
 
-def _moment(stored: str | None) -> datetime | None:
-    """SQLAlchemy's DateTime on SQLite: ISO text in UTC without the zone (``bulk``)."""
-    return None if stored is None else aware(datetime.fromisoformat(stored))
-
-
 def _user(row: Any) -> User:
     upn, display_name, phone, notes, created_at = row
-    return User(upn, display_name, phone, notes, _moment(created_at) or utc_now())
+    return User(upn, display_name, phone, notes, utc_moment(created_at) or utc_now())
 
 
 def _token(row: Any) -> Token:
-    (
-        token_id,
-        serial,
-        manufacturer,
-        model,
-        kind,
-        algorithm,
-        digits,
-        period,
-        state,
-        carrier,
-        tracking,
-        drift_seconds,
-        drift_measured_at,
-        created_at,
-        updated_at,
-        assigned_at,
-        burned_at,
-        registered_at,
-        shipped_at,
-        delivered_at,
-        purged_at,
-        closed_at,
-        version,
-        upn,
-        has_secret,
-    ) = row
-    return Token(
-        id=token_id,
-        serial=serial,
-        manufacturer=manufacturer,
-        model=model,
-        kind=TokenKind(kind),
-        algorithm=Algorithm(algorithm),
-        digits=digits,
-        period=period,
-        state=TokenState(state),
-        upn=upn,
-        carrier=carrier,
-        tracking=tracking,
-        drift_seconds=drift_seconds,
-        drift_measured_at=_moment(drift_measured_at),
-        created_at=_moment(created_at) or utc_now(),
-        updated_at=_moment(updated_at) or utc_now(),
-        assigned_at=_moment(assigned_at),
-        burned_at=_moment(burned_at),
-        registered_at=_moment(registered_at),
-        shipped_at=_moment(shipped_at),
-        delivered_at=_moment(delivered_at),
-        purged_at=_moment(purged_at),
-        closed_at=_moment(closed_at),
-        has_secret=bool(has_secret),
-        version=version,
-    )
+    # The tokens' columns, then the owner's UPN and whether the secret is held (_TOKENS_SELECT).
+    return token_of_columns(row[:-2], row[-2], row[-1], utc_moment)

@@ -12,10 +12,18 @@ import sqlalchemy as sa
 from sqlalchemy.types import ARRAY
 
 from oathdesk.errors import Conflict, NotFound
-from oathdesk.otp import Algorithm
 from oathdesk.vault.keys import DataKey
-from oathdesk.vault.lifecycle import HELD, TokenKind, TokenState
-from oathdesk.vault.models import Token, User, VaultSettings, aware, utc_now
+from oathdesk.vault.lifecycle import HELD, TokenState
+from oathdesk.vault.models import (
+    TOKEN_COLUMNS,
+    Token,
+    User,
+    VaultSettings,
+    aware,
+    token_of_columns,
+    utc_moment,
+    utc_now,
+)
 from oathdesk.vault.schema import (
     audit_log,
     drift_measurements,
@@ -186,36 +194,9 @@ def tokens_of_rows(conn: sa.Connection, found: Sequence[sa.Row[Any]]) -> list[To
     made = []
     for row in found:
         columns = columns_of(row)  # the id first
-        made.append(_token_of(columns, *extras.get(columns[0], (None, False))))
+        upn, has_secret = extras.get(columns[0], (None, False))
+        made.append(token_of_columns(columns, upn, has_secret, utc_moment))
     return made
-
-
-# The columns of ``tokens`` a Token is made of, in the order ``_token_of`` takes them.
-_TOKEN_COLUMNS = (
-    "id",
-    "serial",
-    "manufacturer",
-    "model",
-    "kind",
-    "algorithm",
-    "digits",
-    "period",
-    "state",
-    "carrier",
-    "tracking",
-    "drift_seconds",
-    "drift_measured_at",
-    "created_at",
-    "updated_at",
-    "assigned_at",
-    "burned_at",
-    "registered_at",
-    "shipped_at",
-    "delivered_at",
-    "purged_at",
-    "closed_at",
-    "version",
-)
 
 
 def _token_columns(row: sa.Row[Any]) -> Callable[[sa.Row[Any]], tuple[Any, ...]]:
@@ -223,66 +204,12 @@ def _token_columns(row: sa.Row[Any]) -> Callable[[sa.Row[Any]], tuple[Any, ...]]
     rows all are): a Row's attribute look-up costs twelve times its index, and at 23 a token
     it was most of the time a page of 100 tokens took to build."""
     names = list(row._fields)
-    return operator.itemgetter(*(names.index(name) for name in _TOKEN_COLUMNS))
+    return operator.itemgetter(*(names.index(name) for name in TOKEN_COLUMNS))
 
 
 def _token(row: Any, upn: str | None, has_secret: bool) -> Token:
-    return _token_of(tuple(getattr(row, name) for name in _TOKEN_COLUMNS), upn, has_secret)
-
-
-def _token_of(columns: tuple[Any, ...], upn: str | None, has_secret: bool) -> Token:
-    (
-        id_,
-        serial,
-        manufacturer,
-        model,
-        kind,
-        algorithm,
-        digits,
-        period,
-        state,
-        carrier,
-        tracking,
-        drift_seconds,
-        drift_measured_at,
-        created_at,
-        updated_at,
-        assigned_at,
-        burned_at,
-        registered_at,
-        shipped_at,
-        delivered_at,
-        purged_at,
-        closed_at,
-        version,
-    ) = columns
-    return Token(
-        id=id_,
-        serial=serial,
-        manufacturer=manufacturer,
-        model=model,
-        kind=TokenKind(kind),
-        algorithm=Algorithm(algorithm),
-        digits=digits,
-        period=period,
-        state=TokenState(state),
-        upn=upn,
-        carrier=carrier,
-        tracking=tracking,
-        drift_seconds=drift_seconds,
-        drift_measured_at=aware(drift_measured_at),
-        created_at=aware(created_at) or utc_now(),
-        updated_at=aware(updated_at) or utc_now(),
-        assigned_at=aware(assigned_at),
-        burned_at=aware(burned_at),
-        registered_at=aware(registered_at),
-        shipped_at=aware(shipped_at),
-        delivered_at=aware(delivered_at),
-        purged_at=aware(purged_at),
-        closed_at=aware(closed_at),
-        has_secret=has_secret,
-        version=version,
-    )
+    columns = tuple(getattr(row, name) for name in TOKEN_COLUMNS)
+    return token_of_columns(columns, upn, has_secret, utc_moment)
 
 
 def update_token(conn: sa.Connection, token: Token, **values: Any) -> None:
