@@ -238,12 +238,6 @@ def test_declines_a_read_only_file(
         location.sqlite_path.chmod(0o600)
 
 
-def test_schema_head_matches_the_migrations() -> None:
-    from oathdesk.vault import db
-
-    assert schema_head() == db.SCHEMA_HEAD == db.migration_head()
-
-
 def test_wal_files_stay_private(sqlite_vault: tuple[Vault, VaultLocation, MasterKey]) -> None:
     vault, location, key = sqlite_vault
     vault.close()  # the last connection gone: SQLite removes the -wal and -shm files

@@ -3,7 +3,8 @@
 The quick read path (``quickread``) compares a vault's revision with it before answering, so it
 must not cost what loading Alembic costs (a fifth of a second). Migration files are named
 ``NNNN_what.py`` with zero-padded revisions (``migrations/versions``), so the newest is the
-greatest name: one directory listing. A test checks it against ``db.SCHEMA_HEAD`` and Alembic.
+greatest name: one directory listing. ``db.SCHEMA_HEAD`` is this value, read once at import; a
+test checks it against Alembic's head.
 """
 
 from __future__ import annotations
