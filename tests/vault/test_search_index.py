@@ -4,7 +4,10 @@ the operator's text taken literally; pages neither repeat nor skip a row; the in
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from oathdesk.vault.vault import NewToken, Vault
 from tests.pg import PostgresServer
 from tests.vault_fixtures import ADMIN
 
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 ODD = ['say "hi"', "100%", "a_b", "star*", "NEAR", "this OR that", "-minus", "(paren", "x/y"]
 
 
@@ -260,3 +264,51 @@ def test_a_search_indexes_a_long_tail_first(vault: Vault) -> None:
     if sqlite:
         with db.reading(vault.engine) as conn:
             assert search_index.behind(conn) == 0
+
+
+# Every row of users and tokens numbered afresh, as a reload may do: rowid r becomes n + 1 - r.
+# (The update triggers watch the searched columns only, so the index is left stale.)
+RENUMBER = """
+UPDATE users SET rowid = -rowid;
+UPDATE users SET rowid = (SELECT COUNT(*) FROM users) + 1 + rowid;
+UPDATE tokens SET rowid = -rowid;
+UPDATE tokens SET rowid = (SELECT COUNT(*) FROM tokens) + 1 + rowid;
+"""
+# The statements docs/vault.md gives an admin to run after a VACUUM or a dump and reload.
+DOCS_REBUILD = re.compile(r"```sql\n(BEGIN IMMEDIATE;\n.*?\nCOMMIT;\n)```", re.DOTALL)
+
+
+def test_the_documented_rebuild_mends_an_index_whose_rowids_were_renumbered(
+    sqlite_location: VaultLocation,
+) -> None:
+    """What a VACUUM may do to users and tokens (text primary keys, so rowids not kept) and a
+    reload does: the rows numbered afresh. The stale index then finds the wrong rows; the
+    rebuild in docs/vault.md, run as written, makes it find what a scan finds."""
+    documented = DOCS_REBUILD.search((DOCS / "vault.md").read_text(encoding="utf-8"))
+    assert documented is not None, "docs/vault.md lost its rebuild statements"
+    key = MasterKey.generate()
+    write_key_file(sqlite_location.key_file, key)
+    vault = Vault.create(sqlite_location, key, ADMIN)
+    try:
+        for i in range(6):
+            vault.add_user(ADMIN, f"user{i}.x@contoso.com")
+            vault.add_token(ADMIN, classic(f"6023{i}{i}{i}{i}", f"user{i}.x@contoso.com", i + 1))
+        index_the_tail(vault)
+        texts = ("user1.", "user4.", "23111", "23444")
+        assert_index_agrees(vault, *texts)
+
+        assert sqlite_location.sqlite_path is not None
+        with contextlib.closing(sqlite3.connect(sqlite_location.sqlite_path)) as raw:
+            raw.executescript(RENUMBER)
+        assert found_by_index(vault, users.c.upn, "user1.") == ["user4.x@contoso.com"]
+        assert found_by_index(vault, tokens.c.serial, "23111") == ["60234444"]
+
+        with contextlib.closing(sqlite3.connect(sqlite_location.sqlite_path)) as raw:
+            raw.executescript(documented.group(1))
+        assert_index_agrees(vault, *texts)
+        with db.reading(vault.engine) as conn:
+            assert search_index.behind(conn) == 0  # every row indexed, none left to the tail
+        vault.update_user(ADMIN, "user1.x@contoso.com", display_name="Helga Dahl")
+        assert_index_agrees(vault, *texts, "a dah")  # the triggers work on the new rowids
+    finally:
+        vault.close()
