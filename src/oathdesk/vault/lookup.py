@@ -121,7 +121,21 @@ def token_page(
 ) -> Page[Token]:
     """Tokens by serial, filtered (``drift_measured``: only those whose drift was measured)."""
     owner = upn.strip().lower() if upn else None
-    query = sa.select(tokens)
+    with db.reading(vault.engine) as conn:
+        return _token_page(conn, vault, state, owner, kind, drift_measured, cursor, limit)
+
+
+def _token_page(
+    conn: sa.Connection,
+    vault: Vault,
+    state: TokenState | None,
+    owner: str | None,
+    kind: TokenKind | None,
+    drift_measured: bool,
+    cursor: str | None,
+    limit: int,
+) -> Page[Token]:
+    query = rows.token_page_query(conn)
     if state is not None:
         query = query.where(tokens.c.state == state.value)
     if kind is not None:
@@ -137,20 +151,19 @@ def token_page(
         "upn": owner,
         "drift_measured": drift_measured or None,
     }
-    with db.reading(vault.engine) as conn:
-        found = read_page(
-            conn,
-            query,
-            order=BY_SERIAL,
-            cursors=vault.cursors,
-            listing="tokens",
-            wanted=wanted,
-            cursor=cursor,
-            limit=limit,
-            key_of=lambda row: (row.serial,),
-            item_of=lambda row: row,
-        )
-        return Page(rows.tokens_of_rows(conn, found.items), found.next_cursor)
+    found = read_page(
+        conn,
+        query,
+        order=BY_SERIAL,
+        cursors=vault.cursors,
+        listing="tokens",
+        wanted=wanted,
+        cursor=cursor,
+        limit=limit,
+        key_of=lambda row: (row.serial,),
+        item_of=lambda row: row,
+    )
+    return Page(rows.tokens_of_page(conn, found.items), found.next_cursor)
 
 
 def drift_history(vault: Vault, shown: Sequence[Token]) -> dict[str, list[tuple[datetime, int]]]:
