@@ -90,6 +90,22 @@ def test_bulk_encryption_matches_single_decryption() -> None:
         assert key.decrypt(nonce, ciphertext, token_id=token_id, serial=serial) == secret
 
 
+def test_decrypting_many_gives_each_tokens_secret_and_names_a_tampered_one() -> None:
+    key = DataKey("k", os.urandom(32))
+    ids, serials = [str(uuid.uuid4()) for _ in range(5)], [f"S{i}" for i in range(5)]
+    secrets = [os.urandom(20) for _ in range(5)]
+    sealed = key.encrypt_many(list(zip(ids, serials, secrets, strict=True)))
+    nonces, ciphertexts = [n for n, _ in sealed], [c for _, c in sealed]
+    assert key.decrypt_many(ids, serials, nonces, ciphertexts) == secrets
+    assert key.decrypt_many([], [], [], []) == []
+    # The third token's ciphertext copied onto the fourth: bound to its record, it fails there.
+    copied = [*ciphertexts[:3], ciphertexts[2], ciphertexts[4]]
+    with pytest.raises(MasterKeyError, match="stored secret of token S3 does not belong to it"):
+        key.decrypt_many(ids, serials, nonces, copied)
+    with pytest.raises(ValueError, match="one length"):
+        key.decrypt_many(ids, serials, nonces, ciphertexts[:4])
+
+
 def test_ids_are_ordered_uuid7() -> None:
     first, second = new_ids(1000), new_ids(1000)
     for text in (first[0], first[-1], second[500]):

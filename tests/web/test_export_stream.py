@@ -11,7 +11,7 @@ import pytest
 
 from oathdesk.services import exporter
 from oathdesk.services.exporter import export
-from oathdesk.vault.export_rows import SecretRow
+from oathdesk.vault.export_rows import ExportColumns
 from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.vault.vault import NewToken, Vault
 from tests.web.api_support import Api, api, api_keys
@@ -50,7 +50,9 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     opened = threading.Event()
     original = exporter._entra_chunks
 
-    def held(header_spelling: str, parts: Iterator[list[SecretRow]]) -> Iterator[str]:
+    def held(
+        header_spelling: str, parts: Iterator[tuple[ExportColumns, list[bytes]]]
+    ) -> Iterator[str]:
         for number, chunk in enumerate(original(header_spelling, parts)):
             if number == 2:  # the header, then the first rows, are out
                 assert opened.wait(timeout=60), "the test never opened the gate"

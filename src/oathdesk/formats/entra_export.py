@@ -8,10 +8,10 @@ never sign anyone in, so the export leaves it out and says why (Graph takes SHA-
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 from oathdesk.formats.cells import safe_cell, starts_like_formula
 from oathdesk.formats.entra_header import COLUMNS
@@ -45,10 +45,13 @@ def plainly_fit(
     for column in (serials, manufacturers, models):
         if not all(_plain_start(first) for first in {value[:1] for value in column}):
             return False
-    plain_upn = PLAIN_UPN.fullmatch
-    return all(
-        upn is not None and len(upn) <= MAX_PLAIN_UPN_CHARS and plain_upn(upn) for upn in upns
-    )
+    if None in upns:
+        return False
+    present = cast("Sequence[str]", upns)  # no None (above)
+    if max(map(len, present), default=0) > MAX_PLAIN_UPN_CHARS:
+        return False
+    # The regular expression mapped over the column: no Python call of ours per UPN.
+    return all(map(PLAIN_UPN.fullmatch, present))
 
 
 def entra_csv_header(header_spelling: str) -> str:
@@ -57,37 +60,105 @@ def entra_csv_header(header_spelling: str) -> str:
 
 
 def entra_csv_rows(
-    rows: Sequence[tuple[str, str, bytes, int, str, str]], *, first_position: int = 1
+    upns: Sequence[str | None],
+    serials: Sequence[str],
+    secrets: Sequence[bytes],
+    periods: Sequence[int],
+    manufacturers: Sequence[str],
+    models: Sequence[str],
+    *,
+    first_position: int = 1,
 ) -> str:
-    """(upn, serial, secret, period, manufacturer, model) rows as Entra CSV lines, the way
-    ``entra_csv.write_entra_csv`` writes them (a chunk of a streamed export); a value that
-    starts like a formula is refused (ValueError naming the row's position, never the value)."""
-    texts = _base32_many([secret for _, _, secret, _, _, _ in rows])
-    lines = [
-        [upn, serial, text, str(period), manufacturer, model]
-        for (upn, serial, _, period, manufacturer, model), text in zip(rows, texts, strict=True)
-    ]
-    # The base32 text and the interval start with a letter or digit; the other values are
-    # looked at one by one only when some first character is not an ASCII letter or digit.
-    firsts = {value[:1] for line in lines for value in (line[0], line[1], line[4], line[5])}
-    if not all(_plain_start(first) for first in firsts):
-        for position, line in enumerate(lines, start=first_position):
-            if any(starts_like_formula(value) for value in line):
-                raise ValueError(
-                    f"token at position {position} has a value that starts like a spreadsheet "
-                    "formula; it cannot be written unchanged"
-                )
-        lines = [[safe_cell(value) for value in line] for line in lines]
+    """Tokens given by columns as Entra CSV lines, the way ``entra_csv.write_entra_csv`` writes
+    them (a chunk of a streamed export); a value that starts like a formula is refused
+    (ValueError naming the token's position, never the value)."""
+    texts = base32_many(secrets)
+    named = [upn or "" for upn in upns] if None in upns else cast("Sequence[str]", upns)
+    periods_text = list(map(str, periods))
+    columns = (named, serials, texts, periods_text, manufacturers, models)
+    # Joined whole, then checked whole: when no value holds a comma, quote or line break and
+    # each starts with an ASCII letter or digit, this is what the csv module writes, without a
+    # list per row and the module's pass over every value. (The base32 text starts with a
+    # letter or digit, or is empty, which the csv module writes as nothing too.)
+    text = "\r\n".join(map(",".join, zip(*columns, strict=True))) + "\r\n" if texts else ""
+    count = len(texts)
+    firsts = {value[:1] for column in (named, serials, manufacturers, models) for value in column}
+    if (
+        text.count(",") == 5 * count
+        and text.count("\n") == count
+        and text.count("\r") == count
+        and '"' not in text
+        and all(_plain_start(first) for first in firsts)
+        and all(_plain_start(first) for first in {value[:1] for value in periods_text})
+    ):
+        return text
+    lines = [list(line) for line in zip(*columns, strict=True)]
+    for position, line in enumerate(lines, start=first_position):
+        if any(starts_like_formula(value) for value in line):
+            raise ValueError(
+                f"token at position {position} has a value that starts like a spreadsheet "
+                "formula; it cannot be written unchanged"
+            )
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(lines)
+    csv.writer(buffer, lineterminator="\r\n").writerows(
+        [[safe_cell(value) for value in line] for line in lines]
+    )
     return buffer.getvalue()
 
 
-def _base32_many(secrets: list[bytes]) -> list[str]:
-    """``encode_base32`` of each secret; those of whole 5-byte groups (the usual 20 bytes) in
-    one call of the stdlib's encoder, which is a Python loop per call in this version."""
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def _table(bits: Callable[[int], int]) -> bytes:
+    return bytes(bits(byte) for byte in range(256))
+
+
+# Base32 takes 5 bytes to 8 characters. With the bytes of whole 5-byte groups laid out as five
+# columns (every group's first byte, every second byte, ...), each character of every group
+# comes out of one or two columns at once: bytes.translate picks a byte's bits, a big integer's
+# OR merges two columns' bits, and the alphabet is one more translate.
+_LETTER = _table(lambda value: _ALPHABET[value & 31])
+_ONE = (  # (column, bits of its byte) for the characters made from one column
+    (0, 0, _table(lambda b: _ALPHABET[b >> 3])),
+    (2, 1, _table(lambda b: _ALPHABET[(b >> 1) & 31])),
+    (5, 3, _table(lambda b: _ALPHABET[(b >> 2) & 31])),
+    (7, 4, _table(lambda b: _ALPHABET[b & 31])),
+)
+_TWO = (  # (character, high column, its bits, low column, its bits) for the others
+    (1, 0, _table(lambda b: (b & 7) << 2), 1, _table(lambda b: b >> 6)),
+    (3, 1, _table(lambda b: (b & 1) << 4), 2, _table(lambda b: b >> 4)),
+    (4, 2, _table(lambda b: (b & 15) << 1), 3, _table(lambda b: b >> 7)),
+    (6, 3, _table(lambda b: (b & 3) << 3), 4, _table(lambda b: b >> 5)),
+)
+
+
+def _base32_groups(data: bytes) -> str:
+    """``base64.b32encode`` of ``data`` (a whole number of 5-byte groups), column-wise."""
+    groups = len(data) // 5
+    columns = [data[offset::5] for offset in range(5)]
+    out = bytearray(groups * 8)
+    for character, column, table in _ONE:
+        out[character::8] = columns[column].translate(table)
+    for character, high, high_bits, low, low_bits in _TWO:
+        merged = int.from_bytes(columns[high].translate(high_bits)) | int.from_bytes(
+            columns[low].translate(low_bits)
+        )
+        out[character::8] = merged.to_bytes(groups).translate(_LETTER)
+    return out.decode("ascii")
+
+
+def base32_many(secrets: Sequence[bytes]) -> list[str]:
+    """``encode_base32`` of each secret; those of whole 5-byte groups (the usual 20 bytes)
+    encoded together (``_base32_groups``): the stdlib's encoder is a Python loop per 5 bytes
+    in this version."""
+    lengths = set(map(len, secrets))
+    if len(lengths) == 1 and (length := lengths.pop()) % 5 == 0 and length:
+        # All of one length (an export's usual case): cut at fixed steps.
+        joined = _base32_groups(b"".join(secrets))
+        size = length * 8 // 5
+        return [joined[offset : offset + size] for offset in range(0, len(joined), size)]
     whole = [secret for secret in secrets if len(secret) % 5 == 0]
-    joined = base64.b32encode(b"".join(whole)).decode("ascii")
+    joined = _base32_groups(b"".join(whole))
     texts = []
     offset = 0
     for secret in secrets:

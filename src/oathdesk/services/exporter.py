@@ -32,7 +32,7 @@ from oathdesk.formats.otpauth_list import write_otpauth_list
 from oathdesk.formats.problems import Problem
 from oathdesk.formats.qr_sheet import qr_sheet
 from oathdesk.formats.records import SeedRecord
-from oathdesk.vault.export_rows import ExportRow, SecretRow
+from oathdesk.vault.export_rows import ExportColumns
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Actor, Token, Vault
@@ -134,54 +134,69 @@ def open_export(
         if _plainly_fit(rows):
             chosen = rows
         else:
-            chosen = []
-            for row in rows:
-                if _plainly_fit([row]):
-                    chosen.append(row)
+            keep = []
+            for position in range(len(rows)):
+                if _plainly_fit(rows, position):
+                    keep.append(position)
                     continue
                 # The full checks, with a stand-in of the secret's length: they look at no more.
-                problems = entra_csv_problems([_row_record(row)])
+                problems = entra_csv_problems([_row_record(rows, position)])
                 if problems:
                     left_out += problems
-                    excluded.add(row.serial)
+                    excluded.add(rows.serials[position])
                 else:
-                    chosen.append(row)
-        _audit_export(vault, conn, actor, kind, [row.serial for row in chosen], excluded, left_out)
+                    keep.append(position)
+            chosen = rows.only(keep)
+        _audit_export(vault, conn, actor, kind, chosen.serials, excluded, left_out)
     parts = vault.decrypt_export(actor, chosen, chunk=STREAM_CHUNK)
     return ExportStream(len(chosen), left_out, len(excluded), _entra_chunks(header_spelling, parts))
 
 
-def _entra_chunks(header_spelling: str, parts: Iterator[list[SecretRow]]) -> Iterator[str]:
+def _entra_chunks(
+    header_spelling: str, parts: Iterator[tuple[ExportColumns, list[bytes]]]
+) -> Iterator[str]:
     yield entra_csv_header(header_spelling)
     written = 0
-    for part in parts:
-        rows = [(r.upn or "", r.serial, r.secret, r.period, r.manufacturer, r.model) for r in part]
-        yield entra_csv_rows(rows, first_position=written + 1)
-        written += len(rows)
+    for part, secrets in parts:
+        text = entra_csv_rows(
+            part.upns,
+            part.serials,
+            secrets,
+            part.periods,
+            part.manufacturers,
+            part.models,
+            first_position=written + 1,
+        )
+        del secrets  # the decrypted chunk goes before its text leaves
+        yield text
+        written += len(part)
 
 
-def _plainly_fit(rows: list[ExportRow]) -> bool:
+def _plainly_fit(rows: ExportColumns, position: int | None = None) -> bool:
+    """``plainly_fit`` of all of ``rows``, or of the one at ``position``."""
+    if position is not None:
+        rows = rows.part(position, position + 1)
     return plainly_fit(
-        [row.upn for row in rows],
-        [row.serial for row in rows],
-        [row.manufacturer for row in rows],
-        [row.model for row in rows],
-        {(row.algorithm, row.digits, row.period) for row in rows},
-        max((row.secret_bytes for row in rows), default=0),
+        rows.upns,
+        rows.serials,
+        rows.manufacturers,
+        rows.models,
+        set(zip(rows.algorithms, rows.digits, rows.periods, strict=True)),
+        rows.longest_secret(),
     )
 
 
-def _row_record(row: ExportRow) -> SeedRecord:
+def _row_record(rows: ExportColumns, position: int) -> SeedRecord:
     return SeedRecord(
         0,
-        bytes(row.secret_bytes),
-        row.upn,
-        row.serial,
-        row.manufacturer,
-        row.model,
-        row.algorithm,
-        row.digits,
-        row.period,
+        bytes(rows.secret_length(position)),
+        rows.upns[position],
+        rows.serials[position],
+        rows.manufacturers[position],
+        rows.models[position],
+        rows.algorithms[position],
+        rows.digits[position],
+        rows.periods[position],
     )
 
 

@@ -173,6 +173,32 @@ class DataKey:
                 "from another record); re-enrol the token"
             ) from None
 
+    def decrypt_many(
+        self,
+        token_ids: Sequence[str],
+        serials: Sequence[str],
+        nonces: Sequence[bytes],
+        ciphertexts: Sequence[bytes],
+    ) -> list[bytes]:
+        """``decrypt`` of many tokens given by columns (an export's chunk), in their order: the
+        cipher is mapped over them, with no Python call of ours per token."""
+        # The same associated data as secret_aad(), inlined: this runs once per token.
+        aads = [
+            f"oathdesk token secret|{token_id}|{serial}".encode()
+            for token_id, serial in zip(token_ids, serials, strict=True)
+        ]
+        if not len(nonces) == len(ciphertexts) == len(aads):
+            raise ValueError("decrypt_many takes columns of one length")
+        try:
+            return list(map(self._aead.decrypt, nonces, ciphertexts, aads))
+        except self._invalid_tag:
+            # Rare: find the token to name, one by one (decrypt raises the error that names it).
+            for token_id, serial, nonce, ciphertext in zip(
+                token_ids, serials, nonces, ciphertexts, strict=True
+            ):
+                self.decrypt(nonce, ciphertext, token_id=token_id, serial=serial)
+            raise
+
 
 def write_key_file(path: Path, key: MasterKey) -> None:
     """Create ``path`` readable by its owner only (``platform_io.open_private``) holding

@@ -23,7 +23,7 @@ from oathdesk.vault import bulk, db, fingerprints, leases, rotation, rows
 from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
 from oathdesk.vault.audit_verify import ChainCheck, ChainPoint
 from oathdesk.vault.config import VaultLocation
-from oathdesk.vault.export_rows import ExportRow, SecretRow, decrypt_rows, export_rows
+from oathdesk.vault.export_rows import ExportColumns, decrypt_part, export_columns
 from oathdesk.vault.ids import new_id
 from oathdesk.vault.keys import KEY_BYTES, DataKey, MasterKey
 from oathdesk.vault.lifecycle import WAITING, TokenKind, TokenState
@@ -539,22 +539,24 @@ class Vault:
         actor: Actor,
         states: Collection[TokenState],
         kind: TokenKind | None,
-    ) -> list[ExportRow]:
+    ) -> ExportColumns:
         """The tokens an export of ``states`` (and ``kind``) may hold, secrets still encrypted,
         in ``conn``'s transaction: the service chooses them and writes its audit record there,
         before any secret is decrypted (``decrypt_export``)."""
         require(actor, Permission.EXPORT_SECRETS)
-        return export_rows(conn, states, kind)
+        return export_columns(conn, states, kind)
 
     def decrypt_export(
-        self, actor: Actor, rows: Sequence[ExportRow], *, chunk: int = 2000
-    ) -> Iterator[list[SecretRow]]:
-        """The secrets of ``rows`` (from ``export_rows``), decrypted ``chunk`` at a time as the
-        export is written. Unaudited: call it after the export's record is committed."""
+        self, actor: Actor, rows: ExportColumns, *, chunk: int = 2000
+    ) -> Iterator[tuple[ExportColumns, list[bytes]]]:
+        """The secrets of ``rows`` (from ``export_rows``), decrypted ``chunk`` tokens at a time
+        as the export is written, each chunk with its tokens. Unaudited: call it after the
+        export's record is committed."""
         require(actor, Permission.EXPORT_SECRETS)
         require(actor, Permission.REVEAL)
         for start in range(0, len(rows), chunk):
-            yield decrypt_rows(self._data_key, rows[start : start + chunk])
+            part = rows.part(start, start + chunk)
+            yield part, decrypt_part(self._data_key, part)
 
     def read_secrets(
         self, conn: sa.Connection, actor: Actor, chosen: Sequence[Token]
