@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from oathdesk.vault import db, rows, search_index
 from oathdesk.vault.audit import rows_as_dicts
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import Token, User, aware
-from oathdesk.vault.paging import DEFAULT_LIMIT, Order, Page, check_limit, read_page
+from oathdesk.vault.paging import DEFAULT_LIMIT, KeyValue, Order, Page, check_limit, read_page
 from oathdesk.vault.schema import audit_head, audit_log, drift_measurements, tokens, users
 from oathdesk.vault.vault import Vault
 
@@ -318,59 +319,78 @@ def audit_about_page(
     them, and the records that created the user and added the tokens, which for an import name
     no single UPN (one record speaks for the batch; the rows point to it: ``added_seq``).
 
-    One branch per column value, each read newest first from its own index ((upn, seq) or
-    (serial, seq)) and cut at limit + 1, then merged: an OR of them let PostgreSQL walk the whole
-    log backwards by sequence number looking for a user's few records. The cursor is bound to
-    the user only: their serials are looked up again for each page."""
+    Read by ``_about_query``'s statement. The cursor is bound to the user only: their serials
+    are looked up again for each page."""
     owner = upn.strip().lower()
     wanted = {"upn": owner}
     check_limit(limit)
-    after = []
+    last: KeyValue | None = None
     if cursor:
         (last,) = vault.cursors.open(cursor, "audit.about", wanted, 1)
-        after.append(NEWEST_FIRST.after((last,)))
-    about = [(audit_log.c.upn, owner), *((audit_log.c.serial, s) for s in sorted(set(serials)))]
-    branches = [
-        sa.select(
-            sa.select(audit_log)
-            # Equality written as a range, ordered by (column, seq): the order of the branch's
-            # index. With ``column = value ORDER BY seq`` PostgreSQL walks the primary key
-            # backwards, testing each record, when it takes the value to be common: every newer
-            # record read when that user's records are old (and with the equality it drops the
-            # constant column from the order, so ordering by it too does not help).
-            .where(column >= value, column <= value, *after)
-            .order_by(column.desc(), audit_log.c.seq.desc())
-            .limit(limit + 1)
-            .subquery()
-        )
-        for column, value in about
-    ]
+    distinct = sorted(set(serials))
+    values: dict[str, Any] = {"upn": owner, "last": last}
+    values.update((f"serial_{i}", serial) for i, serial in enumerate(distinct))
     with db.reading(vault.engine) as conn:
         # The pointers are read first (a few, from the unique indexes on upn and serial) and
         # their records fetched by primary key: as a subquery in the union's OR, the log was
         # walked again.
-        pointed = _added_seqs(conn, owner, serials)
-        if pointed:
-            branches.append(
-                sa.select(
-                    sa.select(audit_log)
-                    .where(audit_log.c.seq.in_(pointed), *after)
-                    .order_by(audit_log.c.seq.desc())
-                    .limit(limit + 1)
-                    .subquery()
-                )
-            )
-        # The branches' rows themselves, merged (a record about the user and their token once):
-        # with ``seq IN (branches)`` PostgreSQL walked the log backwards again, testing each
-        # record.
-        matched = sa.union(*branches).subquery()
-        query = sa.select(matched).order_by(matched.c.seq.desc()).limit(limit + 1)
-        found = conn.execute(query).fetchall()
+        pointed = _added_seqs(conn, owner, distinct)
+        query = _about_query(len(distinct), last is not None, bool(pointed), limit)
+        found = conn.execute(query, {**values, "pointed": pointed}).fetchall()
     shown = found[:limit]
     following = None
     if len(found) > limit and shown:
         following = vault.cursors.make("audit.about", wanted, (shown[-1].seq,))
     return Page(rows_as_dicts(shown), following)
+
+
+@lru_cache(maxsize=256)
+def _about_query(serials: int, after: bool, pointed: bool, limit: int) -> sa.Select[Any]:
+    """``audit_about_page``'s statement for a user with ``serials`` tokens, its values bound
+    (``upn``, ``serial_0``...; ``last``: the cursor's sequence number; ``pointed``: the records
+    that added them). Built once per shape: building its dozen subqueries and their columns
+    took a user's page longer than running it.
+
+    One branch per column value, each read newest first from its own index ((upn, seq) or
+    (serial, seq)) and cut at limit + 1, then merged: an OR of them let PostgreSQL walk the
+    whole log backwards by sequence number looking for a user's few records."""
+    older = [audit_log.c.seq < sa.bindparam("last")] if after else []
+    about = [
+        (audit_log.c.upn, "upn"),
+        *((audit_log.c.serial, f"serial_{i}") for i in range(serials)),
+    ]
+    branches = []
+    for column, name in about:
+        value = sa.bindparam(name, type_=sa.String)
+        branches.append(
+            sa.select(
+                sa.select(audit_log)
+                # Equality written as a range, ordered by (column, seq): the order of the
+                # branch's index. With ``column = value ORDER BY seq`` PostgreSQL walks the
+                # primary key backwards, testing each record, when it takes the value to be
+                # common: every newer record read when that user's records are old (and with
+                # the equality it drops the constant column from the order, so ordering by it
+                # too does not help).
+                .where(column >= value, column <= value, *older)
+                .order_by(column.desc(), audit_log.c.seq.desc())
+                .limit(limit + 1)
+                .subquery()
+            )
+        )
+    if pointed:
+        branches.append(
+            sa.select(
+                sa.select(audit_log)
+                .where(audit_log.c.seq.in_(sa.bindparam("pointed", expanding=True)), *older)
+                .order_by(audit_log.c.seq.desc())
+                .limit(limit + 1)
+                .subquery()
+            )
+        )
+    # The branches' rows themselves, merged (a record about the user and their token once):
+    # with ``seq IN (branches)`` PostgreSQL walked the log backwards again, testing each record.
+    matched = sa.union(*branches).subquery()
+    return sa.select(matched).order_by(matched.c.seq.desc()).limit(limit + 1)
 
 
 def _added_seqs(conn: sa.Connection, upn: str, serials: Sequence[str]) -> list[int]:
