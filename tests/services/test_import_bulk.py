@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from oathdesk.errors import Conflict
 from oathdesk.services.importer import import_seeds
+from oathdesk.vault.bulk import ANALYZE_AFTER
 from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.vault.schema import tokens, users
 from oathdesk.vault.vault import NewToken, Vault
@@ -111,3 +112,30 @@ def test_a_batch_the_vault_refuses_late_leaves_nothing(vault: Vault) -> None:
         vault.add_tokens(ADMIN, twice, create_missing_users=True)
     assert _contents(vault) == before
     assert vault.verify_audit() == []
+
+
+def _last_analyzed(vault: Vault) -> dict[str, object]:
+    """When each table the import fills was last analyzed by hand (autovacuum's own runs are
+    in another column, so they cannot make this test pass by chance)."""
+    with vault.engine.connect() as conn:
+        found = conn.exec_driver_sql(
+            "SELECT relname, last_analyze FROM pg_stat_user_tables "
+            "WHERE relname IN ('users', 'tokens', 'token_secrets')"
+        )
+        return {str(name): moment for name, moment in found}
+
+
+@pytest.mark.parametrize("location", ["postgresql"], indirect=True)
+def test_a_big_import_on_postgresql_is_analyzed_after_its_commit(vault: Vault) -> None:
+    small = import_seeds(vault, ADMIN, _csv(_big()[:3]), source="import:small.csv")
+    assert small.imported == 3
+    assert _last_analyzed(vault) == dict.fromkeys(("users", "tokens", "token_secrets"))
+    rows = [
+        (f"q{i:05d}@contoso.com", f"{80000000 + i}", _secret(100_000 + i))
+        for i in range(ANALYZE_AFTER)
+    ]
+    big = import_seeds(vault, ADMIN, _csv(rows), source="import:big.csv")
+    assert big.imported == ANALYZE_AFTER
+    analyzed = _last_analyzed(vault)
+    assert sorted(analyzed) == ["token_secrets", "tokens", "users"]
+    assert None not in analyzed.values(), analyzed

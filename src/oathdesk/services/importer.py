@@ -17,6 +17,7 @@ from oathdesk.formats.problems import Code, Problem, one_line, sort_problems
 from oathdesk.formats.reader import read_seed_file
 from oathdesk.formats.records import ParsedFile, SkippedKey
 from oathdesk.otp import Algorithm
+from oathdesk.vault.bulk import analyze_after_import
 from oathdesk.vault.lifecycle import TokenKind
 from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Actor, TokenColumns, Vault
@@ -277,6 +278,7 @@ def import_seeds(
         people=people,
         secret_fingerprints=fingerprints,
     )
+    analyze_after_import(vault.engine, count)
     parsed.warnings.extend(differences)
     owners = [upn for upn in tokens.upns if upn]
     return ImportResult(

@@ -7,6 +7,7 @@ SQLAlchemy would store. Other databases use SQLAlchemy's own ``insertmanyvalues`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,12 +16,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from oathdesk.vault import db
 from oathdesk.vault.ids import new_ids
 from oathdesk.vault.keys import DataKey
 from oathdesk.vault.lifecycle import TokenState
 from oathdesk.vault.models import TokenColumns
 
+log = logging.getLogger("oathdesk.vault")
+
 PROGRESS_EVERY = 1000
+ANALYZE_AFTER = 10_000  # tokens: a PostgreSQL import of this many is followed by ANALYZE
 
 TOKEN_COLUMNS = (
     "id",
@@ -113,6 +118,33 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
     insert_tuples(
         conn, table, columns, [tuple(_sqlite_value(row[c]) for c in columns) for row in rows]
     )
+
+
+def analyze_after_import(engine: sa.Engine, inserted: int) -> None:
+    """PostgreSQL, after an import of at least ``ANALYZE_AFTER`` tokens was committed: bring the
+    planner's statistics of the tables it filled up to date.
+
+    Autovacuum would analyze them too, but only on its next round (a minute apart by default,
+    later while it works through other tables), and until then the planner sees the vault as it
+    was before: value spreads and distinct counts of a table a fraction of its new size, which
+    can choose a scan or a join order that was right for the small table. ANALYZE reads a
+    sample of each table (30,000 rows at the default statistics target), so its cost stops
+    growing with the import: 0.8 s after a 50,000-token import that took 28 s here. Failing
+    here must not turn the committed import into an error: the warning says so and autovacuum
+    catches up later.
+    """
+    if inserted < ANALYZE_AFTER or engine.dialect.name != "postgresql":
+        return
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE users, tokens, token_secrets")
+            conn.commit()
+    except sa.exc.DBAPIError as failed:
+        log.warning(
+            "the import is committed, but ANALYZE after it failed (%s); autovacuum will "
+            "analyze the tables later",
+            db.storage_error(failed).message,
+        )
 
 
 @dataclass
