@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from argon2.low_level import Type, hash_secret_raw
 
 from oathdesk.vault.keys import KEY_BYTES, MasterKey, MasterKeyError
 from oathdesk.vault.schema import vault_meta
@@ -52,6 +51,9 @@ class KdfParams:
 def derive_master_key(passphrase: str, params: KdfParams) -> MasterKey:
     if len(passphrase) < MIN_PASSPHRASE:
         raise MasterKeyError(f"the passphrase must have at least {MIN_PASSPHRASE} characters")
+    # Imported here: argon2 loads cffi (70 ms), which a vault opened by its key file never needs.
+    from argon2.low_level import Type, hash_secret_raw
+
     raw = hash_secret_raw(
         passphrase.encode(),
         params.salt,
