@@ -153,6 +153,26 @@ def test_a_read_on_postgresql_sends_only_its_statements(pg_vault: Vault) -> None
     assert wire.round_trips == len(log.seen) == 2  # the page; its owners and secrets
 
 
+def test_a_search_on_postgresql_sends_only_its_statements_none_prepared(pg_vault: Vault) -> None:
+    """Each search is planned for its own text (a plan kept for any ``LIKE $1`` walked every
+    row): psycopg prepares none of its statements, however often they run, and no session
+    setting is sent around them (SET and RESET were two round trips a search)."""
+    add_owned_tokens(pg_vault, 12)
+    with Statements(pg_vault.engine) as log, Wire(pg_vault.engine) as wire:
+        for _ in range(8):  # psycopg prepares a statement on its fifth run
+            assert len(lookup.search_users(pg_vault, "example.com").items) == 6
+            assert len(lookup.search_tokens(pg_vault, "r000").items) == 10
+    assert wire.simple_queries == []
+    assert wire.round_trips == len(log.seen)
+    parsed = [line for line in wire.text.splitlines() if "\tParse\t" in line]
+    assert parsed
+    assert all('\tParse\t "" ' in line for line in parsed), parsed[-1][:200]
+    with db.reading(pg_vault.engine) as conn:
+        # The pool's connection still prepares other statements as before.
+        driver: Any = conn.connection.dbapi_connection
+        assert driver.prepare_threshold == 5
+
+
 def test_a_connection_idle_for_long_is_pinged_first(
     pg_vault: Vault, monkeypatch: pytest.MonkeyPatch
 ) -> None:
