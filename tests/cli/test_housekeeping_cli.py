@@ -18,7 +18,14 @@ from oathdesk.vault.vault import Vault
 from tests.conftest import RunCli, assert_one_line_error
 from tests.vault_fixtures import ADMIN, cli_env
 
-STEP_NAMES = ["entra_sync", "entra_findings", "purge", "undelivered_warning", "audit_chain"]
+STEP_NAMES = [
+    "entra_sync",
+    "entra_findings",
+    "purge",
+    "undelivered_warning",
+    "audit_chain",
+    "token_counts",
+]
 
 
 def test_a_cycle_prints_a_line_per_step(vault: Vault, location: VaultLocation, cli: RunCli) -> None:

@@ -93,6 +93,7 @@ def test_graph_failing_is_an_alert_and_the_other_steps_still_run(
         "purge",
         "undelivered_warning",
         "audit_chain",
+        "token_counts",
     }
     alerts = [json.loads(line) for line in alert_file.read_text().splitlines()]
     assert [(a["event"], a["step"]) for a in alerts] == [("housekeeping.step_failed", "entra_sync")]
@@ -118,6 +119,7 @@ def test_the_housekeeping_command_prints_a_line_per_step_and_fails_with_graph(
         "purge",
         "undelivered_warning",
         "audit_chain",
+        "token_counts",
     ]
     assert "delivered 1" in lines[0]
     world.fake.fail_next(1, status=500, path_contains=DEVICES)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import httpx
 import sqlalchemy as sa
 
+from oathdesk.vault.housekeeping import COUNTED_UP_TO
 from oathdesk.vault.lifecycle import TokenState
 from oathdesk.vault.models import utc_now
 from oathdesk.vault.schema import tokens
@@ -63,3 +64,27 @@ def test_an_auditor_sees_no_token_data(auditor_client: httpx.Client) -> None:
     assert "Tokens by state" not in page.text
     assert 'href="/audit"' in page.text
     assert 'href="/operators"' not in page.text
+
+
+def test_the_late_count_stops_past_its_bound(
+    web_vault: WebVault, helpdesk_client: httpx.Client
+) -> None:
+    """A page counts late tokens up to COUNTED_UP_TO and then says "more than": the view reads
+    that many index entries, not every late token of a big vault."""
+    vault = web_vault.open()
+    try:
+        many = COUNTED_UP_TO + 2
+        owned = [programmable(f"L{n:05d}", upn=f"late{n}@contoso.com") for n in range(many)]
+        vault.add_tokens(LOCAL_ADMIN, owned, create_missing_users=True)
+        long_ago = utc_now() - timedelta(days=vault.settings().undelivered_warning_days + 3)
+        with vault.transaction() as conn:
+            conn.execute(sa.update(tokens).values(assigned_at=long_ago))
+    finally:
+        vault.close()
+
+    page = helpdesk_client.get("/").text
+
+    assert stat(page, "assigned") == many  # the states are counted exactly
+    assert f"({many} in all)" in page
+    assert f'days <small class="muted">(more than {COUNTED_UP_TO})</small>' in page
+    assert "and more than 980 more" in page  # 20 listed

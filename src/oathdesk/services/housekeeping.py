@@ -37,6 +37,7 @@ from typing import Any
 from oathdesk.errors import Conflict, InvalidInput, OathdeskError
 from oathdesk.services.alerts import AlertSink
 from oathdesk.vault import housekeeping as records
+from oathdesk.vault import token_counts
 from oathdesk.vault.entra_records import read_connection
 from oathdesk.vault.leases import LeaseHolder
 from oathdesk.vault.models import Actor, utc_now
@@ -276,12 +277,33 @@ def audit_chain_step(context: Context) -> dict[str, Any]:
     return {"intact_through_record": check.end.seq if check.end is not None else 0}
 
 
+class CountsCorrected(OathdeskError):
+    code = "token_counts_corrected"
+
+
+def token_counts_step(context: Context) -> dict[str, Any]:
+    """Count the tokens per state afresh (one read of the tokens index per cycle) and put the
+    figures the start page shows back in one row per state. A figure that was off means a write
+    left its change unrecorded: the figures are right again after this step, and the step fails
+    (an alert) so that the bug is reported rather than hidden."""
+    with context.vault.transaction() as conn:
+        wrong = token_counts.recount(conn)
+    if wrong:
+        off = ", ".join(f"{state} {difference:+d}" for state, difference in wrong.items())
+        raise CountsCorrected(
+            f"the tokens per state the vault kept were off ({off}) and are corrected; a write "
+            "left its change unrecorded: report it as an oathdesk bug"
+        )
+    return {"counted": True}
+
+
 STEPS: tuple[tuple[str, StepFunction], ...] = (
     ("entra_sync", entra_sync_step),
     ("entra_findings", entra_findings_step),
     ("purge", purge_step),
     ("undelivered_warning", undelivered_warning_step),
     ("audit_chain", audit_chain_step),
+    ("token_counts", token_counts_step),
 )
 
 

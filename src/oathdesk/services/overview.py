@@ -40,6 +40,7 @@ class Overview:
     purge_due: int
     retention_days: int
     entra: EntraView
+    counted_up_to: int = records.COUNTED_UP_TO  # late_total, purge_due: past it, "more than"
 
 
 def overview(vault: Vault, actor: Actor, *, now: datetime | None = None) -> Overview:
@@ -49,13 +50,14 @@ def overview(vault: Vault, actor: Actor, *, now: datetime | None = None) -> Over
     with vault.reading() as conn:
         settings = vault.settings(conn)
         states = records.state_figures(conn)
-        purge_due = records.purge_due_count(conn, moment - timedelta(days=settings.retention_days))
+        purge_cutoff = moment - timedelta(days=settings.retention_days)
+        purge_due = records.purge_due_count(conn, purge_cutoff, up_to=records.COUNTED_UP_TO)
         in_entra = records.count_in_states(conn, IN_ENTRA)
         synced = records.last_sync(conn)
         cycle = records.last_cycle_with(conn, "entra_sync")
         late_cutoff = moment - timedelta(days=settings.undelivered_warning_days)
         late = records.late_tokens(conn, late_cutoff, limit=SHOWN_LATE)
-        late_total = records.late_count(conn, late_cutoff)
+        late_total = records.late_count(conn, late_cutoff, up_to=records.COUNTED_UP_TO)
     return Overview(
         moment,
         states,

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from oathdesk.errors import Conflict, InvalidInput
 from oathdesk.platform_io import open_private
-from oathdesk.vault import db
+from oathdesk.vault import db, token_counts
 from oathdesk.vault.keys import MasterKey
 from oathdesk.vault.passphrase import META_NAME as KDF_META
 from oathdesk.vault.passphrase import KdfParams
@@ -153,4 +153,5 @@ def restore_backup(engine: sa.Engine, master_key: MasterKey, source: Path) -> in
             if rows:
                 conn.execute(table.insert(), rows)
                 total += len(rows)
+        token_counts.recount(conn)  # the tokens per state are not in backups: counted afresh
     return total

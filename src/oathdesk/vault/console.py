@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,19 +19,21 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from oathdesk.errors import NotFound
-from oathdesk.vault import db, rows
+from oathdesk.vault import db, rows, token_counts
+from oathdesk.vault import housekeeping as records
+from oathdesk.vault.db import StorageError
 from oathdesk.vault.ids import new_id
-from oathdesk.vault.lifecycle import WAITING
 from oathdesk.vault.models import Actor, Token, aware, utc_now
 from oathdesk.vault.schema import (
     audit_log,
     operators,
     setup_tokens,
     signin_failures,
-    tokens,
     web_sessions,
 )
 from oathdesk.vault.vault import Vault
+
+log = logging.getLogger("oathdesk.vault")
 
 
 def token_hash(token: str) -> str:
@@ -258,33 +261,38 @@ def last_sign_ins(vault: Vault) -> dict[str, datetime]:
 
 
 def token_state_counts(vault: Vault) -> dict[str, int]:
-    """How many tokens are in each state (the dashboard), counted by the database."""
-    query = sa.select(tokens.c.state, sa.func.count()).group_by(tokens.c.state)
+    """How many tokens are in each state (the dashboard): the figures the vault's writes keep
+    (vault/token_counts.py), folded on the way when many changes piled up."""
     with db.reading(vault.engine) as conn:
-        return {str(state): int(count) for state, count in conn.execute(query)}
+        counts, summed = token_counts.read(conn)
+    if summed > token_counts.FOLD_AFTER:
+        fold_token_counts(vault)
+    return counts
+
+
+def fold_token_counts(vault: Vault) -> None:
+    """Fold the kept changes into one row per state. A fold that cannot be done now (another
+    writer holds the vault past the wait) is only logged: the figures stay right, the next view
+    folds."""
+    try:
+        with vault.transaction() as conn:
+            token_counts.fold(conn)
+    except StorageError as error:
+        log.warning("tokens per state not folded this time: %s", error.message)
 
 
 def undelivered_tokens(
     vault: Vault, *, limit: int, warning_days: int | None = None
 ) -> tuple[list[Token], int]:
     """The oldest ``limit`` tokens still not delivered after the warning period (the settings',
-    unless the caller read them already: ``warning_days``), and how many there are in all
-    (``Vault.undelivered`` lists them all; the dashboard needs a page)."""
+    unless the caller read them already: ``warning_days``), and how many there are, counted up to
+    ``housekeeping.COUNTED_UP_TO`` (past it, that plus one: "more than")."""
     with db.reading(vault.engine) as conn:
         if warning_days is None:
             warning_days = rows.read_settings(conn).undelivered_warning_days
         cutoff = utc_now() - timedelta(days=warning_days)
-        since = sa.func.coalesce(tokens.c.assigned_at, tokens.c.created_at)
-        waiting = tokens.c.state.in_([state.value for state in WAITING])
-        # Stock registered in Entra without a user (`entra push --stock`) waits for no one.
-        late = sa.and_(waiting, tokens.c.user_id.is_not(None), since <= cutoff)
-        total = conn.execute(sa.select(sa.func.count()).select_from(tokens).where(late))
-        # The index on (state, since) reads only the late tokens (migration 0015); the serial
-        # orders tokens that began waiting at the same moment (one import).
-        found = conn.execute(
-            rows.token_query().where(late).order_by(since, tokens.c.serial).limit(limit)
-        )
-        return [rows.token_from_row(row) for row in found], int(total.scalar_one())
+        total = records.late_count(conn, cutoff, up_to=records.COUNTED_UP_TO)
+        return records.late_tokens(conn, cutoff, limit=limit), total
 
 
 # -- first-admin set-up links --------------------------------------------------------------------

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from oathdesk.errors import Conflict
 from oathdesk.upn import validate_upn
-from oathdesk.vault import rows
+from oathdesk.vault import rows, token_counts
 from oathdesk.vault.audit import AuditEntry
 from oathdesk.vault.bulk import insert_tuples, sqlite_datetime
 from oathdesk.vault.ids import new_ids
@@ -220,6 +220,9 @@ def apply_sync_changes(
     if conn.execute(_APPLY_CHANGE, updates).rowcount != len(updates):
         which = f"token {changes[0].token.serial}" if len(changes) == 1 else "a token of the batch"
         raise Conflict(f"{which} changed meanwhile; reload it and try again")
+    token_counts.record_moves(
+        conn, [(c.token.state.value, TokenState.DELIVERED.value) for c in changes if c.deliver]
+    )
     entries = [AuditEntry(work.actor.name, "user.added", upn) for upn in added]
     for change in changes:
         serial, upn, details = change.token.serial, change.upn, dict(change.details)

@@ -17,13 +17,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from oathdesk.vault import rows
+from oathdesk.vault import rows, token_counts
 from oathdesk.vault.lifecycle import STAMP_COLUMN, WAITING, TokenState
 from oathdesk.vault.models import Token, aware
 from oathdesk.vault.schema import audit_log, tokens, users
 
 CYCLE_ACTION = "housekeeping.cycle"
 WARNED_ACTION = "token.undelivered_warned"
+# A page counts late tokens (and seeds due for purge) up to this many, then says "more than":
+# the count then costs what the page shows, however many there are.
+COUNTED_UP_TO = 1000
 # Each `entra sync`'s summary, whoever ran it (services/entra_sync.py).
 SYNCED_ACTION = "entra.synced"
 # A difference a sync left for a person that an alert named (kind, serial and user).
@@ -161,23 +164,29 @@ def late_tokens(conn: sa.Connection, cutoff: datetime, *, limit: int) -> list[To
     return [rows.token_from_row(row) for row in conn.execute(query)]
 
 
-def late_count(conn: sa.Connection, cutoff: datetime) -> int:
-    query = sa.select(sa.func.count()).select_from(tokens).where(_late(cutoff))
-    return int(conn.execute(query).scalar_one())
-
-
-def purge_due_count(conn: sa.Connection, cutoff: datetime) -> int:
-    """Delivered tokens whose seed the retention period says to erase now."""
-    query = (
-        sa.select(sa.func.count())
-        .select_from(tokens)
-        .where(
-            tokens.c.state == TokenState.DELIVERED.value,
-            tokens.c.delivered_at.is_not(None),
-            tokens.c.delivered_at <= cutoff,
-        )
+def late_count(conn: sa.Connection, cutoff: datetime, *, up_to: int | None = None) -> int:
+    """How many tokens are late; with ``up_to``, counting stops past it (``up_to + 1`` means
+    "more than ``up_to``"), so that a page's count reads no more index entries than that."""
+    return int(
+        conn.execute(_count(sa.select(tokens.c.id).where(_late(cutoff)), up_to)).scalar_one()
     )
-    return int(conn.execute(query).scalar_one())
+
+
+def purge_due_count(conn: sa.Connection, cutoff: datetime, *, up_to: int | None = None) -> int:
+    """Delivered tokens whose seed the retention period says to erase now (``up_to``: as for
+    ``late_count``)."""
+    due = sa.select(tokens.c.id).where(
+        tokens.c.state == TokenState.DELIVERED.value,
+        tokens.c.delivered_at.is_not(None),
+        tokens.c.delivered_at <= cutoff,
+    )
+    return int(conn.execute(_count(due, up_to)).scalar_one())
+
+
+def _count(rows_of: sa.Select[Any], up_to: int | None) -> sa.Select[Any]:
+    if up_to is not None:
+        rows_of = rows_of.limit(up_to + 1)
+    return sa.select(sa.func.count()).select_from(rows_of.subquery())
 
 
 @dataclass(frozen=True)
@@ -209,9 +218,6 @@ def state_figures(conn: sa.Connection) -> list[StateFigure]:
 
 
 def count_in_states(conn: sa.Connection, states: frozenset[TokenState]) -> int:
-    query = (
-        sa.select(sa.func.count())
-        .select_from(tokens)
-        .where(tokens.c.state.in_(sorted(state.value for state in states)))
-    )
-    return int(conn.execute(query).scalar_one())
+    """How many tokens are in any of ``states``, from the figures the writes keep."""
+    counts, _ = token_counts.read(conn)
+    return sum(counts.get(state.value, 0) for state in states)

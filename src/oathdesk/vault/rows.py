@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.types import ARRAY
 
 from oathdesk.errors import Conflict, NotFound
+from oathdesk.vault import token_counts
 from oathdesk.vault.keys import DataKey
 from oathdesk.vault.lifecycle import HELD, TokenState
 from oathdesk.vault.models import (
@@ -270,6 +271,8 @@ def update_token(conn: sa.Connection, token: Token, **values: Any) -> None:
     )
     if result.rowcount != 1:
         raise Conflict(f"token {token.serial} changed meanwhile; reload it and try again")
+    if "state" in values:
+        token_counts.record_moves(conn, [(token.state.value, str(values["state"]))])
 
 
 def store_secret(conn: sa.Connection, data_key: DataKey, token: Token, secret: bytes) -> None:

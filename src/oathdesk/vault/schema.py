@@ -357,3 +357,15 @@ leases = sa.Table(
     sa.Column("boot_time", sa.Float, nullable=True),
     info={"backup": False},
 )
+
+# -- tokens per state (migration 0019) -----------------------------------------------------------
+# What each write that adds tokens or moves one to another state changed, as (state, +n/-n) rows:
+# the sum per state is the dashboard's count (vault/token_counts.py). Not in backups: a restore
+# counts the restored tokens afresh.
+token_state_changes = sa.Table(
+    "token_state_changes",
+    metadata,
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("delta", sa.BigInteger, nullable=False),
+    info={"backup": False},
+)

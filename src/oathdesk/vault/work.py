@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from oathdesk.errors import Conflict, InvalidInput, NotFound
 from oathdesk.formats.cells import starts_like_formula
 from oathdesk.upn import MAX_PLAIN_UPN_CHARS, PLAIN_UPN, validate_upn
-from oathdesk.vault import fingerprints, rows
+from oathdesk.vault import fingerprints, rows, token_counts
 from oathdesk.vault.audit import AuditChain, AuditEntry
 from oathdesk.vault.bulk import (
     SECRET_COLUMNS,
@@ -57,6 +57,8 @@ from oathdesk.vault.schema import (
     tokens,
     users,
 )
+
+_STATE = TOKEN_COLUMNS.index("state")
 
 # Moves a helpdesk operator may make; the others (and everything else that changes a token)
 # need the admin's MANAGE_TOKENS.
@@ -252,6 +254,7 @@ class UnitOfWork:
         # index); a known seed is refused after, in the same transaction, which rolls back.
         insert_tuples(self.conn, tokens, TOKEN_COLUMNS, batch.tokens)
         insert_tuples(self.conn, token_secrets, SECRET_COLUMNS, batch.secrets)
+        token_counts.record(self.conn, Counter(row[_STATE] for row in batch.tokens))
         _refuse_known_secrets(batch.fingerprints, known)
         return len(batch.tokens)
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from oathdesk.vault.console import token_state_counts, undelivered_tokens
+from oathdesk.vault.housekeeping import COUNTED_UP_TO
 from oathdesk.vault.lifecycle import TokenState
 from oathdesk.vault.models import Actor, Token
 from oathdesk.vault.roles import Permission, allowed
@@ -41,5 +42,6 @@ def home(request: Request, actor: Actor = Depends(current_actor)) -> Response:  
             "late": late,
             "late_total": late_total,
             "warning_days": warning_days,
+            "counted_up_to": COUNTED_UP_TO,
         },
     )
