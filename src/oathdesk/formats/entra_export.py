@@ -42,9 +42,8 @@ def plainly_fit(
         return False
     if max_secret_bytes > MAX_SECRET_BYTES:
         return False
-    for column in (serials, manufacturers, models):
-        if not all(_plain_start(first) for first in {value[:1] for value in column}):
-            return False
+    if not all(_plain_start(first) for first in _firsts((serials,), (manufacturers, models))):
+        return False
     if None in upns:
         return False
     present = cast("Sequence[str]", upns)  # no None (above)
@@ -82,7 +81,7 @@ def entra_csv_rows(
     # letter or digit, or is empty, which the csv module writes as nothing too.)
     text = "\r\n".join(map(",".join, zip(*columns, strict=True))) + "\r\n" if texts else ""
     count = len(texts)
-    firsts = {value[:1] for column in (named, serials, manufacturers, models) for value in column}
+    firsts = _firsts((named, serials), (manufacturers, models))
     if (
         text.count(",") == 5 * count
         and text.count("\n") == count
@@ -217,6 +216,15 @@ def entra_csv_problems(records: Iterable[SeedRecord]) -> list[Problem]:
                 "secret key",
             )
     return found
+
+
+def _firsts(distinct: Iterable[Sequence[str]], repeating: Iterable[Sequence[str]]) -> set[str]:
+    """The first characters of the values of these columns; those of the ``repeating`` ones
+    (makers, models: a few values many times) taken from the set of their values, which is
+    found at C speed."""
+    firsts = {value[:1] for column in distinct for value in column}
+    firsts.update(value[:1] for column in repeating for value in set(column))
+    return firsts
 
 
 def _plain_start(value: str) -> bool:
