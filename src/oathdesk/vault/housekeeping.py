@@ -172,14 +172,31 @@ def late_count(conn: sa.Connection, cutoff: datetime, *, up_to: int | None = Non
     )
 
 
-def purge_due_count(conn: sa.Connection, cutoff: datetime, *, up_to: int | None = None) -> int:
-    """Delivered tokens whose seed the retention period says to erase now (``up_to``: as for
-    ``late_count``)."""
-    due = sa.select(tokens.c.id).where(
+def late_by_serial(conn: sa.Connection, cutoff: datetime) -> list[Token]:
+    """Every late token, by serial (`oathdesk undelivered`): read from the waiting-time index,
+    not every waiting token filtered in Python."""
+    query = rows.token_query().where(_late(cutoff)).order_by(tokens.c.serial)
+    return [rows.token_from_row(row) for row in conn.execute(query)]
+
+
+def _purge_due(cutoff: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
         tokens.c.state == TokenState.DELIVERED.value,
         tokens.c.delivered_at.is_not(None),
         tokens.c.delivered_at <= cutoff,
     )
+
+
+def purge_due_by_serial(conn: sa.Connection, cutoff: datetime) -> list[Token]:
+    """The delivered tokens whose seed the retention period says to erase now, by serial."""
+    query = rows.token_query().where(_purge_due(cutoff)).order_by(tokens.c.serial)
+    return [rows.token_from_row(row) for row in conn.execute(query)]
+
+
+def purge_due_count(conn: sa.Connection, cutoff: datetime, *, up_to: int | None = None) -> int:
+    """Delivered tokens whose seed the retention period says to erase now (``up_to``: as for
+    ``late_count``)."""
+    due = sa.select(tokens.c.id).where(_purge_due(cutoff))
     return int(conn.execute(_count(due, up_to)).scalar_one())
 
 

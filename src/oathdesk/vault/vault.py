@@ -20,13 +20,14 @@ import sqlalchemy as sa
 
 from oathdesk.errors import Conflict, NotFound
 from oathdesk.vault import bulk, db, fingerprints, leases, rotation, rows
+from oathdesk.vault import housekeeping as records
 from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
 from oathdesk.vault.audit_verify import ChainCheck, ChainPoint
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.export_rows import ExportColumns, decrypt_part, export_columns
 from oathdesk.vault.ids import new_id
 from oathdesk.vault.keys import KEY_BYTES, DataKey, MasterKey
-from oathdesk.vault.lifecycle import WAITING, TokenKind, TokenState
+from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import (
     Actor,
     NewToken,
@@ -505,12 +506,9 @@ class Vault:
         self, actor: Actor, *, now: datetime | None = None, dry_run: bool = False
     ) -> list[Token]:
         """Purge every delivered token whose retention period has passed, in one transaction."""
-        cutoff = (now or utc_now()) - timedelta(days=self.settings().retention_days)
-        due = [
-            token
-            for token in self.list_tokens(state=TokenState.DELIVERED.value)
-            if token.delivered_at is not None and token.delivered_at <= cutoff
-        ]
+        with db.reading(self.engine) as conn:
+            days = rows.read_settings(conn).retention_days
+            due = records.purge_due_by_serial(conn, (now or utc_now()) - timedelta(days=days))
         if due and not dry_run:
             with self.unit_of_work(actor) as work:
                 for token in due:
@@ -520,12 +518,9 @@ class Vault:
     def undelivered(self, *, now: datetime | None = None) -> list[Token]:
         """Tokens still not in the user's hands after the warning period: chase them. Stock
         registered in Entra without a user (`entra push --stock`) waits for no one."""
-        cutoff = (now or utc_now()) - timedelta(days=self.settings().undelivered_warning_days)
-        return [
-            token
-            for token in self.list_tokens(states=WAITING)
-            if token.upn and (token.assigned_at or token.created_at) <= cutoff
-        ]
+        with db.reading(self.engine) as conn:
+            days = rows.read_settings(conn).undelivered_warning_days
+            return records.late_by_serial(conn, (now or utc_now()) - timedelta(days=days))
 
     def read_secret(
         self, conn: sa.Connection, actor: Actor, token: Token, *, purpose: str, audit: bool = True
