@@ -10,9 +10,11 @@ from oathdesk.vault.lookup import (
     audit_actions,
     audit_log_size,
     audit_page,
+    drift_history,
     recent_audit_about,
     search_tokens,
     search_users,
+    token_page,
 )
 from oathdesk.vault.vault import NewToken, Vault
 from tests.vault_fixtures import ADMIN
@@ -74,3 +76,23 @@ def test_audit_pages_filters_and_recent(vault: Vault) -> None:
     assert "token.shipped" in audit_actions(vault)
     recent = recent_audit_about(vault, "helga@contoso.com", ["60234567"], limit=2)
     assert [r["action"] for r in recent] == ["token.shipped", "token.registered"]
+
+
+def test_a_pages_drift_history_is_its_tokens_measurements_in_utc(vault: Vault) -> None:
+    fill(vault)
+    start = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    with vault.transaction() as conn:
+        for serial, drifts in (("60234567", (3, 9)), ("99990000", (-4,))):
+            token = vault.get_token(serial, conn)
+            for day, drift in enumerate(drifts):
+                vault.record_drift(conn, token, drift, measured_at=start + timedelta(days=day))
+    page = token_page(vault, drift_measured=True)
+    assert [t.serial for t in page.items] == ["60234567", "99990000"]
+    history = drift_history(vault, page.items)
+    assert history == {
+        "60234567": [(start, 3), (start + timedelta(days=1), 9)],
+        "99990000": [(start, -4)],
+    }
+    assert all(moment.tzinfo is not None for moment, _ in history["60234567"])
+    assert history == vault.drift_history()
+    assert drift_history(vault, page.items[1:]) == {"99990000": [(start, -4)]}

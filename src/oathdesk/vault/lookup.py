@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from oathdesk.vault import db, rows, search_index
 from oathdesk.vault.audit import rows_as_dicts
 from oathdesk.vault.lifecycle import TokenKind, TokenState
-from oathdesk.vault.models import Token, User, aware
+from oathdesk.vault.models import Token, User, utc_moment
 from oathdesk.vault.paging import DEFAULT_LIMIT, KeyValue, Order, Page, check_limit, read_page
 from oathdesk.vault.schema import audit_head, audit_log, drift_measurements, tokens, users
 from oathdesk.vault.vault import Vault
@@ -174,21 +174,35 @@ def drift_history(vault: Vault, shown: Sequence[Token]) -> dict[str, list[tuple[
     history: dict[str, list[tuple[datetime, int]]] = {}
     ids = sorted(serial_of)
     with db.reading(vault.engine) as conn:
-        query = (
+        query = _history_query(conn)
+        for start in range(0, len(ids), rows.IN_CHUNK):
+            chunk = {"ids": ids[start : start + rows.IN_CHUNK]}
+            for token_id, measured_at, drift in conn.execute(query, chunk):
+                moment = utc_moment(measured_at)
+                assert moment is not None  # NOT NULL
+                history.setdefault(serial_of[token_id], []).append((moment, drift))
+    return history
+
+
+_HISTORY_QUERIES: dict[str, sa.Select[Any]] = {}
+
+
+def _history_query(conn: sa.Connection) -> sa.Select[Any]:
+    """The measurements of the tokens bound as ``ids``, built once per database. On SQLite the
+    times come as the stored text, which ``utc_moment`` reads in one call (as a token page)."""
+    dialect = conn.dialect.name
+    if dialect not in _HISTORY_QUERIES:
+        measured_at: sa.ColumnElement[Any] = drift_measurements.c.measured_at
+        if dialect == "sqlite":
+            measured_at = sa.type_coerce(measured_at, sa.String)
+        _HISTORY_QUERIES[dialect] = (
             sa.select(
-                drift_measurements.c.token_id,
-                drift_measurements.c.measured_at,
-                drift_measurements.c.drift_seconds,
+                drift_measurements.c.token_id, measured_at, drift_measurements.c.drift_seconds
             )
             .where(rows.among(conn, drift_measurements.c.token_id, "ids"))
             .order_by(drift_measurements.c.measured_at, drift_measurements.c.id)
         )
-        for start in range(0, len(ids), rows.IN_CHUNK):
-            chunk = {"ids": ids[start : start + rows.IN_CHUNK]}
-            for token_id, measured_at, drift in conn.execute(query, chunk):
-                moment = aware(measured_at) or measured_at
-                history.setdefault(serial_of[token_id], []).append((moment, drift))
-    return history
+    return _HISTORY_QUERIES[dialect]
 
 
 def user_page(vault: Vault, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT) -> Page[User]:
