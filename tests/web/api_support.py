@@ -20,6 +20,14 @@ from tests.web.conftest import LOCAL_ADMIN, WebVault
 
 SECRET_B32 = "JBSWY3DPEHPK3PXPJBSWY3DP"
 UPN = "helga@contoso.com"
+# A helpdesk reveal request as the API takes it: a call-back on the number on file.
+REVEAL = {
+    "upn": UPN,
+    "method": "callback",
+    "ticket": "INC-4711",
+    "note": "called back on the number on file",
+    "channel": "phone",
+}
 
 
 @dataclass

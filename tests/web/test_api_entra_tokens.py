@@ -24,8 +24,8 @@ from tests.identity.standin import (
     running,
 )
 from tests.web.api_support import (
+    REVEAL,
     SECRET_B32,
-    UPN,
     Api,
     add_user_and_token,
     api,
@@ -37,13 +37,6 @@ from tests.web.conftest import LOCAL_ADMIN, WebVault
 
 __all__ = ["api", "api_keys"]  # fixtures
 
-REVEAL = {
-    "upn": UPN,
-    "method": "callback",
-    "ticket": "INC-4711",
-    "note": "called back on the number on file",
-    "channel": "phone",
-}
 APP_ACTOR = f"app:{APP_CLIENT_ID}"
 
 

@@ -16,6 +16,7 @@ from oathdesk.seed import parse_seed
 from oathdesk.web.app import create_app
 from oathdesk.web.config import WebConfig
 from tests.web.api_support import (
+    REVEAL,
     SECRET_B32,
     UPN,
     Api,
@@ -31,14 +32,6 @@ from tests.web.conftest import WebVault, serve_app
 from tests.window_codes import window_codes
 
 __all__ = ["api", "api_keys"]  # fixtures
-
-REVEAL = {
-    "upn": UPN,
-    "method": "callback",
-    "ticket": "INC-4711",
-    "note": "called back on the number on file",
-    "channel": "phone",
-}
 
 
 def test_reveal_gives_oathtools_code_and_writes_one_audit_record(api: Api) -> None:
