@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from oathdesk.errors import NotFound
-from oathdesk.formats.entra_csv import HEADER_SPELLINGS, EntraToken, write_entra_csv
+from oathdesk.formats.entra_csv import HEADER_SPELLINGS
 from oathdesk.formats.entra_export import (
     entra_csv_header,
     entra_csv_problems,
@@ -242,9 +242,7 @@ def export(
             else:
                 records.append(record)
         _audit_export(vault, conn, actor, kind, [r.serial for r in records], excluded, left_out)
-    return ExportResult(
-        _render(kind, records, header_spelling), len(records), left_out, len(excluded)
-    )
+    return ExportResult(_render(kind, records), len(records), left_out, len(excluded))
 
 
 def export_secrets(
@@ -303,21 +301,8 @@ def _record(token: Token, secret: bytes) -> SeedRecord:
     )
 
 
-def _render(kind: str, records: list[SeedRecord], header_spelling: str) -> str:
-    if kind == "entra-csv":
-        entra = [
-            EntraToken(
-                0,
-                r.upn or "",
-                r.serial or "",
-                r.secret,
-                r.period,
-                r.manufacturer or "",
-                r.model or "",
-            )
-            for r in records
-        ]
-        return write_entra_csv(entra, header_spelling=header_spelling)
+def _render(kind: str, records: list[SeedRecord]) -> str:
+    """The text of the exports that are not streamed (entra-csv is: ``open_export``)."""
     if kind == "graph-json":
         return graph_delta_body(records)
     if kind == "otpauth":
