@@ -27,7 +27,9 @@ log = logging.getLogger("oathdesk.vault")
 PROGRESS_EVERY = 1000
 ANALYZE_AFTER = 10_000  # tokens: a PostgreSQL import of this many is followed by ANALYZE
 
-TOKEN_COLUMNS = (
+# The columns a new token's row is inserted with (models.TOKEN_COLUMNS are those a Token is read
+# from: the times a lifecycle move sets come later).
+INSERTED_TOKEN_COLUMNS = (
     "id",
     "serial",
     "manufacturer",

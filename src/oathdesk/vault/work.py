@@ -23,8 +23,8 @@ from oathdesk.upn import MAX_PLAIN_UPN_CHARS, PLAIN_UPN, validate_upn
 from oathdesk.vault import fingerprints, rows, token_counts
 from oathdesk.vault.audit import AuditChain, AuditEntry
 from oathdesk.vault.bulk import (
+    INSERTED_TOKEN_COLUMNS,
     SECRET_COLUMNS,
-    TOKEN_COLUMNS,
     build_token_batch,
     insert_tuples,
     lookup,
@@ -58,7 +58,7 @@ from oathdesk.vault.schema import (
     users,
 )
 
-_STATE = TOKEN_COLUMNS.index("state")
+_STATE = INSERTED_TOKEN_COLUMNS.index("state")
 
 # Moves a helpdesk operator may make; the others (and everything else that changes a token)
 # need the admin's MANAGE_TOKENS.
@@ -252,7 +252,7 @@ class UnitOfWork:
         known = self._known_secrets(batch.fingerprints)
         # Inserted first so that a serial already in the vault is reported as such (the unique
         # index); a known seed is refused after, in the same transaction, which rolls back.
-        insert_tuples(self.conn, tokens, TOKEN_COLUMNS, batch.tokens)
+        insert_tuples(self.conn, tokens, INSERTED_TOKEN_COLUMNS, batch.tokens)
         insert_tuples(self.conn, token_secrets, SECRET_COLUMNS, batch.secrets)
         token_counts.record(self.conn, Counter(row[_STATE] for row in batch.tokens))
         _refuse_known_secrets(batch.fingerprints, known)
