@@ -14,8 +14,13 @@ import pytest
 import sqlalchemy as sa
 
 from oathdesk.otp import step_at, totp
+from oathdesk.platform_io import login_name
 from oathdesk.seed import encode_base32, parse_seed
 from oathdesk.vault.config import VaultLocation
+from oathdesk.vault.keys import MasterKey
+from oathdesk.vault.lifecycle import TokenKind, TokenState
+from oathdesk.vault.models import Actor, NewToken
+from oathdesk.vault.vault import Vault
 from tests.conftest import CliResult, RunCli, assert_one_line_error
 from tests.vault_fixtures import cli_env, fail_audit_inserts
 from tests.window_codes import code_absent_from_window
@@ -39,24 +44,30 @@ def oathtool_at(at: float, steps_ahead: int = 0) -> str:
 
 
 @pytest.fixture
-def env(location: VaultLocation, cli: RunCli, tmp_path: Path) -> dict[str, str]:
-    environment = {**cli_env(location), "OATHDESK_ALERTS": str(tmp_path / "alerts.jsonl")}
-    for args, stdin in (
-        (["init"], None),
-        (["user", "add", UPN, "--phone", "+41790000000"], None),
-        (["user", "add", "olaf@contoso.com", "--phone", "+41790000002"], None),
-        (["token", "add", "--serial", SERIAL, "--user", UPN], B32),
-        (
-            ["token", "add", "--serial", "86596120002", "--user", "olaf@contoso.com"],
-            encode_base32(bytes(20)),
-        ),
-        (["token", "registered", SERIAL], None),
-        (["token", "ship", SERIAL, "--carrier", "DHL", "--tracking", "JD1"], None),
-        (["token", "registered", "86596120002"], None),
-    ):
-        result = cli(*args, input=stdin, env=environment)
-        assert result.returncode == 0, result.stderr
-    return environment
+def env(location: VaultLocation, master_key: MasterKey, tmp_path: Path) -> dict[str, str]:
+    """A vault with two users and their tokens (one shipped, one registered), made through the
+    library as the CLI's own commands would make it: eight CLI processes cost each test several
+    seconds of start-up, and those commands have tests of their own. The reveals below go
+    through the CLI."""
+    actor = Actor(f"local:{login_name()}", "admin")
+    vault = Vault.create(location, master_key, actor)
+    try:
+        vault.add_user(actor, UPN, phone="+41790000000")
+        vault.add_user(actor, "olaf@contoso.com", phone="+41790000002")
+        for serial, upn, secret in (
+            (SERIAL, UPN, SECRET),
+            ("86596120002", "olaf@contoso.com", bytes(20)),
+        ):
+            token = NewToken(
+                serial, "Token2", "programmable", TokenKind.PROGRAMMABLE, secret, upn=upn
+            )
+            vault.add_token(actor, token, source="cli")
+        vault.move(actor, SERIAL, TokenState.REGISTERED)
+        vault.move(actor, SERIAL, TokenState.SHIPPED, carrier="DHL", tracking="JD1")
+        vault.move(actor, "86596120002", TokenState.REGISTERED)
+    finally:
+        vault.close()
+    return {**cli_env(location), "OATHDESK_ALERTS": str(tmp_path / "alerts.jsonl")}
 
 
 def reveal(
