@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from oathdesk.services.housekeeping import LEASE_JOB
@@ -63,6 +64,7 @@ def test_a_broken_chain_fails_the_command_with_one_error_line_and_an_alert(
     assert (alert["event"], alert["step"]) == ("housekeeping.step_failed", "audit_chain")
 
 
+@pytest.mark.slow
 def test_a_cycle_held_elsewhere_is_refused_in_one_line_and_can_be_taken_over(
     vault: Vault, location: VaultLocation, cli: RunCli
 ) -> None:

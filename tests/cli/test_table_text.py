@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -44,7 +45,8 @@ def tables(
     return draw(names), headings, rows
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=100, deadline=None)
 @given(tables(ASCII, WORDS))
 def test_drawn_as_rich_draws_it(table: tuple[str, list[str], list[list[str]]]) -> None:
     title, headings, rows = table
@@ -57,7 +59,8 @@ def test_drawn_as_rich_draws_it(table: tuple[str, list[str], list[list[str]]]) -
         assert drawn == _rich(title, headings, rows)
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=100, deadline=None)
 @given(tables(ANY_TEXT))
 def test_any_text_drawn_as_rich_or_left_to_it(
     table: tuple[str, list[str], list[list[str]]],

@@ -66,7 +66,8 @@ keys = st.binary(min_size=1, max_size=200)
 instants = st.integers(min_value=0, max_value=2**34)
 
 
-@settings(max_examples=3000, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None)
 @given(
     key=st.binary(min_size=14, max_size=200),  # pyotp refuses secrets under 112 bits
     at=instants,
@@ -152,6 +153,7 @@ def test_verify_rejects_outside_window_and_junk() -> None:
     assert verify_totp(RFC4226_KEY, f"{spaced[:3]} {spaced[3:]}", at) == 0
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(key=st.binary(min_size=10, max_size=40), offset=st.integers(-2880, 2880))
 def test_drift_search_finds_the_offset(key: bytes, offset: int) -> None:
@@ -165,6 +167,7 @@ def test_drift_search_finds_the_offset(key: bytes, offset: int) -> None:
     assert found.confirmed_by_next_code
 
 
+@pytest.mark.slow
 def test_drift_search_bounds_and_sign() -> None:
     for at in moments(1_800_000_000):
         step = step_at(at)

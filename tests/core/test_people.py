@@ -65,7 +65,8 @@ def test_display_name_and_notes() -> None:
         check_notes("bell\x07")
 
 
-@settings(max_examples=3000, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None)
 @given(st.text(max_size=80) | st.from_regex(r"\A(\+|00)[0-9 ()\-./x]{0,30}\Z"))
 def test_any_text_is_a_number_in_e164_or_one_clear_refusal(typed: str) -> None:
     message = ""

@@ -3,6 +3,7 @@ refuse: an import checks 100,000 UPNs with it."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,13 +13,14 @@ from oathdesk.upn import MAX_PLAIN_UPN_CHARS, PLAIN_UPN, full_upn_problem, upn_p
 _ALPHABET = "aZ09._-'!#^~@+% \t\u00e9"
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.text(alphabet=_ALPHABET, max_size=60))
 def test_the_shortcut_agrees_with_the_full_rules(text: str) -> None:
     assert upn_problem(text) == full_upn_problem(text)
 
 
-@settings(max_examples=500, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None)
 @given(st.from_regex(PLAIN_UPN, fullmatch=True))
 def test_whatever_the_shortcut_accepts_the_full_rules_accept(text: str) -> None:
     if len(text) <= MAX_PLAIN_UPN_CHARS:

@@ -152,6 +152,7 @@ def test_push_stock_uploads_unassigned_and_registers_without_a_user(world: Entra
 # -- the acceptance test of issue 14 (sync part) ---------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_thousand_stock_tokens_300_self_assigned_5_odd_one_sync(
     backend: str, request: pytest.FixtureRequest

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from oathdesk.vault import housekeeping as records
@@ -103,6 +104,7 @@ def _due_and_late(world: EntraWorld) -> tuple[list[str], list[str]]:
     return ["SV1", "SV2"], ["SV3", "SV4"]
 
 
+@pytest.mark.slow
 def test_two_servers_on_one_postgres_vault_run_each_cycle_once(
     pg_world: EntraWorld, tmp_path: Path
 ) -> None:
@@ -127,6 +129,7 @@ def test_two_servers_on_one_postgres_vault_run_each_cycle_once(
     assert set(ran.values()) == {1}  # the logs agree: no slot twice, whichever server ran it
 
 
+@pytest.mark.slow
 def test_a_server_killed_during_a_cycle_leaves_it_to_the_next_and_nothing_is_done_twice(
     pg_world: EntraWorld, tmp_path: Path
 ) -> None:

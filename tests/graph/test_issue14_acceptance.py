@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from oathdesk.seed import encode_base32
@@ -82,6 +83,7 @@ def _token_rows(world: EntraWorld) -> list[tuple[object, ...]]:
         return [tuple(row) for row in conn.execute(sa.select(tokens).order_by(tokens.c.serial))]
 
 
+@pytest.mark.slow
 def test_one_housekeeping_cycle_takes_in_300_self_service_enrolments_of_1000(
     world: EntraWorld, tmp_path: Path
 ) -> None:

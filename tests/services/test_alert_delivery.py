@@ -182,6 +182,7 @@ def failed_alerts(cli: RunCli, env: dict[str, str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in exported.stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_an_unreachable_relay_reaches_the_operator_and_the_audit_log(
     location: VaultLocation, cli: RunCli, tmp_path: Path
 ) -> None:

@@ -59,6 +59,7 @@ def test_entra_csv_import(env: dict[str, str], cli: RunCli, tmp_path: Path) -> N
     assert cli("audit", "verify", env=env).returncode == 0
 
 
+@pytest.mark.slow
 def test_failed_import_leaves_the_vault_as_it_was(
     env: dict[str, str], cli: RunCli, tmp_path: Path
 ) -> None:

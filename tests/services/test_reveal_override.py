@@ -33,6 +33,7 @@ def revealed(vault: Vault, actor: Actor, count: int = 1, at: float | None = None
     return [outcome.result is not None for outcome in outcomes]
 
 
+@pytest.mark.slow
 def test_one_more_reveal_for_one_call(vault: Vault) -> None:
     admin = enrol(vault, "ada", "admin", "correct horse battery staple")
     hugo = Actor("hugo", "helpdesk")

@@ -56,6 +56,7 @@ def files_under(*roots: Path) -> list[Path]:
     return found
 
 
+@pytest.mark.slow
 def test_lifecycle_leaves_no_secret_at_rest(
     location: VaultLocation,
     env: dict[str, str],

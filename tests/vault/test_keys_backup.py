@@ -101,6 +101,7 @@ def test_interrupted_key_file_rotation_resumes(
     assert cli("audit", "verify", env=env).returncode == 0
 
 
+@pytest.mark.slow
 def test_passphrase_sealed_vault_and_its_rotation(
     sqlite_location: VaultLocation, cli: RunCli, tmp_path: Path
 ) -> None:
@@ -293,6 +294,7 @@ def steps_of_a_whole_rotation(env: dict[str, str], cli: RunCli) -> int:
     return len([line for line in done.stdout.splitlines() if line.startswith("step: ")])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sealed", [False, True], ids=["key_file", "passphrase"])
 def test_rotation_killed_at_every_step_says_so_and_finishes(
     sealed: bool, tmp_path: Path, cli: RunCli

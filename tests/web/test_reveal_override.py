@@ -59,6 +59,7 @@ def approve(admin_client: httpx.Client, web_vault: WebVault, **fields: str) -> s
     return admin_client.get(f"/users/{HELGA}").text  # with the flash
 
 
+@pytest.mark.slow
 def test_one_approved_reveal_beyond_the_limit_for_another_operator(
     helpdesk_client: httpx.Client, admin_client: httpx.Client, web_vault: WebVault
 ) -> None:
@@ -133,6 +134,7 @@ def test_an_approval_is_one_reveal_in_a_batch_and_lapses_after_ten_minutes(
         vault.close()
 
 
+@pytest.mark.slow
 def test_approve_through_the_api(api: Api, web_vault: WebVault) -> None:
     reveal_body = {"upn": HELGA, "method": "callback", "ticket": "INC-7", "channel": "phone"}
     assert api.helpdesk.post("/reveal", json=reveal_body).status_code == 200
