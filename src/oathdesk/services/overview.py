@@ -15,6 +15,7 @@ from oathdesk.vault.roles import Permission, require
 from oathdesk.vault.vault import Vault
 
 SHOWN_LATE = 10
+_IN_ENTRA_NAMES = frozenset(state.value for state in IN_ENTRA)
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,13 @@ def overview(vault: Vault, actor: Actor, *, now: datetime | None = None) -> Over
         states = records.state_figures(conn)
         purge_cutoff = moment - timedelta(days=settings.retention_days)
         purge_due = records.purge_due_count(conn, purge_cutoff, up_to=records.COUNTED_UP_TO)
-        in_entra = records.count_in_states(conn, IN_ENTRA)
         synced = records.last_sync(conn)
         cycle = records.last_cycle_with(conn, "entra_sync")
         late_cutoff = moment - timedelta(days=settings.undelivered_warning_days)
         late = records.late_tokens(conn, late_cutoff, limit=SHOWN_LATE)
         late_total = records.late_count(conn, late_cutoff, up_to=records.COUNTED_UP_TO)
+    # From the figures just counted: the tokens Entra holds now are those in its states.
+    in_entra = sum(figure.count for figure in states if figure.state in _IN_ENTRA_NAMES)
     return Overview(
         moment,
         states,

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from oathdesk.vault import rows, token_counts
+from oathdesk.vault import rows
 from oathdesk.vault.lifecycle import STAMP_COLUMN, WAITING, TokenState
 from oathdesk.vault.models import Token, aware
 from oathdesk.vault.schema import audit_log, tokens, users
@@ -167,9 +167,7 @@ def late_tokens(conn: sa.Connection, cutoff: datetime, *, limit: int) -> list[To
 def late_count(conn: sa.Connection, cutoff: datetime, *, up_to: int | None = None) -> int:
     """How many tokens are late; with ``up_to``, counting stops past it (``up_to + 1`` means
     "more than ``up_to``"), so that a page's count reads no more index entries than that."""
-    return int(
-        conn.execute(_count(sa.select(tokens.c.id).where(_late(cutoff)), up_to)).scalar_one()
-    )
+    return _count(conn, sa.select(tokens.c.id).where(_late(cutoff)), up_to)
 
 
 def late_by_serial(conn: sa.Connection, cutoff: datetime) -> list[Token]:
@@ -196,14 +194,14 @@ def purge_due_by_serial(conn: sa.Connection, cutoff: datetime) -> list[Token]:
 def purge_due_count(conn: sa.Connection, cutoff: datetime, *, up_to: int | None = None) -> int:
     """Delivered tokens whose seed the retention period says to erase now (``up_to``: as for
     ``late_count``)."""
-    due = sa.select(tokens.c.id).where(_purge_due(cutoff))
-    return int(conn.execute(_count(due, up_to)).scalar_one())
+    return _count(conn, sa.select(tokens.c.id).where(_purge_due(cutoff)), up_to)
 
 
-def _count(rows_of: sa.Select[Any], up_to: int | None) -> sa.Select[Any]:
+def _count(conn: sa.Connection, rows_of: sa.Select[Any], up_to: int | None) -> int:
     if up_to is not None:
         rows_of = rows_of.limit(up_to + 1)
-    return sa.select(sa.func.count()).select_from(rows_of.subquery())
+    query = sa.select(sa.func.count()).select_from(rows_of.subquery())
+    return int(conn.execute(query).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -232,9 +230,3 @@ def state_figures(conn: sa.Connection) -> list[StateFigure]:
     return sorted(
         figures, key=lambda f: (f.oldest_since is None, f.oldest_since or datetime.min, f.state)
     )
-
-
-def count_in_states(conn: sa.Connection, states: frozenset[TokenState]) -> int:
-    """How many tokens are in any of ``states``, from the figures the writes keep."""
-    counts, _ = token_counts.read(conn)
-    return sum(counts.get(state.value, 0) for state in states)
