@@ -30,13 +30,17 @@ from oathdesk.formats.limits import (
     MAX_DEPTH,
     MAX_LINE_BYTES,
     MAX_ROWS,
+    RecordBound,
+    RefusalKind,
     check_lines,
+    check_xml,
 )
 from oathdesk.formats.otpauth_list import parse_otpauth_list
 from oathdesk.formats.problems import Code
 from oathdesk.formats.pskc import TOTP_URN, parse_pskc
 from oathdesk.formats.reader import read_seed_file
 from oathdesk.formats.spreadsheet import parse_spreadsheet
+from oathdesk.formats.xlsx import SHEET_ROWS
 from oathdesk.vault.config import VaultLocation
 from tests.conftest import OATHDESK, assert_one_line_error, run_cli
 from tests.formats.helpers import assert_well_formed, xlsx_bytes
@@ -188,7 +192,8 @@ def test_giant_inputs_are_refused_in_seconds_without_a_crash(
     path = tmp_path / name
     path.write_bytes(build())
     start, cpu_before = time.monotonic(), children_cpu()
-    done = run_cli("import", "--dry-run", str(path), env=vault_env, timeout=120)
+    # A fresh process: its CPU time is counted among this process's children (a fork is not).
+    done = run_cli("import", "--dry-run", str(path), env=vault_env, timeout=120, fresh_process=True)
     took, cpu = time.monotonic() - start, children_cpu() - cpu_before
     # A crash is a negative code (the signal) and no output; a refusal is exit 1, one line.
     assert done.returncode in (0, 1), (done.returncode, done.stderr[-500:])
@@ -394,3 +399,48 @@ def test_xlsx_depth_and_width_around_the_bound(depth: int, width: int) -> None:
     assert refused == (2 + depth > MAX_DEPTH)
     if not refused:
         assert [r.upn for r in result.records] == ["helga@contoso.com"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.sampled_from(["value", "inline", "empty", "formatted", "nested-row"]), max_size=12
+    ),
+    most=st.integers(0, 8),
+)
+def test_the_row_bound_counts_rows_with_a_value_and_nothing_else(
+    rows: list[str], most: int
+) -> None:
+    cells = {
+        "value": b'<row><c r="A1"><v>1</v></c><c r="B1"><v>2</v></c></row>',
+        "inline": b'<row><c t="inlineStr"><is><t>x</t></is></c></row>',
+        "empty": b"<row/>",
+        "formatted": b'<row s="3" customFormat="1"><c s="3"/></row>',
+        # A row's own children count once, whatever they hold.
+        "nested-row": b"<row><c><v>1</v></c><x><row><v>2</v></row></x></row>",
+    }
+    sheet = (
+        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        b"<sheetData>" + b"".join(cells[row] for row in rows) + b"</sheetData></worksheet>"
+    )
+    filled = sum(row in ("value", "inline", "nested-row") for row in rows)
+    refusal = check_xml(sheet, records=rows_bound(most))
+    if filled > most:
+        assert refusal is not None
+        assert refusal.kind is RefusalKind.TOO_MANY_RECORDS
+        assert f"over {most:,} rows" in refusal.message
+    else:
+        assert refusal is None
+
+
+def rows_bound(most: int) -> RecordBound:
+    return RecordBound(SHEET_ROWS.element, SHEET_ROWS.values, most)
+
+
+def test_a_sheet_over_the_row_bound_is_refused_before_openpyxl_reads_it() -> None:
+    data = xlsx_with(SHEET, many_rows(MAX_ROWS + 1))
+    started = time.process_time()
+    result = parse_spreadsheet(data)
+    assert [p.code for p in result.problems] == [Code.TOO_LARGE]
+    assert f"sheet1.xml has over {MAX_ROWS:,} rows" in result.problems[0].message
+    assert time.process_time() - started < 15  # openpyxl alone took 18 s of CPU here

@@ -43,6 +43,7 @@ class RefusalKind(StrEnum):
     MALFORMED = "malformed"  # not well-formed XML (or a damaged encoding)
     TOO_DEEP = "too-deep"
     TOO_MANY = "too-many"  # too many elements, attributes, lines or rows
+    TOO_MANY_RECORDS = "too-many-records"  # over RecordBound.most records (an XLSX sheet's rows)
     TOO_LONG = "too-long"  # a line of text
 
 
@@ -55,6 +56,18 @@ class Refusal:
     message: str
 
 
+@dataclass(frozen=True)
+class RecordBound:
+    """At most ``most`` elements named ``element`` (local name) that hold one of ``values``:
+    an XLSX sheet's rows with a value, where a row kept only for its formatting does not
+    count. Counted in the same pass as the other bounds, so a sheet of too many rows is refused
+    before openpyxl spends a minute reading them."""
+
+    element: str
+    values: frozenset[str]
+    most: int
+
+
 class _Bound(Exception):
     def __init__(self, kind: RefusalKind, message: str) -> None:
         super().__init__(message)
@@ -63,7 +76,11 @@ class _Bound(Exception):
 
 
 def check_xml(
-    source: bytes | IO[bytes], *, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES
+    source: bytes | IO[bytes],
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_nodes: int = MAX_NODES,
+    records: RecordBound | None = None,
 ) -> Refusal | None:
     """None when ``source`` is well-formed XML without a DTD and within the bounds; else why not.
 
@@ -75,9 +92,14 @@ def check_xml(
     parser = expat.ParserCreate(namespace_separator="}")
     depth = 0
     nodes = 0
+    # Records: the depth of the record element being read (0: outside one) and whether it
+    # has been counted (its first value seen).
+    record_depth = 0
+    counted = False
+    filled = 0
 
-    def start(_name: str, attributes: dict[str, str]) -> None:
-        nonlocal depth, nodes
+    def start(name: str, attributes: dict[str, str]) -> None:
+        nonlocal depth, nodes, record_depth, counted, filled
         depth += 1
         if depth > max_depth:
             raise _Bound(RefusalKind.TOO_DEEP, f"the XML nests elements over {max_depth} deep")
@@ -92,9 +114,25 @@ def check_xml(
             raise _Bound(
                 RefusalKind.TOO_MANY, f"the XML holds over {max_nodes:,} elements and attributes"
             )
+        if records is None:
+            return
+        local = name.rpartition("}")[2]
+        if record_depth == 0:
+            if local == records.element:
+                record_depth, counted = depth, False
+        elif not counted and local in records.values:
+            counted = True
+            filled += 1
+            if filled > records.most:
+                raise _Bound(
+                    RefusalKind.TOO_MANY_RECORDS,
+                    f"over {records.most:,} {records.element}s with a value",
+                )
 
     def end(_name: str) -> None:
-        nonlocal depth
+        nonlocal depth, record_depth
+        if depth == record_depth:
+            record_depth = 0
         depth -= 1
 
     def doctype(*_args: object) -> int:

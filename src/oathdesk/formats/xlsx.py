@@ -15,7 +15,7 @@ import io
 import zipfile
 from typing import Any
 
-from oathdesk.formats.limits import MAX_ROWS, RefusalKind, check_xml
+from oathdesk.formats.limits import MAX_ROWS, RecordBound, RefusalKind, check_xml
 from oathdesk.formats.problems import Code, Problem
 
 XLSX_MAGIC = b"PK\x03\x04"
@@ -25,6 +25,10 @@ _BIG = 16 * 1024 * 1024
 # Elements and attributes of one XML part: a sheet of MAX_ROWS rows of six cells takes some
 # 5,000,000; more (a crafted sheet or shared-strings table) is refused before openpyxl reads it.
 MAX_PART_NODES = 6_000_000
+# A sheet's rows that hold a value (<v>, or <is> for an inline string): over MAX_ROWS is refused
+# in the bounds pass, as openpyxl would take half a minute to read them all first. Any sheet of
+# the workbook, not only the one imported: a bound is on the file, as the node bound is.
+SHEET_ROWS = RecordBound("row", frozenset({"v", "is"}), MAX_ROWS)
 
 Table = list[tuple[int, tuple[str, ...]]]
 
@@ -43,16 +47,8 @@ def read_xlsx_rows(data: bytes) -> tuple[Table, list[Problem]]:
     try:
         for sheet in workbook.worksheets:
             table = _sheet_rows(sheet)
-            if len(table) > MAX_ROWS:
-                return [], [
-                    Problem(
-                        0,
-                        "",
-                        f"the sheet has over {MAX_ROWS:,} rows, more than one import reads",
-                        fix=f"split it into workbooks of at most {MAX_ROWS:,} rows and import each",
-                        code=Code.TOO_LARGE,
-                    )
-                ]
+            if len(table) > MAX_ROWS:  # the bounds pass counts <v> and <is>; this, any value
+                return [], [_too_many_rows("the sheet")]
             if table:
                 return table, []
         return [], []
@@ -124,14 +120,19 @@ def _xml_problem(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> Pr
         if not entry.filename.endswith((".xml", ".rels")):
             continue
         try:
+            sheet = entry.filename.startswith("xl/worksheets/")
             with archive.open(entry) as part:
-                refusal = check_xml(part, max_nodes=MAX_PART_NODES)
+                refusal = check_xml(
+                    part, max_nodes=MAX_PART_NODES, records=SHEET_ROWS if sheet else None
+                )
         except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError, EOFError):
             return _problem(
                 "the file starts like a zip archive but is damaged", "download it again"
             )
         if refusal is None:
             continue
+        if refusal.kind is RefusalKind.TOO_MANY_RECORDS:
+            return _too_many_rows(f"the workbook's sheet {entry.filename[:80]}")
         if refusal.kind in (RefusalKind.TOO_DEEP, RefusalKind.TOO_MANY):
             return Problem(
                 0,
@@ -152,6 +153,16 @@ def _xml_problem(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> Pr
             )
         return _problem("the workbook cannot be read (damaged?)", "save it again in Excel")
     return None
+
+
+def _too_many_rows(sheet: str) -> Problem:
+    return Problem(
+        0,
+        "",
+        f"{sheet} has over {MAX_ROWS:,} rows, more than one import reads",
+        fix=f"split it into workbooks of at most {MAX_ROWS:,} rows and import each",
+        code=Code.TOO_LARGE,
+    )
 
 
 def _problem(message: str, fix: str) -> Problem:
