@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_forks import FORKS
+
 pytest_plugins = ["tests.vault_fixtures"]
 
 # Tests press Ctrl-C (SIGINT) in the commands they start, as a person at a terminal does. A test
@@ -49,10 +51,18 @@ def run_cli(
     env: Mapping[str, str] | None = None,
     timeout: float = 120,
     cwd: Path | None = None,
+    fresh_process: bool = False,
 ) -> CliResult:
-    """Run ``oathdesk ARGS`` as a user would, with a clean environment plus ``env``."""
+    """Run ``oathdesk ARGS`` as a user would, with a clean environment plus ``env``: in a process
+    forked from one that has the libraries imported (tests/cli_forks.py), or, when the test
+    needs it (``fresh_process``: it measures the process) or the environment changes how the
+    interpreter starts, through the console script in a new interpreter."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("OATHDESK_")}
     full_env.update(env or {})
+    if not fresh_process and FORKS.can_run(full_env):
+        argv = [str(OATHDESK), *args]
+        status, out, err = FORKS.run(argv, input or "", full_env, timeout, cwd)
+        return CliResult(status, out, err)
     proc = subprocess.run(
         [str(OATHDESK), *args],
         input=input if input is not None else "",

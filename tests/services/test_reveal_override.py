@@ -45,15 +45,15 @@ def test_one_more_reveal_for_one_call(vault: Vault) -> None:
 
     with pytest.raises(PermissionDenied):
         approve_one_more_reveal(
-            vault, hugo, UPN, ticket="T", password=admin.password, code=admin.next_code()
+            vault, hugo, UPN, ticket="T", password=admin.password, code=admin.unspent_code()
         )
     with pytest.raises(InvalidInput, match="ticket"):
         approve_one_more_reveal(
-            vault, ada, UPN, ticket=" ", password=admin.password, code=admin.next_code()
+            vault, ada, UPN, ticket=" ", password=admin.password, code=admin.unspent_code()
         )
     with pytest.raises(SignInRefused):
         approve_one_more_reveal(
-            vault, ada, UPN, ticket="T", password="not it at all!", code=admin.next_code()
+            vault, ada, UPN, ticket="T", password="not it at all!", code=admin.unspent_code()
         )
     assert vault.export_audit(action="reveal.override_approved") == []
 

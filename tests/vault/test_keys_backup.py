@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -299,7 +300,7 @@ def steps_of_a_whole_rotation(env: dict[str, str], cli: RunCli) -> int:
 def test_rotation_killed_at_every_step_says_so_and_finishes(
     sealed: bool, tmp_path: Path, cli: RunCli
 ) -> None:
-    def fresh(name: str) -> dict[str, str]:
+    def env_of(name: str) -> dict[str, str]:
         env = {
             "OATHDESK_VAULT": str(tmp_path / name / "vault.sqlite3"),
             "OATHDESK_KEY_FILE": str(tmp_path / name / "vault.key"),
@@ -307,12 +308,20 @@ def test_rotation_killed_at_every_step_says_so_and_finishes(
         if sealed:
             env["OATHDESK_PASSPHRASE"] = PASSPHRASE
             env["OATHDESK_NEW_PASSPHRASE"] = "the new passphrase"
-        made = cli("init", *(["--passphrase"] if sealed else []), env=env)
-        assert made.returncode == 0, made.stderr
-        assert cli("user", "add", UPN, env=env).returncode == 0
-        added = cli("token", "add", "--serial", "K1", "--user", UPN, input=B32 + "\n", env=env)
-        assert added.returncode == 0, added.stderr
         return env
+
+    made_env = env_of("made")
+    made = cli("init", *(["--passphrase"] if sealed else []), env=made_env)
+    assert made.returncode == 0, made.stderr
+    assert cli("user", "add", UPN, env=made_env).returncode == 0
+    added = cli("token", "add", "--serial", "K1", "--user", UPN, input=B32 + "\n", env=made_env)
+    assert added.returncode == 0, added.stderr
+
+    def fresh(name: str) -> dict[str, str]:
+        # A copy of the vault made once (no process has it open): the same starting point for
+        # every kill, without three CLI processes each.
+        shutil.copytree(tmp_path / "made", tmp_path / name)
+        return env_of(name)
 
     total = steps_of_a_whole_rotation(fresh("whole"), cli)
     assert total >= 4
@@ -332,9 +341,10 @@ def test_rotation_killed_at_every_step_says_so_and_finishes(
         assert resumed.returncode == 0, (step, resumed.stdout, resumed.stderr)
         if not sealed:
             assert not Path(env["OATHDESK_KEY_FILE"] + ".new").exists()
-        shown = cli("token", "list", "--json", env=with_new)
-        assert shown.returncode == 0, (step, shown.stderr)
-        assert [t["serial"] for t in json.loads(shown.stdout)] == ["K1"]
+        if step == total - 1:  # the library's reads below check every step
+            shown = cli("token", "list", "--json", env=with_new)
+            assert shown.returncode == 0, (step, shown.stderr)
+            assert [t["serial"] for t in json.loads(shown.stdout)] == ["K1"]
         where = VaultLocation(
             f"sqlite:///{env['OATHDESK_VAULT']}",
             Path(env["OATHDESK_KEY_FILE"]),

@@ -161,7 +161,7 @@ def test_four_eyes_needs_a_second_operator(
         HELGA,
         approver=admin.name,
         approver_password="not the password",
-        approver_code=admin.next_code(),
+        approver_code=admin.unspent_code(),
     )
     assert wrong.status_code == 403
     assert "not the password" not in wrong.text  # passwords are never sent back

@@ -47,11 +47,14 @@ def records(web_vault: WebVault, action: str) -> list[dict[str, object]]:
         vault.close()
 
 
-def approve(admin_client: httpx.Client, web_vault: WebVault, **fields: str) -> str:
+def approve(
+    admin_client: httpx.Client, web_vault: WebVault, *, refused: bool = False, **fields: str
+) -> str:
+    admin = web_vault.admin
     data = {
         "ticket": "INC-4711",
-        "password": web_vault.admin.password,
-        "code": web_vault.admin.next_code(),
+        "password": admin.password,
+        "code": admin.unspent_code() if refused else admin.next_code(),
         **fields,
     }
     done = submit(admin_client, f"/users/{HELGA}/approve-reveal", data, from_page=f"/users/{HELGA}")
@@ -70,7 +73,7 @@ def test_one_approved_reveal_beyond_the_limit_for_another_operator(
     assert element(admin_client.get(f"/users/{HELGA}").text, "approve-reveal") is not None
     assert element(helpdesk_client.get(f"/users/{HELGA}").text, "approve-reveal") is None
 
-    refused = approve(admin_client, web_vault, password="not the admin's password")
+    refused = approve(admin_client, web_vault, refused=True, password="not the admin's password")
     assert "not approved: sign-in refused" in refused
     assert records(web_vault, "reveal.override_approved") == []
     assert "approved: one more code" in approve(admin_client, web_vault)
@@ -140,10 +143,10 @@ def test_approve_through_the_api(api: Api, web_vault: WebVault) -> None:
     assert api.helpdesk.post("/reveal", json=reveal_body).status_code == 200
     assert_error(api.helpdesk.post("/reveal", json=reveal_body), 403, "policy_refused")
     admin = web_vault.admin
-    body = {"ticket": "INC-7", "password": admin.password, "code": admin.next_code()}
+    body = {"ticket": "INC-7", "password": admin.password, "code": admin.unspent_code()}
     path = f"/users/{HELGA}/reveal-approvals"
     assert_error(api.helpdesk.post(path, json=body), 403, "forbidden")
-    wrong = {**body, "password": "not the admin's password", "code": admin.next_code()}
+    wrong = {**body, "password": "not the admin's password", "code": admin.unspent_code()}
     assert_error(api.admin.post(path, json=wrong), 403, "sign_in_refused")
     approved = api.admin.post(path, json={**body, "code": admin.next_code()})
     assert approved.status_code == 201, approved.text
