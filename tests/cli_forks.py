@@ -76,6 +76,7 @@ class ForkServer:
             [sys.executable, str(SERVER), self._path, str(read_end)],
             env=self._env,
             pass_fds=(read_end,),
+            cwd="/",  # never inside a directory a test may unmount; each run has its own cwd
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
         )
@@ -127,13 +128,31 @@ class ForkServer:
         pid = INT.unpack(started)[0]
         try:
             answer = _receive(conn, INT.size)
+            # The status is sent just before the child exits: wait until it has (its files,
+            # the vault's among them, closed), as subprocess.run does. A test that unmounts
+            # the vault's directory next found it busy.
+            _receive(conn, 1)
         except TimeoutError:
             os.kill(pid, signal.SIGKILL)
             raise subprocess.TimeoutExpired(argv, timeout) from None
+        _wait_until_gone(pid, time.monotonic() + timeout)
         if len(answer) < INT.size:
             return -signal.SIGKILL  # killed or crashed: no status was sent
         status: int = INT.unpack(answer)[0]
         return status
+
+
+def _wait_until_gone(pid: int, deadline: float) -> None:
+    """Until the process has exited (the server's children are reaped by the kernel, so an
+    exited one is gone at once; a zombie counts as gone too: it holds nothing)."""
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                if stat.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    return
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return
+        time.sleep(0.0005)
 
 
 def _receive(conn: socket.socket, size: int) -> bytes:

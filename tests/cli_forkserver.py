@@ -127,6 +127,7 @@ def serve(path: str, lifeline: int) -> None:
         for key, _ in events.select():
             if key.fileobj == lifeline:
                 os.unlink(path)
+                os.rmdir(os.path.dirname(path))  # the client made it for this server alone
                 return
             conn, _ = listener.accept()
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,9 +128,13 @@ def world(
     fake_graph: FakeGraph,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    migrated_sqlite: Path,
 ) -> Iterator[EntraWorld]:
-    """A SQLite vault next to the fake tenant."""
+    """A SQLite vault next to the fake tenant (a copy of the schema migrated once)."""
     path = tmp_path / "vault" / "vault.sqlite3"
+    path.parent.mkdir()
+    shutil.copyfile(migrated_sqlite, path)
+    path.chmod(0o600)  # as the vault makes its file
     location = VaultLocation(f"sqlite:///{path}", tmp_path / "vault.key", path)
     yield from _make_world(location, fake_graph, monkeypatch, capsys)
 

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zxingcpp
@@ -118,8 +119,12 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     launched.close()
 
 
-def new_context(browser: Browser) -> BrowserContext:
-    context = browser.new_context(viewport=VIEWPORT, locale="en-GB", timezone_id="UTC")
+def new_context(browser: Browser, storage_state: Any = None) -> BrowserContext:
+    """A fresh context; ``storage_state`` (from ``BrowserContext.storage_state()``) starts it
+    with another context's cookies, e.g. a session signed in once for a module's tests."""
+    context = browser.new_context(
+        viewport=VIEWPORT, locale="en-GB", timezone_id="UTC", storage_state=storage_state
+    )
     context.add_init_script(CSP_LISTENER)
     context.set_default_timeout(15_000)
     return context

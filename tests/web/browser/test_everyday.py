@@ -5,6 +5,7 @@ operator whose enrolment page offers the secret as text under "Can't scan?"."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pyotp
 import pytest
@@ -25,8 +26,10 @@ def server(module_web_vault: WebVault) -> Iterator[str]:
         yield base_url
 
 
-@pytest.fixture
-def admin_page(browser: Browser, server: str, module_web_vault: WebVault) -> Iterator[Page]:
+@pytest.fixture(scope="module")
+def admin_session(browser: Browser, server: str, module_web_vault: WebVault) -> Any:
+    """The admin signed in once for the module (each sign-in spends a TOTP step, so a third
+    one would wait for the next step): the session's cookies, for each test's own context."""
     context = new_context(browser)
     page = context.new_page()
     admin = module_web_vault.admin
@@ -36,7 +39,15 @@ def admin_page(browser: Browser, server: str, module_web_vault: WebVault) -> Ite
     page.fill("input[name=code]", admin.next_code())
     with page.expect_navigation():
         page.click("main form button[type=submit]")
-    yield page
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+@pytest.fixture
+def admin_page(browser: Browser, admin_session: Any) -> Iterator[Page]:
+    context = new_context(browser, storage_state=admin_session)
+    yield context.new_page()
     context.close()
 
 
