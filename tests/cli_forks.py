@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from tests.sockets import receive_exactly
+
 SERVER = Path(__file__).parent / "cli_forkserver.py"
 INT = struct.Struct("!q")
 
@@ -122,16 +124,16 @@ class ForkServer:
             return status, _text(out), _text(err)
 
     def _wait(self, conn: socket.socket, argv: list[str], timeout: float) -> int:
-        started = _receive(conn, INT.size)
+        started = receive_exactly(conn, INT.size)
         if len(started) < INT.size:
             raise RuntimeError(f"the tests' fork server could not start {argv[1:3]}")
         pid = INT.unpack(started)[0]
         try:
-            answer = _receive(conn, INT.size)
+            answer = receive_exactly(conn, INT.size)
             # The status is sent just before the child exits: wait until it has (its files,
             # the vault's among them, closed), as subprocess.run does. A test that unmounts
             # the vault's directory next found it busy.
-            _receive(conn, 1)
+            receive_exactly(conn, 1)
         except TimeoutError:
             os.kill(pid, signal.SIGKILL)
             raise subprocess.TimeoutExpired(argv, timeout) from None
@@ -153,16 +155,6 @@ def _wait_until_gone(pid: int, deadline: float) -> None:
         except (FileNotFoundError, ProcessLookupError, IndexError):
             return
         time.sleep(0.0005)
-
-
-def _receive(conn: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def _text(file: IO[bytes]) -> str:

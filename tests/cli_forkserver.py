@@ -11,8 +11,9 @@ stdout, stderr), then that many bytes of JSON ({"argv", "env", "cwd"}). The chil
 its pid (8 bytes), then, once the command has finished, its exit status (8 bytes). A child
 killed by a signal closes the connection without the status.
 
-Only the standard library is imported before the preload, and nothing is run that reads the
-environment or the clock: a child must not inherit anything the run would not get fresh.
+Only the standard library (and tests/sockets.py) is imported before the preload, and nothing
+is run that reads the environment or the clock: a child must not inherit anything the run
+would not get fresh.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-# The same sys.path as the console script: its own bin directory first (not this one).
+# The one test helper it uses, from the project's root; then the same sys.path as the console
+# script: its own bin directory first (not this folder).
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from tests.sockets import receive_exactly  # noqa: E402
+
 sys.path[0] = str(Path(sys.executable).parent)
 
 PRELOAD = (
@@ -52,16 +57,6 @@ def preload() -> None:
 
     for name in PRELOAD:
         importlib.import_module(name)
-
-
-def receive_exactly(conn: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
 
 
 def exit_status(code: object) -> int:
@@ -133,7 +128,10 @@ def serve(path: str, lifeline: int) -> None:
             try:
                 header, fds, _, _ = socket.recv_fds(conn, 4, 3)
                 (size,) = struct.unpack("!I", header)
-                request = json.loads(receive_exactly(conn, size))
+                body = receive_exactly(conn, size)
+                if len(body) < size:
+                    raise EOFError
+                request = json.loads(body)
             except (OSError, EOFError, ValueError, struct.error):
                 conn.close()
                 continue

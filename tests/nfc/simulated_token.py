@@ -25,6 +25,7 @@ from oathdesk.nfc import apdu
 from oathdesk.nfc.models import model_for_serial
 from oathdesk.nfc.sm4 import cbc_mac, ecb_decrypt, unpad
 from oathdesk.otp import Algorithm, totp
+from tests.sockets import receive_exactly
 
 VPCD_PORT = 35963
 OK = b"\x90\x00"
@@ -248,11 +249,12 @@ class VirtualCard:
     def _serve(self, sock: socket.socket) -> None:
         try:
             while True:
-                header = _read_exactly(sock, 2)
-                if header is None:
+                header = receive_exactly(sock, 2)
+                if len(header) < 2:
                     return
-                payload = _read_exactly(sock, int.from_bytes(header, "big"))
-                if payload is None:
+                size = int.from_bytes(header, "big")
+                payload = receive_exactly(sock, size)
+                if len(payload) < size:
                     return
                 if len(payload) == 1:
                     reply = self._control(payload[0])
@@ -274,13 +276,3 @@ class VirtualCard:
         if code in (0, 1, 2):
             self.token.power_cycle()
         return None
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
