@@ -444,3 +444,30 @@ def test_a_sheet_over_the_row_bound_is_refused_before_openpyxl_reads_it() -> Non
     assert [p.code for p in result.problems] == [Code.TOO_LARGE]
     assert f"sheet1.xml has over {MAX_ROWS:,} rows" in result.problems[0].message
     assert time.process_time() - started < 15  # openpyxl alone took 18 s of CPU here
+
+
+def moved_sheet(data: bytes, to: str) -> bytes:
+    """The workbook with its sheet at another path, as its relationships may put it."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    old = SHEET.removeprefix("xl/")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in source.namelist():
+            content = source.read(name)
+            if name == "xl/_rels/workbook.xml.rels":
+                content = content.replace(old.encode(), to.removeprefix("xl/").encode())
+            elif name == "[Content_Types].xml":
+                content = content.replace(b"/" + SHEET.encode(), b"/" + to.encode())
+            archive.writestr(to if name == SHEET else name, content)
+    return out.getvalue()
+
+
+def test_a_sheet_kept_elsewhere_in_the_workbook_is_bounded_the_same() -> None:
+    elsewhere = "xl/elsewhere/data.xml"
+    small = parse_spreadsheet(moved_sheet(XLSX, elsewhere))
+    assert [r.upn for r in small.records] == ["helga@contoso.com"]  # openpyxl finds it there
+    started = time.process_time()
+    big = parse_spreadsheet(moved_sheet(xlsx_with(SHEET, many_rows(MAX_ROWS + 1)), elsewhere))
+    assert [p.code for p in big.problems] == [Code.TOO_LARGE]
+    assert f"{elsewhere} has over {MAX_ROWS:,} rows" in big.problems[0].message
+    assert time.process_time() - started < 15

@@ -120,11 +120,10 @@ def _xml_problem(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> Pr
         if not entry.filename.endswith((".xml", ".rels")):
             continue
         try:
-            sheet = entry.filename.startswith("xl/worksheets/")
+            # Every part, not only xl/worksheets/: the workbook's relationships may put a sheet
+            # anywhere, and no other part has rows.
             with archive.open(entry) as part:
-                refusal = check_xml(
-                    part, max_nodes=MAX_PART_NODES, records=SHEET_ROWS if sheet else None
-                )
+                refusal = check_xml(part, max_nodes=MAX_PART_NODES, records=SHEET_ROWS)
         except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError, EOFError):
             return _problem(
                 "the file starts like a zip archive but is damaged", "download it again"
