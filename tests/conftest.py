@@ -1,4 +1,5 @@
-"""Shared test helpers: run the real ``oathdesk`` console script in a subprocess."""
+"""Shared test helpers: run ``oathdesk`` commands as processes of their own (forked from a
+server that has the libraries imported, or the console script itself: tests/cli_forks.py)."""
 
 from __future__ import annotations
 
