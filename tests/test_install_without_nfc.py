@@ -210,6 +210,9 @@ def test_wheel_without_the_nfc_extra_installs_and_runs(tmp_path: Path) -> None:
     env = base_env(tmp_path)
     env.pop("PYTHONPATH", None)
     desk_commands_work(venv / "bin" / "oathdesk", env, tmp_path)
+    info = run(venv / "bin" / "oathdesk", env, "token", "info")
+    assert_one_line_error(info)
+    assert ADD_IT in info.stderr
 
 
 def site_packages(python: Path) -> Path:

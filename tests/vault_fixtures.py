@@ -53,14 +53,18 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def start_from(migrated: Path, path: Path) -> None:
+    """A new SQLite vault file at ``path`` as a copy of ``migrated_sqlite``."""
+    shutil.copyfile(migrated, path)
+    path.chmod(0o600)  # as the vault makes its file
+
+
 @pytest.fixture
 def vault(
     location: VaultLocation, master_key: MasterKey, request: pytest.FixtureRequest
 ) -> Iterator[Vault]:
     if location.sqlite_path is not None:
-        template: Path = request.getfixturevalue("migrated_sqlite")
-        shutil.copyfile(template, location.sqlite_path)
-        location.sqlite_path.chmod(0o600)  # as the vault makes its file
+        start_from(request.getfixturevalue("migrated_sqlite"), location.sqlite_path)
     opened = Vault.create(location, master_key, ADMIN)
     yield opened
     opened.close()

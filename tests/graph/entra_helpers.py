@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from oathdesk.vault.vault import Actor, NewToken, Vault
 from tests.conftest import CliResult
 from tests.graph.fake_graph.fake import FakeGraph
 from tests.pg import PostgresServer
-from tests.vault_fixtures import cli_env
+from tests.vault_fixtures import cli_env, start_from
 
 ADMIN = Actor("local:test", "admin")
 
@@ -133,8 +132,7 @@ def world(
     """A SQLite vault next to the fake tenant (a copy of the schema migrated once)."""
     path = tmp_path / "vault" / "vault.sqlite3"
     path.parent.mkdir()
-    shutil.copyfile(migrated_sqlite, path)
-    path.chmod(0o600)  # as the vault makes its file
+    start_from(migrated_sqlite, path)
     location = VaultLocation(f"sqlite:///{path}", tmp_path / "vault.key", path)
     yield from _make_world(location, fake_graph, monkeypatch, capsys)
 

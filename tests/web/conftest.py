@@ -56,26 +56,26 @@ class Operator:
     last_step: int = 0
 
     def next_code(self) -> str:
-        """A code the vault has not accepted yet (waits for the next step if need be).
-
-        The current step, then the next one: the previous step would be refused if the clock
-        crossed a step boundary before the server checks it."""
-        while True:
-            now = step_at(time.time())
-            step = max(now, self.last_step + 1)
-            if step <= now + 1:
-                self.last_step = step
-                return hotp(self.secret, step)
-            time.sleep(1)
+        """A code the vault has not accepted yet (waits for the next step if need be), counted
+        as spent."""
+        self.last_step = self._unspent_step()
+        return hotp(self.secret, self.last_step)
 
     def unspent_code(self) -> str:
         """A code the vault would accept, for an attempt it refuses for another reason (a wrong
         password, a role): a refused attempt spends no step, so this one stays the next code
         and the sign-in after it need not wait up to 30 s for a new step."""
-        kept = self.last_step
-        code = self.next_code()
-        self.last_step = kept
-        return code
+        return hotp(self.secret, self._unspent_step())
+
+    def _unspent_step(self) -> int:
+        """The current step, then the next one: the previous step would be refused if the
+        clock crossed a step boundary before the server checks it."""
+        while True:
+            now = step_at(time.time())
+            step = max(now, self.last_step + 1)
+            if step <= now + 1:
+                return step
+            time.sleep(1)
 
     def wrong_code(self) -> str:
         """A code of none of the steps the server may accept: its +-1 step, around this step
