@@ -70,6 +70,10 @@ class ForkServer:
             return self._path
 
     def _start(self) -> None:
+        if self._pid == os.getpid():  # the last server has died: its lifeline goes too
+            os.close(self._lifeline)
+        else:
+            atexit.register(self.stop)
         folder = tempfile.mkdtemp(prefix="oathdesk-forks-")
         self._path = os.path.join(folder, "socket")
         read_end, self._lifeline = os.pipe()
@@ -89,7 +93,6 @@ class ForkServer:
             if self._process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the tests' fork server did not start (see stderr)")
             time.sleep(0.01)
-        atexit.register(self.stop)
 
     def stop(self) -> None:
         if self._process is not None and self._pid == os.getpid():

@@ -32,7 +32,7 @@ from pathlib import Path
 # The one test helper it uses, from the project's root; then the same sys.path as the console
 # script: its own bin directory first (not this folder).
 sys.path[0] = str(Path(__file__).resolve().parents[1])
-from tests.sockets import receive_exactly  # noqa: E402
+from tests.sockets import listening_unix_socket, receive_exactly  # noqa: E402
 
 sys.path[0] = str(Path(sys.executable).parent)
 
@@ -112,9 +112,7 @@ def run_child(conn: socket.socket, request: dict[str, object], fds: list[int]) -
 def serve(path: str, lifeline: int) -> None:
     preload()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(64)
+    listener = listening_unix_socket(path)  # the client connects once the name exists
     events = selectors.DefaultSelector()
     events.register(listener, selectors.EVENT_READ)
     events.register(lifeline, selectors.EVENT_READ)  # EOF: the test process has gone
