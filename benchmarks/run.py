@@ -9,6 +9,7 @@ import importlib
 import platform
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,11 +85,24 @@ def main(argv: list[str] | None = None) -> None:
     benchmarks.audit_bench``), which then replace their own sections in docs/benchmarks.md."""
     only = list(sys.argv[1:] if argv is None else argv)
     sections: list[Section] = []
+    failed: list[str] = []
     for module_name in only or SECTIONS_MODULES:
         module = importlib.import_module(module_name)
         functions: list[Callable[[], Section]] = module.SECTIONS
         for function in functions:
-            section = function()
+            try:
+                section = function()
+            except Exception as error:
+                # The other sections' figures are still written; this one says what failed.
+                traceback.print_exc()
+                where = f"{module_name}.{function.__name__}"
+                failed.append(where)
+                section = Section(
+                    f"FAILED: {where}",
+                    f"The section raised {type(error).__name__}: {error}",
+                    [],
+                    [f"FAILED: {where} did not finish"],
+                )
             print(f"{section.title}")
             for row in section.rows:
                 print(f"  {row.subject:<40} {row.value:>14,.1f} {row.unit}")
@@ -100,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         OUTPUT.write_text(render(sections))
     print(f"wrote {OUTPUT}")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -278,3 +278,44 @@ def test_a_tokens_audit_export_reads_its_own_records(vault: Vault) -> None:
         assert read["audit_log"] <= 30 + 1 + 1, (read, statement)
     else:
         assert "SCAN audit_log" not in sqlite_plan(vault, statement, parameters)
+
+
+def _generic_plan(vault: Vault, statement: str, keys: list[str]) -> str:
+    """PostgreSQL's plan for ``statement`` (one array parameter, ``%(ids)s``) as a prepared
+    statement runs it once psycopg has prepared it (after five runs): the generic plan, made
+    without the parameter's value."""
+    literal = "ARRAY[" + ",".join(f"'{key}'" for key in keys) + "]::varchar[]"  # our own ids
+    with vault.engine.connect() as conn:
+        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        conn.exec_driver_sql("PREPARE by_keys(varchar[]) AS " + statement.replace("%(ids)s", "$1"))
+        try:
+            plan = conn.exec_driver_sql(f"EXPLAIN ANALYZE EXECUTE by_keys({literal})").all()
+        finally:
+            conn.exec_driver_sql("DEALLOCATE by_keys")
+            conn.exec_driver_sql("RESET plan_cache_mode")
+    return "\n".join(str(row[0]) for row in plan)
+
+
+def test_a_pages_look_ups_by_key_never_search_the_keys_for_each_row(vault: Vault) -> None:
+    """A page's owners and drift history are read by the page's token ids, one array parameter
+    on PostgreSQL. As ``= ANY($1)`` the generic plan of the prepared statement compared every
+    row it scanned with every key in turn (the drift page of a 100,000-token vault: 3.6 ms for
+    a read of 0.2 ms); the keys are now a set the rows are joined with."""
+    if vault.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite takes the keys as an IN list, searched as a set")
+    serials = [f"D{n:04d}" for n in range(120)]
+    vault.add_tokens(ADMIN, [programmable(serial, upn=None) for serial in serials])
+    with vault.transaction() as conn:
+        for serial in serials:
+            vault.record_drift(conn, vault.get_token(serial, conn), 5)
+    with StatementLog(vault.engine, with_limit=False) as log:
+        page = lookup.token_page(vault, drift_measured=True, limit=100)
+        history = lookup.drift_history(vault, page.items)
+    shown = page.items
+    assert [token.serial for token in shown] == serials[:100]
+    assert sorted(history) == serials[:100]
+    keyed = [(statement, ids) for statement, ids in log.seen if "%(ids)s" in statement]
+    assert len(keyed) == 2  # the page's owners and secrets, and its measurements
+    for statement, _ in keyed:
+        plan = _generic_plan(vault, statement, [token.id for token in shown])
+        assert "= ANY" not in plan, plan

@@ -257,8 +257,9 @@ class StatementLog:
     """The SELECT statements an engine runs, with their parameters (to ask the database how it
     answers each one)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, with_limit: bool = True) -> None:
         self.engine = engine
+        self.with_limit = with_limit  # only statements with a LIMIT (a page's own query)
         self.seen: list[tuple[str, Any]] = []
 
     def __enter__(self) -> StatementLog:
@@ -269,7 +270,8 @@ class StatementLog:
         sa.event.remove(self.engine, "before_cursor_execute", self._record)
 
     def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "LIMIT" in statement.upper():
+        wanted = "LIMIT" in statement.upper() or not self.with_limit
+        if statement.lstrip().upper().startswith("SELECT") and wanted:
             self.seen.append((statement, parameters))
 
 

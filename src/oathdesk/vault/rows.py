@@ -160,12 +160,17 @@ def token_from_row(row: sa.Row[Any]) -> Token:
 
 def among(conn: sa.Connection, column: sa.ColumnElement[str], name: str) -> sa.ColumnElement[bool]:
     """``column`` is one of the strings of the list bound as ``name``. On PostgreSQL one array
-    parameter (``= ANY``): an IN list is a parameter per key, which SQLAlchemy expanded and
-    psycopg re-parsed into a new statement text on every call (a third of a 100-item page's
-    time), where one text is converted once and prepared by the server. SQLite takes the list
-    as an IN list (no arrays there)."""
+    parameter: an IN list is a parameter per key, which SQLAlchemy expanded and psycopg
+    re-parsed into a new statement text on every call (a third of a 100-item page's time),
+    where one text is converted once and prepared by the server. The array is unnested, not
+    compared with ``= ANY``: a prepared statement runs a generic plan, in which ``= ANY`` of a
+    parameter is a linear search of the array for every row the scan passes (the drift page's
+    history: 3.6 ms, against 0.2 ms for the same plan with the array written in); a set of
+    keys is joined by hash or looked up by index. SQLite takes the list as an IN list (no
+    arrays there)."""
     if conn.dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(name, type_=ARRAY(sa.String)))
+        keys = sa.func.unnest(sa.bindparam(name, type_=ARRAY(sa.String)))
+        return column.in_(sa.select(keys))
     return column.in_(sa.bindparam(name, expanding=True))
 
 
