@@ -17,7 +17,6 @@ import locale
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -27,10 +26,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from tests.fork_protocol import LENGTH, NUMBER
 from tests.sockets import receive_exactly
 
 SERVER = Path(__file__).parent / "cli_forkserver.py"
-INT = struct.Struct("!q")
 
 
 def _startup_environment(env: Mapping[str, str]) -> dict[str, str]:
@@ -118,7 +117,7 @@ class ForkServer:
                 conn.connect(self._address())
                 socket.send_fds(
                     conn,
-                    [struct.pack("!I", len(request))],
+                    [LENGTH.pack(len(request))],
                     [given.fileno(), out.fileno(), err.fileno()],
                 )
                 conn.sendall(request)
@@ -127,12 +126,12 @@ class ForkServer:
             return status, _text(out), _text(err)
 
     def _wait(self, conn: socket.socket, argv: list[str], timeout: float) -> int:
-        started = receive_exactly(conn, INT.size)
-        if len(started) < INT.size:
+        started = receive_exactly(conn, NUMBER.size)
+        if len(started) < NUMBER.size:
             raise RuntimeError(f"the tests' fork server could not start {argv[1:3]}")
-        pid = INT.unpack(started)[0]
+        pid = NUMBER.unpack(started)[0]
         try:
-            answer = receive_exactly(conn, INT.size)
+            answer = receive_exactly(conn, NUMBER.size)
             # The status is sent just before the child exits: wait until it has (its files,
             # the vault's among them, closed), as subprocess.run does. A test that unmounts
             # the vault's directory next found it busy.
@@ -141,9 +140,9 @@ class ForkServer:
             os.kill(pid, signal.SIGKILL)
             raise subprocess.TimeoutExpired(argv, timeout) from None
         _wait_until_gone(pid, time.monotonic() + timeout)
-        if len(answer) < INT.size:
+        if len(answer) < NUMBER.size:
             return -signal.SIGKILL  # killed or crashed: no status was sent
-        status: int = INT.unpack(answer)[0]
+        status: int = NUMBER.unpack(answer)[0]
         return status
 
 

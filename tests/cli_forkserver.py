@@ -11,9 +11,9 @@ stdout, stderr), then that many bytes of JSON ({"argv", "env", "cwd"}). The chil
 its pid (8 bytes), then, once the command has finished, its exit status (8 bytes). A child
 killed by a signal closes the connection without the status.
 
-Only the standard library (and tests/sockets.py) is imported before the preload, and nothing
-is run that reads the environment or the clock: a child must not inherit anything the run
-would not get fresh.
+Only the standard library (and tests/sockets.py, tests/fork_protocol.py) is imported before
+the preload, and nothing is run that reads the environment or the clock: a child must not
+inherit anything the run would not get fresh.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 # The one test helper it uses, from the project's root; then the same sys.path as the console
 # script: its own bin directory first (not this folder).
 sys.path[0] = str(Path(__file__).resolve().parents[1])
+from tests.fork_protocol import LENGTH, NUMBER  # noqa: E402
 from tests.sockets import listening_unix_socket, receive_exactly  # noqa: E402
 
 sys.path[0] = str(Path(sys.executable).parent)
@@ -48,8 +49,6 @@ PRELOAD = (
     "rich.console",
     "rich.table",
 )
-
-INT = struct.Struct("!q")
 
 
 def preload() -> None:
@@ -86,7 +85,7 @@ def run_child(conn: socket.socket, request: dict[str, object], fds: list[int]) -
         argv = request["argv"]
         assert isinstance(argv, list)
         sys.argv = [str(arg) for arg in argv]
-        conn.sendall(INT.pack(os.getpid()))
+        conn.sendall(NUMBER.pack(os.getpid()))
         try:
             from oathdesk.cli.entry import main
 
@@ -104,7 +103,7 @@ def run_child(conn: socket.socket, request: dict[str, object], fds: list[int]) -
             except Exception:
                 status = status or 120  # as the interpreter does when it cannot flush
         try:
-            conn.sendall(INT.pack(status))
+            conn.sendall(NUMBER.pack(status))
         finally:
             os._exit(status)
 
@@ -124,8 +123,8 @@ def serve(path: str, lifeline: int) -> None:
                 return
             conn, _ = listener.accept()
             try:
-                header, fds, _, _ = socket.recv_fds(conn, 4, 3)
-                (size,) = struct.unpack("!I", header)
+                header, fds, _, _ = socket.recv_fds(conn, LENGTH.size, 3)
+                (size,) = LENGTH.unpack(header)
                 body = receive_exactly(conn, size)
                 if len(body) < size:
                     raise EOFError
