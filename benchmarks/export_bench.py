@@ -18,7 +18,7 @@ import httpx
 import psutil
 
 from benchmarks.api_bench import LOCAL, OATHDESK, _free_port, _server_env, _wait_for_port
-from benchmarks.harness import Row, Section, verdict
+from benchmarks.harness import Row, Section, settle_disk, verdict
 from oathdesk.vault.api_keys import ApiKeyStore
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.keys import MasterKey, write_key_file
@@ -73,6 +73,7 @@ def cli_seconds(location: VaultLocation, root: Path) -> tuple[float, float]:
     times, cpus = [], []
     for run in range(REPEATS):
         output = root / f"export-{run}.csv"
+        settle_disk()
         start, cpu = time.perf_counter(), _children_cpu()
         subprocess.run(
             [str(OATHDESK), "export", "entra-csv", "-o", str(output)],
@@ -114,6 +115,7 @@ def api_seconds(location: VaultLocation, admin_key: str) -> tuple[float, float, 
         ) as client:
             for _ in range(REPEATS):
                 cpu = _server_cpu(watched)
+                settle_disk()
                 start = time.perf_counter()
                 with client.stream("POST", "/export/entra-csv") as response:
                     response.raise_for_status()
