@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-# The one test helper it uses, from the project's root; then the same sys.path as the console
+# The test helpers it uses, from the project's root; then the same sys.path as the console
 # script: its own bin directory first (not this folder).
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 from tests.fork_protocol import LENGTH, NUMBER  # noqa: E402
