@@ -20,7 +20,14 @@ from oathdesk.vault.paging import CursorInvalid, Page
 from oathdesk.vault.schema import audit_log, tokens
 from oathdesk.vault.vault import Vault
 from tests.vault.conftest import programmable
-from tests.vault.test_paging import StatementLog, add_records, rows_read, sqlite_plan, walk_pages
+from tests.vault.test_paging import (
+    StatementLog,
+    add_records,
+    fresh_statistics,
+    rows_read,
+    sqlite_plan,
+    walk_pages,
+)
 from tests.vault_fixtures import ADMIN
 
 LIMIT = 20
@@ -51,8 +58,7 @@ def test_an_audit_page_filtered_by_time_reads_only_its_rows(vault: Vault) -> Non
     first one it showed; now a page starts where the range does."""
     for _ in range(15):  # a batch's records share one time
         add_records(vault, 100)
-    with vault.engine.begin() as conn:  # fresh statistics, as a vault in use has
-        conn.exec_driver_sql("ANALYZE")
+    fresh_statistics(vault)
     old, recent = record_time(vault, 100), record_time(vault, 1400)
     for wanted in (
         AuditFilter(until=old),
@@ -119,8 +125,7 @@ def test_the_dashboards_late_tokens_read_only_late_tokens(vault: Vault) -> None:
             .where(tokens.c.serial.in_(late))
             .values(assigned_at=utc_now() - timedelta(days=90))
         )
-    with vault.engine.begin() as conn:  # fresh statistics, as a vault in use has
-        conn.exec_driver_sql("ANALYZE")
+    fresh_statistics(vault)
     with SelectLog(vault.engine) as log:
         shown, total = console.undelivered_tokens(vault, limit=3)
     assert total == len(late)
@@ -177,8 +182,7 @@ def test_a_users_events_cost_a_page_whatever_their_history(vault: Vault) -> None
     add_about(vault, 5, serial="O0001")
     for _ in range(6):
         add_records(vault, 1000)  # everyone else's, newer: a user's share of the log is small
-    with vault.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
+    fresh_statistics(vault)
     helga = functools.partial(
         lookup.audit_about_page, vault, "helga@contoso.com", ["H0001", "H0002"], limit=LIMIT
     )
@@ -229,8 +233,7 @@ def test_a_tokens_audit_page_reads_its_own_records(vault: Vault) -> None:
     add_about(vault, 30, serial="T0001")
     for _ in range(6):
         add_records(vault, 1000)
-    with vault.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
+    fresh_statistics(vault)
     wanted = AuditFilter(serial="T0001")
     with StatementLog(vault.engine) as log:
         page = lookup.audit_page(vault, wanted, limit=LIMIT)
@@ -257,8 +260,7 @@ def test_a_tokens_audit_export_reads_its_own_records(vault: Vault) -> None:
     add_about(vault, 30, serial="T0001")
     for _ in range(6):
         add_records(vault, 1000)
-    with vault.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
+    fresh_statistics(vault)
     seen: list[tuple[str, Any]] = []
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -319,3 +321,38 @@ def test_a_pages_look_ups_by_key_never_search_the_keys_for_each_row(vault: Vault
     for statement, _ in keyed:
         plan = _generic_plan(vault, statement, [token.id for token in shown])
         assert "= ANY" not in plan, plan
+
+
+def test_a_users_or_tokens_records_under_another_filter_are_read_by_owner(vault: Vault) -> None:
+    """An audit page filtered by UPN or serial and by operator or action reads the user's or
+    the token's records and checks the rest on them. SQLite (no statistics) read the operator's
+    or the action's records newest first instead, all of them for a user whose few are old."""
+    olaf = [
+        AuditEntry("helpdesk:busy", "token.revealed", "olaf@contoso.com", "T0001", {"n": n})
+        for n in range(3)
+    ]
+    others = [
+        AuditEntry("helpdesk:busy", "token.revealed", f"u{n}@contoso.com", f"S{n}", {})
+        for n in range(1500)
+    ]
+    with vault.transaction() as conn:
+        vault.audit_entries(conn, olaf)
+        vault.audit_entries(conn, others)  # newer: a newest-first walk meets them first
+    fresh_statistics(vault)
+    for wanted in (
+        AuditFilter(upn="olaf@contoso.com", actor="helpdesk:busy"),
+        AuditFilter(upn="olaf@contoso.com", action="token.revealed"),
+        AuditFilter(serial="T0001", actor="helpdesk:busy"),
+        AuditFilter(serial="T0001", action="token.revealed", upn="olaf@contoso.com"),
+    ):
+        with StatementLog(vault.engine) as log:
+            page = lookup.audit_page(vault, wanted, limit=LIMIT)
+        assert [record["details"]["n"] for record in page.items] == [2, 1, 0], wanted
+        (statement, parameters), *_ = log.seen
+        if vault.engine.dialect.name == "postgresql":
+            read = rows_read(vault, statement, parameters)
+            assert read["audit_log"] <= len(olaf), (wanted, read, statement)
+        else:
+            plan = sqlite_plan(vault, statement, parameters)
+            owner_index = "serial_seq" if wanted.serial else "upn_seq"
+            assert f"ix_audit_log_{owner_index}" in plan, (wanted, plan)

@@ -163,11 +163,14 @@ class QuickReader:
         """``Vault.list_tokens``: tokens by serial, each filter narrowing the query."""
         where: list[str] = []
         values: list[Any] = []
+        # With a user, the other filters are checked on the user's few tokens, written so that
+        # no index serves them (as lookup.token_page does: SQLite read every token of the state).
         if state:
-            where.append("t.state = ?")
+            where.append("t.state || '' = ?" if upn else "t.state = ?")
             values.append(TokenState(state).value)
         if drift_measured:
-            where.append("t.drift_seconds IS NOT NULL")
+            measured = "t.drift_seconds + 0" if upn else "t.drift_seconds"
+            where.append(f"{measured} IS NOT NULL")
         if upn:
             where.append("u.upn = ?")
             values.append(upn.strip().lower())
