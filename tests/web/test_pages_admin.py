@@ -71,6 +71,31 @@ def test_import_with_problems_lists_each_with_its_line_and_changes_nothing(
     assert serials_in(web_vault) == before
 
 
+def test_a_file_with_thousands_of_problems_lists_the_first_and_counts_the_rest(
+    admin_client: httpx.Client, web_vault: WebVault
+) -> None:
+    """A big file uploaded twice has a problem on every row: the page lists SHOWN_PROBLEMS of
+    them and counts the rest by kind (all of them made a 20 MB page of 100,000 rows)."""
+    from oathdesk.web.pages.imports import SHOWN_PROBLEMS
+
+    count = SHOWN_PROBLEMS + 40
+    rows = [f"user{n}@contoso.com,9{n:07d},not base32 {n}!,30,Token2,C202" for n in range(count)]
+    rows.append(f"carl@contoso.com,{OLAF_SERIAL},{encode_base32(bytes([2]) * 20)},30,Token2,C202")
+    page = upload(admin_client, "order.csv", (HEADER + "\r\n".join(rows) + "\r\n").encode())
+    assert page.status_code == 422
+    assert f"{count + 1} problems in order.csv" in page.text
+    listed = table_rows(page.text, "problems")
+    assert len(listed) == SHOWN_PROBLEMS
+    assert [row[0] for row in listed[:2]] == ["2", "3"]  # in line order, from the first
+    found = element(page.text, "problems-hidden")
+    assert found is not None
+    hidden = found[0]
+    assert "41 more" in hidden
+    assert "40 secret-not-base32" in hidden
+    assert "1 serial-in-vault" in hidden
+    assert "oathdesk import --dry-run order.csv" in hidden
+
+
 def test_good_import_adds_tokens_and_dry_run_does_not(
     admin_client: httpx.Client, web_vault: WebVault
 ) -> None:
