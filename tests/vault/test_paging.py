@@ -313,17 +313,22 @@ def sqlite_plan(vault: Vault, statement: str, parameters: Any) -> str:
     return "\n".join(str(row[-1]) for row in found)
 
 
-def test_a_users_tokens_under_another_filter_are_read_by_owner(vault: Vault) -> None:
-    """``upn=`` with ``state=``, ``kind=`` or drift-measured: the user's few tokens are read
-    through the owner index and the other filter checked on them. SQLite read the (state,
-    serial) or (kind, serial) index instead, to spare a sort: every token of that state or kind
-    with a serial before the user's (here 600; 100,000 on a big vault)."""
+def add_zed_among_others(vault: Vault) -> None:
+    """Zed's two tokens, Z0 and Z1, after 600 others' in serial order (each user has one)."""
     vault.add_tokens(
         ADMIN,
         [programmable(f"A{n:05d}", upn=f"a{n}@contoso.com") for n in range(600)]
         + [programmable(f"Z{n}", upn="zed@contoso.com") for n in range(2)],
         create_missing_users=True,
     )
+
+
+def test_a_users_tokens_under_another_filter_are_read_by_owner(vault: Vault) -> None:
+    """``upn=`` with ``state=``, ``kind=`` or drift-measured: the user's few tokens are read
+    through the owner index and the other filter checked on them. SQLite read the (state,
+    serial) or (kind, serial) index instead, to spare a sort: every token of that state or kind
+    with a serial before the user's (here 600; 100,000 on a big vault)."""
+    add_zed_among_others(vault)
     with vault.transaction() as conn:
         for serial in [f"A{n:05d}" for n in range(0, 600, 20)] + ["Z0", "Z1"]:
             vault.record_drift(conn, vault.get_token(serial, conn), 5)
@@ -351,12 +356,7 @@ def test_a_users_tokens_listed_whole_are_read_by_owner(
 ) -> None:
     """The same for the unpaged lists: ``Vault.list_tokens`` (burning a user's assigned token
     asks it) and the quick reader of the reading commands, on SQLite."""
-    vault.add_tokens(
-        ADMIN,
-        [programmable(f"A{n:05d}", upn=f"a{n}@contoso.com") for n in range(600)]
-        + [programmable(f"Z{n}", upn="zed@contoso.com") for n in range(2)],
-        create_missing_users=True,
-    )
+    add_zed_among_others(vault)
     fresh_statistics(vault)
     with StatementLog(vault.engine, with_limit=False) as log:
         listed = vault.list_tokens(upn="zed@contoso.com", state=TokenState.ASSIGNED.value)

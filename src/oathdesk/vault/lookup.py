@@ -136,20 +136,16 @@ def _token_page(
     cursor: str | None,
     limit: int,
 ) -> Page[Token]:
-    query = rows.token_page_query(conn)
     # A user holds a few tokens (Entra takes five): with an owner, the other filters are
-    # checked on those rows, written so that no index serves them. Otherwise SQLite read the
-    # (state, serial) or (kind, serial) index in page order to spare a sort, that is every
-    # token of the state before the user's few (more as the vault grows).
-    state_column = tokens.c.state.concat("") if owner else tokens.c.state
-    kind_column = tokens.c.kind.concat("") if owner else tokens.c.kind
-    drift_column = tokens.c.drift_seconds + 0 if owner else tokens.c.drift_seconds
-    if state is not None:
-        query = query.where(state_column == state.value)
-    if kind is not None:
-        query = query.where(kind_column == kind.value)
-    if drift_measured:
-        query = query.where(drift_column.is_not(None))
+    # checked on those (rows.unindexed).
+    query = rows.token_page_query(conn).where(
+        *rows.token_conditions(
+            state=state.value if state else None,
+            kind=kind.value if kind else None,
+            drift_measured=drift_measured,
+            by_owner=bool(owner),
+        )
+    )
     if owner:
         owner_id = sa.select(users.c.id).where(users.c.upn == owner).scalar_subquery()
         query = query.where(tokens.c.user_id == owner_id)
@@ -267,9 +263,8 @@ def _audit_conditions(wanted: AuditFilter) -> list[sa.ColumnElement[bool]]:
 
 
 def _exact(column: sa.Column[str], value: str, *, indexed: bool) -> sa.ColumnElement[bool]:
-    """``column = value``; unless ``indexed``, as ``column || '' = value``, which no index
-    serves (SQLite's and PostgreSQL's planners both leave it to be checked on each row)."""
-    return (column if indexed else column.concat("")) == value
+    """``column = value``, or, unless ``indexed``, checked on rows read by another index."""
+    return (column if indexed else rows.unindexed(column)) == value
 
 
 def _audit_source(conn: sa.Connection, wanted: AuditFilter) -> sa.Select[Any]:

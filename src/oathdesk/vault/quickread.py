@@ -164,7 +164,7 @@ class QuickReader:
         where: list[str] = []
         values: list[Any] = []
         # With a user, the other filters are checked on the user's few tokens, written so that
-        # no index serves them (as lookup.token_page does: SQLite read every token of the state).
+        # no index serves them (as rows.unindexed does for the Vault's lists).
         if state:
             where.append("t.state || '' = ?" if upn else "t.state = ?")
             values.append(TokenState(state).value)

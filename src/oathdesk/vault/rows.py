@@ -161,6 +161,44 @@ def token_from_row(row: sa.Row[Any]) -> Token:
     return _token(row, row.upn, bool(row.has_secret))
 
 
+def unindexed(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``column`` written so that no index serves a condition on it (``|| ''`` for text,
+    ``+ 0`` for a number; SQLite's documented way, and PostgreSQL's planner alike), for a
+    condition checked on rows read through a narrower index: a user's few tokens or records.
+    A SQLite vault has no statistics, and without them SQLite read the (state, serial) index
+    in page order to spare a sort, every token of the state before the user's few."""
+    if isinstance(column.type, sa.Integer):
+        return column + 0
+    return column.concat("")
+
+
+def token_conditions(
+    *,
+    state: str | None = None,
+    states: Iterable[str] | None = None,
+    kind: str | None = None,
+    drift_measured: bool = False,
+    by_owner: bool = False,
+) -> list[sa.ColumnElement[bool]]:
+    """The token filters a list narrows by (``states``: any of these; ``drift_measured``: only
+    tokens whose drift was measured); ``by_owner``: the list is one user's, read by owner, so
+    these are checked on the user's tokens (``unindexed``)."""
+
+    def column(name: str) -> sa.ColumnElement[Any]:
+        return unindexed(tokens.c[name]) if by_owner else tokens.c[name]
+
+    conditions: list[sa.ColumnElement[bool]] = []
+    if state:
+        conditions.append(column("state") == state)
+    if states is not None:
+        conditions.append(column("state").in_(sorted(states)))
+    if kind is not None:
+        conditions.append(column("kind") == kind)
+    if drift_measured:
+        conditions.append(column("drift_seconds").is_not(None))
+    return conditions
+
+
 def among(conn: sa.Connection, column: sa.ColumnElement[str], name: str) -> sa.ColumnElement[bool]:
     """``column`` is one of the strings of the list bound as ``name``. On PostgreSQL one array
     parameter: an IN list is a parameter per key, which SQLAlchemy expanded and psycopg

@@ -440,21 +440,20 @@ class Vault:
     ) -> list[Token]:
         """Tokens by serial; each filter narrows the query (``states``: any of these;
         ``drift_measured``: only tokens whose clock drift has been measured)."""
-        query = rows.token_query().order_by(tokens.c.serial)
-        # With a user, the other filters are checked on the user's few tokens, written so that
-        # no index serves them (lookup.token_page says why).
-        by_owner = bool(upn)
-        state_column = tokens.c.state.concat("") if by_owner else tokens.c.state
-        if state:
-            query = query.where(state_column == TokenState(state).value)
-        if states is not None:
-            query = query.where(state_column.in_(sorted(s.value for s in states)))
-        if kind is not None:
-            kind_column = tokens.c.kind.concat("") if by_owner else tokens.c.kind
-            query = query.where(kind_column == kind.value)
-        if drift_measured:
-            drift_column = tokens.c.drift_seconds + 0 if by_owner else tokens.c.drift_seconds
-            query = query.where(drift_column.is_not(None))
+        # With a user, the other filters are checked on the user's few tokens.
+        query = (
+            rows.token_query()
+            .order_by(tokens.c.serial)
+            .where(
+                *rows.token_conditions(
+                    state=TokenState(state).value if state else None,
+                    states=None if states is None else [s.value for s in states],
+                    kind=kind.value if kind else None,
+                    drift_measured=drift_measured,
+                    by_owner=bool(upn),
+                )
+            )
+        )
         if upn:
             query = query.where(users.c.upn == upn.strip().lower())
         with db.reading(self.engine) as conn:
