@@ -117,6 +117,16 @@ def _dirty(change: str) -> list[list[str]]:
         row[5] = "C2\u202802"
     elif change == "accent":
         row[0] = "h\u00e9lga@contoso.com"
+    elif change.startswith("line break "):  # the ASCII breaks splitlines knows and csv not
+        row[4] = f"Tok{change[-1]}en2"
+    elif change == "blank before a serial":
+        row[1] = " " + row[1]
+    elif change == "tab before a upn":
+        row[0] = "\t" + row[0]
+    elif change == "blank before a manufacturer":
+        row[4] = " Token2"
+    elif change == "tab after a model":
+        row[5] = "C202\t"
     return rows
 
 
@@ -146,6 +156,11 @@ def _dirty(change: str) -> list[list[str]]:
         "accent",
         "form feed",
         "line separator",
+        *(f"line break {brk}" for brk in "\x0b\x0c\x1c\x1d\x1e\x85"),
+        "blank before a serial",
+        "tab before a upn",
+        "blank before a manufacturer",
+        "tab after a model",
     ],
 )
 def test_files_the_bulk_checks_turn_away_are_read_row_by_row(

@@ -320,6 +320,9 @@ sa.Index("ix_audit_log_action_actor_at", audit_log.c.action, audit_log.c.actor, 
 # tokens (the drift report), each read from an index in page order (vault/paging.py).
 sa.Index("ix_tokens_state_serial", tokens.c.state, tokens.c.serial)
 sa.Index("ix_tokens_kind_serial", tokens.c.kind, tokens.c.serial)
+# Migration 0020: both filters at once; either index alone reads every token of its state or
+# kind up to the page (SQLite has no statistics to pick the rarer by).
+sa.Index("ix_tokens_state_kind_serial", tokens.c.state, tokens.c.kind, tokens.c.serial)
 sa.Index(
     "ix_tokens_measured_serial",
     tokens.c.serial,
