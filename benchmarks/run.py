@@ -72,12 +72,30 @@ def replace_sections(text: str, sections: list[Section]) -> str:
     """``text`` (a written benchmarks.md) with the sections of these titles rewritten in place,
     or added at the end; the rest, and the run line, stay as they were."""
     parts = text.split("\n## ")
+    parts[0] = _note_reruns(parts[0], [section.title for section in sections])
     fresh = {section.title: render([section]).split("\n## ", 1)[1] for section in sections}
     kept = [
         part if part.split("\n", 1)[0] not in fresh else fresh.pop(part.split("\n", 1)[0])
         for part in parts[1:]
     ]
     return "\n## ".join([parts[0], *kept, *fresh.values()])
+
+
+_RERUN = "- Rerun alone on {moment} UTC: "
+
+
+def _note_reruns(header: str, titles: list[str]) -> str:
+    """The header with a line per section rerun alone, saying when (the run line is the full
+    run's): a section's earlier rerun line is replaced."""
+    moment = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+    lines = header.rstrip("\n").split("\n")
+    kept = [
+        line
+        for line in lines
+        if not (line.startswith("- Rerun alone on ") and line.split(" UTC: ", 1)[-1] in titles)
+    ]
+    kept += [_RERUN.format(moment=moment) + title for title in titles]
+    return "\n".join(kept) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -482,6 +482,34 @@ def test_a_page_under_a_state_and_a_kind_reads_only_its_own_rows(vault: Vault) -
             assert "TEMP B-TREE" not in plan, plan
 
 
+def test_an_audit_page_under_an_action_and_an_operator_reads_only_its_own_records(
+    vault: Vault,
+) -> None:
+    """``action=`` with ``operator=``: an operator's few reveals after 1,500 by others, read
+    from an (action, actor, seq) index newest first. SQLite read the action's records newest
+    first and checked the operator on each: every reveal since the operator's last."""
+    mine = [AuditEntry("helpdesk:hugo", "token.revealed", "", "", {"n": n}) for n in range(5)]
+    others = [
+        AuditEntry(f"helpdesk:op{n % 7}", "token.revealed", "", "", {"n": n}) for n in range(1500)
+    ]
+    with vault.transaction() as conn:
+        vault.audit_entries(conn, mine)
+        vault.audit_entries(conn, others)
+    fresh_statistics(vault)
+    wanted = AuditFilter(action="token.revealed", actor="helpdesk:hugo")
+    with StatementLog(vault.engine) as log:
+        page = lookup.audit_page(vault, wanted, limit=20)
+    assert [record["details"]["n"] for record in page.items] == [4, 3, 2, 1, 0]
+    (statement, parameters), *_ = log.seen
+    if vault.engine.dialect.name == "postgresql":
+        read = rows_read(vault, statement, parameters)
+        assert read["audit_log"] <= 21, (read, statement)
+    else:
+        plan = sqlite_plan(vault, statement, parameters)
+        assert "action=? AND actor=?" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+
+
 @settings(
     max_examples=25,
     deadline=None,

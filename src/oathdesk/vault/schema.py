@@ -315,6 +315,9 @@ sa.Index("ix_token_secrets_fingerprint", token_secrets.c.fingerprint)
 # over 24 hours (services/reveal.py); these answer each count from the index alone.
 sa.Index("ix_audit_log_action_upn_at", audit_log.c.action, audit_log.c.upn, audit_log.c.at)
 sa.Index("ix_audit_log_action_actor_at", audit_log.c.action, audit_log.c.actor, audit_log.c.at)
+# Migration 0020: a page of one operator's records of one action, newest first (either index
+# alone reads the action's or the operator's records until the page fills).
+sa.Index("ix_audit_log_action_actor_seq", audit_log.c.action, audit_log.c.actor, audit_log.c.seq)
 
 # Migration 0012: pages of tokens by serial under a state or kind filter, and of the measured
 # tokens (the drift report), each read from an index in page order (vault/paging.py).
