@@ -120,6 +120,10 @@ def _api_calls(shape: Shape, client: httpx.Client) -> list[tuple[str, str]]:
         ),
         ("GET /audit?since= (a week ago)", "/api/v1/audit?since=" + _days_ago(7)),
         ("GET /audit?until= (old records)", "/api/v1/audit?until=" + _days_ago(360)),
+        (
+            "GET /audit?operator=&until= (old records)",
+            "/api/v1/audit?operator=helpdesk:hugo&until=" + _days_ago(360),
+        ),
         ("GET /drift", "/api/v1/drift"),
         ("GET /operators", "/api/v1/operators"),
         ("GET /operators/boss/keys", "/api/v1/operators/boss/keys"),
@@ -300,8 +304,9 @@ KNOWN = (
     "turn (the drift history: 4.8 ms; 0.2 ms with the array written in); the keys are now "
     "joined as a set (``IN (SELECT unnest($1))``). Two filters at once, a pair no row "
     "has, read on SQLite every token of the kind (a state with a kind) or every record of "
-    "the action (an action with an operator: the million reveals here); found by tests, now "
-    "an index for each pair, migration 0020."
+    "the action (an action with an operator: the million reveals here); an operator's "
+    "records in a time range were read newest first down to the range. Found by tests, now "
+    "an index for each, migration 0020."
 )
 
 

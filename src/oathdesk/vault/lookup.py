@@ -305,11 +305,10 @@ def audit_page(
     vault: Vault, wanted: AuditFilter, *, cursor: str | None = None, limit: int = 50
 ) -> Page[dict[str, Any]]:
     """One page of the audit records matching ``wanted``, newest first (by sequence number,
-    unique; by time then sequence number when only a time range and perhaps an action filter
-    it): the filter, the order and the page are all done in SQL."""
-    by_time = bool(wanted.since or wanted.until) and not (
-        wanted.upn or wanted.serial or wanted.actor
-    )
+    unique; by time then sequence number when a time range filters it and neither a user nor a
+    token does: read from the time index, alone or after the action's, the operator's or
+    both): the filter, the order and the page are all done in SQL."""
+    by_time = bool(wanted.since or wanted.until) and not (wanted.upn or wanted.serial)
     with db.reading(vault.engine) as conn:
         source = _audit_source(conn, wanted)
         seq = source.selected_columns.seq

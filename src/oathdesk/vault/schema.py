@@ -335,6 +335,9 @@ sa.Index(
 
 # Migration 0014: pages of the log filtered by time (and at most an action), read in time order.
 sa.Index("ix_audit_log_at_seq", audit_log.c.at, audit_log.c.seq)
+# Migration 0020: the same under an operator (their records were read newest first down to the
+# range).
+sa.Index("ix_audit_log_actor_at_seq", audit_log.c.actor, audit_log.c.at, audit_log.c.seq)
 
 # Migration 0015: the dashboard's late tokens, by state and the time their wait began
 # (vault/console.py ``undelivered_tokens``).
