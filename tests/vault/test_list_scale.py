@@ -24,6 +24,7 @@ from tests.vault.test_paging import (
     StatementLog,
     add_records,
     fresh_statistics,
+    page_statement,
     rows_read,
     sqlite_plan,
     walk_pages,
@@ -44,9 +45,7 @@ def assert_reads_its_page(
 ) -> Page[Any]:
     """``by_time``: on SQLite, the range of the index is bounded by the time too (not only by
     the other filter, read newest first until the time range began)."""
-    with StatementLog(vault.engine) as log:
-        page = call()
-    (statement, parameters), *_ = log.seen
+    page, statement, parameters = page_statement(vault, call)
     if vault.engine.dialect.name == "postgresql":
         read = rows_read(vault, statement, parameters)
         assert max(read.values()) <= LIMIT + 1, (read, statement)
@@ -203,9 +202,7 @@ def test_a_users_events_cost_a_page_whatever_their_history(vault: Vault) -> None
         lookup.audit_about_page, vault, "helga@contoso.com", ["H0001", "H0002"], limit=LIMIT
     )
     if vault.engine.dialect.name == "postgresql":
-        with StatementLog(vault.engine) as log:
-            helga()
-        (statement, parameters), *_ = log.seen
+        _, statement, parameters = page_statement(vault, helga)
         read = rows_read(vault, statement, parameters)
         assert read["audit_log"] <= 4 * (LIMIT + 1), (read, statement)  # 3 branches, 1 fetch
     else:
@@ -251,9 +248,9 @@ def test_a_tokens_audit_page_reads_its_own_records(vault: Vault) -> None:
         add_records(vault, 1000)
     fresh_statistics(vault)
     wanted = AuditFilter(serial="T0001")
-    with StatementLog(vault.engine) as log:
-        page = lookup.audit_page(vault, wanted, limit=LIMIT)
-    (statement, parameters), *_ = log.seen
+    page, statement, parameters = page_statement(
+        vault, functools.partial(lookup.audit_page, vault, wanted, limit=LIMIT)
+    )
     if vault.engine.dialect.name == "postgresql":
         read = rows_read(vault, statement, parameters)
         assert read["audit_log"] <= 30 + 1 + 1, (read, statement)  # the token's, the import's
@@ -361,10 +358,10 @@ def test_a_users_or_tokens_records_under_another_filter_are_read_by_owner(vault:
         AuditFilter(serial="T0001", actor="helpdesk:busy"),
         AuditFilter(serial="T0001", action="token.revealed", upn="olaf@contoso.com"),
     ):
-        with StatementLog(vault.engine) as log:
-            page = lookup.audit_page(vault, wanted, limit=LIMIT)
+        page, statement, parameters = page_statement(
+            vault, functools.partial(lookup.audit_page, vault, wanted, limit=LIMIT)
+        )
         assert [record["details"]["n"] for record in page.items] == [2, 1, 0], wanted
-        (statement, parameters), *_ = log.seen
         if vault.engine.dialect.name == "postgresql":
             read = rows_read(vault, statement, parameters)
             assert read["audit_log"] <= len(olaf), (wanted, read, statement)

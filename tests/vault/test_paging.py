@@ -10,7 +10,7 @@ import json
 import string
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -31,6 +31,8 @@ from oathdesk.vault.quickread import QuickReader
 from oathdesk.vault.vault import Vault
 from tests.vault.conftest import classic, programmable
 from tests.vault_fixtures import ADMIN
+
+T = TypeVar("T")
 
 REFUSED = "this page link is not valid for this list; start again from the first page"
 
@@ -307,6 +309,15 @@ def rows_read(vault: Vault, statement: str, parameters: Any) -> dict[str, int]:
     return read
 
 
+def page_statement(vault: Vault, call: Callable[[], T]) -> tuple[T, str, Any]:
+    """What ``call`` returns, and the first SELECT with a LIMIT it ran (a page's own query)
+    with its parameters."""
+    with StatementLog(vault.engine) as log:
+        page = call()
+    (statement, parameters), *_ = log.seen
+    return page, statement, parameters
+
+
 def sqlite_plan(vault: Vault, statement: str, parameters: Any) -> str:
     with vault.engine.connect() as conn:
         found = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
@@ -339,10 +350,8 @@ def test_a_users_tokens_under_another_filter_are_read_by_owner(vault: Vault) -> 
         lambda: lookup.token_page(vault, upn="zed@contoso.com", drift_measured=True),
     ]
     for call in calls:
-        with StatementLog(vault.engine) as log:
-            page = call()
+        page, statement, parameters = page_statement(vault, call)
         assert [token.serial for token in page.items] == ["Z0", "Z1"]
-        (statement, parameters), *_ = log.seen
         if vault.engine.dialect.name == "postgresql":
             read = rows_read(vault, statement, parameters)
             assert read["tokens"] <= 2, (read, statement)
@@ -430,10 +439,8 @@ def test_a_page_reads_at_most_limit_plus_one_rows(vault: Vault) -> None:
             if deeper is None:
                 break
             deeper = call(deeper).next_cursor
-        with StatementLog(vault.engine) as log:
-            page = call(deeper)
+        page, statement, parameters = page_statement(vault, functools.partial(call, deeper))
         assert len(page.items) <= limit
-        (statement, parameters), *_ = log.seen
         if vault.engine.dialect.name == "postgresql":
             read = rows_read(vault, statement, parameters)
             assert max(read.values()) <= limit + 1, (read, statement)
@@ -465,10 +472,10 @@ def test_a_page_under_a_state_and_a_kind_reads_only_its_own_rows(vault: Vault) -
         (TokenState.ASSIGNED, TokenKind.PROGRAMMABLE, sorted(f"P{n}" for n in range(30))[:20]),
     ]
     for state, kind, first_page in pairs:
-        with StatementLog(vault.engine) as log:
-            page = lookup.token_page(vault, state=state, kind=kind, limit=20)
+        page, statement, parameters = page_statement(
+            vault, functools.partial(lookup.token_page, vault, state=state, kind=kind, limit=20)
+        )
         assert [token.serial for token in page.items] == first_page
-        (statement, parameters), *_ = log.seen
         if vault.engine.dialect.name == "postgresql":
             # Its statistics choose: at worst the tokens of the rarer filter, read and sorted.
             rarer = min(
@@ -497,10 +504,10 @@ def test_an_audit_page_under_an_action_and_an_operator_reads_only_its_own_record
         vault.audit_entries(conn, others)
     fresh_statistics(vault)
     wanted = AuditFilter(action="token.revealed", actor="helpdesk:hugo")
-    with StatementLog(vault.engine) as log:
-        page = lookup.audit_page(vault, wanted, limit=20)
+    page, statement, parameters = page_statement(
+        vault, functools.partial(lookup.audit_page, vault, wanted, limit=20)
+    )
     assert [record["details"]["n"] for record in page.items] == [4, 3, 2, 1, 0]
-    (statement, parameters), *_ = log.seen
     if vault.engine.dialect.name == "postgresql":
         read = rows_read(vault, statement, parameters)
         assert read["audit_log"] <= 21, (read, statement)
