@@ -122,9 +122,9 @@ def test_two_servers_on_one_postgres_vault_run_each_cycle_once(
     logs = (tmp_path / "a.log").read_text() + (tmp_path / "b.log").read_text()
     assert "Traceback" not in logs
     ran = Counter(
-        line.split("housekeeping cycle ")[1].split(":")[0]
+        line.split("housekeeping cycle of ")[1].split(" UTC:")[0]
         for line in logs.splitlines()
-        if "housekeeping cycle " in line
+        if "housekeeping cycle of " in line
     )
     assert set(ran.values()) == {1}  # the logs agree: no slot twice, whichever server ran it
 

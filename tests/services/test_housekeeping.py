@@ -210,6 +210,19 @@ def test_the_schedule_outlives_a_cycle_that_cannot_be_recorded(
     assert [a["event"] for a in _alerts(alert_file)].count("housekeeping.cycle_failed") == 2
 
 
+def test_the_schedule_logs_a_cycle_by_when_its_slot_began(
+    vault: Vault, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log line names the cycle by its slot's start, not by the slot's number (which an
+    operator reading the log cannot place: "cycle 499018")."""
+    moment = datetime(2026, 12, 5, 10, 41, 7, tzinfo=UTC)
+    schedule = Schedule(vault, AlertSink(AlertSettings(), vault), HOUR, clock=lambda: moment)
+    with caplog.at_level(logging.INFO, logger="oathdesk.housekeeping"):
+        assert schedule.run_once() is not None
+    (line,) = [r.getMessage() for r in caplog.records if "housekeeping cycle" in r.getMessage()]
+    assert line.startswith("housekeeping cycle of 2026-12-05 10:00:00 UTC: "), line
+
+
 def test_the_schedule_runs_each_slot_in_its_thread(vault: Vault) -> None:
     schedule = Schedule(vault, AlertSink(AlertSettings(), vault), timedelta(seconds=1))
     schedule.start()

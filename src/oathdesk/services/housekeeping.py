@@ -532,7 +532,13 @@ class Schedule:
         if result.ran:
             summary = "; ".join(step.line() for step in result.steps)
             level = logging.WARNING if result.failed else logging.INFO
-            log.log(level, "housekeeping cycle %s: %s", result.slot, summary)
+            # Named by when its slot began (the slot number alone means nothing to a reader).
+            began = (
+                "now"
+                if result.slot is None
+                else f"{slot_start(result.slot, self.interval):%Y-%m-%d %H:%M:%S} UTC"
+            )
+            log.log(level, "housekeeping cycle of %s: %s", began, summary)
         return result
 
     def _loop(self) -> None:
