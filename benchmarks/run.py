@@ -22,6 +22,7 @@ SECTIONS_MODULES = [
     "benchmarks.export_bench",
     "benchmarks.api_bench",
     "benchmarks.audit_bench",
+    "benchmarks.audit_export_bench",
     "benchmarks.sync_bench",
     "benchmarks.list_bench",
 ]

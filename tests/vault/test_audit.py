@@ -6,12 +6,14 @@ Records 1-10 are: vault.created, then user.added for user0..user8.
 from __future__ import annotations
 
 import json
+import tracemalloc
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from oathdesk.vault.audit import AuditEntry
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.schema import audit_head, audit_log
 from oathdesk.vault.vault import Vault
@@ -207,3 +209,31 @@ def test_audit_export_filters(vault: Vault, location: VaultLocation, cli: RunCli
     assert vault.export_audit(actor="nobody") == []
     assert vault.export_audit(until=datetime(2000, 1, 1, tzinfo=UTC)) == []
     assert len(vault.export_audit(since=datetime(2000, 1, 1, tzinfo=UTC))) == 4
+
+
+def test_an_audit_export_streams_one_snapshot(vault: Vault) -> None:
+    """`oathdesk audit export` of a big log starts at once and never holds it whole: the
+    records are read as they are written out (the export held them all in a list first, a
+    gigabyte for a million). Records appended meanwhile are not in it: one snapshot."""
+
+    def notes(numbers: range) -> list[AuditEntry]:
+        return [
+            AuditEntry("local:test", "test.note", "", "", {"n": n, "pad": "x" * 400})
+            for n in numbers
+        ]
+
+    with vault.transaction() as conn:
+        vault.audit_entries(conn, notes(range(20_000)))
+    tracemalloc.start()
+    try:
+        records = vault.audit_records(action="test.note")
+        first = next(records)
+        with vault.transaction() as conn:  # a writer is not kept waiting by the export
+            vault.audit_entries(conn, notes(range(20_000, 20_005)))
+        numbers = [first["details"]["n"]] + [record["details"]["n"] for record in records]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert numbers == list(range(20_000))
+    assert peak < 6_000_000, peak  # the 20,000 records as dicts take over 15 MB
+    assert len(vault.export_audit(action="test.note")) == 20_005

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -144,7 +145,7 @@ def audit_export_command(
     def moment(text: str | None) -> datetime | None:
         return None if text is None else datetime.fromtimestamp(parse_instant(text), UTC)
 
-    records = open_vault(vault_path).export_audit(
+    records = open_vault(vault_path).audit_records(
         actor=operator,
         upn=upn,
         serial=serial,
@@ -153,8 +154,11 @@ def audit_export_command(
         until=moment(until),
     )
     del jsonl
+    # Through the stream's buffer: click.echo flushes every line, a system call per record.
+    write = sys.stdout.write
     for record in records:
-        click.echo(json.dumps(record, sort_keys=True))
+        write(json.dumps(record, sort_keys=True) + "\n")
+    sys.stdout.flush()
 
 
 @click.command("purge")

@@ -43,6 +43,7 @@ __all__ = [
     "details_json",
     "parse_record",
     "record_from_row",
+    "row_as_dict",
     "rows_as_dicts",
 ]
 
@@ -148,18 +149,19 @@ def record_from_row(row: sa.Row[Any]) -> AuditRecord | None:
     return parse_record(row.seq, row.at, row.actor, row.action, row.upn, row.serial, row.details)
 
 
+def row_as_dict(row: sa.Row[Any]) -> dict[str, Any]:
+    """An audit row for export (JSON lines for a SIEM); the MAC as hex so it can be kept."""
+    return {
+        "seq": row.seq,
+        "at": row.at,
+        "actor": row.actor,
+        "action": row.action,
+        "upn": row.upn,
+        "serial": row.serial,
+        "details": json.loads(row.details),
+        "mac": row.mac.hex(),
+    }
+
+
 def rows_as_dicts(rows: Iterable[sa.Row[Any]]) -> list[dict[str, Any]]:
-    """Audit rows for export (JSON lines for a SIEM); MACs as hex so they can be kept."""
-    return [
-        {
-            "seq": row.seq,
-            "at": row.at,
-            "actor": row.actor,
-            "action": row.action,
-            "upn": row.upn,
-            "serial": row.serial,
-            "details": json.loads(row.details),
-            "mac": row.mac.hex(),
-        }
-        for row in rows
-    ]
+    return [row_as_dict(row) for row in rows]

@@ -349,6 +349,19 @@ def reading(engine: sa.Engine) -> Iterator[sa.Connection]:
         yield conn.execution_options(**{READ_ONLY: True})
 
 
+@contextlib.contextmanager
+def snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection for reads only, in one transaction that sees one snapshot however long
+    it is read (a streamed export): SQLite a deferred BEGIN, which never waits for writers nor
+    makes them wait; PostgreSQL REPEATABLE READ."""
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        conn.execution_options(**{READ_ONLY: True})
+        with conn.begin():
+            yield conn
+
+
 def checkpoint(engine: sa.Engine) -> None:
     """Fold the WAL into the database file and truncate it (after a purge)."""
     if engine.dialect.name == "sqlite":

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from oathdesk.errors import Conflict, NotFound
 from oathdesk.vault import bulk, db, fingerprints, leases, rotation, rows
 from oathdesk.vault import housekeeping as records
-from oathdesk.vault.audit import AuditChain, AuditEntry, rows_as_dicts
+from oathdesk.vault.audit import AuditChain, AuditEntry, row_as_dict
 from oathdesk.vault.audit_verify import ChainCheck, ChainPoint
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.export_rows import ExportColumns, decrypt_part, export_columns
@@ -619,8 +619,27 @@ class Vault:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Audit records, oldest first, filtered. A token's records include the import that
-        added it (one record for many tokens)."""
+        """Audit records, oldest first, filtered (``audit_records``, held in a list)."""
+        return list(
+            self.audit_records(
+                actor=actor, upn=upn, serial=serial, action=action, since=since, until=until
+            )
+        )
+
+    def audit_records(
+        self,
+        *,
+        actor: str | None = None,
+        upn: str | None = None,
+        serial: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Audit records, oldest first, filtered, streamed from one snapshot: an export of a
+        million records starts at once and never holds them all (PostgreSQL: a server-side
+        cursor in a REPEATABLE READ transaction; SQLite's cursor steps as it is read). A
+        token's records include the import that added it (one record for many tokens)."""
         query = sa.select(audit_log)
         for column, value in (
             (audit_log.c.actor, actor),
@@ -633,7 +652,8 @@ class Vault:
             query = query.where(audit_log.c.at >= rows.audit_time(since))
         if until:
             query = query.where(audit_log.c.at <= rows.audit_time(until))
-        with db.reading(self.engine) as conn:
+        with db.snapshot(self.engine) as conn:
+            ordered = query.order_by(audit_log.c.seq)
             if serial:
                 # The import's number is read first and its record merged in: as one OR with
                 # ``seq IN (SELECT added_seq ...)`` both databases read the whole log.
@@ -641,12 +661,13 @@ class Vault:
                     sa.select(tokens.c.added_seq).where(tokens.c.serial == serial)
                 ).scalar_one_or_none()
                 own = query.where(audit_log.c.serial == serial)
+                ordered = own.order_by(audit_log.c.seq)
                 if added is not None:
                     merged = sa.union(own, query.where(audit_log.c.seq == added)).subquery()
                     ordered = sa.select(merged).order_by(merged.c.seq)
-                    return rows_as_dicts(conn.execute(ordered))
-                query = own
-            return rows_as_dicts(conn.execute(query.order_by(audit_log.c.seq)))
+            streamed = conn.execution_options(stream_results=True, max_row_buffer=1000)
+            for row in streamed.execute(ordered):
+                yield row_as_dict(row)
 
     def count_audit(
         self,
