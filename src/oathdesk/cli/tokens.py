@@ -24,6 +24,7 @@ from oathdesk.cli.vault_context import (
     open_reader,
     open_vault,
     print_json,
+    print_json_items,
     print_table,
     vault_option,
 )
@@ -178,7 +179,7 @@ def token_list_command(
     with closing(open_reader(vault_path)) as reader:
         tokens = reader.list_tokens(state=state, upn=upn)
     if as_json:
-        print_json([t.as_dict() for t in tokens])
+        print_json_items(t.as_dict() for t in tokens)
         return
     print_table(
         "tokens",

@@ -12,6 +12,7 @@ from oathdesk.cli.vault_context import (
     open_reader,
     open_vault,
     print_json,
+    print_json_items,
     print_table,
     vault_option,
 )
@@ -77,8 +78,8 @@ def user_list_command(vault_path: str | None, as_json: bool) -> None:
     with closing(open_reader(vault_path)) as reader:
         users = reader.list_users()
     if as_json:
-        print_json(
-            [{"upn": u.upn, "display_name": u.display_name, "phone": u.phone} for u in users]
+        print_json_items(
+            {"upn": u.upn, "display_name": u.display_name, "phone": u.phone} for u in users
         )
         return
     print_table(

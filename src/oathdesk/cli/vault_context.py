@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -79,7 +79,26 @@ def local_actor() -> Actor:
 
 
 def print_json(data: Any) -> None:
+    if isinstance(data, list):
+        print_json_items(data)
+        return
     click.echo(json.dumps(data, indent=2, default=str))
+
+
+def print_json_items(items: Iterable[Any]) -> None:
+    """``print_json`` of a list, written item by item: the same text as ``json.dumps`` of the
+    whole list, without holding it (a list of 100,000 tokens took 665 MB as one string)."""
+    import sys
+
+    write = sys.stdout.write
+    opened = False
+    for item in items:
+        # An item's lines, one level deeper (a JSON text holds no raw line break in a value).
+        indented = json.dumps(item, indent=2, default=str).replace("\n", "\n  ")
+        write(("[\n  " if not opened else ",\n  ") + indented)
+        opened = True
+    write("\n]\n" if opened else "[]\n")
+    sys.stdout.flush()
 
 
 def print_table(title: str, headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
