@@ -306,7 +306,8 @@ KNOWN = (
     "has, read on SQLite every token of the kind (a state with a kind) or every record of "
     "the action (an action with an operator: the million reveals here); an operator's "
     "records in a time range were read newest first down to the range. Found by tests, now "
-    "an index for each, migration 0020."
+    "an index for each, migration 0020. The console's drift page looked at 100 measured tokens "
+    "(16.5-21.2 ms on PostgreSQL, twice the tokens of an audit page's records); now 50."
 )
 
 

@@ -25,7 +25,7 @@ from oathdesk.vault.vault import Actor, Token, User, Vault
 MAX_QUERY = 320  # the longest UPN Entra takes
 SEARCH_LIMIT = 50
 AUDIT_PAGE_SIZE = 50
-DRIFT_PAGE_SIZE = 100  # measured tokens a drift page looks at (and charts)
+DRIFT_PAGE_SIZE = 50  # measured tokens a drift page looks at (and charts), as an audit page
 
 
 @dataclass(frozen=True)
