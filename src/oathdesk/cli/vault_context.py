@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -88,8 +89,6 @@ def print_json(data: Any) -> None:
 def print_json_items(items: Iterable[Any]) -> None:
     """``print_json`` of a list, written item by item: the same text as ``json.dumps`` of the
     whole list, without holding it (a list of 100,000 tokens took 665 MB as one string)."""
-    import sys
-
     write = sys.stdout.write
     opened = False
     for item in items:
@@ -102,8 +101,6 @@ def print_json_items(items: Iterable[Any]) -> None:
 
 
 def print_table(title: str, headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    import sys
-
     from oathdesk.textsafe import one_line
 
     # Cells hold what files and people typed (a vendor's model name): control characters

@@ -532,13 +532,13 @@ class Schedule:
         if result.ran:
             summary = "; ".join(step.line() for step in result.steps)
             level = logging.WARNING if result.failed else logging.INFO
-            # Named by when its slot began (the slot number alone means nothing to a reader).
-            began = (
-                "now"
-                if result.slot is None
-                else f"{slot_start(result.slot, self.interval):%Y-%m-%d %H:%M:%S} UTC"
+            # Named by when its slot began (the slot number alone means nothing to a reader);
+            # a schedule has an interval, so each of its cycles has a slot.
+            assert result.slot is not None
+            began = slot_start(result.slot, self.interval)
+            log.log(
+                level, "housekeeping cycle of %s UTC: %s", f"{began:%Y-%m-%d %H:%M:%S}", summary
             )
-            log.log(level, "housekeeping cycle of %s: %s", began, summary)
         return result
 
     def _loop(self) -> None:
