@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -46,3 +47,33 @@ def test_an_item_with_a_line_break_in_a_value_stays_one_value(
     text = written(monkeypatch, lambda: print_json_items(items))
     assert json.loads(text) == items
     assert text == json.dumps(items, indent=2) + "\n"
+
+
+class _Sink:
+    """A standard output that keeps nothing but how much was written."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, text: str) -> int:
+        self.size += len(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_long_list_is_never_one_string(monkeypatch: pytest.MonkeyPatch) -> None:
+    """print_json of 20,000 items (about 9 MB of JSON) holds an item's text at a time: it made
+    the whole text first (100,000 tokens: 665 MB)."""
+    items = [{"serial": f"S{n:06d}", "model": "m" * 400} for n in range(20_000)]
+    sink = _Sink()
+    monkeypatch.setattr(sys, "stdout", sink)
+    tracemalloc.start()
+    try:
+        print_json(items)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sink.size > 9_000_000
+    assert peak < 1_000_000, peak
