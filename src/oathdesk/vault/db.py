@@ -304,11 +304,19 @@ def _create_private_file(path: str | None) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+SQLITE_PAGE_SIZE = 16384
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event decide how transactions start (see _sqlite_begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     for pragma in (
+        # Only a new (empty) file takes it, and only before WAL mode is set; an existing vault
+        # keeps its size. 16 KiB pages, not the default 4 KiB: an import of 100,000 tokens
+        # writes 14 B-trees, and with a quarter as many pages to split, fill and copy at the
+        # checkpoint, it spends 0.3 s (15%) less in SQLite (docs/benchmarks.md).
+        f"page_size={SQLITE_PAGE_SIZE}",
         "journal_mode=WAL",
         "secure_delete=ON",
         "foreign_keys=ON",
