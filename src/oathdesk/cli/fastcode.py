@@ -72,5 +72,11 @@ def try_fast_code(args: list[str]) -> int | None:
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return 130
-    sys.stdout.write(code + "\n")
+    try:
+        sys.stdout.write(code + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        from oathdesk.cli.output_closed import output_closed
+
+        return output_closed()
     return 0

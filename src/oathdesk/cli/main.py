@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import click
 
 from oathdesk import __version__
+from oathdesk.cli.output_closed import output_closed
 from oathdesk.errors import OathdeskError
 
 # name -> (module, attribute); the attribute is a click.Command or click.Group.
@@ -102,8 +103,8 @@ def run(args: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except BrokenPipeError:
-        # The reader went away (e.g. `oathdesk codes ... | head`); nothing left to say.
-        return 0
+        # The reader went away outside a command (click handles it inside one, the same way).
+        return output_closed()
     except Exception as exc:
         if os.environ.get("OATHDESK_DEBUG"):
             raise

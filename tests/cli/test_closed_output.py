@@ -1,0 +1,154 @@
+"""A command whose reader goes away (`oathdesk audit export | head`, a consumer that died) stops
+writing and exits 1 without a word, as a Unix tool stopped by SIGPIPE does (and as Python's own
+documentation recommends): no traceback, no "Exception ignored" from the interpreter's last
+flush, the same for every command. A pipeline under ``set -o pipefail`` sees that the output
+was not all read.
+
+The pipes are real: closed by the reader before the command starts (its first write fails,
+whenever it comes), or after the first bytes of a streamed output with more than a pipe's buffer
+still to come. (A single write bigger than the pipe, such as a table printed at once, that the
+reader leaves while it blocks is cut short by CPython without an error: the status is then 0.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from oathdesk.vault.config import VaultLocation
+from oathdesk.vault.keys import MasterKey, write_key_file
+from oathdesk.vault.lifecycle import TokenKind
+from oathdesk.vault.models import NewToken
+from oathdesk.vault.vault import Vault
+from tests.conftest import OATHDESK
+from tests.vault_fixtures import ADMIN, cli_env
+
+TOKENS = 3000  # `token list --json`: about 1.5 MB, many times a pipe's 64 KiB buffer
+SECRET = "JBSWY3DPEHPK3PXP"
+
+
+@pytest.fixture(scope="module")
+def vault_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("closed-output")
+    location = VaultLocation(
+        f"sqlite:///{root / 'vault.sqlite3'}", root / "vault.key", root / "vault.sqlite3"
+    )
+    key = MasterKey.generate()
+    write_key_file(location.key_file, key)
+    vault = Vault.create(location, key, ADMIN)
+    vault.add_tokens(
+        ADMIN,
+        [
+            NewToken(
+                f"{60000000 + i}",
+                "Token2",
+                "C202",
+                TokenKind.CLASSIC,
+                os.urandom(20),
+                upn=f"person{i}@contoso.com",
+            )
+            for i in range(TOKENS)
+        ],
+        create_missing_users=True,
+    )
+    vault.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OATHDESK_")}
+    return {**env, **cli_env(location), "OATHDESK_SECRET": SECRET}
+
+
+def run_into_closed_pipe(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Exit status and stderr of ``oathdesk ARGS`` writing into a pipe nobody reads."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [str(OATHDESK), *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    return done.returncode, done.stderr.decode()
+
+
+def run_reader_leaving(args: list[str], env: dict[str, str]) -> tuple[int, str, bytes]:
+    """Exit status, stderr and what was read, of ``oathdesk ARGS`` whose reader takes its first
+    bytes and goes away, as `| head -c 16` does."""
+    with subprocess.Popen(
+        [str(OATHDESK), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    ) as command:
+        assert command.stdout is not None
+        assert command.stderr is not None
+        first = command.stdout.read(16)
+        command.stdout.close()
+        errors = command.stderr.read().decode()
+        return command.wait(timeout=120), errors, first
+
+
+COMMANDS = [
+    ["code"],  # the fast path, without click
+    ["codes"],
+    ["codes", "--json"],
+    ["--version"],
+    ["token", "list"],
+    ["token", "list", "--json"],
+    ["token", "show", "60000007"],
+    ["user", "list", "--json"],
+    ["user", "show", "person7@contoso.com"],
+    ["audit", "export"],
+    ["audit", "verify"],
+    ["drift"],
+]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_command_writing_into_a_closed_pipe_exits_1_without_a_word(
+    args: list[str], vault_env: dict[str, str]
+) -> None:
+    status, errors = run_into_closed_pipe(args, vault_env)
+    assert (status, errors) == (1, "")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["token", "list", "--json"],
+        ["user", "list", "--json"],
+    ],
+    ids=" ".join,
+)
+def test_a_reader_going_away_midway_stops_the_command_without_a_word(
+    args: list[str], vault_env: dict[str, str]
+) -> None:
+    status, errors, first = run_reader_leaving(args, vault_env)
+    assert first  # it was writing
+    assert (status, errors) == (1, "")
+
+
+def test_the_same_commands_exit_0_when_their_output_is_read(
+    vault_env: dict[str, str], tmp_path: Path
+) -> None:
+    for args in COMMANDS:
+        with (tmp_path / "out").open("wb") as out:
+            done = subprocess.run(
+                [str(OATHDESK), *args],
+                stdout=out,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                env=vault_env,
+                timeout=120,
+                check=False,
+            )
+        assert (done.returncode, done.stderr) == (0, b""), args
+        assert (tmp_path / "out").stat().st_size > 0, args
