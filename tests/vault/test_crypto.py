@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oathdesk.vault.audit import AuditChain
 from oathdesk.vault.config import VaultLocation, load_master_key, locate
@@ -88,6 +90,18 @@ def test_bulk_encryption_matches_single_decryption() -> None:
     assert len({nonce for nonce, _ in sealed}) == 50
     for (token_id, serial, secret), (nonce, ciphertext) in zip(records, sealed, strict=True):
         assert key.decrypt(nonce, ciphertext, token_id=token_id, serial=serial) == secret
+
+
+@settings(max_examples=50, deadline=None)
+@given(secrets=st.lists(st.binary(min_size=1, max_size=64), max_size=20))
+def test_bulk_fingerprints_are_the_single_ones(secrets: list[bytes]) -> None:
+    # Two code paths (the bulk one sets the HMAC key up once and copies it): one answer,
+    # 16 bytes, different under another data key.
+    key, other = DataKey("k", bytes(range(32))), DataKey("k", bytes(32))
+    found = key.fingerprints(secrets)
+    assert found == [key.fingerprint(secret) for secret in secrets]
+    assert all(len(fingerprint) == 16 for fingerprint in found)
+    assert not set(found) & set(other.fingerprints(secrets))
 
 
 def test_decrypting_many_gives_each_tokens_secret_and_names_a_tampered_one() -> None:

