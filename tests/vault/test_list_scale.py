@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from oathdesk.vault import console, lookup
 from oathdesk.vault.audit import AuditEntry
-from oathdesk.vault.lookup import AuditFilter
+from oathdesk.vault.audit_filter import AuditFilter
 from oathdesk.vault.models import utc_now
 from oathdesk.vault.paging import CursorInvalid, Page
 from oathdesk.vault.schema import audit_log, tokens

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from oathdesk.vault.audit_filter import AuditFilter
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.lookup import (
-    AuditFilter,
     audit_actions,
     audit_log_size,
     audit_page,

@@ -10,6 +10,7 @@ import json
 import string
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -21,10 +22,10 @@ from oathdesk.errors import InvalidInput
 from oathdesk.vault import lookup
 from oathdesk.vault.api_keys import ApiKeyStore
 from oathdesk.vault.audit import AuditEntry
+from oathdesk.vault.audit_filter import AuditFilter
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.keys import MasterKey
 from oathdesk.vault.lifecycle import TokenKind, TokenState
-from oathdesk.vault.lookup import AuditFilter
 from oathdesk.vault.operators import OperatorDirectory
 from oathdesk.vault.paging import MAX_LIMIT, CursorInvalid, Page, _b64, _unb64
 from oathdesk.vault.quickread import QuickReader
@@ -141,6 +142,51 @@ def test_audit_pages_newest_first_under_each_filter(vault: Vault) -> None:
         )
         assert all(len(p) == 6 for p in pages[:-1])
         assert [r["seq"] for p in pages for r in p] == expected
+
+
+def test_the_export_holds_what_the_pages_hold_under_every_filter(vault: Vault) -> None:
+    """`oathdesk audit export` and the audit pages (API, console) read one filter the same
+    way: the same records, the export oldest first, the pages newest first. Filters as people
+    type them: blanks around a serial or an operator, a UPN in capitals, a time range."""
+    add_stock(vault, ["e1", "e2"], upn="olaf@contoso.com")  # one import record for both
+    add_records(vault, 6, upn="helga@contoso.com")
+    entries = [
+        AuditEntry("local:ops", "test.other", "olaf@contoso.com", "e1", {"n": 1}),
+        AuditEntry("local:test", "test.note", "", "e2", {"n": 2}),
+        AuditEntry("local:ops", "test.note", "helga@contoso.com", "", {"n": 3}),
+    ]
+    with vault.transaction() as conn:
+        vault.audit_entries(conn, entries)
+    everything = vault.export_audit()
+    middle = datetime.fromisoformat(everything[len(everything) // 2]["at"])
+    filters: list[dict[str, Any]] = [
+        {},
+        {"serial": "e1"},
+        {"serial": " e1 "},
+        {"serial": "e2", "action": "test.note"},
+        {"serial": "e2", "actor": "local:test"},
+        {"upn": " OLAF@contoso.com"},
+        {"upn": "helga@contoso.com", "actor": " local:ops"},
+        {"actor": "local:ops", "action": "test.note"},
+        {"action": "test.note", "since": middle},
+        {"until": middle},
+        {"actor": "local:test ", "since": middle, "until": middle + timedelta(hours=1)},
+        {"serial": "nothing"},
+    ]
+    for typed in filters:
+        exported = [record["seq"] for record in vault.export_audit(**typed)]
+        pages = walk_pages(
+            functools.partial(
+                lambda cursor, wanted: lookup.audit_page(vault, wanted, cursor=cursor),
+                wanted=AuditFilter(**typed),
+            )
+        )
+        paged = [record["seq"] for page in pages for record in page]
+        assert exported == sorted(paged), typed
+    assert [r["seq"] for r in vault.export_audit(serial=" e1 ")] == [
+        r["seq"] for r in vault.export_audit(serial="e1")
+    ]
+    assert len(vault.export_audit(serial="e1")) == 2  # the import's record and its own
 
 
 def test_rows_added_during_a_walk_neither_repeat_nor_shift_the_others(vault: Vault) -> None:

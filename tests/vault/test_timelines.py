@@ -5,7 +5,8 @@ bounded number of records, not one per user, and every user of it still sees it.
 
 from __future__ import annotations
 
-from oathdesk.vault.lookup import AuditFilter, audit_about_page, audit_page
+from oathdesk.vault.audit_filter import AuditFilter
+from oathdesk.vault.lookup import audit_about_page, audit_page
 from oathdesk.vault.vault import Vault
 from tests.vault.conftest import classic, programmable
 from tests.vault_fixtures import ADMIN

@@ -16,8 +16,8 @@ from oathdesk.services.drift import window_seconds
 from oathdesk.services.token_actions import available_actions
 from oathdesk.services.token_checks import DriftRow, drift_rows
 from oathdesk.vault import lookup, search_index
+from oathdesk.vault.audit_filter import AuditFilter
 from oathdesk.vault.lifecycle import SECRET_STATES
-from oathdesk.vault.lookup import AuditFilter
 from oathdesk.vault.paging import Page
 from oathdesk.vault.roles import Permission, allowed, require
 from oathdesk.vault.vault import Actor, Token, User, Vault

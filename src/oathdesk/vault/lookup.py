@@ -10,7 +10,6 @@ Nothing here writes, and nothing here returns a secret.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 
 from oathdesk.vault import db, rows, search_index
 from oathdesk.vault.audit import rows_as_dicts
+from oathdesk.vault.audit_filter import AuditFilter, audit_source, normalised
 from oathdesk.vault.lifecycle import TokenKind, TokenState
 from oathdesk.vault.models import Token, User, utc_moment
 from oathdesk.vault.paging import DEFAULT_LIMIT, KeyValue, Order, Page, check_limit, read_page
@@ -225,77 +225,13 @@ def user_page(vault: Vault, *, cursor: str | None = None, limit: int = DEFAULT_L
         )
 
 
-@dataclass(frozen=True)
-class AuditFilter:
-    """Exact matches on the audit record's columns, and a time range (either end optional)."""
-
-    action: str = ""
-    upn: str = ""
-    serial: str = ""
-    actor: str = ""
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-def _audit_conditions(wanted: AuditFilter) -> list[sa.ColumnElement[bool]]:
-    """The filter's conditions but the serial's (``_audit_source``).
-
-    A token's or a user's records are few beside an action's or an operator's: with a serial
-    or a UPN, the other exact filters are checked on those records, written so that no index
-    serves them. SQLite (no statistics) otherwise read an operator's or an action's records
-    newest first until a page of the user's turned up: their whole history for a user with few.
-    """
-    by_serial = bool(wanted.serial.strip())
-    by_owner = by_serial or bool(wanted.upn.strip())
-    conditions: list[sa.ColumnElement[bool]] = []
-    if wanted.action:
-        conditions.append(_exact(audit_log.c.action, wanted.action, indexed=not by_owner))
-    if wanted.upn:
-        upn = wanted.upn.strip().lower()
-        conditions.append(_exact(audit_log.c.upn, upn, indexed=not by_serial))
-    if wanted.actor:
-        conditions.append(_exact(audit_log.c.actor, wanted.actor.strip(), indexed=not by_owner))
-    if wanted.since:
-        conditions.append(audit_log.c.at >= rows.audit_time(wanted.since))
-    if wanted.until:
-        conditions.append(audit_log.c.at <= rows.audit_time(wanted.until))
-    return conditions
-
-
-def _exact(column: sa.Column[str], value: str, *, indexed: bool) -> sa.ColumnElement[bool]:
-    """``column = value``, or, unless ``indexed``, checked on rows read by another index."""
-    return (column if indexed else rows.unindexed(column)) == value
-
-
-def _audit_source(conn: sa.Connection, wanted: AuditFilter) -> sa.Select[Any]:
-    """The records matching ``wanted``, as a query to page.
-
-    A token's records include the bulk import that added it (one record for many). As one
-    query, ``serial = X OR seq IN (SELECT added_seq ...)``, PostgreSQL answered it by walking
-    the whole log backwards (0.9 s on 1,000,000 records), and SQLite did the same with the
-    import's number written in. So the import's number is read first and the two sets are
-    merged: each is read from its own index, the token's records and one more."""
-    conditions = _audit_conditions(wanted)
-    if not wanted.serial:
-        return sa.select(audit_log).where(*conditions)
-    serial = wanted.serial.strip()
-    own = sa.select(audit_log).where(audit_log.c.serial == serial, *conditions)
-    added = conn.execute(
-        sa.select(tokens.c.added_seq).where(tokens.c.serial == serial)
-    ).scalar_one_or_none()
-    if added is None:
-        return own
-    imported = sa.select(audit_log).where(audit_log.c.seq == added, *conditions)
-    return sa.select(sa.union(own, imported).subquery())
-
-
 def _filter_key(wanted: AuditFilter) -> dict[str, str | datetime | None]:
-    """The filter as the cursor binds it (normalised as the query applies it)."""
+    """The (normalised) filter as the cursor binds it."""
     return {
         "action": wanted.action,
-        "upn": wanted.upn.strip().lower(),
-        "serial": wanted.serial.strip(),
-        "actor": wanted.actor.strip(),
+        "upn": wanted.upn,
+        "serial": wanted.serial,
+        "actor": wanted.actor,
         "since": wanted.since,
         "until": wanted.until,
     }
@@ -308,9 +244,10 @@ def audit_page(
     unique; by time then sequence number when a time range filters it and neither a user nor a
     token does: read from the time index, alone or after the action's, the operator's or
     both): the filter, the order and the page are all done in SQL."""
+    wanted = normalised(wanted)
     by_time = bool(wanted.since or wanted.until) and not (wanted.upn or wanted.serial)
     with db.reading(vault.engine) as conn:
-        source = _audit_source(conn, wanted)
+        source = audit_source(conn, wanted)
         seq = source.selected_columns.seq
         if by_time:
             order = LATEST_FIRST

@@ -22,6 +22,7 @@ from oathdesk.errors import Conflict, NotFound
 from oathdesk.vault import bulk, db, fingerprints, leases, rotation, rows
 from oathdesk.vault import housekeeping as records
 from oathdesk.vault.audit import AuditChain, AuditEntry, row_as_dict
+from oathdesk.vault.audit_filter import AuditFilter, audit_source
 from oathdesk.vault.audit_verify import ChainCheck, ChainPoint
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.export_rows import ExportColumns, decrypt_part, export_columns
@@ -640,31 +641,17 @@ class Vault:
         million records starts at once and never holds them all (PostgreSQL: a server-side
         cursor in a REPEATABLE READ transaction; SQLite's cursor steps as it is read). A
         token's records include the import that added it (one record for many tokens)."""
-        query = sa.select(audit_log)
-        for column, value in (
-            (audit_log.c.actor, actor),
-            (audit_log.c.upn, upn.strip().lower() if upn else None),
-            (audit_log.c.action, action),
-        ):
-            if value:
-                query = query.where(column == value)
-        if since:
-            query = query.where(audit_log.c.at >= rows.audit_time(since))
-        if until:
-            query = query.where(audit_log.c.at <= rows.audit_time(until))
+        wanted = AuditFilter(
+            action=action or "",
+            upn=upn or "",
+            serial=serial or "",
+            actor=actor or "",
+            since=since,
+            until=until,
+        )
         with db.snapshot(self.engine) as conn:
-            ordered = query.order_by(audit_log.c.seq)
-            if serial:
-                # The import's number is read first and its record merged in: as one OR with
-                # ``seq IN (SELECT added_seq ...)`` both databases read the whole log.
-                added = conn.execute(
-                    sa.select(tokens.c.added_seq).where(tokens.c.serial == serial)
-                ).scalar_one_or_none()
-                own = query.where(audit_log.c.serial == serial)
-                ordered = own.order_by(audit_log.c.seq)
-                if added is not None:
-                    merged = sa.union(own, query.where(audit_log.c.seq == added)).subquery()
-                    ordered = sa.select(merged).order_by(merged.c.seq)
+            query = audit_source(conn, wanted)
+            ordered = query.order_by(query.selected_columns.seq)
             streamed = conn.execution_options(stream_results=True, max_row_buffer=1000)
             for row in streamed.execute(ordered):
                 yield row_as_dict(row)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from oathdesk.errors import InvalidInput
 from oathdesk.vault import lookup
-from oathdesk.vault.lookup import AuditFilter
+from oathdesk.vault.audit_filter import AuditFilter
 from oathdesk.vault.roles import Permission, require
 from oathdesk.web.api.auth import ApiActor, VaultDep
 from oathdesk.web.api.errors import ApiRoute, responses

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from oathdesk.errors import InvalidInput
 from oathdesk.services.directory import AuditView, audit_view
-from oathdesk.vault.lookup import AuditFilter
+from oathdesk.vault.audit_filter import AuditFilter
 from oathdesk.web.deps import render
 from oathdesk.web.pages.helpdesk_common import ActorDep, VaultDep, short_time, status_for
 
