@@ -6,10 +6,12 @@ the web stack or anything else it does not use. To add a command, add one line t
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -60,9 +62,25 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attribute = target
-        command = getattr(importlib.import_module(module_name), attribute)
+        command = getattr(_import_quietly(module_name), attribute)
         assert isinstance(command, click.Command)
         return command
+
+
+def _import_quietly(module_name: str) -> Any:
+    """Import a command's module with the cyclic garbage collector paused, then freeze what the
+    import made. A vault command imports SQLAlchemy and the vault: hundreds of thousands of
+    long-lived objects, none of them garbage, which each collection during the import walked
+    again (0.05 s of the 0.45 s a command took to start), and a collection during the command
+    would walk them again; frozen, collections skip them."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        gc.freeze()
+        if paused:
+            gc.enable()
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
