@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -59,23 +60,28 @@ def vault_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**env, **cli_env(location), "OATHDESK_SECRET": SECRET}
 
 
+def run_oathdesk(args: list[str], env: dict[str, str], stdout: int | IO[bytes]) -> tuple[int, str]:
+    """Exit status and stderr of ``oathdesk ARGS`` writing to ``stdout``."""
+    done = subprocess.run(
+        [str(OATHDESK), *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, done.stderr.decode()
+
+
 def run_into_closed_pipe(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     """Exit status and stderr of ``oathdesk ARGS`` writing into a pipe nobody reads."""
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        done = subprocess.run(
-            [str(OATHDESK), *args],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        return run_oathdesk(args, env, write_end)
     finally:
         os.close(write_end)
-    return done.returncode, done.stderr.decode()
 
 
 def run_reader_leaving(args: list[str], env: dict[str, str]) -> tuple[int, str, bytes]:
@@ -141,14 +147,5 @@ def test_the_same_commands_exit_0_when_their_output_is_read(
 ) -> None:
     for args in COMMANDS:
         with (tmp_path / "out").open("wb") as out:
-            done = subprocess.run(
-                [str(OATHDESK), *args],
-                stdout=out,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                env=vault_env,
-                timeout=120,
-                check=False,
-            )
-        assert (done.returncode, done.stderr) == (0, b""), args
+            assert run_oathdesk(args, vault_env, out) == (0, ""), args
         assert (tmp_path / "out").stat().st_size > 0, args
