@@ -283,6 +283,39 @@ def test_a_progress_bar_on_the_terminal_for_big_files(env: dict[str, str], tmp_p
     assert "encrypting" not in terminal
 
 
+def test_no_progress_bar_is_built_where_no_one_sees_it(env: dict[str, str], tmp_path: Path) -> None:
+    """A big import with stderr on a pipe (a script, a timer, a CI log) neither draws a bar nor
+    loads rich to draw nothing: ``-X importtime`` lists every module the process imports."""
+    import base64
+    import os
+    import subprocess
+    import sys
+
+    big = tmp_path / "big.csv"
+    big.write_text(
+        "upn,serial number,secret key,time interval,manufacturer,model\n"
+        + "".join(
+            f"u{i}@contoso.com,{80000000 + i},{base64.b32encode(os.urandom(20)).decode()},30,"
+            "Token2,C202\n"
+            for i in range(6000)
+        )
+    )
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OATHDESK_")}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "oathdesk", "import", str(big)],
+        env={**full_env, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("imported 6000 classic token(s)")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "oathdesk.vault.vault" in imported  # the listing is whole
+    assert not {name for name in imported if name.startswith("rich")}
+    assert "encrypting" not in done.stderr
+
+
 def test_users_over_the_limit_with_what_the_vault_holds(
     env: dict[str, str], cli: RunCli, tmp_path: Path
 ) -> None:
