@@ -11,6 +11,14 @@ import sys
 
 def main() -> int:
     argv = sys.argv[1:]
+    if sys.stdout is None:
+        # Started with file descriptor 1 closed: the next file opened (the vault) would take
+        # its number, and anything written to "standard output" would land in it.
+        from oathdesk.cli.output_failures import IO_ERROR_STATUS, STDOUT_CLOSED
+
+        if sys.stderr is not None:
+            sys.stderr.write(f"error: {STDOUT_CLOSED}\n")
+        return IO_ERROR_STATUS
     if argv and argv[0] == "code":
         from oathdesk.cli.fastcode import try_fast_code
 

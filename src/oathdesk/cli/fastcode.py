@@ -75,8 +75,11 @@ def try_fast_code(args: list[str]) -> int | None:
     try:
         sys.stdout.write(code + "\n")
         sys.stdout.flush()
-    except BrokenPipeError:
-        from oathdesk.cli.output_closed import output_closed
+    except OSError as failed:
+        from oathdesk.cli.output_failures import IO_ERROR_STATUS, io_failed, output_closed
 
-        return output_closed()
+        if isinstance(failed, BrokenPipeError):
+            return output_closed()
+        sys.stderr.write(f"error: {io_failed(failed)}\n")
+        return IO_ERROR_STATUS
     return 0

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from oathdesk import __version__
-from oathdesk.cli.output_closed import output_closed
+from oathdesk.cli.output_failures import IO_ERROR_STATUS, flush_output, io_failed, output_closed
 from oathdesk.errors import OathdeskError
 
 # name -> (module, attribute); the attribute is a click.Command or click.Group.
@@ -104,6 +104,7 @@ def run(args: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if args is None else args)
     try:
         result = cli.main(argv, prog_name="oathdesk", standalone_mode=False)
+        flush_output()  # a failure to write what is left is reported here, in one line
     except OathdeskError as exc:
         return _fail(exc.message, exc.exit_code)
     except click.UsageError as exc:
@@ -123,6 +124,10 @@ def run(args: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader went away outside a command (click handles it inside one, the same way).
         return output_closed()
+    except OSError as exc:
+        # The system refused a read or a write (a full disk, a file without permission): not a
+        # bug of ours, and its own words say what to fix.
+        return _fail(io_failed(exc), IO_ERROR_STATUS)
     except Exception as exc:
         if os.environ.get("OATHDESK_DEBUG"):
             raise

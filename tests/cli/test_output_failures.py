@@ -1,4 +1,6 @@
-"""A command whose reader goes away (`oathdesk audit export | head`, a consumer that died) stops
+"""What a command does when its output cannot be written.
+
+A command whose reader goes away (`oathdesk audit export | head`, a consumer that died) stops
 writing and exits 1 without a word, as a Unix tool stopped by SIGPIPE does (and as Python's own
 documentation recommends): no traceback, no "Exception ignored" from the interpreter's last
 flush, the same for every command. A pipeline under ``set -o pipefail`` sees that the output
@@ -149,3 +151,35 @@ def test_the_same_commands_exit_0_when_their_output_is_read(
         with (tmp_path / "out").open("wb") as out:
             assert run_oathdesk(args, vault_env, out) == (0, ""), args
         assert (tmp_path / "out").stat().st_size > 0, args
+
+
+FULL = Path("/dev/full")
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_full_disk_under_the_output_is_named_in_one_line(
+    args: list[str], vault_env: dict[str, str]
+) -> None:
+    with FULL.open("wb") as full:
+        status, errors = run_oathdesk(args, vault_env, full)
+    assert status == 74, errors
+    assert errors == "error: cannot write the output: No space left on device\n"
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_closed_standard_output_is_named_in_one_line(
+    args: list[str], vault_env: dict[str, str]
+) -> None:
+    done = subprocess.run(
+        [str(OATHDESK), *args],
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=vault_env,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: os.close(1),
+    )
+    errors = done.stderr.decode()
+    assert done.returncode == 74, errors
+    assert errors == "error: cannot write the output: standard output is closed\n"
