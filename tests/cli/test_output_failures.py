@@ -164,7 +164,10 @@ def test_a_full_disk_under_the_output_is_named_in_one_line(
     with FULL.open("wb") as full:
         status, errors = run_oathdesk(args, vault_env, full)
     assert status == 74, errors
-    assert errors == "error: cannot write the output: No space left on device\n"
+    assert errors == (
+        "error: cannot write the output: No space left on device; free some space on that "
+        "disk, or write elsewhere\n"
+    )
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
@@ -183,3 +186,17 @@ def test_a_closed_standard_output_is_named_in_one_line(
     errors = done.stderr.decode()
     assert done.returncode == 74, errors
     assert errors == "error: cannot write the output: standard output is closed\n"
+
+
+def test_a_file_the_system_refuses_is_named_with_what_to_do(
+    vault_env: dict[str, str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "no such folder" / "out\x1b[31m.csv"
+    status, errors = run_oathdesk(
+        ["export", "entra-csv", "-o", str(missing)], vault_env, subprocess.DEVNULL
+    )
+    assert status == 74, errors
+    assert errors == (
+        f"error: cannot use {tmp_path}/no such folder/out\\x1b[31m.csv: No such file or "
+        "directory; check the path (its folder must exist)\n"
+    )

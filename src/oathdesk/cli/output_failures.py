@@ -32,10 +32,25 @@ def output_closed() -> int:
     return READER_GONE_STATUS
 
 
+# What to do about the usual ones, after the system's own words.
+_WHAT_TO_DO = {
+    errno.ENOENT: "check the path (its folder must exist)",
+    errno.EACCES: "check the permissions, or choose another place",
+    errno.EPERM: "check the permissions, or choose another place",
+    errno.EISDIR: "give a file's path, not a folder's",
+    errno.ENOTDIR: "check the path: a part of it is a file, not a folder",
+    errno.ENOSPC: "free some space on that disk, or write elsewhere",
+    errno.EDQUOT: "free some space within your quota, or write elsewhere",
+    errno.EROFS: "that file system is read-only: write elsewhere",
+}
+
+
 def os_error_message(failure: OSError) -> str:
-    """One line for an input/output error the system reported: its own words, and the file's
-    name when it has one (escaped: a name may hold anything)."""
+    """One line for an input/output error the system reported: its own words, the file's name
+    when it has one (escaped: a name may hold anything), and what to do when that is known."""
     reason = failure.strerror or type(failure).__name__
+    hint = _WHAT_TO_DO.get(failure.errno) if failure.errno is not None else None
+    reason = f"{reason}; {hint}" if hint else reason
     if failure.filename is not None:
         return f"cannot use {one_line(os.fsdecode(failure.filename))}: {reason}"
     if failure.errno in _WRITE_ERRORS:

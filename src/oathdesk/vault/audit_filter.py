@@ -79,10 +79,9 @@ def audit_source(conn: sa.Connection, wanted: AuditFilter) -> sa.Select[Any]:
     conditions = _audit_conditions(wanted)
     if not wanted.serial:
         return sa.select(audit_log).where(*conditions)
-    serial = wanted.serial
-    own = sa.select(audit_log).where(audit_log.c.serial == serial, *conditions)
+    own = sa.select(audit_log).where(audit_log.c.serial == wanted.serial, *conditions)
     added = conn.execute(
-        sa.select(tokens.c.added_seq).where(tokens.c.serial == serial)
+        sa.select(tokens.c.added_seq).where(tokens.c.serial == wanted.serial)
     ).scalar_one_or_none()
     if added is None:
         return own
