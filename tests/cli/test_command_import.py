@@ -1,7 +1,7 @@
 """A command's module is imported with the garbage collector paused and what it made frozen
 (cli/main.py ``_import_quietly``): the collector is on again afterwards, and left off for a
-caller that had turned it off. Run in a fresh interpreter, where the modules are not yet
-imported."""
+caller that had turned it off; a second run of a command freezes nothing more. Run in a fresh
+interpreter, where the modules are not yet imported."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ frozen = gc.get_freeze_count()
 assert "sqlalchemy" not in sys.modules
 command = cli.get_command(None, "settings")
 assert command is not None and "sqlalchemy" in sys.modules
-print(gc.isenabled(), gc.get_freeze_count() - frozen)
+after = gc.get_freeze_count()
+made_since = [[] for _ in range(1000)]
+assert cli.get_command(None, "settings") is command
+assert gc.get_freeze_count() == after  # imported already: nothing frozen again
+print(gc.isenabled(), after - frozen)
 """
 
 

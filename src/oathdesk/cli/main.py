@@ -72,7 +72,12 @@ def _import_quietly(module_name: str) -> Any:
     import made. A vault command imports SQLAlchemy and the vault: hundreds of thousands of
     long-lived objects, none of them garbage, which each collection during the import walked
     again (0.05 s of the 0.45 s a command took to start), and a collection during the command
-    would walk them again; frozen, collections skip them."""
+    would walk them again; frozen, collections skip them. A module already imported (a second
+    command run in the same process: the demo, the tests) is returned as it is: freezing again
+    would keep whatever garbage that process had made meanwhile for good."""
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:
+        return loaded
     paused = gc.isenabled()
     gc.disable()
     try:
