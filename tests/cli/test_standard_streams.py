@@ -1,4 +1,4 @@
-"""What a command does when its output cannot be written.
+"""What a command does when a standard stream is closed or its output cannot be written.
 
 A command whose reader goes away (`oathdesk audit export | head`, a consumer that died) stops
 writing and exits 1 without a word, as a Unix tool stopped by SIGPIPE does (and as Python's own
@@ -10,14 +10,21 @@ The pipes are real: closed by the reader before the command starts (its first wr
 whenever it comes), or after the first bytes of a streamed output with more than a pipe's buffer
 still to come. (A single write bigger than the pipe, such as a table printed at once, that the
 reader leaves while it blocks is cut short by CPython without an error: the status is then 0.)
+
+A full disk (``/dev/full``) or a closed standard output is named in one line (exit 74, EX_IOERR):
+not "an internal error", and no traceback. A closed standard input reads as empty (`< /dev/null`)
+and a closed standard error takes the messages nowhere, as asked; neither leaves its file
+descriptor free for the vault to be opened on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -28,6 +35,8 @@ from oathdesk.vault.models import NewToken
 from oathdesk.vault.vault import Vault
 from tests.conftest import OATHDESK
 from tests.vault_fixtures import ADMIN, cli_env
+
+Done = subprocess.CompletedProcess[bytes]
 
 TOKENS = 3000  # `token list --json`: about 1.5 MB, many times a pipe's 64 KiB buffer
 SECRET = "JBSWY3DPEHPK3PXP"
@@ -174,15 +183,7 @@ def test_a_full_disk_under_the_output_is_named_in_one_line(
 def test_a_closed_standard_output_is_named_in_one_line(
     args: list[str], vault_env: dict[str, str]
 ) -> None:
-    done = subprocess.run(
-        [str(OATHDESK), *args],
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=vault_env,
-        timeout=120,
-        check=False,
-        preexec_fn=lambda: os.close(1),
-    )
+    done = run_without(1, args, vault_env)
     errors = done.stderr.decode()
     assert done.returncode == 74, errors
     assert errors == "error: cannot write the output: standard output is closed\n"
@@ -200,3 +201,50 @@ def test_a_file_the_system_refuses_is_named_with_what_to_do(
         f"error: cannot use {tmp_path}/no such folder/out\\x1b[31m.csv: No such file or "
         "directory; check the path (its folder must exist)\n"
     )
+
+
+def run_without(descriptor: int, args: list[str], env: dict[str, str]) -> Done:
+    """``oathdesk ARGS`` started with ``descriptor`` (0, 1 or 2) closed; the other two piped."""
+    piped = {0: "stdin", 1: "stdout", 2: "stderr"}
+    streams: dict[str, Any] = dict.fromkeys(piped.values(), subprocess.PIPE)
+    streams[piped[descriptor]] = None
+    return subprocess.run(
+        [str(OATHDESK), *args],
+        **streams,
+        env=env,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: os.close(descriptor),
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["code", "-"], "no secret on standard input; pipe it in, e.g. `... | oathdesk code -`"),
+        (["codes", "-"], "no secret on standard input; pipe it in, e.g. `... | oathdesk code -`"),
+        (
+            ["token", "add", "--serial", "CLOSED-IN"],
+            "no secret on standard input; pipe it in, or use --qr-image or --generate",
+        ),
+    ],
+    ids=["code", "codes", "token add"],
+)
+def test_a_closed_standard_input_reads_as_empty(
+    args: list[str], message: str, vault_env: dict[str, str]
+) -> None:
+    done = run_without(0, args, vault_env)
+    assert (done.returncode, done.stderr.decode()) == (2, f"error: {message}\n")
+
+
+def test_a_closed_standard_error_leaves_the_vault_alone(vault_env: dict[str, str]) -> None:
+    done = run_without(2, ["code"], vault_env)
+    assert done.returncode == 0
+    assert done.stdout.decode().strip().isdigit()
+    for args in (["token", "show", "NO-SUCH-TOKEN"], ["user", "add", "not a upn"]):
+        refused = run_without(2, args, vault_env)
+        assert refused.returncode != 0, args  # said to nowhere, as asked
+    vault = vault_env["OATHDESK_VAULT"]
+    with contextlib.closing(sqlite3.connect(vault)) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert run_oathdesk(["token", "show", "60000007"], vault_env, subprocess.DEVNULL) == (0, "")
