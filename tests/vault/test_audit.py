@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from oathdesk.vault.audit import AuditEntry
+from oathdesk.vault.audit_filter import AuditFilter
 from oathdesk.vault.config import VaultLocation
 from oathdesk.vault.schema import audit_head, audit_log
 from oathdesk.vault.vault import Vault
@@ -226,7 +227,7 @@ def test_an_audit_export_streams_one_snapshot(vault: Vault) -> None:
         vault.audit_entries(conn, notes(range(20_000)))
     tracemalloc.start()
     try:
-        records = vault.audit_records(action="test.note")
+        records = vault.audit_records(AuditFilter(action="test.note"))
         first = next(records)
         with vault.transaction() as conn:  # a writer is not kept waiting by the export
             vault.audit_entries(conn, notes(range(20_000, 20_005)))

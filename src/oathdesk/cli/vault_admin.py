@@ -145,20 +145,23 @@ def audit_export_command(
     def moment(text: str | None) -> datetime | None:
         return None if text is None else datetime.fromtimestamp(parse_instant(text), UTC)
 
-    records = open_vault(vault_path).audit_records(
-        actor=operator,
-        upn=upn,
-        serial=serial,
-        action=action,
+    from oathdesk.vault.audit_filter import AuditFilter
+
+    wanted = AuditFilter(
+        action=action or "",
+        upn=upn or "",
+        serial=serial or "",
+        actor=operator or "",
         since=moment(since),
         until=moment(until),
     )
+    records = open_vault(vault_path).audit_records(wanted)
     del jsonl
-    # Through the stream's buffer: click.echo flushes every line, a system call per record.
+    # Through the stream's buffer: click.echo flushes every line, a system call per record
+    # (cli/main.py's run() flushes what is left, and reports a failure to).
     write = sys.stdout.write
     for record in records:
         write(json.dumps(record, sort_keys=True) + "\n")
-    sys.stdout.flush()
 
 
 @click.command("purge")

@@ -96,8 +96,7 @@ def print_json_items(items: Iterable[Any]) -> None:
         indented = json.dumps(item, indent=2, default=str).replace("\n", "\n  ")
         write(("[\n  " if not opened else ",\n  ") + indented)
         opened = True
-    write("\n]\n" if opened else "[]\n")
-    sys.stdout.flush()
+    write("\n]\n" if opened else "[]\n")  # run() flushes what is left
 
 
 def print_table(title: str, headings: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

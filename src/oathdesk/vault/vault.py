@@ -621,26 +621,6 @@ class Vault:
         until: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Audit records, oldest first, filtered (``audit_records``, held in a list)."""
-        return list(
-            self.audit_records(
-                actor=actor, upn=upn, serial=serial, action=action, since=since, until=until
-            )
-        )
-
-    def audit_records(
-        self,
-        *,
-        actor: str | None = None,
-        upn: str | None = None,
-        serial: str | None = None,
-        action: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Audit records, oldest first, filtered, streamed from one snapshot: an export of a
-        million records starts at once and never holds them all (PostgreSQL: a server-side
-        cursor in a REPEATABLE READ transaction; SQLite's cursor steps as it is read). A
-        token's records include the import that added it (one record for many tokens)."""
         wanted = AuditFilter(
             action=action or "",
             upn=upn or "",
@@ -649,6 +629,14 @@ class Vault:
             since=since,
             until=until,
         )
+        return list(self.audit_records(wanted))
+
+    def audit_records(self, wanted: AuditFilter | None = None) -> Iterator[dict[str, Any]]:
+        """Audit records, oldest first, filtered, streamed from one snapshot: an export of a
+        million records starts at once and never holds them all (PostgreSQL: a server-side
+        cursor in a REPEATABLE READ transaction; SQLite's cursor steps as it is read). A
+        token's records include the import that added it (one record for many tokens)."""
+        wanted = wanted or AuditFilter()
         with db.snapshot(self.engine) as conn:
             query = audit_source(conn, wanted)
             ordered = query.order_by(query.selected_columns.seq)
